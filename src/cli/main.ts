@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { isSyswardenError } from '../errors.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+// Commands load lazily: `syswarden summary` must not pay for the BPF addon.
+const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> = {
+  record: { help: 'capture a target\'s syscalls into a recording file', load: async () => (await import('./record.js')).run },
+  summary: { help: 'print what a recording holds', load: async () => (await import('./summary.js')).run },
+  demo: { help: 'the built-in default job (see README)', load: async () => (await import('./demo.js')).run },
+  eval: { help: 'evaluate detectors on labelled traces (the reference study\'s protocol)', load: async () => (await import('./eval.js')).run },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.help}`);
+  return `usage: syswarden <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'syswarden <command> --help' for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`syswarden: unknown command '${name}'.\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (isSyswardenError(err)) {
+      console.error(`syswarden: ${err.message}`);
+    } else {
+      console.error(err);
+    }
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,42 @@
+import type { WindowSet } from '../window/window-set.js';
+
+/**
+ * The contract every detector keeps, sequence methods and classifiers alike.
+ *
+ * Scores are anomaly scores: higher means less like the normal data, and a
+ * window is an alarm when `score >= threshold`. Classifiers score the
+ * probability (or vote share) of the attack class with threshold 0.5;
+ * one-class models and sequence methods score a distance or mismatch and set
+ * their threshold from training data only (never from test data).
+ */
+export interface Detector {
+  /** Registry key, e.g. 'stide', 'rf'. Saved in the model file and checked on load. */
+  readonly name: string;
+  /** Format version of this detector's saved state; bumped when the state changes shape. */
+  readonly version: number;
+  /** Window size the detector was fitted on (0 before fit). */
+  readonly windowSize: number;
+  /** Alarm threshold on the score. */
+  threshold: number;
+  /** Whether fit() needs attack windows (labels) or learns from normal windows only. */
+  readonly supervised: boolean;
+  /**
+   * Learn from windows. Supervised detectors need `train.labels`; one-class and
+   * sequence detectors use only the windows labelled normal (or all, if unlabelled).
+   */
+  fit(train: WindowSet): void;
+  /** Anomaly score of every window; writes into `out` when given. */
+  score(windows: WindowSet, out?: Float64Array): Float64Array;
+  /** Plain msgpack-able state (typed arrays allowed), without name/version: the model file adds those. */
+  state(): unknown;
+}
+
+/** How a detector class is registered: build fresh with options, or restore from saved state. */
+export interface DetectorFactory<O = Record<string, unknown>> {
+  readonly name: string;
+  readonly version: number;
+  /** One line for --help and docs. */
+  readonly description: string;
+  create(options?: Partial<O> & { seed?: number }): Detector;
+  restore(state: unknown): Detector;
+}
