@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one definition of what crosses from the kernel to user space.
+ * Included by the BPF program, the native addon and checked against the
+ * TypeScript decoder (test/capture/record-layout.test.ts reads this struct's
+ * offsets from the BTF of the compiled object).
+ */
+#ifndef SYSWARDEN_EVENT_H
+#define SYSWARDEN_EVENT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/*
+ * 16 bytes per syscall. The timestamp is the one field beyond (nr, tid, slot):
+ * it orders events of one thread across CPUs after a migration and is the
+ * start of the syscall-to-alert latency. x86_64 syscall numbers fit in 16
+ * bits; -1 (no syscall, e.g. a ptrace-injected return) is skipped in the kernel.
+ */
+struct sw_event {
+	__u64 ts_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 tid;   /* kernel pid of the thread, as seen from the init pid namespace */
+	__u16 nr;    /* syscall number */
+	__u16 slot;  /* target slot the event matched; SW_SLOT_ALL in all-processes mode */
+};
+
+#define SW_SLOT_ALL 0xffff
+
+/* Indices into the per-CPU counter array. */
+enum sw_counter {
+	SW_CNT_MATCHED = 0, /* events that passed the filter */
+	SW_CNT_EMITTED = 1, /* records submitted to the ring */
+	SW_CNT_DROPPED = 2, /* failed ring reservations (ring full) */
+	SW_CNT__MAX = 3,
+};
+
+/* Deepest cgroup level the filter walks (root is level 0). */
+#define SW_MAX_CGROUP_LEVEL 31
+
+#endif

@@ -1,0 +1,30 @@
+// Addon entry: one class, no process-wide state, so it loads in any number
+// of worker threads.
+#include <napi.h>
+
+#include "collector.h"
+#include "event.h"
+
+namespace {
+
+// The record layout as the C++ compiler sees it, for the decoder check.
+Napi::Object RecordLayout(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("size", Napi::Number::New(env, sizeof(sw_event)));
+  o.Set("ts_ns", Napi::Number::New(env, offsetof(sw_event, ts_ns)));
+  o.Set("tid", Napi::Number::New(env, offsetof(sw_event, tid)));
+  o.Set("nr", Napi::Number::New(env, offsetof(sw_event, nr)));
+  o.Set("slot", Napi::Number::New(env, offsetof(sw_event, slot)));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeCollector", Collector::Init(env));
+  exports.Set("recordLayout", RecordLayout(env));
+  exports.Set("slotAll", Napi::Number::New(env, SW_SLOT_ALL));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(syswarden, Init)

@@ -1,0 +1,413 @@
+#include "collector.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+
+#include "event.h"
+#include "syscalls.skel.h"
+
+namespace {
+
+// libbpf prints through one process-wide callback. Loading happens on a JS
+// thread; collect what libbpf says while this thread loads so a failure can
+// carry the verifier's or kernel's own words.
+thread_local std::string* libbpf_log = nullptr;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG || libbpf_log == nullptr) return 0;
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  if (n > 0 && libbpf_log->size() < 16384) libbpf_log->append(buf);
+  return n;
+}
+
+struct LogCapture {
+  std::string text;
+  LogCapture() {
+    static std::once_flag once;
+    std::call_once(once, [] { libbpf_set_print(LibbpfPrint); });
+    libbpf_log = &text;
+  }
+  ~LogCapture() { libbpf_log = nullptr; }
+};
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+const char* ErrnoName(int err) {
+  switch (err) {
+    case EPERM: return "EPERM";
+    case EACCES: return "EACCES";
+    case ENOENT: return "ENOENT";
+    case EINVAL: return "EINVAL";
+    case ENOMEM: return "ENOMEM";
+    case E2BIG: return "E2BIG";
+    case ENOSPC: return "ENOSPC";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ESRCH: return "ESRCH";
+    default: return "EIO";
+  }
+}
+
+// A native error keeps the errno name in `code` and libbpf's words in
+// `detail`; the TypeScript layer turns it into a message that names the fix.
+Napi::Error BpfError(Napi::Env env, const char* what, int err, const std::string& log) {
+  if (err < 0) err = -err;
+  std::string msg = std::string(what) + ": " + strerror(err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, ErrnoName(err)));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("stage", Napi::String::New(env, what));
+  e.Set("detail", Napi::String::New(env, log));
+  return e;
+}
+
+uint32_t OptU32(const Napi::Object& o, const char* key, uint32_t def, uint32_t lo, uint32_t hi) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return def;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi) || d != uint32_t(d))
+    throw Napi::RangeError::New(o.Env(), std::string(key) + " out of range");
+  return uint32_t(d);
+}
+
+uint64_t ArgCgroupId(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsBigInt())
+    throw Napi::TypeError::New(info.Env(), "cgroup id must be a bigint");
+  bool lossless = false;
+  uint64_t id = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless || id == 0) throw Napi::RangeError::New(info.Env(), "cgroup id out of range");
+  return id;
+}
+
+}  // namespace
+
+Napi::Function Collector::Init(Napi::Env env) {
+  return DefineClass(env, "NativeCollector",
+                     {
+                         InstanceMethod("attachMode", &Collector::AttachMode),
+                         InstanceMethod("setTarget", &Collector::SetTarget),
+                         InstanceMethod("deleteTarget", &Collector::DeleteTarget),
+                         InstanceMethod("setTargetLevels", &Collector::SetTargetLevels),
+                         InstanceMethod("stats", &Collector::Stats),
+                         InstanceMethod("pause", &Collector::Pause),
+                         InstanceMethod("resume", &Collector::Resume),
+                         InstanceMethod("close", &Collector::Close),
+                         InstanceMethod("programId", &Collector::ProgramId),
+                     });
+}
+
+// new NativeCollector(options, onBatch(arrayBuffer, drainedNs, eventCount))
+Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collector>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
+    throw Napi::TypeError::New(env, "NativeCollector(options, onBatch)");
+  Napi::Object opts = info[0].As<Napi::Object>();
+  poll_ms_ = OptU32(opts, "pollMs", 2, 1, 1000);
+  max_batch_events_ = OptU32(opts, "maxBatchEvents", 65536, 1, 1u << 24);
+  max_queued_batches_ = OptU32(opts, "maxQueuedBatches", 64, 1, 1u << 16);
+
+  Load(env, opts);
+
+  // The TSFN owns a reference to the shared counters: batches still queued
+  // when this object is collected decrement them safely.
+  tsfn_ = Tsfn::New(env, info[1].As<Napi::Function>(), "syswarden-ring", 0, 1, new SharedRef(shared_),
+                    [](Napi::Env, void*, SharedRef* ctx) { delete ctx; });
+  closed_ = false;
+  env_ = env;
+  napi_add_env_cleanup_hook(env_, CleanupHook, this);
+  current_.reset(new Batch());
+  current_->bytes.reserve(size_t(max_batch_events_) * sizeof(sw_event));
+  consumer_ = std::thread([this] { ConsumeLoop(); });
+}
+
+Collector::~Collector() { Shutdown(); }
+
+// The environment is going away (process exit, worker termination) with the
+// collector still open: detach now rather than leave it to the kernel.
+void Collector::CleanupHook(void* arg) {
+  Collector* self = static_cast<Collector*>(arg);
+  self->hook_registered_ = false;
+  self->Shutdown();
+}
+
+void Collector::Load(Napi::Env env, const Napi::Object& opts) {
+  uint32_t ring_bytes = OptU32(opts, "ringBytes", 1u << 22, 4096, 1u << 30);
+  if (ring_bytes & (ring_bytes - 1))
+    throw Napi::RangeError::New(env, "ringBytes must be a power of two");
+  bool match_all = opts.Get("matchAll").ToBoolean();
+  uint32_t self_tgid = OptU32(opts, "selfTgid", uint32_t(getpid()), 0, 0xffffffffu);
+  std::string attach = "auto";
+  if (opts.Get("attach").IsString()) attach = opts.Get("attach").As<Napi::String>().Utf8Value();
+  if (attach != "auto" && attach != "tp_btf" && attach != "tracepoint")
+    throw Napi::RangeError::New(env, "attach must be 'auto', 'tp_btf' or 'tracepoint'");
+
+  LogCapture log;
+  // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; lift it so the
+  // ring does not fail there for a reason unrelated to the user's request.
+  rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+  setrlimit(RLIMIT_MEMLOCK, &unlimited);
+
+  auto try_load = [&](bool btf, std::string& stage) -> int {
+    skel_ = syscalls_bpf__open();
+    if (!skel_) { stage = "open BPF object"; return -errno; }
+    skel_->rodata->match_all = match_all ? 1 : 0;
+    skel_->rodata->self_tgid = self_tgid;
+    bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
+    bpf_program__set_autoload(skel_->progs.sys_enter_btf, btf);
+    bpf_program__set_autoload(skel_->progs.sys_enter_tp, !btf);
+    int err = syscalls_bpf__load(skel_);
+    if (err) { stage = "load BPF program"; return err; }
+    link_ = bpf_program__attach(btf ? skel_->progs.sys_enter_btf : skel_->progs.sys_enter_tp);
+    if (!link_) { stage = btf ? "attach tp_btf/sys_enter" : "attach tracepoint raw_syscalls/sys_enter"; return -errno; }
+    return 0;
+  };
+  auto unload = [&] {
+    if (link_) bpf_link__destroy(link_);
+    link_ = nullptr;
+    if (skel_) syscalls_bpf__destroy(skel_);
+    skel_ = nullptr;
+  };
+
+  std::string stage;
+  int err = -EINVAL;
+  if (attach != "tracepoint") {
+    err = try_load(true, stage);
+    if (err == 0) attach_mode_ = "tp_btf";
+    else unload();
+  }
+  // Permission problems are the same for both attach kinds: only fall back
+  // when tp_btf itself is what the kernel lacks.
+  if (err != 0 && attach == "auto" && err != -EPERM && err != -EACCES) {
+    std::string first = stage;
+    err = try_load(false, stage);
+    if (err == 0) attach_mode_ = "tracepoint";
+    else unload();
+  } else if (err != 0 && attach == "tracepoint") {
+    err = try_load(false, stage);
+    if (err == 0) attach_mode_ = "tracepoint";
+    else unload();
+  }
+  if (err != 0) throw BpfError(env, stage.c_str(), err, log.text);
+
+  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnRecord, this, nullptr);
+  if (!ring_) {
+    int e = errno;
+    unload();
+    throw BpfError(env, "create ring buffer consumer", e, log.text);
+  }
+}
+
+int Collector::OnRecord(void* ctx, void* data, size_t size) {
+  Collector* self = static_cast<Collector*>(ctx);
+  if (size != sizeof(sw_event)) {
+    self->shared_->malformed_records.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  std::vector<uint8_t>& bytes = self->current_->bytes;
+  size_t at = bytes.size();
+  bytes.resize(at + sizeof(sw_event));
+  memcpy(bytes.data() + at, data, sizeof(sw_event));
+  if (bytes.size() >= size_t(self->max_batch_events_) * sizeof(sw_event)) self->Flush();
+  return 0;
+}
+
+void Collector::Flush() {
+  if (current_->bytes.empty()) return;
+  Shared& s = *shared_;
+  uint64_t events = current_->bytes.size() / sizeof(sw_event);
+  // The bound: when JavaScript has not taken the last max_queued batches, this
+  // one is dropped and counted. The kernel side never waits on us.
+  if (s.in_flight.load(std::memory_order_acquire) >= max_queued_batches_) {
+    s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
+    s.user_dropped_events.fetch_add(events, std::memory_order_relaxed);
+    current_->bytes.clear();
+    return;
+  }
+  current_->drained_ns = MonotonicNs();
+  Batch* batch = current_.release();
+  s.in_flight.fetch_add(1, std::memory_order_acq_rel);
+  if (tsfn_.NonBlockingCall(batch) != napi_ok) {
+    s.in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
+    s.user_dropped_events.fetch_add(events, std::memory_order_relaxed);
+    delete batch;
+  }
+  current_.reset(new Batch());
+  current_->bytes.reserve(size_t(max_batch_events_) * sizeof(sw_event));
+}
+
+void Collector::ConsumeLoop() {
+  using clock = std::chrono::steady_clock;
+  auto next = clock::now();
+  const auto period = std::chrono::milliseconds(poll_ms_);
+  while (!stop_.load(std::memory_order_acquire)) {
+    next += period;
+    if (!paused_.load(std::memory_order_acquire)) {
+      ring_buffer__consume(ring_);
+      Flush();
+      shared_->drains.fetch_add(1, std::memory_order_relaxed);
+    }
+    auto now = clock::now();
+    if (next > now) std::this_thread::sleep_until(next);
+    else next = now;  // behind schedule: drain again at once rather than burst later
+  }
+  // Final drain so close() loses nothing that was already in the ring.
+  if (!paused_.load()) {
+    ring_buffer__consume(ring_);
+    Flush();
+  }
+}
+
+void Collector::Deliver(Napi::Env env, Napi::Function js_cb, SharedRef* ctx, Batch* batch) {
+  std::unique_ptr<Batch> owned(batch);
+  Shared& s = **ctx;
+  s.in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  if (env == nullptr) return;  // environment tearing down: nobody to deliver to
+  size_t n = owned->bytes.size();
+  s.batches_delivered.fetch_add(1, std::memory_order_relaxed);
+  s.events_delivered.fetch_add(n / sizeof(sw_event), std::memory_order_relaxed);
+  // Copy into a V8-owned buffer: it can then be transferred to a worker,
+  // which an external buffer over our memory could not.
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
+  memcpy(ab.Data(), owned->bytes.data(), n);
+  js_cb.Call({ab, Napi::BigInt::New(env, owned->drained_ns)});
+}
+
+Napi::Value Collector::AttachMode(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), attach_mode_);
+}
+
+void Collector::EnsureOpen(Napi::Env env) {
+  if (closed_) throw Napi::Error::New(env, "collector is closed");
+}
+
+Napi::Value Collector::SetTarget(const Napi::CallbackInfo& info) {
+  EnsureOpen(info.Env());
+  uint64_t id = ArgCgroupId(info, 0);
+  if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "slot must be a number");
+  uint32_t slot = info[1].As<Napi::Number>().Uint32Value();
+  if (slot >= SW_SLOT_ALL) throw Napi::RangeError::New(info.Env(), "slot out of range");
+  uint16_t value = uint16_t(slot);
+  int err = bpf_map__update_elem(skel_->maps.targets, &id, sizeof(id), &value, sizeof(value), BPF_ANY);
+  if (err) throw BpfError(info.Env(), "add target to the filter map", err, "");
+  return info.Env().Undefined();
+}
+
+Napi::Value Collector::DeleteTarget(const Napi::CallbackInfo& info) {
+  EnsureOpen(info.Env());
+  uint64_t id = ArgCgroupId(info, 0);
+  int err = bpf_map__delete_elem(skel_->maps.targets, &id, sizeof(id), 0);
+  if (err && err != -ENOENT) throw BpfError(info.Env(), "remove target from the filter map", err, "");
+  return Napi::Boolean::New(info.Env(), err == 0);
+}
+
+// The levels mask lives in the program's .bss, which libbpf maps into our
+// memory: a plain store is seen by the next syscall on any CPU.
+Napi::Value Collector::SetTargetLevels(const Napi::CallbackInfo& info) {
+  EnsureOpen(info.Env());
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "levels mask must be a number");
+  uint32_t mask = info[0].As<Napi::Number>().Uint32Value();
+  __atomic_store_n(&skel_->bss->target_levels, mask, __ATOMIC_RELEASE);
+  return info.Env().Undefined();
+}
+
+Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  uint64_t totals[SW_CNT__MAX] = {0, 0, 0};
+  if (!closed_) {
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu > 0) {
+      std::vector<uint64_t> per_cpu(size_t(ncpu), 0);
+      for (uint32_t k = 0; k < SW_CNT__MAX; k++) {
+        if (bpf_map__lookup_elem(skel_->maps.counters, &k, sizeof(k), per_cpu.data(),
+                                 per_cpu.size() * sizeof(uint64_t), 0) == 0) {
+          for (uint64_t v : per_cpu) totals[k] += v;
+        }
+      }
+    }
+    last_kernel_[0] = totals[0];
+    last_kernel_[1] = totals[1];
+    last_kernel_[2] = totals[2];
+  } else {
+    totals[0] = last_kernel_[0];
+    totals[1] = last_kernel_[1];
+    totals[2] = last_kernel_[2];
+  }
+  const Shared& s = *shared_;
+  out.Set("matched", Napi::BigInt::New(env, totals[SW_CNT_MATCHED]));
+  out.Set("emitted", Napi::BigInt::New(env, totals[SW_CNT_EMITTED]));
+  out.Set("dropped", Napi::BigInt::New(env, totals[SW_CNT_DROPPED]));
+  out.Set("batchesDelivered", Napi::BigInt::New(env, s.batches_delivered.load()));
+  out.Set("eventsDelivered", Napi::BigInt::New(env, s.events_delivered.load()));
+  out.Set("userDroppedBatches", Napi::BigInt::New(env, s.user_dropped_batches.load()));
+  out.Set("userDroppedEvents", Napi::BigInt::New(env, s.user_dropped_events.load()));
+  out.Set("malformedRecords", Napi::BigInt::New(env, s.malformed_records.load()));
+  out.Set("drains", Napi::BigInt::New(env, s.drains.load()));
+  out.Set("inFlight", Napi::Number::New(env, s.in_flight.load()));
+  return out;
+}
+
+Napi::Value Collector::Pause(const Napi::CallbackInfo& info) {
+  paused_.store(true, std::memory_order_release);
+  return info.Env().Undefined();
+}
+
+Napi::Value Collector::Resume(const Napi::CallbackInfo& info) {
+  paused_.store(false, std::memory_order_release);
+  return info.Env().Undefined();
+}
+
+Napi::Value Collector::ProgramId(const Napi::CallbackInfo& info) {
+  EnsureOpen(info.Env());
+  const bpf_program* prog = attach_mode_ == "tp_btf" ? skel_->progs.sys_enter_btf : skel_->progs.sys_enter_tp;
+  bpf_prog_info pinfo;
+  memset(&pinfo, 0, sizeof(pinfo));
+  uint32_t len = sizeof(pinfo);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &pinfo, &len) != 0)
+    throw BpfError(info.Env(), "read program info", errno, "");
+  return Napi::Number::New(info.Env(), pinfo.id);
+}
+
+Napi::Value Collector::Close(const Napi::CallbackInfo& info) {
+  if (!closed_) {
+    // Read the kernel counters one last time so stats() after close() still
+    // tells what happened.
+    Stats(info);
+  }
+  Shutdown();
+  return info.Env().Undefined();
+}
+
+// One cleanup path for close(), garbage collection and environment teardown:
+// stop and join the consumer (it drains the ring a last time), release the
+// TSFN, then detach and free the kernel objects.
+void Collector::Shutdown() {
+  if (closed_) return;
+  closed_ = true;
+  stop_.store(true, std::memory_order_release);
+  if (consumer_.joinable()) consumer_.join();
+  tsfn_.Release();
+  if (ring_) ring_buffer__free(ring_);
+  ring_ = nullptr;
+  if (link_) bpf_link__destroy(link_);
+  link_ = nullptr;
+  if (skel_) syscalls_bpf__destroy(skel_);
+  skel_ = nullptr;
+  if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  hook_registered_ = false;
+}

@@ -1,0 +1,84 @@
+// The native half of the Collector: owns the BPF skeleton, its maps and the
+// ring-buffer consumer thread, and hands whole batches of raw sw_event records
+// to JavaScript through a ThreadSafeFunction.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct syscalls_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+class Collector : public Napi::ObjectWrap<Collector> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Collector(const Napi::CallbackInfo& info);
+  ~Collector() override;
+
+ private:
+  struct Batch {
+    std::vector<uint8_t> bytes;  // raw sw_event records, in ring order
+    uint64_t drained_ns = 0;     // CLOCK_MONOTONIC when the consumer took them
+  };
+  // Counters shared by the consumer thread, the JS thread and batches still
+  // queued in the ThreadSafeFunction, which may outlive this object.
+  struct Shared {
+    // Batches handed to the TSFN but not yet run on the JS thread: the bound
+    // on memory between the consumer and JavaScript.
+    std::atomic<uint32_t> in_flight{0};
+    std::atomic<uint64_t> batches_delivered{0};
+    std::atomic<uint64_t> events_delivered{0};
+    std::atomic<uint64_t> user_dropped_batches{0};
+    std::atomic<uint64_t> user_dropped_events{0};
+    std::atomic<uint64_t> malformed_records{0};
+    std::atomic<uint64_t> drains{0};
+  };
+  using SharedRef = std::shared_ptr<Shared>;
+  static void Deliver(Napi::Env env, Napi::Function js_cb, SharedRef* ctx, Batch* batch);
+  using Tsfn = Napi::TypedThreadSafeFunction<SharedRef, Batch, Deliver>;
+
+  Napi::Value AttachMode(const Napi::CallbackInfo& info);
+  Napi::Value SetTarget(const Napi::CallbackInfo& info);
+  Napi::Value DeleteTarget(const Napi::CallbackInfo& info);
+  Napi::Value SetTargetLevels(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Pause(const Napi::CallbackInfo& info);
+  Napi::Value Resume(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value ProgramId(const Napi::CallbackInfo& info);
+
+  void Load(Napi::Env env, const Napi::Object& opts);
+  void ConsumeLoop();
+  void Flush();
+  void Shutdown();
+  void EnsureOpen(Napi::Env env);
+  static int OnRecord(void* ctx, void* data, size_t size);
+  static void CleanupHook(void* arg);
+
+  syscalls_bpf* skel_ = nullptr;
+  bpf_link* link_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  std::string attach_mode_;
+
+  uint32_t poll_ms_ = 2;
+  uint32_t max_batch_events_ = 65536;
+  uint32_t max_queued_batches_ = 64;
+
+  std::thread consumer_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> paused_{false};
+  std::unique_ptr<Batch> current_;
+  Tsfn tsfn_;
+  SharedRef shared_ = std::make_shared<Shared>();
+  bool closed_ = true;
+  uint64_t last_kernel_[3] = {0, 0, 0};
+  napi_env env_ = nullptr;
+  bool hook_registered_ = true;
+};

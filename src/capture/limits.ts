@@ -1,0 +1,6 @@
+// Mirrors of limits fixed in bpf/ (checked by test/capture/record-layout.test.ts).
+
+/** Deepest cgroup level the kernel filter follows (SW_MAX_CGROUP_LEVEL in bpf/event.h). */
+export const SW_MAX_CGROUP_LEVEL = 31;
+/** Size of the targets hash map (max_entries in bpf/syscalls.bpf.c). */
+export const MAX_TARGETS = 4096;

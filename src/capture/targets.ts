@@ -1,0 +1,78 @@
+import { SyswardenError } from '../errors.js';
+import { cgroupPathOfPid, cgroupRef, findContainerCgroups, type CgroupRef } from './cgroup.js';
+import { inspectContainer } from './docker.js';
+
+/** A target spec resolved to the cgroup the kernel filter will match. */
+export interface ResolvedTarget {
+  /** The spec as the user gave it. */
+  readonly spec: string;
+  readonly kind: 'cgroup' | 'pid' | 'docker' | 'container';
+  readonly cgroup: CgroupRef;
+  /** Container id and name, when the target is a container. */
+  readonly container?: { id: string; name?: string };
+}
+
+const HEX_ID = /^(?:[0-9a-f]{12}|[0-9a-f]{64})$/;
+
+export const TARGET_SPEC_HELP =
+  'Target specs: cgroup:<path> (relative to the cgroup v2 root), pid:<n> (that process\'s cgroup), ' +
+  'docker:<id-or-name>, or a bare 12- or 64-hex container id.';
+
+/** Resolve a target spec to its cgroup v2 directory. */
+export async function resolveTarget(spec: string): Promise<ResolvedTarget> {
+  if (typeof spec !== 'string' || spec.length === 0) {
+    throw new SyswardenError('ERR_INVALID_TARGET', `empty target. ${TARGET_SPEC_HELP}`);
+  }
+  if (spec.startsWith('cgroup:')) {
+    const path = spec.slice('cgroup:'.length);
+    if (!path) throw new SyswardenError('ERR_INVALID_TARGET', `'${spec}' names no cgroup path. ${TARGET_SPEC_HELP}`);
+    return { spec, kind: 'cgroup', cgroup: cgroupRef(path) };
+  }
+  if (spec.startsWith('pid:')) {
+    const text = spec.slice('pid:'.length);
+    if (!/^[1-9][0-9]*$/.test(text)) {
+      throw new SyswardenError('ERR_INVALID_TARGET', `'${spec}': the pid must be a positive whole number, e.g. pid:1234.`);
+    }
+    return { spec, kind: 'pid', cgroup: cgroupRef(cgroupPathOfPid(Number(text))) };
+  }
+  if (spec.startsWith('docker:')) {
+    const name = spec.slice('docker:'.length);
+    const c = await inspectContainer(name);
+    if (!c.running || c.pid <= 0) {
+      throw new SyswardenError(
+        'ERR_CONTAINER_GONE',
+        `container ${c.name} (${c.id.slice(0, 12)}) is not running (state: ${c.status}). Start it (\`docker start ${c.name}\`) or pick a running one.`,
+      );
+    }
+    // The engine's pid gives the exact cgroup, whatever layout the runtime uses.
+    let path: string;
+    try {
+      path = cgroupPathOfPid(c.pid);
+    } catch {
+      throw new SyswardenError('ERR_CONTAINER_GONE', `container ${c.name} (${c.id.slice(0, 12)}) exited while syswarden was resolving it.`);
+    }
+    return { spec, kind: 'docker', cgroup: cgroupRef(path), container: { id: c.id, name: c.name } };
+  }
+  if (HEX_ID.test(spec)) {
+    const paths = findContainerCgroups(spec);
+    if (paths.length === 0) {
+      throw new SyswardenError(
+        'ERR_TARGET_NOT_FOUND',
+        `no cgroup for container ${spec} in the cgroup v2 tree (looked for docker-<id>.scope, docker/<id>, ` +
+          'cri-containerd-<id>.scope, :cri-containerd:<id>, crio-<id>.scope, libpod-<id>.scope). ' +
+          'Is the container running? If its runtime only uses cgroup v1, syswarden cannot filter it.',
+      );
+    }
+    const unique = [...new Set(paths)];
+    if (unique.length > 1) {
+      throw new SyswardenError(
+        'ERR_INVALID_TARGET',
+        `container id ${spec} matches ${unique.length} cgroups (${unique.join(', ')}). Give the full 64-hex id or cgroup:<path>.`,
+      );
+    }
+    const path = unique[0]!;
+    const id = /([0-9a-f]{64})(?:\.scope)?$/.exec(path)?.[1] ?? spec;
+    return { spec, kind: 'container', cgroup: cgroupRef(path), container: { id } };
+  }
+  throw new SyswardenError('ERR_INVALID_TARGET', `cannot read target '${spec}'. ${TARGET_SPEC_HELP}`);
+}
