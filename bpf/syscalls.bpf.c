@@ -29,6 +29,9 @@ const volatile __u32 self_tgid = 0;
  */
 __u32 target_levels = 0;
 
+/* Emits struct sw_event into the object's BTF, where the decoder check reads its layout. */
+const struct sw_event *sw_event_btf_anchor __attribute__((unused));
+
 /* ---- maps ---- */
 
 /* cgroup v2 id of a watched cgroup -> its container slot. */

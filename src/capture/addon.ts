@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,4 +35,14 @@ export function loadAddon(): NativeAddon {
     'ERR_NO_ADDON',
     `the syswarden native addon is not built. Tried:\n${failures.join('\n')}\nBuild it with \`npm run build\` (needs clang, libbpf-dev, bpftool, cmake: see README).`,
   );
+}
+
+/** Path of the sw-workload program the native build writes beside the addon. */
+export function workloadPath(): string {
+  const candidates = [join(root, 'build', 'Release', 'sw-workload'), join(root, 'build', 'Debug', 'sw-workload')];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new SyswardenError('ERR_NO_ADDON', `sw-workload is not built (looked in ${candidates.join(', ')}). Run \`npm run build\`.`);
+  }
+  return found;
 }

@@ -1,0 +1,45 @@
+import type { Collector } from './collector.js';
+import { describeTarget, RecordingWriter } from './recording.js';
+
+export interface RecordOptions {
+  /** Stop after this many milliseconds. */
+  durationMs?: number;
+  /** Stop when aborted (the CLI wires SIGINT/SIGTERM here). */
+  signal?: AbortSignal;
+  overwrite?: boolean;
+  /** Called about once a second with the running event count. */
+  onProgress?: (events: number) => void;
+}
+
+/**
+ * Write everything `collector` delivers into a new recording at `out` until
+ * the duration passes or the signal fires, then close the collector (which
+ * drains the ring a last time), write the trailer with the final counters
+ * and return the number of events written.
+ */
+export async function recordToFile(collector: Collector, out: string, options: RecordOptions = {}): Promise<number> {
+  const writer = RecordingWriter.create(
+    out,
+    { targets: collector.targets().map(describeTarget), allProcesses: collector.matchAll },
+    { overwrite: options.overwrite === true },
+  );
+  const gone: number[] = [];
+  const onGone = (t: { slot: number }) => gone.push(t.slot);
+  collector.on('target-gone', onGone);
+  const stop = () => void collector.close();
+  const timer = options.durationMs !== undefined ? setTimeout(stop, options.durationMs) : undefined;
+  options.signal?.addEventListener('abort', stop, { once: true });
+  if (options.signal?.aborted) stop();
+  const progress = options.onProgress ? setInterval(() => options.onProgress!(writer.eventCount), 1000) : undefined;
+  try {
+    for await (const batch of collector) writer.writeBatch(batch);
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (progress) clearInterval(progress);
+    options.signal?.removeEventListener('abort', stop);
+    collector.off('target-gone', onGone);
+    await collector.close();
+    writer.finish(collector.stats(), gone);
+  }
+  return writer.eventCount;
+}

@@ -1,0 +1,77 @@
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { SyswardenError } from '../errors.js';
+import { cgroup2Mount, cgroupRef, type CgroupRef } from './cgroup.js';
+
+/** A cgroup v2 directory syswarden made for itself (demo, tests, benchmarks) and removes again. */
+export interface ScratchCgroup {
+  readonly ref: CgroupRef;
+  readonly dir: string;
+  /** Spec for Collector/record: `cgroup:<path>`. */
+  readonly spec: string;
+  /** A child cgroup inside this one. */
+  child(name: string): ScratchCgroup;
+  /** Kill whatever still runs inside, then remove the directory (children first). */
+  remove(): Promise<void>;
+}
+
+export function createScratchCgroup(name: string, parentDir?: string): ScratchCgroup {
+  const dir = join(parentDir ?? cgroup2Mount(), name);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'EEXIST') {
+      throw new SyswardenError(
+        e.code === 'EACCES' || e.code === 'EPERM' ? 'ERR_NOT_PERMITTED' : 'ERR_IO',
+        `cannot create cgroup ${dir}: ${e.message}. syswarden needs root to make its own cgroups.`,
+      );
+    }
+  }
+  const ref = cgroupRef(dir);
+  const children: ScratchCgroup[] = [];
+  const self: ScratchCgroup = {
+    ref,
+    dir,
+    spec: `cgroup:${ref.path}`,
+    child(childName: string) {
+      const c = createScratchCgroup(childName, dir);
+      children.push(c);
+      return c;
+    },
+    async remove() {
+      for (const c of children.splice(0)) await c.remove();
+      if (!existsSync(dir)) return;
+      // cgroup.kill (5.14+) ends every process inside at once.
+      try {
+        writeFileSync(join(dir, 'cgroup.kill'), '1');
+      } catch {
+        /* older kernel: processes should be gone already */
+      }
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        try {
+          rmdirSync(dir);
+          return;
+        } catch (err) {
+          const e = err as NodeJS.ErrnoException;
+          if (e.code === 'ENOENT') return;
+          if (e.code !== 'EBUSY' || Date.now() > deadline) {
+            const procs = safeRead(join(dir, 'cgroup.procs')).trim().split('\n').filter(Boolean);
+            throw new SyswardenError('ERR_IO', `cannot remove cgroup ${dir}: ${e.message} (processes still inside: ${procs.join(', ') || 'none'}).`);
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    },
+  };
+  return self;
+}
+
+function safeRead(p: string): string {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
+  }
+}

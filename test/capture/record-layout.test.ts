@@ -1,0 +1,75 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadAddon } from '../../src/capture/addon.js';
+import { MAX_TARGETS, SW_MAX_CGROUP_LEVEL } from '../../src/capture/limits.js';
+import { RECORD_LAYOUT, SLOT_ALL, EventBatch } from '../../src/capture/record.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bpfObject = join(root, 'build', 'bpf', 'syscalls.bpf.o');
+
+interface BtfType {
+  id: number;
+  kind: string;
+  name?: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
+  members?: Array<{ name: string; type_id: number; bits_offset: number }>;
+}
+
+function btfTypes(): Map<number, BtfType> {
+  const json = JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', bpfObject], { encoding: 'utf8' })) as { types: BtfType[] };
+  return new Map(json.types.map((t) => [t.id, t]));
+}
+
+describe('the TypeScript decoder agrees with bpf/event.h', () => {
+  it('has the offsets and size of struct sw_event as compiled into the BPF object', () => {
+    const types = btfTypes();
+    const ev = [...types.values()].find((t) => t.kind === 'STRUCT' && t.name === 'sw_event');
+    expect(ev, 'struct sw_event in the BTF of syscalls.bpf.o').toBeDefined();
+    expect(ev!.size).toBe(RECORD_LAYOUT.size);
+    const offsets = Object.fromEntries(ev!.members!.map((m) => [m.name, m.bits_offset / 8]));
+    expect(offsets).toEqual({ ts_ns: RECORD_LAYOUT.ts_ns, tid: RECORD_LAYOUT.tid, nr: RECORD_LAYOUT.nr, slot: RECORD_LAYOUT.slot });
+  });
+
+  it('has the layout the C++ consumer was compiled with', () => {
+    expect(loadAddon().recordLayout).toEqual({ ...RECORD_LAYOUT });
+    expect(loadAddon().slotAll).toBe(SLOT_ALL);
+  });
+
+  it('mirrors the filter limits of the BPF side', () => {
+    const header = readFileSync(join(root, 'bpf', 'event.h'), 'utf8');
+    expect(Number(/#define SW_MAX_CGROUP_LEVEL (\d+)/.exec(header)?.[1])).toBe(SW_MAX_CGROUP_LEVEL);
+    expect(Number(/#define SW_SLOT_ALL (0x[0-9a-f]+)/.exec(header)?.[1])).toBe(SLOT_ALL);
+    // max_entries of a BTF-defined map is encoded as a pointer to an array of that many elements.
+    const types = btfTypes();
+    const v = [...types.values()].find((t) => t.kind === 'VAR' && t.name === 'targets')!;
+    const def = types.get(v.type_id!)!;
+    const me = def.members!.find((m) => m.name === 'max_entries')!;
+    const arr = types.get(types.get(me.type_id)!.type_id!)!;
+    expect(arr.nr_elems).toBe(MAX_TARGETS);
+  });
+
+  it('decodes records written with the C layout', () => {
+    const buf = new ArrayBuffer(32);
+    const dv = new DataView(buf);
+    const put = (i: number, ts: bigint, tid: number, nr: number, slot: number) => {
+      dv.setBigUint64(i * 16 + RECORD_LAYOUT.ts_ns, ts, true);
+      dv.setUint32(i * 16 + RECORD_LAYOUT.tid, tid, true);
+      dv.setUint16(i * 16 + RECORD_LAYOUT.nr, nr, true);
+      dv.setUint16(i * 16 + RECORD_LAYOUT.slot, slot, true);
+    };
+    put(0, 123456789012345n, 4242, 59, 3);
+    put(1, 2n ** 52n + 7n, 0xfffffffe, 451, SLOT_ALL);
+    const b = new EventBatch(buf);
+    expect(b.count).toBe(2);
+    expect([b.tsNs(0), b.tid(0), b.nr(0), b.slot(0)]).toEqual([123456789012345, 4242, 59, 3]);
+    expect([b.tsNs(1), b.tid(1), b.nr(1), b.slot(1)]).toEqual([2 ** 52 + 7, 0xfffffffe, 451, SLOT_ALL]);
+    const cols = b.columns();
+    expect([...cols.nr]).toEqual([59, 451]);
+    expect(() => new EventBatch(new ArrayBuffer(20))).toThrow(/whole number/);
+  });
+});
