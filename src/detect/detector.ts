@@ -18,6 +18,12 @@ export interface Detector {
   readonly windowSize: number;
   /** Alarm threshold on the score. */
   threshold: number;
+  /**
+   * How `threshold` was set, in one sentence for reports (e.g. "above the
+   * highest score of held-back normal windows"). Optional: when absent, the
+   * eval reports the threshold value alone.
+   */
+  readonly thresholdRule?: string;
   /** Whether fit() needs attack windows (labels) or learns from normal windows only. */
   readonly supervised: boolean;
   /**
@@ -27,6 +33,13 @@ export interface Detector {
   fit(train: WindowSet): void;
   /** Anomaly score of every window; writes into `out` when given. */
   score(windows: WindowSet, out?: Float64Array): Float64Array;
+  /**
+   * For detectors whose score of a window depends on the windows before it in
+   * the same stream (STIDE's locality frame): a scorer that keeps that state
+   * per source across calls, for live scoring batch after batch. Detectors
+   * that score each window on its own leave this out.
+   */
+  streamScorer?(): StreamScorer;
   /** Plain msgpack-able state (typed arrays allowed), without name/version: the model file adds those. */
   state(): unknown;
 }
@@ -39,4 +52,18 @@ export interface DetectorFactory<O = Record<string, unknown>> {
   readonly description: string;
   create(options?: Partial<O> & { seed?: number }): Detector;
   restore(state: unknown): Detector;
+}
+
+/** Scores windows arriving in batches, keeping per-stream state between batches. */
+export interface StreamScorer {
+  /** Scores in window order; windows of one source must arrive in stream order. */
+  score(windows: WindowSet, out?: Float64Array): Float64Array;
+  /** Drop the state of a source (an exited thread). */
+  forget(source: number): void;
+}
+
+/** A detector's stream scorer, or a stateless one around score() when it needs none. */
+export function streamScorerOf(detector: Detector): StreamScorer {
+  if (typeof detector.streamScorer === 'function') return detector.streamScorer();
+  return { score: (w, out) => detector.score(w, out), forget: () => {} };
 }

@@ -1,0 +1,199 @@
+import { SyswardenError } from '../errors.js';
+import { GrowableUint16 } from '../trace/growable.js';
+import type { WindowSet } from '../window/window-set.js';
+import { checkFitted, heldOutMax, normalWindows, optNumber, requireWindows } from './common.js';
+import type { Detector, DetectorFactory } from './detector.js';
+import { WindowTable } from './window-table.js';
+
+export interface BoscOptions {
+  /** With fewer than 3 training traces: fraction of normal windows (the tail) held out to set the threshold (default 0.2). */
+  holdout: number;
+  /** With 3 or more training traces: most cross-validation folds over traces (default 25). */
+  folds: number;
+  /** Distances of unseen bags remembered before the cache is reset (bounds memory on endless streams). */
+  cacheLimit: number;
+}
+
+const VERSION = 1;
+
+interface BoscState {
+  windowSize: number;
+  /** Distinct normal bags, each a window sorted ascending, row-major. */
+  bags: Uint16Array;
+}
+
+/**
+ * Bag of system calls (Abed et al. 2015): a window is reduced to its
+ * syscall frequencies (order ignored). A bag is stored as its window sorted,
+ * which is the same multiset in O(w) space and hashes like any window. The
+ * score is the L1 distance from the window's bag to the nearest normal bag,
+ * divided by its maximum 2w, so 0 = a known bag and 1 = nothing in common.
+ *
+ * Speed: a known bag is one hash lookup; the distance of an unseen bag is
+ * found once by a scan over the normal bags and then cached by bag key, so
+ * the scan runs once per distinct unseen bag, not once per window.
+ *
+ * Threshold (training data only): each normal training trace is scored
+ * against the bags of the other training traces (see heldOutMax) and the
+ * threshold is one distance step (1/w) above the highest score seen; the
+ * final model holds the bags of every normal training window.
+ */
+export class Bosc implements Detector {
+  readonly name = 'bosc';
+  readonly version = VERSION;
+  readonly supervised = false;
+  windowSize = 0;
+  threshold = 1;
+  thresholdRule = 'not fitted';
+  private readonly holdout: number;
+  private readonly folds: number;
+  private readonly cacheLimit: number;
+  private table = new WindowTable();
+  private bags = new GrowableUint16();
+  private cache = new WindowTable();
+  private cached = new Float64Array(1024);
+  private scratch = new Uint16Array(0);
+
+  constructor(opts: Partial<BoscOptions> = {}) {
+    this.holdout = optNumber(opts, 'holdout', 0.2, 0, 0.9);
+    this.folds = Math.round(optNumber(opts, 'folds', 25, 2, 1000));
+    this.cacheLimit = Math.round(optNumber(opts, 'cacheLimit', 1 << 20, 16, 1 << 26));
+  }
+
+  private setSize(size: number): void {
+    this.windowSize = size;
+    this.scratch = new Uint16Array(size);
+  }
+
+  /** Copies window i into scratch and sorts it (insertion sort: w <= 64, typically <= 15). */
+  private bagOf(data: Uint16Array, off: number): Uint16Array {
+    const s = this.scratch;
+    const w = s.length;
+    for (let i = 0; i < w; i++) {
+      const v = data[off + i]!;
+      let j = i - 1;
+      while (j >= 0 && s[j]! > v) {
+        s[j + 1] = s[j]!;
+        j--;
+      }
+      s[j + 1] = v;
+    }
+    return s;
+  }
+
+  private learn(set: WindowSet): void {
+    const { size, data } = set;
+    for (let i = 0; i < set.count; i++) {
+      const bag = this.bagOf(data, i * size);
+      const before = this.table.size;
+      if (this.table.insert(bag, 0, size) === before) this.bags.append(bag);
+    }
+    this.cache.clear();
+  }
+
+  fit(train: WindowSet): void {
+    const normal = normalWindows(train);
+    requireWindows(this.name, normal);
+    const w = normal.size;
+    this.setSize(w);
+    const { max, scheme } = heldOutMax(normal, this.holdout, this.folds, (learn, held) => {
+      this.resetBags(w);
+      this.learn(learn);
+      return this.score(held);
+    });
+    const steps = Math.round(max * w);
+    this.threshold = (steps + 1) / w;
+    this.thresholdRule = `one step (1/${w}) above the highest nearest-bag distance (${steps}/${w}) of held-out normal windows: ${scheme}`;
+    this.resetBags(w);
+    this.learn(normal);
+  }
+
+  private resetBags(size: number): void {
+    this.table = new WindowTable(4096);
+    this.bags = new GrowableUint16(4096 * size);
+  }
+
+  /** L1 distance / 2w from a sorted bag to the nearest normal bag. */
+  private nearest(bag: Uint16Array): number {
+    const w = bag.length;
+    const bags = this.bags.view();
+    const n = bags.length / w;
+    let best = w;
+    for (let b = 0; b < n && best > 1; b++) {
+      // Both rows are sorted: a merge counts the common calls (multiset intersection).
+      const base = b * w;
+      let i = 0;
+      let j = 0;
+      let common = 0;
+      while (i < w && j < w) {
+        const x = bag[i]!;
+        const y = bags[base + j]!;
+        if (x === y) {
+          common++;
+          i++;
+          j++;
+        } else if (x < y) i++;
+        else j++;
+      }
+      const missing = w - common;
+      if (missing < best) best = missing;
+    }
+    // L1 between equal-size bags is 2 * (w - common); normalised by its maximum 2w.
+    return best / w;
+  }
+
+  score(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {
+    checkFitted(this.name, this.windowSize, windows);
+    const { size, data } = windows;
+    for (let i = 0; i < windows.count; i++) {
+      const bag = this.bagOf(data, i * size);
+      if (this.table.lookup(bag, 0, size) >= 0) {
+        out[i] = 0;
+        continue;
+      }
+      let id = this.cache.lookup(bag, 0, size);
+      if (id < 0) {
+        if (this.cache.size >= this.cacheLimit) this.cache.clear();
+        id = this.cache.insert(bag, 0, size);
+        if (id >= this.cached.length) {
+          const next = new Float64Array(this.cached.length * 2);
+          next.set(this.cached);
+          this.cached = next;
+        }
+        this.cached[id] = this.nearest(bag);
+      }
+      out[i] = this.cached[id]!;
+    }
+    return out;
+  }
+
+  get bagCount(): number {
+    return this.table.size;
+  }
+
+  state(): BoscState {
+    return { windowSize: this.windowSize, bags: this.bags.toArray() };
+  }
+
+  static restore(state: unknown): Bosc {
+    const s = state as Partial<BoscState> | null;
+    if (!s || typeof s.windowSize !== 'number' || !(s.bags instanceof Uint16Array)) {
+      throw new SyswardenError('ERR_MODEL_STATE', 'bosc: the saved state is incomplete (needs windowSize, bags). Fix: re-train the model.');
+    }
+    const d = new Bosc();
+    d.setSize(s.windowSize);
+    d.table = new WindowTable(s.bags.length / s.windowSize);
+    // Saved bags are already sorted, and sorting is idempotent, so learn() restores them unchanged.
+    d.learn({ size: s.windowSize, count: s.bags.length / s.windowSize, data: s.bags });
+    d.thresholdRule = 'as saved in the model file';
+    return d;
+  }
+}
+
+export const factory: DetectorFactory<BoscOptions> = {
+  name: 'bosc',
+  version: VERSION,
+  description: 'bag of system calls: distance from a window\'s call frequencies to the nearest normal bag (Abed et al. 2015)',
+  create: (options) => new Bosc(options),
+  restore: (state) => Bosc.restore(state),
+};

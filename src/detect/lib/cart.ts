@@ -1,0 +1,163 @@
+import type { Prng } from './prng.js';
+
+/**
+ * CART classification trees (gini, best split over a random feature subset) on
+ * distinct windows carrying per-class weights, grown into one flat forest.
+ *
+ * Matches scikit-learn's DecisionTreeClassifier where it matters for the
+ * study: samples with zero weight are left out, features found constant in a
+ * node do not count towards `maxFeatures`, the first strictly best split wins,
+ * thresholds are midpoints and `x <= threshold` goes left, nodes split until
+ * pure (or no feature varies), and a leaf holds the weighted class fractions.
+ * Feature values are syscall numbers (< 65536), so a node's split search
+ * buckets by value instead of sorting its samples: O(samples + distinct values).
+ */
+export class ForestBuilder {
+  readonly feature: number[] = [];
+  readonly threshold: number[] = [];
+  readonly left: number[] = [];
+  readonly right: number[] = [];
+  /** Attack fraction of the leaf's weight (internal nodes too, unused). */
+  readonly value: number[] = [];
+  readonly roots: number[] = [];
+
+  private readonly acc0 = new Float64Array(65536);
+  private readonly acc1 = new Float64Array(65536);
+  private readonly seen = new Uint8Array(65536);
+
+  /**
+   * Grow one tree on rows `X` (row-major, `d` columns) with class weights
+   * `w0` (normal) and `w1` (attack); rows where both are 0 are ignored.
+   */
+  grow(X: Uint16Array, d: number, w0: Float64Array, w1: Float64Array, maxFeatures: number, maxDepth: number, rng: Prng): void {
+    const n = w0.length;
+    const idx = new Int32Array(n);
+    let m = 0;
+    for (let i = 0; i < n; i++) if (w0[i]! > 0 || w1[i]! > 0) idx[m++] = i;
+    const features = new Int32Array(d);
+    for (let j = 0; j < d; j++) features[j] = j;
+    const touched = new Int32Array(Math.max(m, 1));
+    const { acc0, acc1, seen } = this;
+
+    const root = this.newNode();
+    this.roots.push(root);
+    // Explicit stack: (node, start, end, depth).
+    const stack: number[] = [root, 0, m, 0];
+    while (stack.length > 0) {
+      const depth = stack.pop()!;
+      const end = stack.pop()!;
+      const start = stack.pop()!;
+      const node = stack.pop()!;
+      let W0 = 0;
+      let W1 = 0;
+      for (let i = start; i < end; i++) {
+        W0 += w0[idx[i]!]!;
+        W1 += w1[idx[i]!]!;
+      }
+      const W = W0 + W1;
+      this.value[node] = W > 0 ? W1 / W : 0;
+      if (W0 <= 0 || W1 <= 0 || end - start < 2 || (maxDepth > 0 && depth >= maxDepth)) continue;
+
+      let bestProxy = -Infinity;
+      let bestF = -1;
+      let bestThr = 0;
+      let visited = 0;
+      for (let k = 0; k < d && visited < maxFeatures; k++) {
+        const j = k + rng.int(d - k);
+        const f = features[j]!;
+        features[j] = features[k]!;
+        features[k] = f;
+        let nt = 0;
+        for (let i = start; i < end; i++) {
+          const s = idx[i]!;
+          const v = X[s * d + f]!;
+          if (seen[v] === 0) {
+            seen[v] = 1;
+            touched[nt++] = v;
+          }
+          acc0[v]! += w0[s]!;
+          acc1[v]! += w1[s]!;
+        }
+        if (nt > 1) {
+          visited++;
+          const vals = touched.subarray(0, nt).sort();
+          let L0 = 0;
+          let L1 = 0;
+          for (let t = 0; t < nt - 1; t++) {
+            const v = vals[t]!;
+            L0 += acc0[v]!;
+            L1 += acc1[v]!;
+            const R0 = W0 - L0;
+            const R1 = W1 - L1;
+            const L = L0 + L1;
+            const R = R0 + R1;
+            if (L <= 0 || R <= 0) continue;
+            const proxy = (L0 * L0 + L1 * L1) / L + (R0 * R0 + R1 * R1) / R;
+            if (proxy > bestProxy) {
+              bestProxy = proxy;
+              bestF = f;
+              bestThr = (v + vals[t + 1]!) / 2;
+            }
+          }
+        }
+        for (let t = 0; t < nt; t++) {
+          const v = touched[t]!;
+          seen[v] = 0;
+          acc0[v] = 0;
+          acc1[v] = 0;
+        }
+      }
+      if (bestF < 0) continue;
+      // Partition [start, end) so rows with x[f] <= thr come first.
+      let i = start;
+      let k = end - 1;
+      while (i <= k) {
+        if (X[idx[i]! * d + bestF]! <= bestThr) i++;
+        else {
+          const t = idx[i]!;
+          idx[i] = idx[k]!;
+          idx[k] = t;
+          k--;
+        }
+      }
+      const l = this.newNode();
+      const r = this.newNode();
+      this.feature[node] = bestF;
+      this.threshold[node] = bestThr;
+      this.left[node] = l;
+      this.right[node] = r;
+      stack.push(r, i, end, depth + 1, l, start, i, depth + 1);
+    }
+  }
+
+  private newNode(): number {
+    const id = this.feature.length;
+    this.feature.push(-1);
+    this.threshold.push(0);
+    this.left.push(-1);
+    this.right.push(-1);
+    this.value.push(0);
+    return id;
+  }
+
+  build(): FlatForest {
+    return {
+      feature: Int32Array.from(this.feature),
+      threshold: Float64Array.from(this.threshold),
+      left: Int32Array.from(this.left),
+      right: Int32Array.from(this.right),
+      value: Float64Array.from(this.value),
+      roots: Int32Array.from(this.roots),
+    };
+  }
+}
+
+/** Trees as parallel arrays; a node with feature -1 is a leaf. */
+export interface FlatForest {
+  feature: Int32Array;
+  threshold: Float64Array;
+  left: Int32Array;
+  right: Int32Array;
+  value: Float64Array;
+  roots: Int32Array;
+}

@@ -1,0 +1,245 @@
+import { SyswardenError } from '../errors.js';
+import { GrowableInt32, GrowableUint16 } from '../trace/growable.js';
+import type { WindowSet } from '../window/window-set.js';
+import { checkFitted, heldOutMax, justAbove, normalWindows, optNumber, requireWindows } from './common.js';
+import type { Detector, DetectorFactory } from './detector.js';
+import { WindowTable } from './window-table.js';
+
+export type NgramScoring = 'nll' | 'min';
+
+export interface NgramOptions {
+  /** Markov order: calls of context per transition (default 2; capped at window size - 1). */
+  order: number;
+  /** Additive (Lidstone) smoothing of transition counts (default 0.01). */
+  alpha: number;
+  /** 'nll': negative mean log-likelihood of the window's transitions; 'min': -log of its least likely transition. */
+  scoring: NgramScoring;
+  /** With fewer than 3 training traces: fraction of normal windows (the tail) held out to set the threshold (default 0.2). */
+  holdout: number;
+  /** With 3 or more training traces: most cross-validation folds over traces (default 25). */
+  folds: number;
+  /**
+   * Locality frame L: the score is the mean window score over the last L
+   * windows of the same stream (default 1: the window alone; 8 is measured in docs/detection.md). The Markov
+   * order stays `order`, so a short window with a long frame still scores
+   * many transitions.
+   */
+  frame: number;
+}
+
+const VERSION = 1;
+
+interface NgramState {
+  windowSize: number;
+  order: number;
+  alpha: number;
+  scoring: NgramScoring;
+  /** Absent in files saved before the frame option: 1. */
+  frame?: number;
+  contexts: Uint16Array;
+  contextCounts: Int32Array;
+  grams: Uint16Array;
+  gramCounts: Int32Array;
+  vocabulary: Uint16Array;
+}
+
+/**
+ * An order-k Markov model of syscall sequences: P(next | previous k calls)
+ * from counts over the normal windows, smoothed so unseen transitions get a
+ * small, finite probability alpha / (count(context) + alpha * V), V being the
+ * calls seen in training plus one for "anything else".
+ *
+ * Threshold (training data only): each normal training trace is scored by
+ * a model of the other training traces (see heldOutMax) and the threshold
+ * is set just above the highest score seen; the final model counts every
+ * normal training window.
+ */
+export class Ngram implements Detector {
+  readonly name = 'ngram';
+  readonly version = VERSION;
+  readonly supervised = false;
+  windowSize = 0;
+  threshold = Number.POSITIVE_INFINITY;
+  thresholdRule = 'not fitted';
+  readonly alpha: number;
+  readonly scoring: NgramScoring;
+  readonly frame: number;
+  private readonly holdout: number;
+  private readonly folds: number;
+  private orderOption: number;
+  private order = 0;
+  private contexts = new WindowTable();
+  private contextRows = new GrowableUint16();
+  private contextCounts = new GrowableInt32();
+  private grams = new WindowTable();
+  private gramRows = new GrowableUint16();
+  private gramCounts = new GrowableInt32();
+  private seen = new Uint8Array(65536);
+  private vocabulary = 0;
+
+  constructor(opts: Partial<NgramOptions> = {}) {
+    this.orderOption = Math.round(optNumber(opts, 'order', 2, 1, 63));
+    this.alpha = optNumber(opts, 'alpha', 0.01, 1e-9, 1e6);
+    this.holdout = optNumber(opts, 'holdout', 0.2, 0, 0.9);
+    this.folds = Math.round(optNumber(opts, 'folds', 25, 2, 1000));
+    this.frame = Math.round(optNumber(opts, 'frame', 1, 1, 100_000));
+    const scoring = opts.scoring ?? 'nll';
+    if (scoring !== 'nll' && scoring !== 'min') {
+      throw new SyswardenError('ERR_INVALID_INPUT', `ngram: scoring '${String(scoring)}' is unknown. Fix: use 'nll' or 'min'.`);
+    }
+    this.scoring = scoring;
+  }
+
+  private reset(size: number): void {
+    this.windowSize = size;
+    this.order = Math.min(this.orderOption, size - 1);
+    this.contexts = new WindowTable(1024);
+    this.contextRows = new GrowableUint16();
+    this.contextCounts = new GrowableInt32();
+    this.grams = new WindowTable(4096);
+    this.gramRows = new GrowableUint16();
+    this.gramCounts = new GrowableInt32();
+    this.seen = new Uint8Array(65536);
+    this.vocabulary = 0;
+  }
+
+  private count(table: WindowTable, rows: GrowableUint16, counts: GrowableInt32, data: Uint16Array, off: number, len: number, by: number): void {
+    const before = table.size;
+    const id = table.insert(data, off, len);
+    if (id === before) {
+      rows.append(data.subarray(off, off + len));
+      counts.push(0);
+    }
+    counts.view()[id]! += by;
+  }
+
+  private learn(set: WindowSet): void {
+    const { size, data } = set;
+    const k = this.order;
+    for (let i = 0; i < set.count; i++) {
+      const off = i * size;
+      for (let t = 0; t < size; t++) {
+        const c = data[off + t]!;
+        if (this.seen[c] === 0) {
+          this.seen[c] = 1;
+          this.vocabulary++;
+        }
+      }
+      for (let t = k; t < size; t++) {
+        this.count(this.contexts, this.contextRows, this.contextCounts, data, off + t - k, k, 1);
+        this.count(this.grams, this.gramRows, this.gramCounts, data, off + t - k, k + 1, 1);
+      }
+    }
+  }
+
+  fit(train: WindowSet): void {
+    const normal = normalWindows(train);
+    requireWindows(this.name, normal);
+    const { max, scheme } = heldOutMax(normal, this.holdout, this.folds, (learn, held) => {
+      this.reset(normal.size);
+      this.learn(learn);
+      return this.score(held);
+    });
+    this.threshold = justAbove(max);
+    this.thresholdRule = `just above the highest score (${max.toFixed(3)}) of held-out normal windows: ${scheme}`;
+    this.reset(normal.size);
+    this.learn(normal);
+  }
+
+  score(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {
+    checkFitted(this.name, this.windowSize, windows);
+    const { size, data } = windows;
+    const k = this.order;
+    const alpha = this.alpha;
+    const alphaV = alpha * (this.vocabulary + 1);
+    const ctxCounts = this.contextCounts.view();
+    const gramCounts = this.gramCounts.view();
+    const transitions = size - k;
+    const useMin = this.scoring === 'min';
+    for (let i = 0; i < windows.count; i++) {
+      const off = i * size;
+      let sum = 0;
+      let worst = 0;
+      for (let t = k; t < size; t++) {
+        const ci = this.contexts.lookup(data, off + t - k, k);
+        const cc = ci >= 0 ? ctxCounts[ci]! : 0;
+        const gi = cc > 0 ? this.grams.lookup(data, off + t - k, k + 1) : -1;
+        const cg = gi >= 0 ? gramCounts[gi]! : 0;
+        const nll = -Math.log((cg + alpha) / (cc + alphaV));
+        sum += nll;
+        if (nll > worst) worst = nll;
+      }
+      out[i] = useMin ? worst : sum / transitions;
+    }
+    return this.frame > 1 ? frameMeans(out, windows.source, this.frame) : out;
+  }
+
+  state(): NgramState {
+    const vocab: number[] = [];
+    for (let c = 0; c < this.seen.length; c++) if (this.seen[c] === 1) vocab.push(c);
+    return {
+      windowSize: this.windowSize,
+      order: this.order,
+      alpha: this.alpha,
+      scoring: this.scoring,
+      frame: this.frame,
+      contexts: this.contextRows.toArray(),
+      contextCounts: this.contextCounts.toArray(),
+      grams: this.gramRows.toArray(),
+      gramCounts: this.gramCounts.toArray(),
+      vocabulary: Uint16Array.from(vocab),
+    };
+  }
+
+  static restore(state: unknown): Ngram {
+    const s = state as Partial<NgramState> | null;
+    if (
+      !s || typeof s.windowSize !== 'number' || typeof s.order !== 'number' || typeof s.alpha !== 'number' ||
+      !(s.contexts instanceof Uint16Array) || !(s.contextCounts instanceof Int32Array) ||
+      !(s.grams instanceof Uint16Array) || !(s.gramCounts instanceof Int32Array) || !(s.vocabulary instanceof Uint16Array)
+    ) {
+      throw new SyswardenError('ERR_MODEL_STATE', 'ngram: the saved state is incomplete. Fix: re-train the model.');
+    }
+    const d = new Ngram({ order: s.order, alpha: s.alpha, scoring: s.scoring ?? 'nll', frame: s.frame ?? 1 });
+    d.reset(s.windowSize);
+    const k = s.order;
+    for (let i = 0; i < s.contextCounts.length; i++) d.count(d.contexts, d.contextRows, d.contextCounts, s.contexts, i * k, k, s.contextCounts[i]!);
+    for (let i = 0; i < s.gramCounts.length; i++) d.count(d.grams, d.gramRows, d.gramCounts, s.grams, i * (k + 1), k + 1, s.gramCounts[i]!);
+    for (const c of s.vocabulary) d.seen[c] = 1;
+    d.vocabulary = s.vocabulary.length;
+    d.thresholdRule = 'as saved in the model file';
+    return d;
+  }
+}
+
+/**
+ * In place: each score becomes the mean of the last L scores of the same
+ * source (windows of a source in stream order; sources may interleave).
+ * Before a source's L-th window the mean is over the windows so far.
+ */
+function frameMeans(scores: Float64Array, source: Int32Array | undefined, L: number): Float64Array {
+  const rings = new Map<number, { vals: Float64Array; pos: number; n: number; sum: number }>();
+  for (let i = 0; i < scores.length; i++) {
+    const src = source ? source[i]! : 0;
+    let r = rings.get(src);
+    if (!r) {
+      r = { vals: new Float64Array(L), pos: 0, n: 0, sum: 0 };
+      rings.set(src, r);
+    }
+    const v = scores[i]!;
+    r.sum += v - r.vals[r.pos]!;
+    r.vals[r.pos] = v;
+    r.pos = r.pos + 1 === L ? 0 : r.pos + 1;
+    if (r.n < L) r.n++;
+    scores[i] = r.sum / r.n;
+  }
+  return scores;
+}
+
+export const factory: DetectorFactory<NgramOptions> = {
+  name: 'ngram',
+  version: VERSION,
+  description: 'order-k Markov model of syscall transitions, scored by negative log-likelihood',
+  create: (options) => new Ngram(options),
+  restore: (state) => Ngram.restore(state),
+};

@@ -1,0 +1,54 @@
+import { SyswardenError } from '../errors.js';
+import type { DetectorFactory } from './detector.js';
+import { factory as stide } from './stide.js';
+import { factory as bosc } from './bosc.js';
+import { factory as ngram } from './ngram.js';
+import { factory as lookup } from './lookup.js';
+import { factory as rf } from './rf.js';
+import { factory as nb } from './nb.js';
+import { factory as knn } from './knn.js';
+import { factory as mlp } from './mlp.js';
+import { factory as ada } from './ada.js';
+import { factory as ocsvm } from './ocsvm.js';
+import { factory as iforest } from './iforest.js';
+
+/** Sequence methods first, then the study's classifiers in its table order. */
+const FACTORIES: readonly DetectorFactory[] = [stide, bosc, ngram, lookup, rf, nb, knn, mlp, ada, ocsvm, iforest] as DetectorFactory[];
+
+const byName = new Map(FACTORIES.map((f) => [f.name, f]));
+
+/** Every registered detector name, in report order. */
+export const DETECTOR_NAMES: readonly string[] = FACTORIES.map((f) => f.name);
+
+/** The sequence methods of this project (the rest are the study's classifiers). */
+export const SEQUENCE_DETECTORS: readonly string[] = ['stide', 'bosc', 'ngram', 'lookup'];
+
+export function detectorFactories(): readonly DetectorFactory[] {
+  return FACTORIES;
+}
+
+export function getDetector(name: string): DetectorFactory {
+  const f = byName.get(name);
+  if (!f) {
+    throw new SyswardenError('ERR_UNKNOWN_DETECTOR', `unknown detector '${name}'. Fix: use one of ${DETECTOR_NAMES.join(', ')}, or 'all'.`);
+  }
+  return f;
+}
+
+/**
+ * Parses a detector list: comma-separated names, 'all' for every detector,
+ * repeated names kept once, in report order.
+ */
+export function parseDetectorList(spec: string | readonly string[]): DetectorFactory[] {
+  const names = (typeof spec === 'string' ? [spec] : spec)
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (names.length === 0) throw new SyswardenError('ERR_INVALID_INPUT', `no detector given. Fix: pass --detector with one of ${DETECTOR_NAMES.join(', ')}, or 'all'.`);
+  const wanted = new Set<string>();
+  for (const n of names) {
+    if (n === 'all') DETECTOR_NAMES.forEach((d) => wanted.add(d));
+    else wanted.add(getDetector(n).name);
+  }
+  return FACTORIES.filter((f) => wanted.has(f.name));
+}

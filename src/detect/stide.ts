@@ -1,0 +1,186 @@
+import { SyswardenError } from '../errors.js';
+import { GrowableUint16 } from '../trace/growable.js';
+import type { WindowSet } from '../window/window-set.js';
+import { checkFitted, heldOutMax, normalWindows, optNumber, requireWindows } from './common.js';
+import type { Detector, DetectorFactory, StreamScorer } from './detector.js';
+import { WindowTable } from './window-table.js';
+
+export interface StideOptions {
+  /** Locality frame L: the score is the mismatch rate over the last L windows of a stream (1 = raw mismatch). */
+  frame: number;
+  /** With fewer than 3 training traces: fraction of normal windows (the tail) held out to set the threshold (default 0.2). */
+  holdout: number;
+  /** With 3 or more training traces: most cross-validation folds over traces (default 25; one trace per fold up to that). */
+  folds: number;
+  /** What the threshold is set on: held-out traces ('sources', default) or the tail of the windows in time ('tail', for live training). */
+  heldOut: 'sources' | 'tail';
+}
+
+const VERSION = 1;
+
+interface StideState {
+  windowSize: number;
+  frame: number;
+  /** Distinct normal windows, row-major. */
+  normal: Uint16Array;
+}
+
+/** Per-stream locality frame: the last L mismatch bits as a ring, and their sum. */
+interface Frame {
+  bits: Uint8Array;
+  pos: number;
+  sum: number;
+}
+
+/**
+ * STIDE (Forrest et al. 1996): a window is a mismatch when it is not in the
+ * database of normal windows; the score is the locality frame count, the
+ * share of mismatches among the last L windows of the same stream (windows
+ * before the stream's L-th divide by L too, so one early mismatch is not a
+ * 100 % burst).
+ *
+ * Threshold (training data only): each normal training trace is scored
+ * against a database of the other training traces (see heldOutMax), and
+ * the threshold is one frame step (1/L) above the highest rate seen. The
+ * final database holds every normal training window. A new normal trace
+ * therefore alarms only if it is more novel than any training trace was
+ * to the rest.
+ */
+export class Stide implements Detector {
+  readonly name = 'stide';
+  readonly version = VERSION;
+  readonly supervised = false;
+  windowSize = 0;
+  threshold = 1;
+  thresholdRule = 'not fitted';
+  readonly frame: number;
+  private readonly holdout: number;
+  private readonly folds: number;
+  private readonly heldOut: 'sources' | 'tail';
+  private table = new WindowTable();
+  private rows = new GrowableUint16();
+
+  constructor(opts: Partial<StideOptions> = {}) {
+    this.frame = Math.round(optNumber(opts, 'frame', 20, 1, 10_000));
+    this.holdout = optNumber(opts, 'holdout', 0.2, 0, 0.9);
+    this.folds = Math.round(optNumber(opts, 'folds', 25, 2, 1000));
+    const heldOut = opts.heldOut ?? 'sources';
+    if (heldOut !== 'sources' && heldOut !== 'tail') {
+      throw new SyswardenError('ERR_INVALID_INPUT', `stide: heldOut must be 'sources' or 'tail', got '${String(heldOut)}'.`);
+    }
+    this.heldOut = heldOut;
+  }
+
+  private learn(set: WindowSet): void {
+    const { size, data } = set;
+    for (let i = 0; i < set.count; i++) {
+      const before = this.table.size;
+      if (this.table.insert(data, i * size, size) === before) this.rows.append(data.subarray(i * size, (i + 1) * size));
+    }
+  }
+
+  fit(train: WindowSet): void {
+    const normal = normalWindows(train);
+    requireWindows(this.name, normal);
+    this.windowSize = normal.size;
+    const { max, scheme } = heldOutMax(normal, this.holdout, this.folds, (learn, held) => {
+      this.resetDatabase(learn.size);
+      this.learn(learn);
+      return this.score(held);
+    }, this.heldOut);
+    const steps = Math.round(max * this.frame);
+    this.threshold = (steps + 1) / this.frame;
+    this.thresholdRule = `one frame step (1/${this.frame}) above the highest locality-frame rate (${steps}/${this.frame}) of held-out normal windows: ${scheme}`;
+    this.resetDatabase(normal.size);
+    this.learn(normal);
+  }
+
+  private resetDatabase(size: number): void {
+    this.table = new WindowTable(4096);
+    this.rows = new GrowableUint16(4096 * size);
+  }
+
+  /** 1 for each window absent from the normal database, else 0. */
+  mismatches(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {
+    checkFitted(this.name, this.windowSize, windows);
+    const { size, data } = windows;
+    const table = this.table;
+    for (let i = 0; i < windows.count; i++) out[i] = table.lookup(data, i * size, size) < 0 ? 1 : 0;
+    return out;
+  }
+
+  /**
+   * Locality-frame rates in window order. Windows of one stream (same
+   * `source`) must come in stream order; streams may interleave, each keeps
+   * its own frame.
+   */
+  score(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {
+    return this.scoreFrames(new Map(), windows, out);
+  }
+
+  /** Live scoring: each source's locality frame carries over from one batch to the next. */
+  streamScorer(): StreamScorer {
+    const frames = new Map<number, Frame>();
+    return {
+      score: (windows, out = new Float64Array(windows.count)) => this.scoreFrames(frames, windows, out),
+      forget: (source) => void frames.delete(source),
+    };
+  }
+
+  private scoreFrames(frames: Map<number, Frame>, windows: WindowSet, out: Float64Array): Float64Array {
+    checkFitted(this.name, this.windowSize, windows);
+    const { size, data, source } = windows;
+    const table = this.table;
+    const L = this.frame;
+    let current: Frame | undefined;
+    let currentSource = Number.NaN;
+    for (let i = 0; i < windows.count; i++) {
+      const src = source ? source[i]! : 0;
+      if (src !== currentSource || current === undefined) {
+        currentSource = src;
+        current = frames.get(src);
+        if (current === undefined) {
+          current = { bits: new Uint8Array(L), pos: 0, sum: 0 };
+          frames.set(src, current);
+        }
+      }
+      const miss = table.lookup(data, i * size, size) < 0 ? 1 : 0;
+      const f = current;
+      f.sum += miss - f.bits[f.pos]!;
+      f.bits[f.pos] = miss;
+      f.pos = f.pos + 1 === L ? 0 : f.pos + 1;
+      out[i] = f.sum / L;
+    }
+    return out;
+  }
+
+  /** Distinct normal windows in the database. */
+  get databaseSize(): number {
+    return this.table.size;
+  }
+
+  state(): StideState {
+    return { windowSize: this.windowSize, frame: this.frame, normal: this.rows.toArray() };
+  }
+
+  static restore(state: unknown): Stide {
+    const s = state as Partial<StideState> | null;
+    if (!s || typeof s.windowSize !== 'number' || typeof s.frame !== 'number' || !(s.normal instanceof Uint16Array)) {
+      throw new SyswardenError('ERR_MODEL_STATE', 'stide: the saved state is incomplete (needs windowSize, frame, normal). Fix: re-train the model.');
+    }
+    const d = new Stide({ frame: s.frame });
+    d.windowSize = s.windowSize;
+    d.table = new WindowTable(s.normal.length / s.windowSize);
+    d.learn({ size: s.windowSize, count: s.normal.length / s.windowSize, data: s.normal });
+    d.thresholdRule = 'as saved in the model file';
+    return d;
+  }
+}
+
+export const factory: DetectorFactory<StideOptions> = {
+  name: 'stide',
+  version: VERSION,
+  description: 'STIDE: unseen normal n-grams, scored as the locality-frame mismatch rate (Forrest et al. 1996)',
+  create: (options) => new Stide(options),
+  restore: (state) => Stide.restore(state),
+};

@@ -1,0 +1,66 @@
+import { MAX_SYSCALL, PSEUDO_BASE, syscallName, syscallNumber } from './syscalls.js';
+import { reportLine, type TraceIssues } from './issues.js';
+import type { EventSink } from './sink.js';
+import { clip } from './strace.js';
+
+const TOKEN = /^(?:\d+|[A-Za-z_][A-Za-z0-9_]*)$/;
+
+/**
+ * A plain list: syscall names or numbers, one per line or whitespace
+ * separated, `#` starts a comment. The whole file is one thread (id 0).
+ */
+export class PlainParser {
+  private started = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly sink: EventSink,
+    private readonly issues: TraceIssues,
+    private readonly lenient: boolean,
+  ) {}
+
+  line(text: string, lineNo: number): void {
+    const hash = text.indexOf('#');
+    const body = (hash >= 0 ? text.slice(0, hash) : text).trim();
+    if (body.length === 0) return;
+    for (const token of body.split(/\s+/)) {
+      if (!TOKEN.test(token)) {
+        reportLine(this.issues, this.lenient, 'malformed', this.file, lineNo, `'${clip(token)}' is neither a syscall name nor a number`);
+        continue;
+      }
+      const nr = resolveToken(token);
+      if (nr === undefined) {
+        reportLine(this.issues, this.lenient, 'unknownSyscall', this.file, lineNo, `unknown syscall '${clip(token)}'`);
+        continue;
+      }
+      if (!this.started) {
+        this.started = true;
+        this.sink.thread(0, 0);
+      }
+      this.sink.call(0, nr);
+    }
+  }
+
+  finish(): void {
+    if (this.started) this.sink.end(0);
+  }
+}
+
+function resolveToken(token: string): number | undefined {
+  const c = token.charCodeAt(0);
+  if (c >= 48 && c <= 57) {
+    const nr = Number(token);
+    // A number is accepted when it names something: a syscall of the table or a signal pseudo-syscall.
+    if (nr <= MAX_SYSCALL && !syscallName(nr).startsWith('sys_')) return nr;
+    if (nr >= PSEUDO_BASE && syscallNumber(syscallName(nr)) === nr) return nr;
+    return undefined;
+  }
+  return syscallNumber(token);
+}
+
+/** True when a line could belong to a plain list. */
+export function looksLikePlain(line: string): boolean {
+  const hash = line.indexOf('#');
+  const body = (hash >= 0 ? line.slice(0, hash) : line).trim();
+  return body.length === 0 || body.split(/\s+/).every((t) => TOKEN.test(t));
+}

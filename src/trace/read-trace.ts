@@ -1,0 +1,264 @@
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { SyswardenError } from '../errors.js';
+import { GrowableUint16 } from './growable.js';
+import { emptyIssues, type TraceIssues } from './issues.js';
+import { PlainParser, looksLikePlain } from './plain.js';
+import type { EventSink } from './sink.js';
+import { StraceParser, looksLikeStrace } from './strace.js';
+import { recordingTraceFormat } from './recording-format.js';
+
+export type { TraceIssues } from './issues.js';
+
+/** Events in arrival order: `calls[i]` was made by stream `threads[i]`. */
+export interface TraceBatch {
+  readonly count: number;
+  readonly threads: Int32Array;
+  readonly calls: Uint16Array;
+  /** Streams that ended after (not before) every event of this batch. */
+  readonly ended: readonly number[];
+}
+
+export interface ReadTraceOptions {
+  /** 'auto' (default) sniffs the head of the file; otherwise a registered format name. */
+  format?: string;
+  /** Skip and count bad lines instead of failing on the first one. */
+  lenient?: boolean;
+  /** Events per batch (default 8192). */
+  batchSize?: number;
+}
+
+/**
+ * A trace file format. `sniff` sees the first bytes of the file (up to 64 KiB);
+ * `events` streams the file into the sink, never holding the whole file.
+ * Recordings plug in here via registerTraceFormat().
+ */
+export interface TraceFormat {
+  readonly name: string;
+  readonly description: string;
+  /** Higher wins when several formats accept the head; binary formats with a magic should use 100. */
+  readonly priority: number;
+  sniff(head: Buffer): boolean;
+  /**
+   * Feeds the file's events into the sink. Yields (no value) every so often
+   * so a consumer can drain what the sink holds: that pause is the
+   * backpressure which keeps a large file from piling up in memory.
+   */
+  events(path: string, sink: EventSink, issues: TraceIssues, lenient: boolean): AsyncIterable<void>;
+}
+
+const formats = new Map<string, TraceFormat>();
+
+export function registerTraceFormat(format: TraceFormat): void {
+  formats.set(format.name, format);
+}
+
+export function traceFormats(): TraceFormat[] {
+  return [...formats.values()];
+}
+
+async function* eachLine(path: string, parser: { line(text: string, n: number): void; finish(): void }): AsyncGenerator<void> {
+  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let n = 0;
+  for await (const line of rl) {
+    parser.line(line, ++n);
+    if ((n & 1023) === 0) yield;
+  }
+  parser.finish();
+}
+
+/** Non-empty lines of the head, without a possibly cut last line. */
+function headLines(head: Buffer): string[] {
+  const text = head.toString('utf8');
+  const lines = text.split(/\r?\n/);
+  if (head.length >= SNIFF_BYTES) lines.pop();
+  return lines.filter((l) => l.trim().length > 0).slice(0, 50);
+}
+
+function isText(head: Buffer): boolean {
+  return !head.subarray(0, 4096).includes(0);
+}
+
+registerTraceFormat({
+  name: 'strace',
+  description: 'strace text output (plain, -f pid prefixes, -t/-tt/-ttt timestamps, unfinished/resumed, signals)',
+  priority: 20,
+  sniff: (head) => isText(head) && headLines(head).some(looksLikeStrace),
+  events: (path, sink, issues, lenient) => eachLine(path, new StraceParser(path, sink, issues, lenient)),
+});
+
+registerTraceFormat({
+  name: 'plain',
+  description: 'syscall names or numbers, one per line or whitespace-separated',
+  priority: 10,
+  sniff: (head) => isText(head) && headLines(head).every(looksLikePlain),
+  events: (path, sink, issues, lenient) => eachLine(path, new PlainParser(path, sink, issues, lenient)),
+});
+
+registerTraceFormat(recordingTraceFormat);
+
+const SNIFF_BYTES = 64 * 1024;
+
+async function checkFile(path: string): Promise<void> {
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new SyswardenError('ERR_TRACE_NOT_FILE', `${path} is not a regular file. Fix: give a trace file (directories are expanded by the commands that accept them).`);
+  } catch (e) {
+    if (e instanceof SyswardenError) throw e;
+    throw new SyswardenError('ERR_TRACE_NOT_FOUND', `cannot read trace ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}. Fix: check the path.`, { cause: e });
+  }
+}
+
+/** The format of a file: the explicit one when given (checked to exist), else the best sniffing match. */
+export async function detectFormat(path: string, explicit = 'auto'): Promise<TraceFormat> {
+  if (explicit !== 'auto') {
+    const f = formats.get(explicit);
+    if (!f) throw new SyswardenError('ERR_TRACE_FORMAT', `unknown trace format '${explicit}'. Fix: use one of auto, ${[...formats.keys()].join(', ')}.`);
+    return f;
+  }
+  await checkFile(path);
+  const fh = await open(path, 'r');
+  let head: Buffer;
+  try {
+    const buf = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, SNIFF_BYTES, 0);
+    head = buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+  const match = [...formats.values()].filter((f) => f.sniff(head)).sort((a, b) => b.priority - a.priority)[0];
+  if (!match) {
+    throw new SyswardenError(
+      'ERR_TRACE_FORMAT',
+      `cannot tell the format of ${path}: it is neither strace output nor a plain list of syscalls. Fix: pass --format ${[...formats.keys()].join('|')}.`,
+    );
+  }
+  return match;
+}
+
+/** Collects events into fixed-size batches and hands each full one to `emit`. */
+class Batcher implements EventSink {
+  private threads: Int32Array;
+  private calls: Uint16Array;
+  private n = 0;
+  private ended: number[] = [];
+  readonly pids: number[] = [];
+
+  constructor(
+    private readonly size: number,
+    private readonly emit: (b: TraceBatch) => void,
+  ) {
+    this.threads = new Int32Array(size);
+    this.calls = new Uint16Array(size);
+  }
+
+  thread(thread: number, pid: number): void {
+    this.pids[thread] = pid;
+  }
+
+  call(thread: number, nr: number): void {
+    // A stream that ended earlier in this batch must stay ended "after" the batch, so flush first.
+    if (this.n === this.size || (this.ended.length > 0 && this.ended.includes(thread))) this.flush();
+    this.threads[this.n] = thread;
+    this.calls[this.n++] = nr;
+  }
+
+  end(thread: number): void {
+    this.ended.push(thread);
+  }
+
+  flush(): void {
+    if (this.n === 0 && this.ended.length === 0) return;
+    this.emit({ count: this.n, threads: this.threads.subarray(0, this.n), calls: this.calls.subarray(0, this.n), ended: this.ended });
+    this.threads = new Int32Array(this.size);
+    this.calls = new Uint16Array(this.size);
+    this.n = 0;
+    this.ended = [];
+  }
+}
+
+/** An opened trace: iterate it for batches; `issues` and `pids` fill in as it is read. */
+export interface TraceSource extends AsyncIterable<TraceBatch> {
+  readonly path: string;
+  readonly format: string;
+  readonly issues: TraceIssues;
+  /** OS pid of each stream id seen so far. */
+  readonly pids: readonly number[];
+}
+
+/**
+ * Streams a trace as batches of (thread, syscall) events, for live-style
+ * consumers such as IncrementalWindower.pushBatch. The parser runs ahead of
+ * the consumer by at most ~1024 lines.
+ */
+export async function openTrace(path: string, opts: ReadTraceOptions = {}): Promise<TraceSource> {
+  const format = await detectFormat(path, opts.format ?? 'auto');
+  if (opts.format && opts.format !== 'auto') await checkFile(path);
+  const issues = emptyIssues();
+  const lenient = opts.lenient ?? false;
+  const size = opts.batchSize ?? 8192;
+  const pids: number[] = [];
+  return {
+    path,
+    format: format.name,
+    issues,
+    pids,
+    async *[Symbol.asyncIterator]() {
+      const ready: TraceBatch[] = [];
+      const batcher = new Batcher(size, (b) => ready.push(b));
+      const syncPids = () => {
+        for (let t = pids.length; t < batcher.pids.length; t++) pids[t] = batcher.pids[t] ?? 0;
+      };
+      for await (const _ of format.events(path, batcher, issues, lenient)) {
+        syncPids();
+        while (ready.length > 0) yield ready.shift()!;
+      }
+      batcher.flush();
+      syncPids();
+      while (ready.length > 0) yield ready.shift()!;
+    },
+  };
+}
+
+/** One thread's syscalls in order. */
+export interface TraceThread {
+  /** Stream id within this trace (0, 1, ...). */
+  readonly id: number;
+  /** OS pid/tid from the trace, 0 when the format has none. */
+  readonly pid: number;
+  readonly calls: Uint16Array;
+}
+
+export interface Trace {
+  readonly path: string;
+  readonly format: string;
+  readonly threads: TraceThread[];
+  readonly issues: TraceIssues;
+}
+
+/** Reads a whole trace into per-thread streams (2 bytes per syscall, never the text twice). */
+export async function readTrace(path: string, opts: ReadTraceOptions = {}): Promise<Trace> {
+  const format = await detectFormat(path, opts.format ?? 'auto');
+  if (opts.format && opts.format !== 'auto') await checkFile(path);
+  const issues = emptyIssues();
+  const streams: GrowableUint16[] = [];
+  const pids: number[] = [];
+  const sink: EventSink = {
+    thread(t, pid) {
+      pids[t] = pid;
+      streams[t] = new GrowableUint16(256);
+    },
+    call(t, nr) {
+      streams[t]!.push(nr);
+    },
+    end() {},
+  };
+  for await (const _ of format.events(path, sink, issues, opts.lenient ?? false));
+  return {
+    path,
+    format: format.name,
+    issues,
+    threads: streams.map((s, id) => ({ id, pid: pids[id] ?? 0, calls: s.toArray() })),
+  };
+}

@@ -1,0 +1,52 @@
+import { recordingBatches, RECORDING_MAGIC } from '../capture/recording.js';
+import type { TraceIssues } from './issues.js';
+import type { TraceFormat } from './read-trace.js';
+import type { EventSink } from './sink.js';
+import { syscallNumber } from './syscalls.js';
+
+const EXIT = syscallNumber('exit')!;
+const EXIT_GROUP = syscallNumber('exit_group')!;
+
+/**
+ * syswarden's own recordings as a trace format, so every command that reads
+ * traces (eval, train --from, replay) reads recordings too. Each kernel
+ * thread id becomes a stream; a thread's exit ends its stream, so a reused
+ * tid starts a new one.
+ */
+export const recordingTraceFormat: TraceFormat = {
+  name: 'recording',
+  description: 'syswarden recordings (syswarden record)',
+  priority: 100,
+  sniff: (head) => head.length >= RECORDING_MAGIC.length && head.subarray(0, RECORDING_MAGIC.length).equals(RECORDING_MAGIC),
+  events: (path: string, sink: EventSink, issues: TraceIssues) => recordingEvents(path, sink, issues),
+};
+
+async function* recordingEvents(path: string, sink: EventSink, issues: TraceIssues): AsyncGenerator<void> {
+  const streams = new Map<number, number>();
+  let next = 0;
+  const it = recordingBatches(path);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      if (r.value.truncated) (issues.warnings ??= []).push(`${path}: ${r.value.truncated}; read up to the last complete batch`);
+      break;
+    }
+    const b = r.value.batch;
+    for (let i = 0; i < b.count; i++) {
+      const tid = b.tid(i);
+      let id = streams.get(tid);
+      if (id === undefined) {
+        id = next++;
+        streams.set(tid, id);
+        sink.thread(id, tid);
+      }
+      const nr = b.nr(i);
+      sink.call(id, nr);
+      if (nr === EXIT || nr === EXIT_GROUP) {
+        sink.end(id);
+        streams.delete(tid);
+      }
+    }
+    yield;
+  }
+}

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { builtinThreatTablePath, loadThreatTable } from '../../src/trace/threat-levels.js';
+import { applyFilter, makeFilter } from '../../src/window/filter.js';
+import { fixture, nrs } from './helpers.js';
+
+describe('threat table and the harmless filter', () => {
+  it('drops exactly the level-4 calls of the table', async () => {
+    const table = await loadThreatTable(fixture('threat-table.csv'));
+    const filter = makeFilter('harmless', table);
+    const calls = Uint16Array.from(nrs('read', 'stat', 'fstat', 'SIGCHLD', 'getpid', 'write'));
+    expect([...applyFilter(calls, filter)]).toEqual(nrs('read', 'SIGCHLD', 'write'));
+    expect([...applyFilter(calls, makeFilter('none'))]).toEqual([...calls]);
+  });
+
+  it('the built-in table lists the 12 harmless calls of the study', async () => {
+    const table = await loadThreatTable(builtinThreatTablePath());
+    expect(makeFilter('harmless', table).dropped).toBe(12);
+    expect(table.levels.get(nrs('getuid')[0]!)).toBe(4);
+  });
+
+  it('a CSV without the needed columns is rejected with file and line', async () => {
+    await expect(loadThreatTable(fixture('threat-table-bad-header.csv'))).rejects.toThrow(/threat-table-bad-header\.csv:1: header .*lacks/);
+  });
+});
