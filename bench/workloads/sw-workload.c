@@ -5,6 +5,7 @@
 //     pattern N [THREADS]   N rounds of getppid, getpgid(0), getsid(0) per thread
 //     forever USEC          getppid then usleep(USEC), until killed
 //     mix N                 N rounds of open/read/close/stat on /etc/hostname
+//     exec CMD ARGS...      replace itself with CMD (to start any program in the cgroup)
 // With --cgroup the process first moves itself into that cgroup v2 directory,
 // so not one of the counted calls happens outside it. On exit it prints the
 // loop's wall time as `elapsed_ns <n>`.
@@ -92,6 +93,15 @@ int main(int argc, char **argv) {
   }
   const char *mode = argv[a];
   void *(*fn)(void *) = NULL;
+  if (strcmp(mode, "exec") == 0) {
+    if (a + 1 >= argc) {
+      fprintf(stderr, "sw-workload: exec needs a command\n");
+      return 2;
+    }
+    execvp(argv[a + 1], &argv[a + 1]);
+    fprintf(stderr, "sw-workload: cannot exec %s: %s\n", argv[a + 1], strerror(errno));
+    return 127;
+  }
   if (strcmp(mode, "forever") == 0) {
     long usec = parse_count(argv[a + 1], "USEC");
     for (;;) {

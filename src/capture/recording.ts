@@ -191,14 +191,12 @@ export function isRecording(path: string): boolean {
 }
 
 /**
- * Read a recording frame by frame, streaming (memory stays one read chunk
- * plus one frame). Calls `onBatch` for each batch in order; returns the
- * header, the trailer, and why the file is incomplete if it is.
+ * Read a recording frame by frame, streaming (memory stays one frame):
+ * yields each batch in order and returns the header, the trailer, and why
+ * the file is incomplete if it is. Throws a clear error for a file that is
+ * not a recording at all.
  */
-export async function readRecording(
-  path: string,
-  onBatch: (batch: EventBatch, header: RecordingHeader) => void | Promise<void>,
-): Promise<ReadRecordingResult> {
+export async function* recordingBatches(path: string): AsyncGenerator<{ batch: EventBatch; header: RecordingHeader }, ReadRecordingResult> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -275,7 +273,7 @@ export async function readRecording(
         // Copy to an aligned buffer of its own: the views need 4-byte alignment.
         const own = new Uint8Array(bytes.byteLength);
         own.set(bytes);
-        await onBatch(new EventBatch(own.buffer, BigInt(Math.round(frame.drainedNs))), header!);
+        yield { batch: new EventBatch(own.buffer, BigInt(Math.round(frame.drainedNs))), header: header! };
       } else if (frame.type === 'trailer') {
         trailer = frame;
       }
@@ -289,5 +287,18 @@ export async function readRecording(
     return result;
   } finally {
     await fh.close();
+  }
+}
+
+/** Read a whole recording, calling `onBatch` for each batch in order (see recordingBatches). */
+export async function readRecording(
+  path: string,
+  onBatch: (batch: EventBatch, header: RecordingHeader) => void | Promise<void>,
+): Promise<ReadRecordingResult> {
+  const it = recordingBatches(path);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+    await onBatch(r.value.batch, r.value.header);
   }
 }

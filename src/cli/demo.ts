@@ -1,62 +1,51 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { workloadPath } from '../capture/addon.js';
-import { Collector } from '../capture/collector.js';
-import { recordToFile } from '../capture/record-session.js';
-import { createScratchCgroup } from '../capture/scratch-cgroup.js';
-import { formatSummary, summarizeRecording } from '../capture/summary.js';
-import { parseCommandArgs } from './args.js';
+import { formatAlert } from '../alert/alert.js';
+import { runDemo } from '../demo/run-demo.js';
+import { parseCommandArgs, parseSeconds } from './args.js';
 import { withStopSignals } from './signals.js';
 
-const HELP = `usage: syswarden demo [--out <file>] [--json]
+const HELP = `usage: syswarden demo [--json] [--learn <s>] [--normal <s>]
 
-The built-in default job: makes its own cgroup, runs a small workload with a
-known syscall footprint in it (3 syscalls x 20000 rounds x 2 threads, then a
-file loop), records it with the eBPF collector and prints the summary.
-  --out <file>   keep the recording there (default: a temporary file, removed)
-  --json         print the summary as one JSON object`;
-
-function runIn(cgroupDir: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(workloadPath(), ['--cgroup', cgroupDir, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-    child.on('error', reject);
-    child.on('exit', (code, sig) => (code === 0 ? resolve() : reject(new Error(`sw-workload ${args[0]} failed (${sig ?? code})`))));
-  });
-}
+The built-in default job. In a cgroup of its own it starts a small web
+application (busybox httpd on loopback with a CGI script, and a client
+driving it), learns its normal behaviour live for --learn seconds (default
+20), watches a normal phase for --normal seconds (default 8; no alert is
+expected), then performs a remote-code-execution attack through the CGI
+script (a shell reading /etc/shadow, running programs, connecting out),
+prints the alerts, cleans everything up and prints a summary.
+  --json   the summary as one JSON object on the last line`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseCommandArgs('demo', argv, { out: { type: 'string' }, json: { type: 'boolean' } }, HELP);
+  const { values } = parseCommandArgs(
+    'demo',
+    argv,
+    { json: { type: 'boolean' }, learn: { type: 'string' }, normal: { type: 'string' } },
+    HELP,
+  );
   if (values.help) {
     console.log(HELP);
     return 0;
   }
+  const learn = parseSeconds('learn', values.learn) ?? 20;
+  const normal = parseSeconds('normal', values.normal) ?? 8;
   return withStopSignals(async (signal) => {
-    const tmp = values.out ? undefined : mkdtempSync(join(tmpdir(), 'syswarden-demo-'));
-    const out = values.out ?? join(tmp!, 'demo.swrec');
-    const cg = createScratchCgroup(`syswarden-demo-${process.pid}`);
-    try {
-      const collector = await Collector.open({ targets: [cg.spec], signal });
-      console.error(`syswarden demo: recording cgroup ${cg.ref.path} (attach ${collector.attachMode})`);
-      const recording = recordToFile(collector, out, { signal, overwrite: values.out !== undefined });
-      try {
-        await runIn(cg.dir, ['pattern', '20000', '2']);
-        await runIn(cg.dir, ['mix', '2000']);
-      } finally {
-        await collector.close();
-      }
-      await recording;
-      const s = await summarizeRecording(out);
-      if (values.json) {
-        console.log(JSON.stringify({ events: s.events, threads: s.threads, drops: s.drops, syscalls: s.syscalls, attach: collector.attachMode }));
-      } else {
-        console.log(formatSummary(s, 15));
-      }
-      return 0;
-    } finally {
-      await cg.remove();
-      if (tmp) rmSync(tmp, { recursive: true, force: true });
-    }
+    const s = await runDemo({
+      learnMs: learn * 1000,
+      normalMs: normal * 1000,
+      signal,
+      onPhase: (p) => console.error(`syswarden demo: ${p}`),
+      onAlert: (a, phase) => console.error(`  [${phase}] ${formatAlert(a)}`),
+    });
+    const lines = [
+      `detector        ${s.detector}, window ${s.window}, threshold ${s.learnt.threshold.toFixed(3)} (${s.learnt.distinct} distinct normal windows${s.learnt.converged ? ', database stopped growing' : ', database still growing'})`,
+      `windows scored  ${s.windowsScored}`,
+      `alerts          ${s.alertsNormal} during the normal phase, ${s.alertsAttack} during the attack`,
+      `detection       ${s.detected ? `yes: first alert ${s.attackToAlertMs!.toFixed(0)} ms after the attack request, ${s.syscallToAlertMs?.toFixed(1) ?? '?'} ms after the syscall that completed its window` : 'NO: the attack raised no alert'}`,
+      `latency         syscall to alert p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms`,
+      `drops           kernel ${s.drops.kernel}, user space ${s.drops.user}, scoring ${s.drops.scoring}`,
+      `wall time       ${s.seconds.toFixed(1)} s`,
+    ];
+    console.log(lines.join('\n'));
+    if (values.json) console.log(JSON.stringify(s));
+    return s.detected && s.alertsNormal === 0 ? 0 : 1;
   });
 }

@@ -1,0 +1,52 @@
+/** Where an alert's container came from (a live target or a recording's header). */
+export interface AlertContainer {
+  slot: number;
+  /** Container id (64 hex) when the target was a container. */
+  id?: string;
+  name?: string;
+  /** cgroup v2 path of the target. */
+  cgroup?: string;
+  /** The target spec as given. */
+  spec?: string;
+}
+
+/**
+ * One incident: consecutive alarming windows of one thread. The first
+ * alarm emits `type: 'alert'` at once; when the thread has been quiet for a
+ * while (or exits, or the pipeline stops), `type: 'incident-end'` carries
+ * the final count, so a burst is two lines, not thousands.
+ */
+export interface Alert {
+  type: 'alert' | 'incident-end';
+  /** Wall-clock time of emission, ISO 8601. */
+  time: string;
+  container: AlertContainer;
+  tid: number;
+  /** Thread group (process) id and command name, read from /proc when the thread still exists. */
+  pid?: number;
+  comm?: string;
+  /** Syscall names of the first alarming window, oldest first. */
+  window: string[];
+  score: number;
+  threshold: number;
+  detector: string;
+  model: string;
+  /** Alarming windows in the incident so far (1 on 'alert'). */
+  count: number;
+  /** Kernel timestamp (CLOCK_MONOTONIC ns) of the syscall that completed the first alarming window; 0 offline. */
+  eventTsNs: number;
+  /** Kernel timestamp to alert emission, ms (live capture only). */
+  latencyMs?: number;
+  /** Incident number, unique within one pipeline. */
+  incident: number;
+}
+
+export function formatAlert(a: Alert): string {
+  const who = a.container.name ?? a.container.id?.slice(0, 12) ?? a.container.cgroup ?? `slot ${a.container.slot}`;
+  const proc = a.comm ? `${a.comm}[${a.pid ?? '?'}/${a.tid}]` : `tid ${a.tid}`;
+  if (a.type === 'incident-end') {
+    return `${a.time}  END    #${a.incident} ${who} ${proc}: ${a.count} alarming windows`;
+  }
+  const lat = a.latencyMs !== undefined ? ` (${a.latencyMs.toFixed(1)} ms after the syscall)` : '';
+  return `${a.time}  ALERT  #${a.incident} ${who} ${proc}: ${a.detector} score ${a.score.toFixed(3)} >= ${a.threshold.toFixed(3)} on [${a.window.join(' ')}]${lat}`;
+}

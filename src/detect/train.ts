@@ -1,0 +1,240 @@
+import type { Collector } from '../capture/collector.js';
+import type { EventBatch } from '../capture/record.js';
+import { SyswardenError } from '../errors.js';
+import { openTrace } from '../trace/read-trace.js';
+import { GrowableInt32, GrowableUint16 } from '../trace/growable.js';
+import { syscallNumber } from '../trace/syscalls.js';
+import { makeFilter, type FilterName } from '../window/filter.js';
+import { IncrementalWindower } from '../window/incremental.js';
+import type { WindowSet } from '../window/window-set.js';
+import type { Detector } from './detector.js';
+import { saveModel } from './model-file.js';
+import { getDetector } from './registry.js';
+import { WindowTable } from './window-table.js';
+
+export interface TrainOptions {
+  /** Detector name (default 'stide'). */
+  detector?: string;
+  /** Window size (default 6). */
+  window?: number;
+  /** Syscall filter applied before windowing (default 'none'). */
+  filter?: FilterName;
+  /** Options passed to the detector's factory. */
+  detectorOptions?: Record<string, unknown>;
+  /** Save the trained model here (written atomically). */
+  model?: string;
+}
+
+export interface LiveTrainOptions extends TrainOptions {
+  collector: Collector;
+  durationMs: number;
+  signal?: AbortSignal;
+  /** Called about once a second while learning. */
+  onProgress?: (p: LearningPoint) => void;
+}
+
+export interface FileTrainOptions extends TrainOptions {
+  /** Recordings or trace files (any format `openTrace` reads). */
+  from: readonly string[];
+}
+
+/** One point of the learning curve: windows seen and distinct windows so far. */
+export interface LearningPoint {
+  seconds: number;
+  windows: number;
+  distinct: number;
+}
+
+export interface TrainResult {
+  detector: Detector;
+  windows: number;
+  distinct: number;
+  threads: number;
+  curve: LearningPoint[];
+  /** Whether the normal database stopped growing (see `convergence`). */
+  converged: boolean;
+  convergence: string;
+}
+
+const EXIT = syscallNumber('exit')!;
+const EXIT_GROUP = syscallNumber('exit_group')!;
+
+/**
+ * Collects normal windows from live batches or trace files, tracks how many
+ * distinct windows the normal database holds over time (Flora & Antunes'
+ * learning curve) and fits the detector at the end.
+ */
+export class NormalLearner {
+  readonly window: number;
+  private readonly windower: IncrementalWindower;
+  private readonly data = new GrowableUint16(1 << 16);
+  private readonly source = new GrowableInt32(1 << 12);
+  private readonly table = new WindowTable(1 << 12);
+  private readonly threads = new Set<number>();
+  private nextStream = 0;
+  private readonly streamOf = new Map<number, number>();
+  readonly curve: LearningPoint[] = [];
+  private live = false;
+
+  constructor(window: number, filter: FilterName) {
+    this.window = window;
+    this.windower = new IncrementalWindower(window, { filter: makeFilter(filter) });
+  }
+
+  get windows(): number {
+    return this.source.length;
+  }
+
+  get distinct(): number {
+    return this.table.size;
+  }
+
+  /** A live batch: each kernel thread is a stream until it exits (a reused tid starts a new one). */
+  addBatch(batch: EventBatch): void {
+    this.live = true;
+    for (let i = 0; i < batch.count; i++) {
+      const tid = batch.tid(i);
+      let s = this.streamOf.get(tid);
+      if (s === undefined) {
+        s = this.nextStream++;
+        this.streamOf.set(tid, s);
+      }
+      const nr = batch.nr(i);
+      this.windower.push(s, nr);
+      if (nr === EXIT || nr === EXIT_GROUP) {
+        this.windower.forget(s);
+        this.streamOf.delete(tid);
+      }
+    }
+    this.collect();
+  }
+
+  /** Events of a trace file, whose stream ids are already per thread. */
+  addStreams(threads: Int32Array, calls: Uint16Array, count: number, offset: number, ended: readonly number[]): void {
+    for (let i = 0; i < count; i++) this.windower.push(offset + threads[i]!, calls[i]!);
+    for (const t of ended) this.windower.forget(offset + t);
+    this.collect();
+  }
+
+  /** A stream-id offset for the next file, so streams of two files never meet. */
+  reserveStreams(n: number): number {
+    const base = this.nextStream;
+    this.nextStream += n;
+    return base;
+  }
+
+  mark(seconds: number): LearningPoint {
+    const p = { seconds, windows: this.windows, distinct: this.distinct };
+    this.curve.push(p);
+    return p;
+  }
+
+  private collect(): void {
+    const w = this.windower.take();
+    if (w.count === 0) return;
+    const size = this.window;
+    for (let i = 0; i < w.count; i++) {
+      this.table.insert(w.data, i * size, size);
+      this.threads.add(w.source![i]!);
+    }
+    this.data.append(w.data);
+    for (let i = 0; i < w.count; i++) this.source.push(w.source![i]!);
+  }
+
+  windowSet(): WindowSet {
+    return { size: this.window, count: this.source.length, data: this.data.view(), source: this.source.view() };
+  }
+
+  /** Fit a fresh detector on everything learnt. */
+  fit(options: TrainOptions): TrainResult {
+    if (this.windows === 0) {
+      throw new SyswardenError(
+        'ERR_NO_DATA',
+        `no complete window of ${this.window} syscalls was seen, so there is nothing to learn. Fix: train for longer, or check that the target is busy.`,
+      );
+    }
+    const factory = getDetector(options.detector ?? 'stide');
+    // Live sources are threads, and a long-lived thread is one of a kind:
+    // set STIDE's threshold on the tail of the learning in time instead.
+    const defaults = this.live && factory.name === 'stide' ? { heldOut: 'tail' } : {};
+    const detector = factory.create({ ...defaults, ...(options.detectorOptions ?? {}) });
+    detector.fit(this.windowSet());
+    const { converged, convergence } = judgeCurve(this.curve, this.distinct, this.windows);
+    return { detector, windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
+  }
+}
+
+/**
+ * The normal database has stopped growing when the last quarter of the
+ * learning added under 1 % of its distinct windows.
+ */
+function judgeCurve(curve: LearningPoint[], distinct: number, windows: number): { converged: boolean; convergence: string } {
+  const last = curve[curve.length - 1];
+  const end = last ?? { seconds: 0, windows, distinct };
+  const cut = end.windows * 0.75;
+  const atCut = [...curve].reverse().find((p) => p.windows <= cut) ?? { windows: 0, distinct: 0, seconds: 0 };
+  const added = distinct - atCut.distinct;
+  const converged = curve.length >= 2 && added <= Math.max(1, 0.01 * distinct);
+  const convergence = converged
+    ? `stopped growing: the last quarter of the windows added ${added} of ${distinct} distinct windows`
+    : `still growing: the last quarter of the windows added ${added} of ${distinct} distinct windows; train longer for fewer false alarms`;
+  return { converged, convergence };
+}
+
+async function finish(learner: NormalLearner, options: TrainOptions, meta: Record<string, unknown>): Promise<TrainResult> {
+  const result = learner.fit(options);
+  if (options.model) {
+    await saveModel(options.model, result.detector, {
+      filter: options.filter ?? 'none',
+      meta: { ...meta, windows: result.windows, distinct: result.distinct, threads: result.threads, converged: result.converged },
+    });
+  }
+  return result;
+}
+
+/** Learn a target's normal behaviour live from a collector for `durationMs`. */
+export async function trainLive(options: LiveTrainOptions): Promise<TrainResult> {
+  const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
+  const start = Date.now();
+  const onBatch = (b: EventBatch) => learner.addBatch(b);
+  options.collector.on('batch', onBatch);
+  try {
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        const p = learner.mark((Date.now() - start) / 1000);
+        options.onProgress?.(p);
+      }, 1000);
+      const done = () => {
+        clearInterval(tick);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, options.durationMs);
+      if (options.signal?.aborted) done();
+      options.signal?.addEventListener('abort', done, { once: true });
+    });
+  } finally {
+    options.collector.off('batch', onBatch);
+  }
+  learner.mark((Date.now() - start) / 1000);
+  return finish(learner, options, { source: 'live', targets: options.collector.targets().map((t) => t.spec), seconds: (Date.now() - start) / 1000 });
+}
+
+/** Learn normal behaviour from recordings or trace files. */
+export async function trainFromFiles(options: FileTrainOptions): Promise<TrainResult> {
+  if (options.from.length === 0) throw new SyswardenError('ERR_INVALID_INPUT', 'no training files given. Fix: pass --from <files>.');
+  const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
+  let t = 0;
+  for (const path of options.from) {
+    const src = await openTrace(path);
+    const base = learner.reserveStreams(1 << 20);
+    for await (const b of src) learner.addStreams(b.threads, b.calls, b.count, base, b.ended);
+    learner.mark(++t);
+  }
+  return finish(learner, options, { source: 'files', files: options.from });
+}
+
+/** Learn normal behaviour live (`collector` + `durationMs`) or from files (`from`). */
+export function train(options: LiveTrainOptions | FileTrainOptions): Promise<TrainResult> {
+  return 'from' in options ? trainFromFiles(options) : trainLive(options);
+}

@@ -1,0 +1,405 @@
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Alert, AlertContainer } from '../alert/alert.js';
+import type { Collector } from '../capture/collector.js';
+import { EventBatch, RECORD_LAYOUT } from '../capture/record.js';
+import { decodeModel } from '../detect/model-file.js';
+import { SyswardenError } from '../errors.js';
+import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+
+export interface PipelineOptions {
+  /** A model file path, or its bytes. */
+  model: string | Uint8Array;
+  /** A name for the model in alerts (default: the path, or 'model'). */
+  modelName?: string;
+  /** Scoring workers; default: the cores available. */
+  workers?: number;
+  /** Batches a worker may have queued before new ones are dropped for it (counted). Default 16. */
+  maxInFlight?: number;
+  /** An incident ends after this many non-alarming windows of its thread. Default 200. */
+  quietWindows?: number;
+  /** A thread with no call for this long is forgotten (ms, kernel clock). Default 60000. */
+  idleMs?: number;
+  /** Closes the pipeline when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface PipelineStats {
+  /** Events the workers windowed, and windows they scored. */
+  events: number;
+  windows: number;
+  /** Alarming windows, incidents opened. */
+  alarms: number;
+  incidents: number;
+  /** Events not scored because a worker was behind or died, in total and per container slot. */
+  droppedEvents: number;
+  droppedBySlot: Record<number, number>;
+  /** Batches waiting in workers now, and threads the workers hold windows for. */
+  inFlight: number;
+  threads: number;
+  workers: number;
+  workerRestarts: number;
+  /** Syscall-to-alert latency of alerts so far (live capture only), ms. */
+  latency: { count: number; p50: number; p99: number; max: number };
+}
+
+interface Slot {
+  worker: Worker;
+  index: number;
+  generation: number;
+  /** Batches sent and not acknowledged: seq -> event count. */
+  inFlight: Map<number, number>;
+  threads: number;
+  ready: Promise<void>;
+  started: boolean;
+}
+
+interface Pending {
+  remaining: number;
+  live: boolean;
+  shared: SharedArrayBuffer;
+}
+
+/**
+ * Reuses the shared buffers batches travel in: a buffer goes back to the
+ * pool when every worker has acknowledged its batch, so a steady stream
+ * allocates nothing and memory stays flat. Buffers are kept by power-of-two
+ * size class, a few per class.
+ */
+class SharedPool {
+  private readonly free = new Map<number, SharedArrayBuffer[]>();
+  constructor(private readonly perClass: number) {}
+
+  take(bytes: number): SharedArrayBuffer {
+    const cls = Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
+    return this.free.get(cls)?.pop() ?? new SharedArrayBuffer(cls);
+  }
+
+  give(buf: SharedArrayBuffer): void {
+    let list = this.free.get(buf.byteLength);
+    if (!list) this.free.set(buf.byteLength, (list = []));
+    if (list.length < this.perClass) list.push(buf);
+  }
+}
+
+// Under a TypeScript test runner this module runs from src/, where there is
+// no worker.js to start a thread from: use the build's.
+const WORKER_URL = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/pipeline/worker.js', import.meta.url)
+  : new URL('./worker.js', import.meta.url);
+
+function checkInt(name: string, v: unknown, lo: number, hi: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new RangeError(`${name} must be a whole number from ${lo} to ${hi}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/**
+ * Scores batches of syscalls in worker threads and emits alerts. Feed it
+ * with push() (recordings, traces) or attach() a Collector. Iterate it for
+ * alerts, or listen to 'alert'; 'worker-exit' reports a worker that died (it
+ * is replaced at once). close() ends open incidents and stops the workers.
+ */
+export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
+  readonly modelName: string;
+  readonly detector: string;
+  readonly windowSize: number;
+  private readonly init: Omit<WorkerInit, 'index'>;
+  private readonly slots: Slot[] = [];
+  private readonly maxInFlight: number;
+  private seq = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly drainWaiters: Array<() => void> = [];
+  private containers: (slot: number) => AlertContainer = (slot) => ({ slot });
+  private readonly incidentNumbers = new Map<string, number>();
+  private incidentCount = 0;
+  private closed = false;
+  private readonly latencies: number[] = [];
+  private readonly queue: Alert[] = [];
+  private readonly waiters: Array<(r: IteratorResult<Alert>) => void> = [];
+  private readonly counters = { events: 0, windows: 0, alarms: 0, droppedEvents: 0, workerRestarts: 0 };
+  private readonly droppedBySlot: Record<number, number> = {};
+  private readonly pool: SharedPool;
+
+  private constructor(bytes: Uint8Array, modelName: string, options: PipelineOptions) {
+    super();
+    const file = decodeModel(bytes, modelName);
+    this.modelName = modelName;
+    this.detector = file.detector;
+    this.windowSize = file.windowSize;
+    const workers = checkInt('workers', options.workers ?? Math.max(1, availableParallelism()), 1, 256);
+    this.maxInFlight = checkInt('maxInFlight', options.maxInFlight ?? 16, 1, 1 << 16);
+    this.init = {
+      workers,
+      model: bytes,
+      modelName,
+      quietWindows: checkInt('quietWindows', options.quietWindows ?? 200, 1, 1 << 30),
+      idleNs: checkInt('idleMs', options.idleMs ?? 60_000, 1, 86_400_000) * 1e6,
+    };
+    this.pool = new SharedPool(workers * this.maxInFlight + 2);
+  }
+
+  /** Load the model (checked here, with a clear error) and start the workers. */
+  static async create(options: PipelineOptions): Promise<Pipeline> {
+    let bytes: Uint8Array;
+    let name: string;
+    if (typeof options.model === 'string') {
+      name = options.modelName ?? options.model;
+      try {
+        bytes = await readFile(options.model);
+      } catch (e) {
+        throw new SyswardenError('ERR_MODEL_READ', `cannot read model ${options.model}: ${(e as NodeJS.ErrnoException).code ?? String(e)}. Fix: check the path, or train one with 'syswarden train'.`);
+      }
+    } else if (options.model instanceof Uint8Array) {
+      bytes = options.model;
+      name = options.modelName ?? 'model';
+    } else {
+      throw new TypeError('model must be a file path or the bytes of a model file');
+    }
+    const p = new Pipeline(bytes, name, options);
+    for (let i = 0; i < p.init.workers; i++) p.slots.push(p.spawn(i, 0));
+    try {
+      await Promise.all(p.slots.map((s) => s.ready));
+    } catch (err) {
+      await p.close();
+      throw err;
+    }
+    options.signal?.addEventListener('abort', () => void p.close(), { once: true });
+    return p;
+  }
+
+  /** How alerts name a container slot (attach() sets this from the collector). */
+  setContainers(resolve: (slot: number) => AlertContainer): void {
+    this.containers = resolve;
+  }
+
+  /** Score everything `collector` delivers, live. Returns a function that detaches. */
+  attach(collector: Collector): () => void {
+    this.setContainers((slot) => {
+      const t = collector.target(slot);
+      if (!t) return { slot };
+      const c: AlertContainer = { slot, cgroup: t.cgroup.path, spec: t.spec };
+      if (t.container?.id) c.id = t.container.id;
+      if (t.container?.name) c.name = t.container.name;
+      return c;
+    });
+    const onBatch = (b: EventBatch) => {
+      // The collector's last batches may land after close(): count them, don't throw at the emitter.
+      if (this.closed) {
+        this.counters.droppedEvents += b.count;
+        return;
+      }
+      this.push(b, { live: true });
+    };
+    collector.on('batch', onBatch);
+    return () => collector.off('batch', onBatch);
+  }
+
+  /**
+   * Hand a batch to the workers. A worker that already holds maxInFlight
+   * batches does not get it: its share of the batch is dropped and counted
+   * per container. Returns false when anything was dropped.
+   */
+  push(batch: EventBatch, options: { live?: boolean } = {}): boolean {
+    if (this.closed) throw new SyswardenError('ERR_CLOSED', 'the pipeline is closed.');
+    if (batch.count === 0) return true;
+    // Workers that are behind do not get the batch: their share is counted as lost.
+    const takers = this.slots.filter((s) => s.inFlight.size < this.maxInFlight);
+    if (takers.length < this.slots.length) {
+      for (const s of this.slots) if (!takers.includes(s)) this.countDropped(batch.buffer, batch.count, s.index);
+    }
+    if (takers.length === 0) return false;
+    const shared = this.pool.take(batch.buffer.byteLength);
+    new Uint8Array(shared).set(new Uint8Array(batch.buffer));
+    const seq = ++this.seq;
+    const live = options.live === true;
+    this.pending.set(seq, { remaining: takers.length, live, shared });
+    for (const slot of takers) {
+      slot.inFlight.set(seq, batch.count);
+      const msg: ToWorker = { type: 'batch', seq, buffer: shared, count: batch.count, live };
+      slot.worker.postMessage(msg);
+    }
+    return takers.length === this.slots.length;
+  }
+
+  /** Wait until every batch pushed so far has been scored. */
+  drain(): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve();
+    return new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  stats(): PipelineStats {
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    return {
+      ...this.counters,
+      incidents: this.incidentCount,
+      droppedBySlot: { ...this.droppedBySlot },
+      inFlight: this.slots.reduce((n, s) => n + s.inFlight.size, 0),
+      threads: this.slots.reduce((n, s) => n + s.threads, 0),
+      workers: this.slots.length,
+      latency: {
+        count: sorted.length,
+        p50: percentile(sorted, 0.5),
+        p99: percentile(sorted, 0.99),
+        max: sorted.length ? sorted[sorted.length - 1]! : 0,
+      },
+    };
+  }
+
+  /** Score what is queued, end open incidents (emitting 'incident-end'), stop the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.drain();
+    // Flush: every worker ends its open incidents.
+    const seq = ++this.seq;
+    this.pending.set(seq, { remaining: this.slots.length, live: false, shared: new SharedArrayBuffer(0) });
+    for (const s of this.slots) {
+      s.inFlight.set(seq, 0);
+      const msg: ToWorker = { type: 'flush', seq };
+      s.worker.postMessage(msg);
+    }
+    await this.drain();
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
+    this.emit('close');
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Alert> {
+    return {
+      next: () => {
+        const a = this.queue.shift();
+        if (a) return Promise.resolve({ value: a, done: false });
+        if (this.closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.waiters.push(resolve));
+      },
+      return: async () => {
+        await this.close();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  /** Internal: the worker threads, for tests that kill one. */
+  get [Symbol.for('syswarden.pipeline.workers')](): Worker[] {
+    return this.slots.map((s) => s.worker);
+  }
+
+  private spawn(index: number, generation: number): Slot {
+    const worker = new Worker(WORKER_URL, { workerData: { ...this.init, index } satisfies WorkerInit });
+    let resolveReady!: () => void;
+    let rejectReady!: (e: Error) => void;
+    const slot: Slot = {
+      worker,
+      index,
+      generation,
+      inFlight: new Map(),
+      threads: 0,
+      started: false,
+      ready: new Promise<void>((res, rej) => {
+        resolveReady = res;
+        rejectReady = rej;
+      }),
+    };
+    let fatal: string | undefined;
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'ready') {
+        slot.started = true;
+        resolveReady();
+      }
+      else if (m.type === 'fatal') fatal = m.message;
+      else if (m.type === 'ack') this.onAck(slot, m);
+    });
+    worker.on('error', (err) => {
+      fatal ??= err.message;
+    });
+    worker.on('exit', (code) => {
+      if (this.closed) return;
+      const why = fatal ?? `exit code ${code}`;
+      rejectReady(new SyswardenError('ERR_WORKER', `scoring worker ${index} failed to start: ${why}`));
+      // A worker that never started would fail again: that is create()'s error, not a restart.
+      if (!slot.started || this.slots[index] !== slot) return;
+      this.replace(slot, why);
+    });
+    return slot;
+  }
+
+  /** A worker died: count what it held as dropped, start another in its place, go on. */
+  private replace(dead: Slot, why: string): void {
+    this.counters.workerRestarts++;
+    for (const [seq, count] of dead.inFlight) {
+      const p = this.pending.get(seq);
+      if (p) this.countDropped(p.shared, count, dead.index);
+      this.settle(seq);
+    }
+    dead.inFlight.clear();
+    const next = this.spawn(dead.index, dead.generation + 1);
+    this.slots[dead.index] = next;
+    this.emit('worker-exit', { index: dead.index, reason: why });
+  }
+
+  private countDropped(shared: ArrayBufferLike, count: number, worker: number): void {
+    if (count === 0) return;
+    const u32 = new Uint32Array(shared);
+    const u16 = new Uint16Array(shared);
+    const n = this.slots.length;
+    const U32 = RECORD_LAYOUT.size / 4;
+    const U16 = RECORD_LAYOUT.size / 2;
+    for (let i = 0; i < count; i++) {
+      if (ownerOf(u32[i * U32 + RECORD_LAYOUT.tid / 4]!, n) !== worker) continue;
+      const s = u16[i * U16 + RECORD_LAYOUT.slot / 2]!;
+      this.droppedBySlot[s] = (this.droppedBySlot[s] ?? 0) + 1;
+      this.counters.droppedEvents++;
+    }
+  }
+
+  private settle(seq: number): void {
+    const p = this.pending.get(seq);
+    if (!p) return;
+    if (--p.remaining === 0) {
+      this.pending.delete(seq);
+      if (p.shared.byteLength > 0) this.pool.give(p.shared);
+    }
+    if (this.pending.size === 0) for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  private onAck(slot: Slot, m: Extract<FromWorker, { type: 'ack' }>): void {
+    if (!slot.inFlight.delete(m.seq)) return;
+    slot.threads = m.threads;
+    this.counters.events += m.events;
+    this.counters.windows += m.windows;
+    this.counters.alarms += m.alarms;
+    const live = this.pending.get(m.seq)?.live === true;
+    for (const wa of m.alerts) this.emitAlert(slot, wa, live);
+    this.settle(m.seq);
+  }
+
+  private emitAlert(slot: Slot, wa: WorkerAlert, live: boolean): void {
+    const key = `${slot.index}:${slot.generation}:${wa.incidentKey}`;
+    let incident = this.incidentNumbers.get(key);
+    if (incident === undefined) {
+      incident = ++this.incidentCount;
+      this.incidentNumbers.set(key, incident);
+    }
+    if (wa.type === 'incident-end') this.incidentNumbers.delete(key);
+    const { slot: s, incidentKey: _k, ...rest } = wa;
+    const alert: Alert = { ...rest, time: new Date().toISOString(), container: this.containers(s), incident };
+    if (live && wa.type === 'alert' && wa.eventTsNs > 0) {
+      alert.latencyMs = (Number(process.hrtime.bigint()) - wa.eventTsNs) / 1e6;
+      this.latencies.push(alert.latencyMs);
+      if (this.latencies.length > 100_000) this.latencies.splice(0, 50_000);
+    }
+    this.emit('alert', alert);
+    const waiter = this.waiters.shift();
+    if (waiter) waiter({ value: alert, done: false });
+    else if (this.queue.length < 10_000) this.queue.push(alert);
+  }
+}

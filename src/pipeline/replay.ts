@@ -1,0 +1,64 @@
+import type { AlertContainer } from '../alert/alert.js';
+import { isRecording, recordingBatches, type RecordingHeader } from '../capture/recording.js';
+import { EventBatch, RECORD_LAYOUT } from '../capture/record.js';
+import { openTrace, type TraceBatch } from '../trace/read-trace.js';
+import type { Pipeline } from './pipeline.js';
+
+/** A trace batch as raw records (tid = stream id + 1, slot 0, no timestamp), so traces replay like recordings. */
+export function traceBatchToEvents(b: TraceBatch): EventBatch {
+  const buf = new ArrayBuffer(b.count * RECORD_LAYOUT.size);
+  const u32 = new Uint32Array(buf);
+  const u16 = new Uint16Array(buf);
+  for (let i = 0; i < b.count; i++) {
+    u32[i * 4 + RECORD_LAYOUT.tid / 4] = b.threads[i]! + 1;
+    u16[i * 8 + RECORD_LAYOUT.nr / 2] = b.calls[i]!;
+  }
+  return new EventBatch(buf);
+}
+
+function containersOf(header: RecordingHeader): (slot: number) => AlertContainer {
+  const targets = new Map(header.targets.map((t) => [t.slot, t]));
+  return (slot) => {
+    const t = targets.get(slot);
+    const c: AlertContainer = { slot };
+    if (t) {
+      c.cgroup = t.cgroupPath;
+      c.spec = t.spec;
+      if (t.container?.id) c.id = t.container.id;
+      if (t.container?.name) c.name = t.container.name;
+    }
+    return c;
+  };
+}
+
+/**
+ * Feed a recording or a trace file through a pipeline, as live capture
+ * would, waiting for the workers so no batch is dropped. Returns a warning
+ * when the file was incomplete.
+ */
+export async function replayFile(pipeline: Pipeline, path: string): Promise<{ events: number; warning?: string }> {
+  let events = 0;
+  const pushAll = async (b: EventBatch) => {
+    events += b.count;
+    // Never drop in replay: wait for room instead.
+    while (pipeline.stats().inFlight >= pipeline.stats().workers * 8) await pipeline.drain();
+    pipeline.push(b);
+  };
+  if (isRecording(path)) {
+    const it = recordingBatches(path);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        await pipeline.drain();
+        return r.value.truncated ? { events, warning: r.value.truncated } : { events };
+      }
+      if (events === 0) pipeline.setContainers(containersOf(r.value.header));
+      await pushAll(r.value.batch);
+    }
+  }
+  const src = await openTrace(path);
+  pipeline.setContainers((slot) => ({ slot, spec: path }));
+  for await (const b of src) if (b.count > 0) await pushAll(traceBatchToEvents(b));
+  await pipeline.drain();
+  return { events };
+}

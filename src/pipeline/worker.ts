@@ -1,0 +1,163 @@
+// Scoring worker: per-thread sliding windows over the threads it owns, a
+// detector restored from the model file, and incident grouping.
+import { readFileSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { RECORD_LAYOUT } from '../capture/record.js';
+import { streamScorerOf } from '../detect/detector.js';
+import { modelFromBytes } from '../detect/model-file.js';
+import { syscallName, syscallNumber } from '../trace/syscalls.js';
+import { IncrementalWindower } from '../window/incremental.js';
+import { makeFilter } from '../window/filter.js';
+import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+
+function post(m: FromWorker): void {
+  port.postMessage(m);
+}
+
+const { detector, file } = modelFromBytes(init.model, init.modelName);
+const scorer = streamScorerOf(detector);
+const threshold = detector.threshold;
+const size = file.windowSize;
+const windower = new IncrementalWindower(size, { filter: makeFilter(file.filter) });
+
+const EXIT = syscallNumber('exit')!;
+const EXIT_GROUP = syscallNumber('exit_group')!;
+const U32 = RECORD_LAYOUT.size / 4;
+const U16 = RECORD_LAYOUT.size / 2;
+const TID = RECORD_LAYOUT.tid / 4;
+const TS = RECORD_LAYOUT.ts_ns / 4;
+const NR = RECORD_LAYOUT.nr / 2;
+const SLOT = RECORD_LAYOUT.slot / 2;
+
+interface Incident {
+  key: number;
+  count: number;
+  quiet: number;
+  first: WorkerAlert;
+}
+const incidents = new Map<number, Incident>();
+let nextIncident = 0;
+let lastSweepNs = 0;
+
+function procInfo(tid: number): { pid?: number; comm?: string } {
+  try {
+    const s = readFileSync(`/proc/${tid}/status`, 'utf8');
+    const comm = /^Name:\s*(.*)$/m.exec(s)?.[1];
+    const pid = /^Tgid:\s*(\d+)$/m.exec(s)?.[1];
+    const out: { pid?: number; comm?: string } = {};
+    if (pid) out.pid = Number(pid);
+    if (comm) out.comm = comm;
+    return out;
+  } catch {
+    return {}; // the thread is gone already
+  }
+}
+
+function endIncident(tid: number, out: WorkerAlert[]): void {
+  const inc = incidents.get(tid);
+  if (!inc) return;
+  incidents.delete(tid);
+  out.push({ ...inc.first, type: 'incident-end', count: inc.count });
+}
+
+function forgetThread(tid: number, out: WorkerAlert[]): void {
+  endIncident(tid, out);
+  windower.forget(tid);
+  scorer.forget(tid);
+}
+
+function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: boolean): void {
+  const u32 = new Uint32Array(buffer, 0, count * U32);
+  const u16 = new Uint16Array(buffer, 0, count * U16);
+  const me = init.index;
+  const n = init.workers;
+  let owned = 0;
+  let exited: number[] | undefined;
+  let maxTs = 0;
+  let lastTid = -1;
+  let mine = false;
+  for (let i = 0; i < count; i++) {
+    const tid = u32[i * U32 + TID]!;
+    if (tid !== lastTid) {
+      lastTid = tid;
+      mine = ownerOf(tid, n) === me;
+    }
+    if (!mine) continue;
+    owned++;
+    const nr = u16[i * U16 + NR]!;
+    windower.push(tid, nr, i);
+    if (nr === EXIT || nr === EXIT_GROUP) (exited ??= []).push(tid);
+  }
+  if (count > 0) maxTs = u32[(count - 1) * U32 + TS + 1]! * 4294967296 + u32[(count - 1) * U32 + TS]!;
+
+  const { windows, tags } = windower.takeTagged();
+  const scores = scorer.score(windows);
+  const alerts: WorkerAlert[] = [];
+  let alarms = 0;
+  const source = windows.source!;
+  for (let w = 0; w < windows.count; w++) {
+    const tid = source[w]!;
+    const score = scores[w]!;
+    const inc = incidents.get(tid);
+    if (score >= threshold) {
+      alarms++;
+      if (inc) {
+        inc.count++;
+        inc.quiet = 0;
+        continue;
+      }
+      const ev = tags[w]!;
+      const names: string[] = [];
+      for (let k = 0; k < size; k++) names.push(syscallName(windows.data[w * size + k]!));
+      const first: WorkerAlert = {
+        type: 'alert',
+        tid,
+        // Only a live thread's /proc entry is its own; a replayed tid may belong to anyone now.
+        ...(live ? procInfo(tid) : {}),
+        window: names,
+        score,
+        threshold,
+        detector: detector.name,
+        model: init.modelName,
+        count: 1,
+        eventTsNs: u32[ev * U32 + TS + 1]! * 4294967296 + u32[ev * U32 + TS]!,
+        slot: u16[ev * U16 + SLOT]!,
+        incidentKey: init.index + n * nextIncident++,
+      };
+      incidents.set(tid, { key: first.incidentKey, count: 1, quiet: 0, first });
+      alerts.push(first);
+    } else if (inc && ++inc.quiet >= init.quietWindows) {
+      endIncident(tid, alerts);
+    }
+  }
+  if (exited) for (const tid of exited) forgetThread(tid, alerts);
+  // Threads that stopped calling (killed, or blocked for long) are forgotten
+  // on the kernel clock, so hours of short-lived processes cost no memory.
+  if (maxTs > 0) {
+    windower.tick(maxTs);
+    if (maxTs - lastSweepNs > init.idleNs / 4) {
+      lastSweepNs = maxTs;
+      for (const tid of windower.forgetIdle(maxTs - init.idleNs)) forgetThread(tid, alerts);
+    }
+  }
+  post({ type: 'ack', seq, index: me, events: owned, windows: windows.count, alarms, threads: windower.liveThreads, alerts });
+}
+
+port.on('message', (m: ToWorker) => {
+  try {
+    if (m.type === 'batch') onBatch(m.seq, m.buffer, m.count, m.live);
+    else if (m.type === 'flush') {
+      const alerts: WorkerAlert[] = [];
+      for (const tid of [...incidents.keys()]) endIncident(tid, alerts);
+      post({ type: 'ack', seq: m.seq, index: init.index, events: 0, windows: 0, alarms: 0, threads: windower.liveThreads, alerts });
+    }
+  } catch (err) {
+    post({ type: 'fatal', index: init.index, message: (err as Error).message });
+    throw err;
+  }
+});
+
+post({ type: 'ready', index: init.index });

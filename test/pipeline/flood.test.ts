@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Stide } from '../../src/detect/stide.js';
+import { saveModel } from '../../src/detect/model-file.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { windowStream } from '../../src/window/windows.js';
+import { makeBatch } from './helpers.js';
+
+let dir: string;
+let model: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sw-flood-'));
+  model = join(dir, 'toy.model');
+  const d = new Stide({ frame: 1 });
+  d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 6));
+  await saveModel(model, d, { filter: 'none' });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('a flood beyond capacity', () => {
+  it('drops whole batches, counts the loss per container, and keeps memory flat', async () => {
+    const p = await Pipeline.create({ model, workers: 1, maxInFlight: 2 });
+    // 64k events of two containers (slots 3 and 5), pushed far faster than one worker scores them.
+    const events = Array.from({ length: 65536 }, (_, i) => [2000 + (i % 64), (i % 6) + 1] as const);
+    const a = makeBatch(events, 3);
+    const b = makeBatch(events, 5);
+    const rssBefore = process.memoryUsage().rss;
+    let accepted = 0;
+    for (let i = 0; i < 400; i++) {
+      if (p.push(i % 2 ? a : b)) accepted++;
+      expect(p.stats().inFlight).toBeLessThanOrEqual(2);
+    }
+    await p.drain();
+    const s = p.stats();
+    const growthMiB = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+    await p.close();
+
+    expect(accepted).toBeLessThan(400);
+    expect(s.droppedEvents).toBe((400 - accepted) * 65536);
+    expect(s.events + s.droppedEvents).toBe(400 * 65536);
+    expect(s.droppedBySlot[3]! + s.droppedBySlot[5]!).toBe(s.droppedEvents);
+    expect(s.droppedBySlot[3]).toBeGreaterThan(0);
+    expect(s.droppedBySlot[5]).toBeGreaterThan(0);
+    // 400 MiB went through; what stays is a few batches in flight.
+    expect(growthMiB).toBeLessThan(150);
+  });
+});

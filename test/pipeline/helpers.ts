@@ -1,0 +1,42 @@
+import type { Alert } from '../../src/alert/alert.js';
+import { EventBatch, RECORD_LAYOUT } from '../../src/capture/record.js';
+import type { ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
+import { runWorkload } from '../capture/helpers.js';
+
+/** Run the pattern workload in `cg` again and again until `stop()` is called. */
+export function workloadLoop(cg: ScratchCgroup): { stop: () => Promise<void>; runs: () => number } {
+  let running = true;
+  let runs = 0;
+  const done = (async () => {
+    while (running) {
+      await runWorkload(['--cgroup', cg.dir, 'pattern', '300', '2']);
+      runs++;
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+    },
+    runs: () => runs,
+  };
+}
+
+/** A batch of raw records from (tid, nr) pairs; slot and timestamp as given. */
+export function makeBatch(events: ReadonlyArray<readonly [tid: number, nr: number]>, slot = 0, tsNs = 0): EventBatch {
+  const buf = new ArrayBuffer(events.length * RECORD_LAYOUT.size);
+  const dv = new DataView(buf);
+  events.forEach(([tid, nr], i) => {
+    const o = i * RECORD_LAYOUT.size;
+    dv.setBigUint64(o + RECORD_LAYOUT.ts_ns, BigInt(tsNs + i), true);
+    dv.setUint32(o + RECORD_LAYOUT.tid, tid, true);
+    dv.setUint16(o + RECORD_LAYOUT.nr, nr, true);
+    dv.setUint16(o + RECORD_LAYOUT.slot, slot, true);
+  });
+  return new EventBatch(buf);
+}
+
+/** What identifies an alert across runs (not its time, latency or /proc details). */
+export function alertKey(a: Alert): string {
+  return JSON.stringify([a.type, a.tid, a.window, a.score, a.count, a.container.slot, a.detector]);
+}

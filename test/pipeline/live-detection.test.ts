@@ -1,0 +1,74 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Alert } from '../../src/alert/alert.js';
+import { workloadPath } from '../../src/capture/addon.js';
+import { Collector } from '../../src/capture/collector.js';
+import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
+import { trainLive } from '../../src/detect/train.js';
+import { runDemo } from '../../src/demo/run-demo.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { sleep, waitFor } from '../capture/helpers.js';
+import { workloadLoop } from './helpers.js';
+
+let cg: ScratchCgroup;
+let dir: string;
+beforeAll(() => {
+  cg = createScratchCgroup(`sw-test-live-${process.pid}`);
+  dir = mkdtempSync(join(tmpdir(), 'sw-live-'));
+});
+afterAll(async () => {
+  await cg.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('train, then watch live', () => {
+  it('stays quiet on normal behaviour and alerts on a process reading /etc/shadow, naming its container and thread', async () => {
+    const collector = await Collector.open({ targets: [cg.spec] });
+    const model = join(dir, 'pattern.model');
+    let loop = workloadLoop(cg);
+    const learnt = await trainLive({ collector, durationMs: 3000, window: 6, model });
+    await loop.stop();
+    expect(learnt.windows).toBeGreaterThan(1000);
+
+    const pipeline = await Pipeline.create({ model, workers: 2 });
+    const alerts: Alert[] = [];
+    pipeline.on('alert', (a: Alert) => alerts.push(a));
+    pipeline.attach(collector);
+    loop = workloadLoop(cg);
+    await sleep(2000);
+    await loop.stop();
+    await pipeline.drain();
+    expect(loop.runs()).toBeGreaterThan(3);
+    expect(alerts, `alerts in the normal phase: ${JSON.stringify(alerts.slice(0, 2))}`).toHaveLength(0);
+
+    const intruder = spawn(workloadPath(), ['--cgroup', cg.dir, 'exec', 'cat', '/etc/shadow'], { stdio: 'ignore' });
+    await new Promise((r) => intruder.once('exit', r));
+    await waitFor(() => alerts.some((a) => a.type === 'alert'), 'an alert for the intruder', 5000);
+    await pipeline.close();
+    await collector.close();
+    const first = alerts.find((a) => a.type === 'alert')!;
+    expect(first.tid).toBe(intruder.pid);
+    expect(first.container).toMatchObject({ slot: 0, cgroup: cg.ref.path, spec: cg.spec });
+    expect(first.detector).toBe('stide');
+    expect(first.window).toHaveLength(6);
+    expect(first.latencyMs).toBeGreaterThan(0);
+    // Each incident of the intruder opens with one alert and is closed by an
+    // end (the last one when the intruder exited): no burst of repeats.
+    const types = alerts.filter((a) => a.tid === intruder.pid).map((a) => a.type);
+    expect(types.length % 2).toBe(0);
+    for (let i = 0; i < types.length; i += 2) expect(types.slice(i, i + 2)).toEqual(['alert', 'incident-end']);
+  });
+});
+
+describe('the built-in demo', () => {
+  it('detects the web attack with no alert in the normal phase', async () => {
+    const s = await runDemo({ learnMs: 12000, normalMs: 4000 });
+    expect(s.alertsNormal).toBe(0);
+    expect(s.detected).toBe(true);
+    expect(s.attackToAlertMs).toBeLessThan(3000);
+    expect(s.drops).toEqual({ kernel: 0, user: 0, scoring: 0 });
+  }, 60_000);
+});

@@ -1,0 +1,75 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Alert } from '../../src/alert/alert.js';
+import { workloadPath } from '../../src/capture/addon.js';
+import { Collector } from '../../src/capture/collector.js';
+import { recordToFile } from '../../src/capture/record-session.js';
+import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
+import { trainFromFiles } from '../../src/detect/train.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { replayFile } from '../../src/pipeline/replay.js';
+import { runWorkload } from '../capture/helpers.js';
+import { alertKey } from './helpers.js';
+
+let cg: ScratchCgroup;
+let dir: string;
+beforeAll(() => {
+  cg = createScratchCgroup(`sw-test-replay-${process.pid}`);
+  dir = mkdtempSync(join(tmpdir(), 'sw-replay-'));
+});
+afterAll(async () => {
+  await cg.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function record(out: string, body: () => Promise<void>, pipeline?: Pipeline): Promise<void> {
+  const collector = await Collector.open({ targets: [cg.spec] });
+  pipeline?.attach(collector);
+  const rec = recordToFile(collector, out);
+  await body();
+  await collector.close();
+  await rec;
+}
+
+describe('replay', () => {
+  it('gives the same alerts as live scoring of the same events', async () => {
+    const normal = join(dir, 'normal.swrec');
+    await record(normal, async () => {
+      for (let i = 0; i < 4; i++) await runWorkload(['--cgroup', cg.dir, 'pattern', '300', '2']);
+    });
+    const model = join(dir, 'm.model');
+    await trainFromFiles({ from: [normal], window: 6, model });
+
+    const live = await Pipeline.create({ model, workers: 2 });
+    const liveAlerts: Alert[] = [];
+    live.on('alert', (a: Alert) => liveAlerts.push(a));
+    const mixed = join(dir, 'mixed.swrec');
+    await record(
+      mixed,
+      async () => {
+        await runWorkload(['--cgroup', cg.dir, 'pattern', '300', '2']);
+        await new Promise((r) => spawn(workloadPath(), ['--cgroup', cg.dir, 'exec', 'cat', '/etc/shadow'], { stdio: 'ignore' }).once('exit', r));
+        await new Promise((r) => spawn(workloadPath(), ['--cgroup', cg.dir, 'exec', 'ls', '/'], { stdio: 'ignore' }).once('exit', r));
+        await runWorkload(['--cgroup', cg.dir, 'pattern', '300', '2']);
+      },
+      live,
+    );
+    await live.close();
+    expect(liveAlerts.filter((a) => a.type === 'alert').length).toBeGreaterThanOrEqual(2);
+
+    // A different worker count changes which worker scores which thread, not the result.
+    const offline = await Pipeline.create({ model, workers: 3 });
+    const replayAlerts: Alert[] = [];
+    offline.on('alert', (a: Alert) => replayAlerts.push(a));
+    await replayFile(offline, mixed);
+    await offline.close();
+
+    const sorted = (xs: Alert[]) => xs.map(alertKey).sort();
+    expect(sorted(replayAlerts)).toEqual(sorted(liveAlerts));
+    expect(replayAlerts.every((a) => a.latencyMs === undefined)).toBe(true);
+    expect(offline.stats().windows).toBe(live.stats().windows);
+  });
+});
