@@ -37,5 +37,7 @@ enum sw_counter {
 
 /* Deepest cgroup level the filter walks (root is level 0). */
 #define SW_MAX_CGROUP_LEVEL 31
+/* Distinct cgroup levels targets may sit at, at once. */
+#define SW_MAX_LEVELS 8
 
 #endif

@@ -22,12 +22,16 @@ const volatile __u32 self_tgid = 0;
 /* ---- run-time state ---- */
 
 /*
- * Bit L set when some target sits at cgroup level L. The filter then asks
- * only for the task's ancestor at those levels: one hash lookup per syscall
+ * The cgroup levels where targets sit, shallowest first. The filter asks
+ * only for the task's ancestor at these levels: one hash lookup per syscall
  * when every target is at the same depth (the usual case: all containers of
- * one runtime), instead of a walk over the whole ancestry.
+ * one runtime), instead of a walk over the whole ancestry. User space writes
+ * the list after the map entries, so no lookup finds a level with no entry.
  */
-__u32 target_levels = 0;
+__u32 level_count = 0;
+__u32 level_list[SW_MAX_LEVELS] = {};
+/* Bumped by user space after every change of targets: invalidates the verdict caches. */
+__u32 filter_gen = 0;
 
 /* Emits struct sw_event into the object's BTF, where the decoder check reads its layout. */
 const struct sw_event *sw_event_btf_anchor __attribute__((unused));
@@ -48,6 +52,27 @@ struct {
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
+/*
+ * Per CPU, the verdict for the last cgroup seen there: a tight loop of one
+ * process then costs no helper call and no hash lookup per syscall. Two
+ * words because programs on syscall tracepoints may be preempted and a
+ * write torn: `id` is the full cgroup id, `tag` packs the filter generation,
+ * the verdict and the id's low 32 bits again, and both must agree.
+ */
+struct sw_verdict {
+	__u64 id;
+	__u64 tag;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sw_verdict);
+} verdicts SEC(".maps");
+
+#define SW_NO_MATCH 0xfffe
+
 /* matched / emitted / dropped, per CPU so the hot path never shares a cache line. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -67,45 +92,60 @@ static __always_inline void count(__u32 which)
 		__sync_fetch_and_add(c, 1);
 }
 
-static __always_inline int match_slot(__u16 *slot)
+/* Slow path: ask for the task's ancestor at each level where targets sit. */
+static __always_inline __u16 lookup_slot(void)
 {
-	__u32 levels = target_levels;
+	__u32 n = level_count;
 
-	if (!levels)
-		return 0;
-	for (__u32 level = 0; level <= SW_MAX_CGROUP_LEVEL; level++) {
-		if (!(levels & (1u << level)))
-			continue;
-		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
-		if (!id) /* the task sits above this level: no deeper target can hold it */
-			return 0;
+	for (__u32 i = 0; i < SW_MAX_LEVELS && i < n; i++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level_list[i]);
+		if (!id) /* the task sits above this level, so above every deeper one */
+			return SW_NO_MATCH;
 		__u16 *s = bpf_map_lookup_elem(&targets, &id);
-		if (s) {
-			*slot = *s;
-			return 1;
-		}
+		if (s)
+			return *s;
 	}
-	return 0;
+	return SW_NO_MATCH;
+}
+
+static __always_inline int match_slot(struct task_struct *task, __u16 *slot)
+{
+	__u32 zero = 0, gen = filter_gen;
+	__u64 id = task->cgroups->dfl_cgrp->kn->id;
+	struct sw_verdict *v = bpf_map_lookup_elem(&verdicts, &zero);
+	__u16 s;
+
+	if (!v)
+		return 0;
+	if (v->id == id && (__u32)v->tag == (__u32)id && (__u16)(v->tag >> 48) == (__u16)gen) {
+		s = (__u16)(v->tag >> 32);
+	} else {
+		s = level_count ? lookup_slot() : SW_NO_MATCH;
+		v->id = id;
+		v->tag = ((__u64)(__u16)gen << 48) | ((__u64)s << 32) | (__u32)id;
+	}
+	if (s == SW_NO_MATCH)
+		return 0;
+	*slot = s;
+	return 1;
 }
 
 static __always_inline int on_enter(long nr)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct sw_event *e;
 	__u16 slot = SW_SLOT_ALL;
-	__u64 pid_tgid;
 
 	/* -1 is not a syscall: it is what a tracer sees when it cancels one. */
 	if (nr < 0)
 		return 0;
-
-	if (!match_all && !match_slot(&slot))
+	if (!match_all && !match_slot(task, &slot))
 		return 0;
 	/*
 	 * Never record the collector itself: draining the ring makes syscalls,
 	 * which would make records, which would need draining.
 	 */
-	pid_tgid = bpf_get_current_pid_tgid();
-	if ((__u32)(pid_tgid >> 32) == self_tgid)
+	if ((__u32)task->tgid == self_tgid)
 		return 0;
 
 	count(SW_CNT_MATCHED);
@@ -115,7 +155,7 @@ static __always_inline int on_enter(long nr)
 		return 0;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
-	e->tid = (__u32)pid_tgid;
+	e->tid = (__u32)task->pid;
 	e->nr = (__u16)nr;
 	e->slot = slot;
 	/* No wakeup: the consumer drains on a timer; a wakeup per event costs more than the event. */

@@ -312,16 +312,29 @@ Napi::Value Collector::DeleteTarget(const Napi::CallbackInfo& info) {
   uint64_t id = ArgCgroupId(info, 0);
   int err = bpf_map__delete_elem(skel_->maps.targets, &id, sizeof(id), 0);
   if (err && err != -ENOENT) throw BpfError(info.Env(), "remove target from the filter map", err, "");
+  // A syscall between the level update and the delete may have cached a
+  // verdict from the old entry under the new generation: invalidate again.
+  __atomic_add_fetch(&skel_->bss->filter_gen, 1, __ATOMIC_RELEASE);
   return Napi::Boolean::New(info.Env(), err == 0);
 }
 
-// The levels mask lives in the program's .bss, which libbpf maps into our
-// memory: a plain store is seen by the next syscall on any CPU.
+// The level list lives in the program's .bss, which libbpf maps into our
+// memory: plain stores are seen by the next syscall on any CPU. Entries go
+// first, the count last; a syscall that races the update sees either list,
+// and the map entries were written before either.
 Napi::Value Collector::SetTargetLevels(const Napi::CallbackInfo& info) {
   EnsureOpen(info.Env());
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "levels mask must be a number");
   uint32_t mask = info[0].As<Napi::Number>().Uint32Value();
-  __atomic_store_n(&skel_->bss->target_levels, mask, __ATOMIC_RELEASE);
+  uint32_t n = 0;
+  for (uint32_t level = 0; level <= SW_MAX_CGROUP_LEVEL; level++) {
+    if (!(mask & (1u << level))) continue;
+    if (n == SW_MAX_LEVELS) throw Napi::RangeError::New(info.Env(), "targets sit at too many different cgroup depths");
+    __atomic_store_n(&skel_->bss->level_list[n++], level, __ATOMIC_RELAXED);
+  }
+  __atomic_store_n(&skel_->bss->level_count, n, __ATOMIC_RELEASE);
+  // Every change of targets ends here (map entries first): drop cached verdicts.
+  __atomic_add_fetch(&skel_->bss->filter_gen, 1, __ATOMIC_RELEASE);
   return info.Env().Undefined();
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { SyswardenError } from '../errors.js';
 import { formatAlert, type Alert } from './alert.js';
 
@@ -15,11 +15,26 @@ export class AlertWriter {
       this.fd = 1;
       this.owned = false;
     } else {
+      // Alerts name containers and processes, and syswarden runs as root in
+      // directories others may write: a new file is root's alone (0600), and a
+      // symlink planted at the path is refused (O_NOFOLLOW), not appended through.
+      const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = constants;
+      let fd: number;
       try {
-        this.fd = openSync(out, 'a', 0o600);
+        fd = openSync(out, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600);
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+          throw new SyswardenError('ERR_IO', `alert file ${out} is a symbolic link, which syswarden will not follow. Fix: remove the link or pass --out with a regular file.`);
+        }
         throw new SyswardenError('ERR_IO', `cannot open alert file ${out}: ${(err as Error).message}. Fix: check the directory exists and is writable.`);
       }
+      const st = fstatSync(fd);
+      // A FIFO or a terminal is a fine destination; a directory cannot be opened for writing anyway.
+      if (!st.isFile() && !st.isFIFO() && !st.isCharacterDevice()) {
+        closeSync(fd);
+        throw new SyswardenError('ERR_IO', `alert file ${out} is not a regular file. Fix: pass --out with a regular file.`);
+      }
+      this.fd = fd;
       this.owned = true;
     }
   }

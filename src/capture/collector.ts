@@ -6,7 +6,7 @@ import type { NativeCollector, NativeStats } from './native.js';
 import { explainNativeError, preflight } from './preflight.js';
 import { EventBatch } from './record.js';
 import { resolveTarget, type ResolvedTarget } from './targets.js';
-import { SW_MAX_CGROUP_LEVEL, MAX_TARGETS } from './limits.js';
+import { SW_MAX_CGROUP_LEVEL, MAX_TARGETS, MAX_TARGET_LEVELS } from './limits.js';
 
 export interface CollectorOptions {
   /** Target specs to watch from the start (see TARGET_SPEC_HELP). */
@@ -256,6 +256,13 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     }
     if (t.cgroup.level > SW_MAX_CGROUP_LEVEL) {
       throw new SyswardenError('ERR_INVALID_TARGET', `cgroup ${t.cgroup.path} is nested ${t.cgroup.level} levels deep; the filter follows at most ${SW_MAX_CGROUP_LEVEL}.`);
+    }
+    const levels = new Set([...this.bySlot.values()].map((x) => x.cgroup.level));
+    if (!levels.has(t.cgroup.level) && levels.size >= MAX_TARGET_LEVELS) {
+      throw new SyswardenError(
+        'ERR_INVALID_TARGET',
+        `targets already sit at ${MAX_TARGET_LEVELS} different cgroup depths (${[...levels].sort().join(', ')}); ${t.cgroup.path} is at depth ${t.cgroup.level}. Watch a common parent cgroup instead.`,
+      );
     }
     if (this.bySlot.size >= MAX_TARGETS) {
       throw new SyswardenError('ERR_INVALID_TARGET', `at most ${MAX_TARGETS} targets can be watched at once.`);

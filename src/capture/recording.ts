@@ -1,8 +1,9 @@
-import { closeSync, openSync, writeSync, fsyncSync, readSync, fstatSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, openSync, writeSync, fsyncSync, readSync, fstatSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { arch, release } from 'node:os';
 import { Packr } from 'msgpackr';
 import { SyswardenError } from '../errors.js';
+import { field, unpackPlain } from '../safe-msgpack.js';
 import type { CollectorStats, TargetInfo } from './collector.js';
 import { EventBatch, RECORD_LAYOUT } from './record.js';
 
@@ -96,15 +97,25 @@ export class RecordingWriter {
     options: { overwrite?: boolean } = {},
   ): RecordingWriter {
     let fd: number;
+    // syswarden runs as root and --out may name a shared directory: never follow a
+    // symlink planted at the path (O_NOFOLLOW), and create new files readable by root only.
+    const { O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = constants;
+    const flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (options.overwrite ? O_TRUNC : O_EXCL);
     try {
-      fd = openSync(path, options.overwrite ? 'w' : 'wx', 0o600);
+      fd = openSync(path, flags, 0o600);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'EEXIST') {
         throw new SyswardenError('ERR_EXISTS', `${path} already exists; syswarden will not overwrite a recording. Choose another --out or pass --force.`);
       }
+      if (e.code === 'ELOOP') {
+        throw new SyswardenError('ERR_IO', `cannot create ${path}: it is a symbolic link, which syswarden will not follow. Fix: remove the link or choose another --out.`);
+      }
       throw new SyswardenError('ERR_IO', `cannot create ${path}: ${e.message}`);
     }
+    // An overwritten file keeps its old mode; a recording shows what a container ran, so narrow it.
+    // Devices and pipes (--out /dev/null) are not ours to change.
+    if (options.overwrite && fstatSync(fd).isFile()) fchmodSync(fd, 0o600);
     const w = new RecordingWriter(path, fd);
     const preamble = Buffer.alloc(PREAMBLE);
     RECORDING_MAGIC.copy(preamble);
@@ -174,6 +185,105 @@ function notRecording(path: string, first: Buffer): SyswardenError {
     ? ' It looks like strace output: give it to the commands that read traces (e.g. eval, replay), not to summary.'
     : '';
   return new SyswardenError('ERR_NOT_RECORDING', `${path} is not a syswarden recording (it starts with '${text.slice(0, 16)}', not 'SWREC').${hint}`);
+}
+
+/*
+ * The schema of a frame. Everything a reader of the recording will touch is
+ * checked here, once, so summary/replay/train never meet a field of the wrong
+ * type (a NaN drainedNs used to crash BigInt(), a null frame crashed `.type`).
+ */
+function checkFrame(v: unknown, first: boolean): RecordingFrame {
+  const bad = (why: string): never => {
+    throw new SyswardenError('ERR_RECORDING_FRAME', why);
+  };
+  const obj = (x: unknown, what: string): object => (typeof x === 'object' && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x) ? x : bad(`${what} is not a map`));
+  const str = (o: object, k: string, what: string, max = 4096): string => {
+    const x = field(o, k);
+    return typeof x === 'string' && x.length <= max ? x : bad(`${what}.${k} is not a string of at most ${max} characters`);
+  };
+  const num = (o: object, k: string, what: string, min = 0): number => {
+    const x = field(o, k);
+    return typeof x === 'number' && Number.isFinite(x) && x >= min ? x : bad(`${what}.${k} is ${String(x)}, not a finite number >= ${min}`);
+  };
+  const int = (o: object, k: string, what: string, min: number, max: number): number => {
+    const x = field(o, k);
+    return typeof x === 'number' && Number.isInteger(x) && x >= min && x <= max ? x : bad(`${what}.${k} is ${String(x)}, not an integer in [${min}, ${max}]`);
+  };
+  const f = obj(v, 'the frame');
+  const type = field(f, 'type');
+  if (first && type !== 'header') bad(`the first frame is of type '${String(type)}', not a header`);
+  if (type === 'header') {
+    if (!first) bad('a second header frame was found');
+    const format = int(f, 'format', 'header', 0, 0xffff);
+    const recordSize = int(f, 'recordSize', 'header', 0, 1 << 20);
+    if (format !== RECORDING_FORMAT || recordSize !== RECORD_LAYOUT.size) {
+      throw new SyswardenError('ERR_RECORDING_VERSION', `the header declares format ${format} with ${recordSize}-byte records; this syswarden reads format ${RECORDING_FORMAT} with ${RECORD_LAYOUT.size}-byte records. Fix: read it with the syswarden that recorded it, or re-record it.`);
+    }
+    const allProcesses = field(f, 'allProcesses');
+    if (typeof allProcesses !== 'boolean') bad('header.allProcesses is not a boolean');
+    const targetsIn = field(f, 'targets');
+    if (!Array.isArray(targetsIn) || targetsIn.length > 0x10000) bad('header.targets is not an array of at most 65536 targets');
+    const targets = (targetsIn as unknown[]).map((t, i): RecordedTarget => {
+      const what = `header.targets[${i}]`;
+      const o = obj(t, what);
+      const out: RecordedTarget = {
+        slot: int(o, 'slot', what, 0, 0xffff),
+        spec: str(o, 'spec', what),
+        kind: str(o, 'kind', what),
+        cgroupPath: str(o, 'cgroupPath', what),
+        cgroupId: str(o, 'cgroupId', what, 32),
+      };
+      const c = field(o, 'container');
+      if (c !== undefined && c !== null) {
+        const co = obj(c, `${what}.container`);
+        out.container = { id: str(co, 'id', `${what}.container`, 256) };
+        if (field(co, 'name') !== undefined) out.container.name = str(co, 'name', `${what}.container`, 256);
+      }
+      return out;
+    });
+    return {
+      type: 'header', format, recordSize, allProcesses: allProcesses as boolean, targets,
+      arch: str(f, 'arch', 'header', 64),
+      kernel: str(f, 'kernel', 'header', 256),
+      startTime: num(f, 'startTime', 'header'),
+      startMonoNs: num(f, 'startMonoNs', 'header'),
+      tool: str(f, 'tool', 'header', 256),
+    };
+  }
+  if (type === 'batch') {
+    const events = field(f, 'events');
+    if (!(events instanceof Uint8Array) || events.byteLength % RECORD_LAYOUT.size !== 0) {
+      bad(`a batch holds ${events instanceof Uint8Array ? `${events.byteLength} bytes, not whole ${RECORD_LAYOUT.size}-byte records` : 'no event bytes'}`);
+    }
+    const drainedNs = field(f, 'drainedNs');
+    if (typeof drainedNs !== 'number' || !Number.isInteger(drainedNs) || drainedNs < 0) bad(`a batch has drainedNs ${String(drainedNs)}, not a whole number of ns`);
+    return { type: 'batch', events: events as Uint8Array, drainedNs: drainedNs as number };
+  }
+  if (type === 'trailer') {
+    const stats = obj(field(f, 'stats'), 'trailer.stats');
+    const kernel = obj(field(stats, 'kernel'), 'trailer.stats.kernel');
+    const user = obj(field(stats, 'user'), 'trailer.stats.user');
+    const attach = field(stats, 'attach');
+    if (attach !== 'tp_btf' && attach !== 'tracepoint') bad(`trailer.stats.attach is '${String(attach)}', not tp_btf or tracepoint`);
+    const gone = field(f, 'gone');
+    if (!Array.isArray(gone) || !gone.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff)) bad('trailer.gone is not an array of target slots');
+    return {
+      type: 'trailer',
+      endTime: num(f, 'endTime', 'trailer'),
+      gone: gone as number[],
+      stats: {
+        attach: attach as CollectorStats['attach'],
+        kernel: { matched: num(kernel, 'matched', 'trailer.stats.kernel'), emitted: num(kernel, 'emitted', 'trailer.stats.kernel'), dropped: num(kernel, 'dropped', 'trailer.stats.kernel') },
+        user: {
+          batches: num(user, 'batches', 'trailer.stats.user'),
+          events: num(user, 'events', 'trailer.stats.user'),
+          droppedBatches: num(user, 'droppedBatches', 'trailer.stats.user'),
+          droppedEvents: num(user, 'droppedEvents', 'trailer.stats.user'),
+        },
+      },
+    };
+  }
+  return bad(`a frame has the unknown type '${String(type).slice(0, 40)}'`);
 }
 
 /** True when the file starts with the recording magic. */
@@ -247,33 +357,31 @@ export async function* recordingBatches(path: string): AsyncGenerator<{ batch: E
         truncated = `the file ends inside frame ${frameIndex} (${size - pos - 4} of ${len} bytes)`;
         break;
       }
+      // len is at most MAX_FRAME and no more than the bytes the file holds, so this allocation is bounded by the file.
       const body = Buffer.allocUnsafe(len);
-      await fh.read(body, 0, len, pos + 4);
+      const { bytesRead: got } = await fh.read(body, 0, len, pos + 4);
+      if (got !== len) {
+        truncated = `the file shrank while frame ${frameIndex} was read (${got} of ${len} bytes)`;
+        break;
+      }
       let frame: RecordingFrame;
       try {
-        frame = packr.unpack(body) as RecordingFrame;
-      } catch {
-        if (frameIndex === 0) throw new SyswardenError('ERR_NOT_RECORDING', `${path} has a recording preamble but an unreadable header.`);
-        truncated = `frame ${frameIndex} at byte ${pos} is not valid msgpack; the rest is unreadable`;
+        frame = checkFrame(unpackPlain(packr, body, `frame ${frameIndex} at byte ${pos}`), frameIndex === 0);
+      } catch (e) {
+        if (!(e instanceof SyswardenError)) throw e;
+        if (e.code === 'ERR_RECORDING_VERSION') throw new SyswardenError(e.code, `${path}: ${e.message}`, { cause: e });
+        if (frameIndex === 0) throw new SyswardenError('ERR_NOT_RECORDING', `${path} has a recording preamble but an unreadable header: ${e.message}. Fix: give a file written by 'syswarden record', or re-record it.`, { cause: e });
+        truncated = `${e.message}; the rest is unreadable`;
         break;
       }
       pos += 4 + len;
       if (frameIndex === 0) {
-        if (!frame || frame.type !== 'header') throw new SyswardenError('ERR_NOT_RECORDING', `${path} does not start with a recording header.`);
-        header = frame;
-        if (header.recordSize !== RECORD_LAYOUT.size) {
-          throw new SyswardenError('ERR_RECORDING_VERSION', `${path} holds ${header.recordSize}-byte records; this syswarden reads ${RECORD_LAYOUT.size}-byte ones.`);
-        }
+        header = frame as RecordingHeader;
       } else if (frame.type === 'batch') {
-        const bytes = frame.events;
-        if (!(bytes instanceof Uint8Array) || bytes.byteLength % RECORD_LAYOUT.size !== 0) {
-          truncated = `frame ${frameIndex} is a batch of ${bytes?.byteLength} bytes, not whole records; the rest is unreadable`;
-          break;
-        }
         // Copy to an aligned buffer of its own: the views need 4-byte alignment.
-        const own = new Uint8Array(bytes.byteLength);
-        own.set(bytes);
-        yield { batch: new EventBatch(own.buffer, BigInt(Math.round(frame.drainedNs))), header: header! };
+        const own = new Uint8Array(frame.events.byteLength);
+        own.set(frame.events);
+        yield { batch: new EventBatch(own.buffer, BigInt(frame.drainedNs)), header: header! };
       } else if (frame.type === 'trailer') {
         trailer = frame;
       }

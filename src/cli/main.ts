@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
   train: { help: 'learn a target\'s normal behaviour and save a model', load: async () => (await import('./train.js')).run },
   watch: { help: 'live detection on one or more targets', load: async () => (await import('./watch.js')).run },
   replay: { help: 'score a recording or trace offline, as watch would', load: async () => (await import('./replay.js')).run },
+  bench: { help: 'benchmarks: overhead against bare and strace, capacity, latency', load: async () => (await import('./bench.js')).run },
   demo: { help: 'the built-in default job (see README)', load: async () => (await import('./demo.js')).run },
   eval: { help: 'evaluate detectors on labelled traces (the reference study\'s protocol)', load: async () => (await import('./eval.js')).run },
 };

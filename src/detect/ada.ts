@@ -2,7 +2,7 @@ import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { Prng } from './lib/prng.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
-import { asF64, checkInt, checkNumber, checkState, requireFitted, requireLabels, type TaggedState } from './lib/state.js';
+import { asF64, badState, checkInt, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 import { RandomForest, windowCodes } from './rf.js';
 
 /**
@@ -150,15 +150,19 @@ export class AdaBoost implements Detector {
   }
 
   static restore(state: unknown): AdaBoost {
-    const s = checkState<AdaBoostState>(state, NAME, VERSION);
-    const m = new AdaBoost(s.options);
-    m.windowSize = s.windowSize;
-    m.threshold = s.threshold;
-    if (!Array.isArray(s.forests)) throw new TypeError(`${NAME}: saved state field 'forests' must be an array`);
-    m.forests = s.forests.map((f) => RandomForest.restore(f));
-    m.weights = asF64(s.weights, 'weights');
-    if (m.weights.length !== m.forests.length) throw new RangeError(`${NAME}: saved state has ${m.forests.length} forests but ${m.weights.length} weights`);
-    return m;
+    return restoring(NAME, () => {
+      const s = checkState<AdaBoostState>(state, NAME, VERSION);
+      const m = new AdaBoost(stateObject(NAME, s.options));
+      m.windowSize = stateWindowSize(NAME, s.windowSize);
+      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
+      if (!Array.isArray(s.forests) || s.forests.length === 0) throw badState(NAME, 'forests is not a non-empty array');
+      m.forests = s.forests.map((f) => RandomForest.restore(f));
+      for (const rf of m.forests) if (rf.windowSize !== m.windowSize) throw badState(NAME, `a base forest was fitted on windows of ${rf.windowSize}, the model on ${m.windowSize}`);
+      m.weights = asF64(s.weights, 'weights');
+      if (m.weights.length !== m.forests.length) throw badState(NAME, `it has ${m.forests.length} forests but ${m.weights.length} weights`);
+      checkValues(NAME, m.weights, 'weights');
+      return m;
+    });
   }
 }
 

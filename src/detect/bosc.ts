@@ -4,6 +4,7 @@ import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, heldOutMax, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { WindowTable } from './window-table.js';
+import { badState, stateObject, stateWindowSize } from './lib/state.js';
 
 export interface BoscOptions {
   /** With fewer than 3 training traces: fraction of normal windows (the tail) held out to set the threshold (default 0.2). */
@@ -176,15 +177,17 @@ export class Bosc implements Detector {
   }
 
   static restore(state: unknown): Bosc {
-    const s = state as Partial<BoscState> | null;
-    if (!s || typeof s.windowSize !== 'number' || !(s.bags instanceof Uint16Array)) {
+    const s = stateObject('bosc', state);
+    if (!(s.bags instanceof Uint16Array)) {
       throw new SyswardenError('ERR_MODEL_STATE', 'bosc: the saved state is incomplete (needs windowSize, bags). Fix: re-train the model.');
     }
+    const size = stateWindowSize('bosc', s.windowSize);
+    if (s.bags.length === 0 || s.bags.length % size !== 0) throw badState('bosc', `bags holds ${s.bags.length} calls, not a whole number of ${size}-call bags`);
     const d = new Bosc();
-    d.setSize(s.windowSize);
-    d.table = new WindowTable(s.bags.length / s.windowSize);
+    d.setSize(size);
+    d.table = new WindowTable(s.bags.length / size);
     // Saved bags are already sorted, and sorting is idempotent, so learn() restores them unchanged.
-    d.learn({ size: s.windowSize, count: s.bags.length / s.windowSize, data: s.bags });
+    d.learn({ size, count: s.bags.length / size, data: s.bags });
     d.thresholdRule = 'as saved in the model file';
     return d;
   }

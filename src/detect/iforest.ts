@@ -2,7 +2,7 @@ import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { Prng } from './lib/prng.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
-import { asF64, asI32, checkInt, checkState, requireFitted, type TaggedState } from './lib/state.js';
+import { asF64, asI32, checkInt, checkLength, checkState, checkTrees, checkValues, requireFitted, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
  * Isolation Forest (Liu, Ting & Zhou 2008) as scikit-learn's IsolationForest
@@ -210,20 +210,26 @@ export class IsolationForest implements Detector {
   }
 
   static restore(state: unknown): IsolationForest {
-    const s = checkState<IsolationForestState>(state, NAME, VERSION);
-    const m = new IsolationForest(s.options);
-    m.windowSize = s.windowSize;
-    m.threshold = s.threshold;
-    m.trees = {
-      norm: s.norm,
-      feature: asI32(s.feature, 'feature'),
-      threshold_: asF64(s.threshold_, 'threshold_'),
-      left: asI32(s.left, 'left'),
-      right: asI32(s.right, 'right'),
-      pathLength: asF64(s.pathLength, 'pathLength'),
-      roots: asI32(s.roots, 'roots'),
-    };
-    return m;
+    return restoring(NAME, () => {
+      const s = checkState<IsolationForestState>(state, NAME, VERSION);
+      const m = new IsolationForest(stateObject(NAME, s.options));
+      m.windowSize = stateWindowSize(NAME, s.windowSize);
+      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
+      const trees = {
+        norm: stateNumber(NAME, s.norm, 'norm', Number.MIN_VALUE),
+        feature: asI32(s.feature, 'feature'),
+        threshold_: asF64(s.threshold_, 'threshold_'),
+        left: asI32(s.left, 'left'),
+        right: asI32(s.right, 'right'),
+        pathLength: asF64(s.pathLength, 'pathLength'),
+        roots: asI32(s.roots, 'roots'),
+      };
+      checkTrees(NAME, m.windowSize, { ...trees, thresholds: trees.threshold_ });
+      checkLength(NAME, trees.pathLength, 'pathLength', trees.feature.length);
+      checkValues(NAME, trees.pathLength, 'pathLength', 0);
+      m.trees = trees;
+      return m;
+    });
   }
 }
 

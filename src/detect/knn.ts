@@ -1,7 +1,7 @@
 import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
-import { asF64, asU16, checkInt, checkState, requireFitted, requireLabels, type TaggedState } from './lib/state.js';
+import { asF64, asU16, badState, checkInt, checkLength, checkState, checkValues, requireFitted, requireLabels, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
  * k-nearest neighbours (scikit-learn's KNeighborsClassifier, k = 3, uniform
@@ -121,14 +121,30 @@ export class Knn implements Detector {
   }
 
   static restore(state: unknown): Knn {
-    const s = checkState<KnnState>(state, NAME, VERSION);
-    const m = new Knn(s.options);
-    m.windowSize = s.windowSize;
-    m.threshold = s.threshold;
-    m.data = asU16(s.data, 'data');
-    m.normal = asF64(s.normal, 'normal');
-    m.attack = asF64(s.attack, 'attack');
-    return m;
+    return restoring(NAME, () => {
+      const s = checkState<KnnState>(state, NAME, VERSION);
+      const m = new Knn(stateObject(NAME, s.options));
+      const d = (m.windowSize = stateWindowSize(NAME, s.windowSize));
+      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
+      m.data = asU16(s.data, 'data');
+      m.normal = asF64(s.normal, 'normal');
+      m.attack = asF64(s.attack, 'attack');
+      const U = m.normal.length;
+      checkLength(NAME, m.attack, 'attack', U);
+      checkLength(NAME, m.data, 'data', U * d);
+      checkValues(NAME, m.normal, 'normal', 0);
+      checkValues(NAME, m.attack, 'attack', 0);
+      // The neighbour search fills k places from tie groups of these counts: a window
+      // counted zero times makes a 0/0 vote, and fewer than k in all never fills (it looped forever).
+      let total = 0;
+      for (let u = 0; u < U; u++) {
+        const c = m.normal[u]! + m.attack[u]!;
+        if (!(c > 0)) throw badState(NAME, `distinct window ${u} is counted ${c} times`);
+        total += c;
+      }
+      if (!(total >= m.options.k)) throw badState(NAME, `it holds ${total} training windows, fewer than k = ${m.options.k}`);
+      return m;
+    });
   }
 }
 

@@ -5,6 +5,7 @@ import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, optNumber } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { WindowTable } from './window-table.js';
+import { checkValues, stateInt, stateObject, stateWindowSize } from './lib/state.js';
 
 export interface LookupOptions {
   /** Locality frame L: the score is the share of attack-only windows among the last L windows of the same stream (default 64). */
@@ -186,13 +187,16 @@ export class Lookup implements Detector {
   }
 
   static restore(state: unknown): Lookup {
-    const s = state as Partial<LookupState> | null;
-    if (!s || typeof s.windowSize !== 'number' || typeof s.frame !== 'number' || !(s.rows instanceof Uint16Array) || !(s.seen instanceof Uint8Array) || s.rows.length !== s.seen.length * s.windowSize) {
-      throw new SyswardenError('ERR_MODEL_STATE', 'lookup: the saved state is incomplete (needs windowSize, frame, rows, seen). Fix: re-train the model.');
+    const s = stateObject('lookup', state) as Partial<Record<keyof LookupState, unknown>>;
+    const size = stateWindowSize('lookup', s.windowSize);
+    if (!(s.rows instanceof Uint16Array) || !(s.seen instanceof Uint8Array) || s.rows.length !== s.seen.length * size) {
+      throw new SyswardenError('ERR_MODEL_STATE', 'lookup: the saved state is incomplete (needs windowSize, frame, rows, seen, one mark per row). Fix: re-train the model.');
     }
-    const d = new Lookup({ frame: s.frame });
-    d.reset(s.windowSize);
-    for (let i = 0; i < s.seen.length; i++) d.mark(s.rows, i * s.windowSize, s.windowSize, s.seen[i]!);
+    const frame = stateInt('lookup', s.frame, 'frame', 1, 100_000);
+    checkValues('lookup', s.seen, 'seen', 1, 3);
+    const d = new Lookup({ frame });
+    d.reset(size);
+    for (let i = 0; i < s.seen.length; i++) d.mark(s.rows, i * size, size, s.seen[i]!);
     d.thresholdRule = 'as saved in the model file';
     return d;
   }

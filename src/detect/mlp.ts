@@ -2,7 +2,7 @@ import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { Prng } from './lib/prng.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
-import { asF64, checkInt, checkNumber, checkState, requireFitted, requireLabels, type TaggedState } from './lib/state.js';
+import { asF64, badState, checkInt, checkLength, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateInt, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
  * Multi-layer perceptron as scikit-learn's MLPClassifier with its defaults:
@@ -246,17 +246,28 @@ export class Mlp implements Detector {
   }
 
   static restore(state: unknown): Mlp {
-    const s = checkState<MlpState>(state, NAME, VERSION);
-    const m = new Mlp(s.options);
-    m.windowSize = s.windowSize;
-    m.threshold = s.threshold;
-    m.w1 = asF64(s.w1, 'w1');
-    m.b1 = asF64(s.b1, 'b1');
-    m.w2 = asF64(s.w2, 'w2');
-    m.b2 = s.b2;
-    m.epochs = s.epochs;
-    m.loss = s.loss;
-    return m;
+    return restoring(NAME, () => {
+      const s = checkState<MlpState>(state, NAME, VERSION);
+      const m = new Mlp(stateObject(NAME, s.options));
+      const d = (m.windowSize = stateWindowSize(NAME, s.windowSize));
+      const H = m.options.hiddenUnits;
+      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
+      m.w1 = asF64(s.w1, 'w1');
+      m.b1 = asF64(s.b1, 'b1');
+      m.w2 = asF64(s.w2, 'w2');
+      checkLength(NAME, m.w1, 'w1', d * H);
+      checkLength(NAME, m.b1, 'b1', H);
+      checkLength(NAME, m.w2, 'w2', H);
+      checkValues(NAME, m.w1, 'w1');
+      checkValues(NAME, m.b1, 'b1');
+      checkValues(NAME, m.w2, 'w2');
+      m.b2 = stateNumber(NAME, s.b2, 'b2');
+      m.epochs = stateInt(NAME, s.epochs, 'epochs', 0, Number.MAX_SAFE_INTEGER);
+      // The training loss is for reports only; NaN is what an unfinished fit leaves.
+      if (typeof s.loss !== 'number') throw badState(NAME, `loss is ${String(s.loss).slice(0, 40)}, not a number`);
+      m.loss = s.loss;
+      return m;
+    });
   }
 }
 

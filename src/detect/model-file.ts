@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { SyswardenError } from '../errors.js';
-import type { FilterName } from '../window/filter.js';
+import { field, unpackPlain } from '../safe-msgpack.js';
+import { FILTER_NAMES, type FilterName } from '../window/filter.js';
+import { MAX_WINDOW, MIN_WINDOW } from '../window/windows.js';
 import type { Detector } from './detector.js';
 import { getDetector } from './registry.js';
 
@@ -51,10 +54,15 @@ export function encodeModel(detector: Detector, opts: { filter: FilterName; meta
  */
 export async function saveModel(path: string, detector: Detector, opts: { filter: FilterName; meta?: Record<string, unknown> }): Promise<void> {
   const bytes = encodeModel(detector, opts);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  // The directory may be shared (/tmp): 128 random bits make the temporary name
+  // unguessable, and O_EXCL|O_NOFOLLOW make a file or link planted there anyway
+  // fail the save instead of being written through. rename() then replaces
+  // whatever sits at `path`, a symlink included, without following it.
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(16).toString('hex')}.tmp`);
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
   let fh;
   try {
-    fh = await open(tmp, 'wx');
+    fh = await open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     await fh.writeFile(bytes);
     await fh.sync();
     await fh.close();
@@ -68,25 +76,63 @@ export async function saveModel(path: string, detector: Detector, opts: { filter
 }
 
 export function decodeModel(bytes: Uint8Array, where: string, opts: { expect?: string } = {}): ModelFile {
-  let file: Partial<ModelFile> | undefined;
+  let decoded: unknown;
   try {
-    file = packr.unpack(bytes) as Partial<ModelFile>;
-  } catch {
-    file = undefined;
+    decoded = unpackPlain(packr, bytes, where);
+  } catch (e) {
+    if (!(e instanceof SyswardenError)) throw e;
+    throw new SyswardenError('ERR_NOT_A_MODEL', `${where} is not a syswarden model file (${e.message}). Fix: give a file written by syswarden (e.g. 'syswarden train --out <model>').`, { cause: e });
   }
-  if (!file || typeof file !== 'object' || file.magic !== MODEL_MAGIC) {
+  const o = (typeof decoded === 'object' && decoded !== null && !Array.isArray(decoded) && !ArrayBuffer.isView(decoded) ? decoded : {}) as object;
+  const get = (k: keyof ModelFile): unknown => field(o, k);
+  if (get('magic') !== MODEL_MAGIC) {
     throw new SyswardenError('ERR_NOT_A_MODEL', `${where} is not a syswarden model file. Fix: give a file written by syswarden (e.g. 'syswarden train --out <model>').`);
   }
-  if (file.format !== MODEL_FORMAT) {
-    throw new SyswardenError('ERR_MODEL_VERSION', `${where} has model file format ${String(file.format)}; this syswarden reads format ${MODEL_FORMAT}. Fix: re-train the model with this version.`);
+  if (get('format') !== MODEL_FORMAT) {
+    throw new SyswardenError('ERR_MODEL_VERSION', `${where} has model file format ${clip(get('format'))}; this syswarden reads format ${MODEL_FORMAT}. Fix: re-train the model with this version.`);
   }
-  if (opts.expect !== undefined && file.detector !== opts.expect) {
-    throw new SyswardenError('ERR_MODEL_DETECTOR', `${where} holds a '${String(file.detector)}' model, not '${opts.expect}'. Fix: pass the matching --detector or the right model file.`);
+  const detector = get('detector');
+  if (opts.expect !== undefined && detector !== opts.expect) {
+    throw new SyswardenError('ERR_MODEL_DETECTOR', `${where} holds a ${clip(detector)} model, not '${opts.expect}'. Fix: pass the matching --detector or the right model file.`);
   }
-  if (typeof file.detector !== 'string' || typeof file.detectorVersion !== 'number' || typeof file.windowSize !== 'number' || typeof file.threshold !== 'number') {
-    throw new SyswardenError('ERR_NOT_A_MODEL', `${where} is a damaged syswarden model (missing header fields). Fix: re-train the model.`);
+  const damaged = (why: string): never => {
+    throw new SyswardenError('ERR_NOT_A_MODEL', `${where} is a damaged syswarden model: ${why}. Fix: re-train the model.`);
+  };
+  if (typeof detector !== 'string' || detector.length === 0 || detector.length > 64) damaged(`detector is ${clip(detector)}, not a detector name`);
+  const detectorVersion = get('detectorVersion');
+  if (typeof detectorVersion !== 'number' || !Number.isInteger(detectorVersion) || detectorVersion < 0) damaged(`detectorVersion is ${clip(detectorVersion)}, not a whole number`);
+  const windowSize = get('windowSize');
+  if (typeof windowSize !== 'number' || !Number.isInteger(windowSize) || windowSize < MIN_WINDOW || windowSize > MAX_WINDOW) {
+    damaged(`windowSize is ${clip(windowSize)}, not an integer from ${MIN_WINDOW} to ${MAX_WINDOW}`);
   }
-  return file as ModelFile;
+  // A NaN or infinite threshold would make `score >= threshold` false for every window: a model that never alarms.
+  const threshold = get('threshold');
+  if (typeof threshold !== 'number' || !Number.isFinite(threshold)) damaged(`threshold is ${clip(threshold)}, not a finite number`);
+  const filter = get('filter');
+  if (!(FILTER_NAMES as readonly unknown[]).includes(filter)) damaged(`filter is ${clip(filter)}, not one of ${FILTER_NAMES.join(', ')}`);
+  const createdAt = get('createdAt');
+  if (typeof createdAt !== 'string' || createdAt.length > 64) damaged(`createdAt is ${clip(createdAt)}, not a date`);
+  const meta = get('meta') ?? {};
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta) || ArrayBuffer.isView(meta)) damaged('meta is not a map');
+  if (get('state') === undefined) damaged('it has no detector state');
+  return {
+    magic: MODEL_MAGIC,
+    format: MODEL_FORMAT,
+    detector: detector as string,
+    detectorVersion: detectorVersion as number,
+    windowSize: windowSize as number,
+    threshold: threshold as number,
+    filter: filter as FilterName,
+    createdAt: createdAt as string,
+    meta: meta as Record<string, unknown>,
+    state: get('state'),
+  };
+}
+
+/** A decoded value, short enough for a message. */
+function clip(v: unknown): string {
+  const s = typeof v === 'string' ? `'${v}'` : ArrayBuffer.isView(v) ? 'bytes' : typeof v === 'object' && v !== null ? 'a map' : String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }
 
 export async function readModelFile(path: string, opts: { expect?: string } = {}): Promise<ModelFile> {
@@ -110,6 +156,10 @@ export function modelFromBytes(bytes: Uint8Array, where: string, opts: { expect?
     );
   }
   const detector = factory.restore(file.state);
+  // The worker windows by the file's size and the detector scores by its own: they must agree.
+  if (detector.windowSize !== file.windowSize) {
+    throw new SyswardenError('ERR_MODEL_STATE', `${where} declares windows of ${file.windowSize} calls but its ${file.detector} state was fitted on ${detector.windowSize}. Fix: re-train the model.`);
+  }
   detector.threshold = file.threshold;
   return { detector, file };
 }

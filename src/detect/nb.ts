@@ -1,7 +1,7 @@
 import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
-import { asF64, checkNumber, checkState, requireFitted, requireLabels, type TaggedState } from './lib/state.js';
+import { asF64, checkLength, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
  * Gaussian Naive Bayes as scikit-learn's GaussianNB: one normal density per
@@ -130,14 +130,23 @@ export class NaiveBayes implements Detector {
   }
 
   static restore(state: unknown): NaiveBayes {
-    const s = checkState<NaiveBayesState>(state, NAME, VERSION);
-    const nb = new NaiveBayes(s.options);
-    nb.windowSize = s.windowSize;
-    nb.threshold = s.threshold;
-    nb.logPrior = asF64(s.logPrior, 'logPrior');
-    nb.mean = asF64(s.mean, 'mean');
-    nb.variance = asF64(s.variance, 'variance');
-    return nb;
+    return restoring(NAME, () => {
+      const s = checkState<NaiveBayesState>(state, NAME, VERSION);
+      const nb = new NaiveBayes(stateObject(NAME, s.options));
+      const d = (nb.windowSize = stateWindowSize(NAME, s.windowSize));
+      nb.threshold = stateNumber(NAME, s.threshold, 'threshold');
+      nb.logPrior = asF64(s.logPrior, 'logPrior');
+      nb.mean = asF64(s.mean, 'mean');
+      nb.variance = asF64(s.variance, 'variance');
+      checkLength(NAME, nb.logPrior, 'logPrior', 2);
+      checkLength(NAME, nb.mean, 'mean', 2 * d);
+      checkLength(NAME, nb.variance, 'variance', 2 * d);
+      checkValues(NAME, nb.logPrior, 'logPrior', -Number.MAX_VALUE, 0);
+      checkValues(NAME, nb.mean, 'mean');
+      // A zero or negative variance divides by zero or takes the log of a negative: NaN scores that never alarm.
+      checkValues(NAME, nb.variance, 'variance', Number.MIN_VALUE);
+      return nb;
+    });
   }
 }
 

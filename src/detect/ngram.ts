@@ -4,6 +4,7 @@ import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, heldOutMax, justAbove, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { WindowTable } from './window-table.js';
+import { badState, checkLength, checkValues, stateInt, stateNumber, stateObject, stateWindowSize } from './lib/state.js';
 
 export type NgramScoring = 'nll' | 'min';
 
@@ -192,17 +193,28 @@ export class Ngram implements Detector {
   }
 
   static restore(state: unknown): Ngram {
-    const s = state as Partial<NgramState> | null;
+    const s = stateObject('ngram', state) as Partial<Record<keyof NgramState, unknown>>;
     if (
-      !s || typeof s.windowSize !== 'number' || typeof s.order !== 'number' || typeof s.alpha !== 'number' ||
       !(s.contexts instanceof Uint16Array) || !(s.contextCounts instanceof Int32Array) ||
       !(s.grams instanceof Uint16Array) || !(s.gramCounts instanceof Int32Array) || !(s.vocabulary instanceof Uint16Array)
     ) {
       throw new SyswardenError('ERR_MODEL_STATE', 'ngram: the saved state is incomplete. Fix: re-train the model.');
     }
-    const d = new Ngram({ order: s.order, alpha: s.alpha, scoring: s.scoring ?? 'nll', frame: s.frame ?? 1 });
-    d.reset(s.windowSize);
-    const k = s.order;
+    const size = stateWindowSize('ngram', s.windowSize);
+    // The saved order is the effective one (at most size - 1); another would index rows of the wrong width.
+    const k = stateInt('ngram', s.order, 'order', 1, size - 1);
+    const alpha = stateNumber('ngram', s.alpha, 'alpha', 1e-9, 1e6);
+    const scoring = s.scoring ?? 'nll';
+    if (scoring !== 'nll' && scoring !== 'min') throw badState('ngram', `scoring is '${String(scoring).slice(0, 40)}', not nll or min`);
+    const frame = s.frame === undefined ? 1 : stateInt('ngram', s.frame, 'frame', 1, 100_000);
+    checkLength('ngram', s.contexts, 'contexts', s.contextCounts.length * k);
+    checkLength('ngram', s.grams, 'grams', s.gramCounts.length * (k + 1));
+    // Counts are occurrences: zero or negative ones make log() of a non-positive probability (NaN or -Infinity scores).
+    checkValues('ngram', s.contextCounts, 'contextCounts', 1);
+    checkValues('ngram', s.gramCounts, 'gramCounts', 1);
+    if (s.vocabulary.length > 65536) throw badState('ngram', `vocabulary holds ${s.vocabulary.length} calls, more than there are syscall numbers`);
+    const d = new Ngram({ order: k, alpha, scoring, frame });
+    d.reset(size);
     for (let i = 0; i < s.contextCounts.length; i++) d.count(d.contexts, d.contextRows, d.contextCounts, s.contexts, i * k, k, s.contextCounts[i]!);
     for (let i = 0; i < s.gramCounts.length; i++) d.count(d.grams, d.gramRows, d.gramCounts, s.grams, i * (k + 1), k + 1, s.gramCounts[i]!);
     for (const c of s.vocabulary) d.seen[c] = 1;

@@ -1,7 +1,7 @@
 import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
-import { asF64, asU16, checkInt, checkNumber, checkState, requireFitted, type TaggedState } from './lib/state.js';
+import { asF64, asU16, checkInt, checkLength, checkNumber, checkState, checkValues, requireFitted, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
  * One-class SVM (Schölkopf et al. 2001) as scikit-learn's OneClassSVM / libsvm
@@ -248,15 +248,19 @@ export class OneClassSvm implements Detector {
   }
 
   static restore(state: unknown): OneClassSvm {
-    const s = checkState<OneClassSvmState>(state, NAME, VERSION);
-    const m = new OneClassSvm(s.options);
-    m.windowSize = s.windowSize;
-    m.threshold = s.threshold;
-    m.gamma = s.gamma;
-    m.rho = s.rho;
-    m.sv = asU16(s.sv, 'sv');
-    m.alpha = asF64(s.alpha, 'alpha');
-    return m;
+    return restoring(NAME, () => {
+      const s = checkState<OneClassSvmState>(state, NAME, VERSION);
+      const m = new OneClassSvm(stateObject(NAME, s.options));
+      const d = (m.windowSize = stateWindowSize(NAME, s.windowSize));
+      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
+      m.gamma = stateNumber(NAME, s.gamma, 'gamma', 0);
+      m.rho = stateNumber(NAME, s.rho, 'rho');
+      m.sv = asU16(s.sv, 'sv');
+      m.alpha = asF64(s.alpha, 'alpha');
+      checkLength(NAME, m.sv, 'sv', m.alpha.length * d);
+      checkValues(NAME, m.alpha, 'alpha');
+      return m;
+    });
   }
 }
 

@@ -3,7 +3,7 @@ import type { WindowSet } from '../window/window-set.js';
 import { ForestBuilder, type FlatForest } from './lib/cart.js';
 import { Prng } from './lib/prng.js';
 import { scoreDistinct, uniqueWindows, type UniqueWindows } from './lib/unique.js';
-import { asF64, asI32, checkInt, checkState, requireFitted, requireLabels, type TaggedState } from './lib/state.js';
+import { asF64, asI32, checkInt, checkLength, checkState, checkTrees, checkValues, requireFitted, requireLabels, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
  * Random Forest (Breiman 2001) as scikit-learn's RandomForestClassifier with its
@@ -179,20 +179,27 @@ export class RandomForest implements Detector {
   }
 
   static restore(state: unknown): RandomForest {
-    const s = checkState<RandomForestState>(state, NAME, VERSION);
-    const rf = new RandomForest(s.options);
-    const f = s.forest;
-    rf.setForest({
-      feature: asI32(f.feature, 'forest.feature'),
-      threshold: asF64(f.threshold, 'forest.threshold'),
-      left: asI32(f.left, 'forest.left'),
-      right: asI32(f.right, 'forest.right'),
-      value: asF64(f.value, 'forest.value'),
-      roots: asI32(f.roots, 'forest.roots'),
+    return restoring(NAME, () => {
+      const s = checkState<RandomForestState>(state, NAME, VERSION);
+      const rf = new RandomForest(stateObject(NAME, s.options));
+      const f = stateObject(NAME, s.forest);
+      const windowSize = stateWindowSize(NAME, s.windowSize);
+      const forest: FlatForest = {
+        feature: asI32(f.feature, 'forest.feature'),
+        threshold: asF64(f.threshold, 'forest.threshold'),
+        left: asI32(f.left, 'forest.left'),
+        right: asI32(f.right, 'forest.right'),
+        value: asF64(f.value, 'forest.value'),
+        roots: asI32(f.roots, 'forest.roots'),
+      };
+      checkTrees(NAME, windowSize, { ...forest, thresholds: forest.threshold });
+      checkLength(NAME, forest.value, 'forest.value', forest.feature.length);
+      checkValues(NAME, forest.value, 'forest.value', 0, 1);
+      rf.setForest(forest);
+      rf.windowSize = windowSize;
+      rf.threshold = stateNumber(NAME, s.threshold, 'threshold');
+      return rf;
     });
-    rf.windowSize = s.windowSize;
-    rf.threshold = s.threshold;
-    return rf;
   }
 }
 

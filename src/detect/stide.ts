@@ -4,6 +4,7 @@ import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, heldOutMax, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory, StreamScorer } from './detector.js';
 import { WindowTable } from './window-table.js';
+import { badState, stateInt, stateObject, stateWindowSize } from './lib/state.js';
 
 export interface StideOptions {
   /** Locality frame L: the score is the mismatch rate over the last L windows of a stream (1 = raw mismatch). */
@@ -164,14 +165,17 @@ export class Stide implements Detector {
   }
 
   static restore(state: unknown): Stide {
-    const s = state as Partial<StideState> | null;
-    if (!s || typeof s.windowSize !== 'number' || typeof s.frame !== 'number' || !(s.normal instanceof Uint16Array)) {
+    const s = stateObject('stide', state);
+    if (!(s.normal instanceof Uint16Array)) {
       throw new SyswardenError('ERR_MODEL_STATE', 'stide: the saved state is incomplete (needs windowSize, frame, normal). Fix: re-train the model.');
     }
-    const d = new Stide({ frame: s.frame });
-    d.windowSize = s.windowSize;
-    d.table = new WindowTable(s.normal.length / s.windowSize);
-    d.learn({ size: s.windowSize, count: s.normal.length / s.windowSize, data: s.normal });
+    const size = stateWindowSize('stide', s.windowSize);
+    const d = new Stide({ frame: stateInt('stide', s.frame, 'frame', 1, 10_000) });
+    // A length that is not whole windows used to give a fractional count, read past the rows and learn garbage windows.
+    if (s.normal.length === 0 || s.normal.length % size !== 0) throw badState('stide', `normal holds ${s.normal.length} calls, not a whole number of ${size}-call windows`);
+    d.windowSize = size;
+    d.table = new WindowTable(s.normal.length / size);
+    d.learn({ size, count: s.normal.length / size, data: s.normal });
     d.thresholdRule = 'as saved in the model file';
     return d;
   }

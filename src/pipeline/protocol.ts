@@ -41,3 +41,27 @@ export type FromWorker =
 export function ownerOf(tid: number, workers: number): number {
   return (Math.imul(tid, 0x9e3779b1) >>> 0) % workers;
 }
+
+/** Bytes per record, as the worker reads batches (RECORD_LAYOUT.size; kept here so the protocol has no capture import). */
+const RECORD_BYTES = 16;
+
+/**
+ * Why `m` is not a message a worker can act on, or undefined when it is one.
+ * A worker must never index a buffer by a count it was not given room for:
+ * a count beyond the buffer made the typed-array views throw mid-batch and
+ * kill the worker, a missing buffer crashed it on the spot.
+ */
+export function toWorkerProblem(m: unknown): string | undefined {
+  if (typeof m !== 'object' || m === null) return `a message must be an object, got ${m === null ? 'null' : typeof m}`;
+  const o = m as Record<string, unknown>;
+  const seqOk = typeof o.seq === 'number' && Number.isSafeInteger(o.seq) && o.seq >= 0;
+  if (o.type === 'flush') return seqOk ? undefined : `a flush message has seq ${String(o.seq)}, not a whole number`;
+  if (o.type !== 'batch') return `unknown message type '${String(o.type).slice(0, 40)}'`;
+  if (!seqOk) return `a batch message has seq ${String(o.seq)}, not a whole number`;
+  if (!(o.buffer instanceof SharedArrayBuffer)) return 'a batch message carries no SharedArrayBuffer';
+  if (typeof o.count !== 'number' || !Number.isSafeInteger(o.count) || o.count < 0 || o.count * RECORD_BYTES > o.buffer.byteLength) {
+    return `a batch message counts ${String(o.count)} records in a buffer of ${o.buffer.byteLength} bytes`;
+  }
+  if (typeof o.live !== 'boolean') return `a batch message has live ${String(o.live).slice(0, 40)}, not a boolean`;
+  return undefined;
+}

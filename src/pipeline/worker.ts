@@ -8,7 +8,7 @@ import { modelFromBytes } from '../detect/model-file.js';
 import { syscallName, syscallNumber } from '../trace/syscalls.js';
 import { IncrementalWindower } from '../window/incremental.js';
 import { makeFilter } from '../window/filter.js';
-import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { ownerOf, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -99,8 +99,10 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
   let alarms = 0;
   const source = windows.source!;
   for (let w = 0; w < windows.count; w++) {
-    const tid = source[w]!;
     const score = scores[w]!;
+    // Most windows are normal and most threads have no open incident: skip the map then.
+    if (score < threshold && incidents.size === 0) continue;
+    const tid = source[w]!;
     const inc = incidents.get(tid);
     if (score >= threshold) {
       alarms++;
@@ -146,7 +148,14 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
   post({ type: 'ack', seq, index: me, events: owned, windows: windows.count, alarms, threads: windower.liveThreads, alerts });
 }
 
-port.on('message', (m: ToWorker) => {
+port.on('message', (raw: unknown) => {
+  // Only the pipeline posts here, but a bad message must cost one report, not the worker and its threads' windows.
+  const problem = toWorkerProblem(raw);
+  if (problem !== undefined) {
+    post({ type: 'fatal', index: init.index, message: `worker ${init.index} ignored a malformed message: ${problem}` });
+    return;
+  }
+  const m = raw as ToWorker;
   try {
     if (m.type === 'batch') onBatch(m.seq, m.buffer, m.count, m.live);
     else if (m.type === 'flush') {

@@ -113,7 +113,12 @@ export class StraceParser {
     const nr = syscallNumber(name);
     if (nr !== undefined && nr < PSEUDO_BASE) return nr;
     const numbered = NUMBERED.exec(name);
-    if (numbered) return Number(numbered[1]);
+    // strace prints syscall_<nr> for numbers it has no name for; only a syscall's number fits our 16-bit
+    // events without wrapping or aliasing a signal pseudo-syscall (syscall_0x10000 was read as read(2)).
+    if (numbered) {
+      const nr = Number(numbered[1]);
+      if (nr < PSEUDO_BASE) return nr;
+    }
     reportLine(this.issues, this.lenient, 'unknownSyscall', this.file, lineNo, `unknown syscall '${name}'`);
     return undefined;
   }

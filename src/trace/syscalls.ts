@@ -32,12 +32,19 @@ export function syscallName(nr: number): string {
   return SYSCALL_NAMES[nr] ?? `sys_${nr}`;
 }
 
-/** Number of a syscall name (or signal pseudo-syscall such as `SIGCHLD`), or undefined. */
+/**
+ * Number of a syscall name (or signal pseudo-syscall such as `SIGCHLD`), or undefined.
+ * `sys_<n>` names a syscall the table lacks, so n must lie below PSEUDO_BASE:
+ * anything larger would alias a signal or wrap in the 16-bit event arrays
+ * (sys_99999 was read as 34463).
+ */
 export function syscallNumber(name: string): number | undefined {
   const nr = byName.get(name);
   if (nr !== undefined) return nr;
-  const m = /^sys_(\d+)$/.exec(name);
-  return m ? Number(m[1]) : undefined;
+  const m = /^sys_(\d{1,4})$/.exec(name);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return n < PSEUDO_BASE ? n : undefined;
 }
 
 /** Every known (number, name) pair, syscalls first then pseudo-syscalls. */

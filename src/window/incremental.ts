@@ -77,9 +77,10 @@ export class IncrementalWindower {
       // The oldest call of the window sits at head (the ring is exactly one window long).
       const base = this.out.length;
       const buf = this.out.reserve(base + size);
-      const first = size - h.head;
-      buf.set(ring.subarray(h.head), base);
-      buf.set(ring.subarray(0, h.head), base + first);
+      // Element by element: subarray() + set() would allocate two views per window.
+      let k = base;
+      for (let j = h.head; j < size; j++) buf[k++] = ring[j]!;
+      for (let j = 0; j < h.head; j++) buf[k++] = ring[j]!;
       this.out.length = base + size;
       this.src.push(tid);
       this.tags.push(tag);

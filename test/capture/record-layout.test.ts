@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/capture/addon.js';
-import { MAX_TARGETS, SW_MAX_CGROUP_LEVEL } from '../../src/capture/limits.js';
+import { MAX_TARGETS, MAX_TARGET_LEVELS, SW_MAX_CGROUP_LEVEL } from '../../src/capture/limits.js';
 import { RECORD_LAYOUT, SLOT_ALL, EventBatch } from '../../src/capture/record.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -44,6 +44,7 @@ describe('the TypeScript decoder agrees with bpf/event.h', () => {
     const header = readFileSync(join(root, 'bpf', 'event.h'), 'utf8');
     expect(Number(/#define SW_MAX_CGROUP_LEVEL (\d+)/.exec(header)?.[1])).toBe(SW_MAX_CGROUP_LEVEL);
     expect(Number(/#define SW_SLOT_ALL (0x[0-9a-f]+)/.exec(header)?.[1])).toBe(SLOT_ALL);
+    expect(Number(/#define SW_MAX_LEVELS (\d+)/.exec(header)?.[1])).toBe(MAX_TARGET_LEVELS);
     // max_entries of a BTF-defined map is encoded as a pointer to an array of that many elements.
     const types = btfTypes();
     const v = [...types.values()].find((t) => t.kind === 'VAR' && t.name === 'targets')!;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SyswardenError } from '../../src/errors.js';
 import { CLASSIFIERS, toyWindows } from './helpers/toy.js';
 
 describe('restore() rejects a state of another model or version', () => {
@@ -10,7 +11,7 @@ describe('restore() rejects a state of another model or version', () => {
       const state = det.state() as Record<string, unknown>;
       expect(() => factory.restore({ ...state, name: 'other' })).toThrow(/belongs to 'other'/);
       expect(() => factory.restore({ ...state, version: factory.version + 1 })).toThrow(/version/);
-      expect(() => factory.restore(null)).toThrow(TypeError);
+      expect(() => factory.restore(null)).toThrow(SyswardenError);
     });
   }
 });

@@ -1,0 +1,70 @@
+import { Collector } from '../capture/collector.js';
+import { createScratchCgroup } from '../capture/scratch-cgroup.js';
+import { workloadPath } from '../capture/addon.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { SyswardenError } from '../errors.js';
+import { runProcess } from './measure.js';
+
+export interface CapacityPoint {
+  mode: 'capture' | 'pipeline';
+  threads: number;
+  /** Syscalls per second the watched workload made (matched in the kernel). */
+  offeredPerSec: number;
+  /** Events per second that reached JavaScript (capture) or were scored (pipeline). */
+  deliveredPerSec: number;
+  lost: number;
+  lossFraction: number;
+}
+
+export interface CapacityResult {
+  points: CapacityPoint[];
+  /** Highest offered rate with no loss at all, per mode. */
+  lossFree: { capture: number; pipeline: number };
+}
+
+/**
+ * Raise the syscall rate of a watched workload (more threads of the getppid
+ * loop) until events are lost; report each step and the highest rate
+ * without loss, for capture alone and for the full pipeline.
+ */
+export async function runCapacity(options: { model: string; threads: number[]; callsPerThread: number; onProgress?: (s: string) => void }): Promise<CapacityResult> {
+  const cg = createScratchCgroup(`sw-bench-capacity-${process.pid}`);
+  const points: CapacityPoint[] = [];
+  try {
+    for (const mode of ['capture', 'pipeline'] as const) {
+      for (const threads of options.threads) {
+        const collector = await Collector.open({ targets: [cg.spec] });
+        const pipeline = mode === 'pipeline' ? await Pipeline.create({ model: options.model }) : undefined;
+        let delivered = 0;
+        collector.on('batch', (b: { count: number }) => (delivered += b.count));
+        pipeline?.attach(collector);
+        let wallNs = 0;
+        try {
+          const r = await runProcess(workloadPath(), ['--cgroup', cg.dir, 'getppid', String(options.callsPerThread), String(threads)]);
+          if (r.code !== 0) throw new SyswardenError('ERR_BENCH', `capacity workload failed: ${r.stderr}`);
+          wallNs = Number(/elapsed_ns (\d+)/.exec(r.stdout)?.[1]);
+        } finally {
+          await collector.close();
+          await pipeline?.close();
+        }
+        const s = collector.stats();
+        const scored = pipeline ? pipeline.stats().events : delivered;
+        const lost = s.kernel.dropped + s.user.droppedEvents + (pipeline?.stats().droppedEvents ?? 0);
+        const p: CapacityPoint = {
+          mode,
+          threads,
+          offeredPerSec: s.kernel.matched / (wallNs / 1e9),
+          deliveredPerSec: scored / (wallNs / 1e9),
+          lost,
+          lossFraction: s.kernel.matched ? lost / s.kernel.matched : 0,
+        };
+        points.push(p);
+        options.onProgress?.(`capacity ${mode} ${threads} threads: ${(p.offeredPerSec / 1e6).toFixed(2)} M/s offered, lost ${lost}`);
+      }
+    }
+  } finally {
+    await cg.remove();
+  }
+  const best = (mode: 'capture' | 'pipeline') => Math.max(0, ...points.filter((p) => p.mode === mode && p.lost === 0).map((p) => p.offeredPerSec));
+  return { points, lossFree: { capture: best('capture'), pipeline: best('pipeline') } };
+}

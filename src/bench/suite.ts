@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { Collector } from '../capture/collector.js';
+import { createScratchCgroup, type ScratchCgroup } from '../capture/scratch-cgroup.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { cpuMs, summarize, type Summary } from './measure.js';
+import type { Workload, WorkloadRun } from './workloads.js';
+
+export const CONFIGS = ['bare', 'strace', 'capture', 'other', 'pipeline'] as const;
+export type ConfigName = (typeof CONFIGS)[number];
+
+export const CONFIG_LABELS: Record<ConfigName, string> = {
+  bare: 'bare',
+  strace: 'strace -f',
+  capture: 'syswarden capture (watched)',
+  other: 'syswarden watching another cgroup',
+  pipeline: 'syswarden capture + STIDE pipeline',
+};
+
+export interface SyswardenFigures {
+  eventsPerSec: Summary;
+  kernelDropped: number;
+  userDropped: number;
+  scoringDropped: number;
+  /** CPU time of the syswarden process (ring consumer, JS, workers) per run, ms. */
+  cpuMs: Summary;
+  /** Resident memory of the syswarden process after each run, MiB. */
+  rssMiB: Summary;
+}
+
+export interface Cell {
+  workload: string;
+  config: ConfigName;
+  unit: string;
+  lowerIsBetter: boolean;
+  result: Summary;
+  /** Median over the bare median: a slowdown factor when lower is better, a throughput share otherwise. */
+  ratio: number;
+  extra?: Record<string, Summary>;
+  syswarden?: SyswardenFigures;
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memGiB: number;
+  kernel: string;
+  node: string;
+  date: string;
+}
+
+export function machineInfo(): MachineInfo {
+  let cpu = cpus()[0]?.model ?? 'unknown';
+  try {
+    cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu;
+  } catch {
+    /* keep os.cpus() */
+  }
+  return { cpu, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, date: new Date().toISOString() };
+}
+
+interface RunOutcome {
+  run: WorkloadRun;
+  sw?: { events: number; kernelDropped: number; userDropped: number; scoringDropped: number; cpuMs: number; rssMiB: number };
+}
+
+/** One run of one workload under one configuration. */
+async function runOnce(w: Workload, config: ConfigName, watched: ScratchCgroup, other: ScratchCgroup, model: string): Promise<RunOutcome> {
+  if (config === 'bare') return { run: await w.run(watched, false) };
+  if (config === 'strace') return { run: await w.run(watched, true) };
+  const collector = await Collector.open({ targets: [config === 'other' ? other.spec : watched.spec] });
+  let events = 0;
+  collector.on('batch', (b: { count: number }) => (events += b.count));
+  const pipeline = config === 'pipeline' ? await Pipeline.create({ model }) : undefined;
+  pipeline?.attach(collector);
+  const cpu0 = cpuMs();
+  let run: WorkloadRun;
+  try {
+    run = await w.run(watched, false);
+  } finally {
+    await collector.close();
+    await pipeline?.close();
+  }
+  const s = collector.stats();
+  return {
+    run,
+    sw: {
+      events,
+      kernelDropped: s.kernel.dropped,
+      userDropped: s.user.droppedEvents,
+      scoringDropped: pipeline?.stats().droppedEvents ?? 0,
+      cpuMs: cpuMs() - cpu0,
+      rssMiB: process.memoryUsage().rss / 2 ** 20,
+    },
+  };
+}
+
+export interface SuiteOptions {
+  workloads: Workload[];
+  configs: readonly ConfigName[];
+  runs: number;
+  /** Model for the pipeline configuration. */
+  model: string;
+  onProgress?: (line: string) => void;
+}
+
+/**
+ * Every workload under every configuration, `runs` times, interleaved
+ * (run 1 of each configuration, then run 2, ...) so that drift of the
+ * machine hits all configurations alike.
+ */
+export async function runSuite(o: SuiteOptions): Promise<Cell[]> {
+  const watched = createScratchCgroup(`sw-bench-watched-${process.pid}`);
+  const other = createScratchCgroup(`sw-bench-other-${process.pid}`);
+  const cells: Cell[] = [];
+  try {
+    for (const w of o.workloads) {
+      await w.setup?.();
+      try {
+        const outcomes = new Map<ConfigName, RunOutcome[]>(o.configs.map((c) => [c, []]));
+        for (let r = 0; r < o.runs; r++) {
+          for (const c of o.configs) {
+            outcomes.get(c)!.push(await runOnce(w, c, watched, other, o.model));
+          }
+          o.onProgress?.(`${w.name}: run ${r + 1}/${o.runs}`);
+        }
+        const bare = summarize(outcomes.get('bare')?.map((x) => x.run.value) ?? [NaN]).median;
+        for (const c of o.configs) {
+          const xs = outcomes.get(c)!;
+          const result = summarize(xs.map((x) => x.run.value));
+          const cell: Cell = { workload: w.name, config: c, unit: w.unit, lowerIsBetter: w.lowerIsBetter, result, ratio: result.median / bare };
+          const keys = Object.keys(xs[0]?.run.extra ?? {});
+          if (keys.length) cell.extra = Object.fromEntries(keys.map((k) => [k, summarize(xs.map((x) => x.run.extra![k]!))]));
+          if (xs[0]?.sw) {
+            const sw = xs.map((x) => x.sw!);
+            cell.syswarden = {
+              eventsPerSec: summarize(xs.map((x) => x.sw!.events / (x.run.wallNs / 1e9))),
+              kernelDropped: sw.reduce((n, s) => n + s.kernelDropped, 0),
+              userDropped: sw.reduce((n, s) => n + s.userDropped, 0),
+              scoringDropped: sw.reduce((n, s) => n + s.scoringDropped, 0),
+              cpuMs: summarize(sw.map((s) => s.cpuMs)),
+              rssMiB: summarize(sw.map((s) => s.rssMiB)),
+            };
+          }
+          cells.push(cell);
+        }
+      } finally {
+        await w.teardown?.();
+      }
+    }
+  } finally {
+    await watched.remove();
+    await other.remove();
+  }
+  return cells;
+}

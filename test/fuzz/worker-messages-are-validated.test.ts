@@ -1,0 +1,63 @@
+import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { toWorkerProblem, type FromWorker, type WorkerInit } from '../../src/pipeline/protocol.js';
+import { fcParams, fittedModels } from './helpers.js';
+
+const validBatch = { type: 'batch', seq: 1, buffer: new SharedArrayBuffer(32), count: 2, live: false };
+const message = fc.oneof(
+  fc.anything({ withTypedArray: true, withMap: true, withBigInt: true }),
+  fc.record({
+    type: fc.constantFrom('batch', 'flush', 'x', undefined),
+    seq: fc.oneof(fc.integer(), fc.double(), fc.constant(undefined)),
+    buffer: fc.oneof(fc.nat(64).map((n) => new SharedArrayBuffer(n)), fc.nat(64).map((n) => new ArrayBuffer(n)), fc.constant(null)),
+    count: fc.oneof(fc.integer({ min: -2, max: 8 }), fc.double(), fc.constantFrom(2 ** 32, NaN)),
+    live: fc.oneof(fc.boolean(), fc.constant(1)),
+  }, { requiredKeys: [] }),
+);
+
+describe('worker messages are validated', () => {
+  it('a message is accepted only when every field is usable', () => {
+    expect(toWorkerProblem(validBatch)).toBeUndefined();
+    expect(toWorkerProblem({ type: 'flush', seq: 3 })).toBeUndefined();
+    fc.assert(
+      fc.property(message, (m) => {
+        const problem = toWorkerProblem(m);
+        if (problem !== undefined) return;
+        const o = m as { type: string; count?: number; buffer?: SharedArrayBuffer };
+        if (o.type === 'batch') expect(o.count! * 16).toBeLessThanOrEqual(o.buffer!.byteLength);
+      }),
+      fcParams(),
+    );
+  });
+
+  it('a real worker reports malformed messages as fatal and keeps scoring', async () => {
+    const stide = fittedModels().find((m) => m.factory.name === 'stide')!;
+    const init: WorkerInit = { index: 0, workers: 1, model: stide.bytes, modelName: 'toy', quietWindows: 4, idleNs: 1e12 };
+    const worker = new Worker(new URL('../../dist/pipeline/worker.js', import.meta.url), { workerData: init });
+    const got: FromWorker[] = [];
+    const waitFor = (pred: (m: FromWorker) => boolean): Promise<FromWorker> =>
+      new Promise((resolve, reject) => {
+        const hit = got.find(pred);
+        if (hit) return resolve(hit);
+        const on = (m: FromWorker): void => {
+          if (pred(m)) {
+            worker.off('message', on);
+            resolve(m);
+          }
+        };
+        worker.on('message', on);
+        worker.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+      });
+    worker.on('message', (m: FromWorker) => got.push(m));
+    await waitFor((m) => m.type === 'ready');
+    const bad = fc.sample(message.filter((m) => toWorkerProblem(m) !== undefined), { numRuns: 200, seed: 7 });
+    for (const m of [null, 42, { type: 'batch', seq: 1, buffer: new SharedArrayBuffer(16), count: 1e9, live: true }, { type: 'batch', seq: 2 }, ...bad]) worker.postMessage(m);
+    worker.postMessage({ type: 'batch', seq: 99, buffer: new SharedArrayBuffer(64), count: 4, live: false });
+    const ack = await waitFor((m) => m.type === 'ack' && m.seq === 99);
+    expect(ack.type).toBe('ack');
+    expect(got.filter((m) => m.type === 'fatal').length).toBe(bad.length + 4);
+    expect((got.find((m) => m.type === 'fatal') as { message: string }).message).toMatch(/malformed message/);
+    await worker.terminate();
+  });
+});
