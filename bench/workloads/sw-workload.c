@@ -5,6 +5,9 @@
 //     pattern N [THREADS]   N rounds of getppid, getpgid(0), getsid(0) per thread
 //     forever USEC          getppid then usleep(USEC), until killed
 //     mix N                 N rounds of open/read/close/stat on /etc/hostname
+//     rate R SECONDS [THREADS]  about R getppid() calls per second in all, for SECONDS,
+//                           with one getsid(0) every 10000 calls (a rare window for
+//                           latency measurements)
 //     exec CMD ARGS...      replace itself with CMD (to start any program in the cgroup)
 // With --cgroup the process first moves itself into that cgroup v2 directory,
 // so not one of the counted calls happens outside it. On exit it prints the
@@ -51,6 +54,35 @@ static void *run_mix(void *arg) {
     }
     stat("/etc/hostname", &st);
   }
+  return NULL;
+}
+
+static long rate_per_thread;
+static double rate_seconds;
+
+static unsigned long long now_ns(void);
+
+static void *run_rate(void *arg) {
+  (void)arg;
+  const long chunk = 1000;
+  unsigned long long start = now_ns();
+  unsigned long long end = start + (unsigned long long)(rate_seconds * 1e9);
+  long done = 0;
+  for (;;) {
+    for (long i = 0; i < chunk; i++) {
+      syscall(SYS_getppid);
+      if (++done % 10000 == 0) syscall(SYS_getsid, 0);
+    }
+    unsigned long long now = now_ns();
+    if (now >= end) break;
+    // Sleep until this many calls are due: the rate holds on average.
+    unsigned long long due = start + (unsigned long long)((double)done * 1e9 / (double)rate_per_thread);
+    if (due > now) {
+      struct timespec ts = {(time_t)((due - now) / 1000000000ull), (long)((due - now) % 1000000000ull)};
+      nanosleep(&ts, NULL);
+    }
+  }
+  rounds = done;
   return NULL;
 }
 
@@ -114,6 +146,23 @@ int main(int argc, char **argv) {
     fn = run_pattern;
   } else if (strcmp(mode, "mix") == 0) {
     fn = run_mix;
+  } else if (strcmp(mode, "rate") == 0) {
+    long rate = parse_count(argv[a + 1], "R");
+    long secs_ms = (long)(atof(argv[a + 2] ? argv[a + 2] : "0") * 1000);
+    if (secs_ms <= 0) {
+      fprintf(stderr, "sw-workload: SECONDS must be positive\n");
+      return 2;
+    }
+    long threads = argc > a + 3 ? parse_count(argv[a + 3], "THREADS") : 1;
+    rate_seconds = (double)secs_ms / 1000.0;
+    rate_per_thread = rate / threads > 0 ? rate / threads : 1;
+    unsigned long long t0 = now_ns();
+    pthread_t *tids = calloc((size_t)threads, sizeof(pthread_t));
+    for (long t = 0; t < threads; t++) pthread_create(&tids[t], NULL, run_rate, NULL);
+    for (long t = 0; t < threads; t++) pthread_join(tids[t], NULL);
+    free(tids);
+    printf("elapsed_ns %llu\n", now_ns() - t0);
+    return 0;
   } else {
     fprintf(stderr, "sw-workload: unknown mode '%s'\n", mode);
     return 2;
