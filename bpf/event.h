@@ -37,6 +37,8 @@ enum sw_counter {
 
 /* Deepest cgroup level the filter walks (root is level 0). */
 #define SW_MAX_CGROUP_LEVEL 31
+/* Targets watched at once (slots 0 .. SW_MAX_TARGETS-1). */
+#define SW_MAX_TARGETS 4096
 /* Distinct cgroup levels targets may sit at, at once. */
 #define SW_MAX_LEVELS 8
 

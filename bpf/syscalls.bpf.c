@@ -41,7 +41,7 @@ const struct sw_event *sw_event_btf_anchor __attribute__((unused));
 /* cgroup v2 id of a watched cgroup -> its container slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, SW_MAX_TARGETS);
 	__type(key, __u64);
 	__type(value, __u16);
 } targets SEC(".maps");
@@ -73,24 +73,27 @@ struct {
 
 #define SW_NO_MATCH 0xfffe
 
-/* matched / emitted / dropped, per CPU so the hot path never shares a cache line. */
+/*
+ * matched / emitted / dropped per target slot (row SW_MAX_TARGETS for
+ * all-processes mode), per CPU so the hot path never shares a cache line.
+ * Per slot so that a container flooding the ring is named in the report.
+ */
+struct sw_counts {
+	__u64 n[SW_CNT__MAX];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SW_CNT__MAX);
+	__uint(max_entries, SW_MAX_TARGETS + 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct sw_counts);
 } counters SEC(".maps");
 
-static __always_inline void count(__u32 which)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &which);
-	/*
-	 * Syscall tracepoints may run preemptible on recent kernels (they became
-	 * faultable), so two programs can interleave on one CPU: add atomically.
-	 */
-	if (c)
-		__sync_fetch_and_add(c, 1);
-}
+/*
+ * Syscall tracepoints may run preemptible on recent kernels (they became
+ * faultable), so two programs can interleave on one CPU: add atomically.
+ */
+#define COUNT(c, which) __sync_fetch_and_add(&(c)->n[which], 1)
 
 /* Slow path: ask for the task's ancestor at each level where targets sit. */
 static __always_inline __u16 lookup_slot(void)
@@ -148,10 +151,14 @@ static __always_inline int on_enter(long nr)
 	if ((__u32)task->tgid == self_tgid)
 		return 0;
 
-	count(SW_CNT_MATCHED);
+	__u32 row = slot < SW_MAX_TARGETS ? slot : SW_MAX_TARGETS;
+	struct sw_counts *cnt = bpf_map_lookup_elem(&counters, &row);
+	if (!cnt)
+		return 0;
+	COUNT(cnt, SW_CNT_MATCHED);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		count(SW_CNT_DROPPED);
+		COUNT(cnt, SW_CNT_DROPPED);
 		return 0;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
@@ -160,7 +167,7 @@ static __always_inline int on_enter(long nr)
 	e->slot = slot;
 	/* No wakeup: the consumer drains on a timer; a wakeup per event costs more than the event. */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	count(SW_CNT_EMITTED);
+	COUNT(cnt, SW_CNT_EMITTED);
 	return 0;
 }
 

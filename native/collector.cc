@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +15,13 @@
 
 #include "event.h"
 #include "syscalls.skel.h"
+
+// User-space mirror of the BPF side's struct sw_counts (one CPU's row);
+// test/capture/record-layout.test.ts checks its size against the BTF.
+struct sw_counts_user {
+  uint64_t n[SW_CNT__MAX];
+};
+static_assert(sizeof(sw_counts_user) == 24, "sw_counts row is three u64 counters");
 
 namespace {
 
@@ -119,6 +127,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   poll_ms_ = OptU32(opts, "pollMs", 2, 1, 1000);
   max_batch_events_ = OptU32(opts, "maxBatchEvents", 65536, 1, 1u << 24);
   max_queued_batches_ = OptU32(opts, "maxQueuedBatches", 64, 1, 1u << 16);
+  consumer_nice_ = -int(OptU32(opts, "consumerBoost", 10, 0, 20));
 
   Load(env, opts);
 
@@ -228,12 +237,10 @@ int Collector::OnRecord(void* ctx, void* data, size_t size) {
 void Collector::Flush() {
   if (current_->bytes.empty()) return;
   Shared& s = *shared_;
-  uint64_t events = current_->bytes.size() / sizeof(sw_event);
   // The bound: when JavaScript has not taken the last max_queued batches, this
   // one is dropped and counted. The kernel side never waits on us.
   if (s.in_flight.load(std::memory_order_acquire) >= max_queued_batches_) {
-    s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
-    s.user_dropped_events.fetch_add(events, std::memory_order_relaxed);
+    CountDropped(*current_);
     current_->bytes.clear();
     return;
   }
@@ -242,15 +249,32 @@ void Collector::Flush() {
   s.in_flight.fetch_add(1, std::memory_order_acq_rel);
   if (tsfn_.NonBlockingCall(batch) != napi_ok) {
     s.in_flight.fetch_sub(1, std::memory_order_acq_rel);
-    s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
-    s.user_dropped_events.fetch_add(events, std::memory_order_relaxed);
+    CountDropped(*batch);
     delete batch;
   }
   current_.reset(new Batch());
   current_->bytes.reserve(size_t(max_batch_events_) * sizeof(sw_event));
 }
 
+// A batch JavaScript could not take: counted in total and per target slot,
+// so the report can name the container whose events were lost.
+void Collector::CountDropped(const Batch& batch) {
+  Shared& s = *shared_;
+  size_t events = batch.bytes.size() / sizeof(sw_event);
+  s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
+  s.user_dropped_events.fetch_add(events, std::memory_order_relaxed);
+  const sw_event* ev = reinterpret_cast<const sw_event*>(batch.bytes.data());
+  for (size_t i = 0; i < events; i++) {
+    uint32_t row = ev[i].slot < SW_MAX_TARGETS ? ev[i].slot : SW_MAX_TARGETS;
+    s.user_dropped_by_slot[row].fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void Collector::ConsumeLoop() {
+  // A watched container may flood the CPUs with syscalls; the thread that
+  // empties the ring must still get its turn, or the ring fills and events
+  // drop. Root may raise it; without CAP_SYS_NICE this quietly stays as is.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), consumer_nice_);
   using clock = std::chrono::steady_clock;
   auto next = clock::now();
   const auto period = std::chrono::milliseconds(poll_ms_);
@@ -338,33 +362,71 @@ Napi::Value Collector::SetTargetLevels(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Reads every row of the per-slot, per-CPU counters in a few batch calls
+// and sums the CPUs; keeps the result so stats() after close() still works.
+void Collector::ReadKernelCounters() {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return;
+  const uint32_t rows = SW_MAX_TARGETS + 1;
+  const size_t row_bytes = sizeof(sw_counts_user) * size_t(ncpu);
+  std::vector<uint32_t> keys(rows);
+  std::vector<uint8_t> values(rows * row_bytes);
+  std::vector<uint64_t> sums(size_t(rows) * SW_CNT__MAX, 0);
+  uint32_t next = 0;
+  bool first = true;
+  uint32_t got_total = 0;
+  while (got_total < rows) {
+    uint32_t count = rows - got_total;
+    int err = bpf_map_lookup_batch(bpf_map__fd(skel_->maps.counters), first ? nullptr : &next, &next, keys.data() + got_total,
+                                   values.data() + size_t(got_total) * row_bytes, &count, nullptr);
+    first = false;
+    got_total += count;
+    if (err) break;  // -ENOENT: the last batch
+  }
+  for (uint32_t i = 0; i < got_total; i++) {
+    uint32_t row = keys[i];
+    if (row >= rows) continue;
+    const sw_counts_user* per_cpu = reinterpret_cast<const sw_counts_user*>(values.data() + size_t(i) * row_bytes);
+    for (int c = 0; c < ncpu; c++)
+      for (int k = 0; k < SW_CNT__MAX; k++) sums[size_t(row) * SW_CNT__MAX + k] += per_cpu[c].n[k];
+  }
+  kernel_counts_.swap(sums);
+}
+
 Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
+  if (!closed_) ReadKernelCounters();
   uint64_t totals[SW_CNT__MAX] = {0, 0, 0};
-  if (!closed_) {
-    int ncpu = libbpf_num_possible_cpus();
-    if (ncpu > 0) {
-      std::vector<uint64_t> per_cpu(size_t(ncpu), 0);
-      for (uint32_t k = 0; k < SW_CNT__MAX; k++) {
-        if (bpf_map__lookup_elem(skel_->maps.counters, &k, sizeof(k), per_cpu.data(),
-                                 per_cpu.size() * sizeof(uint64_t), 0) == 0) {
-          for (uint64_t v : per_cpu) totals[k] += v;
-        }
-      }
-    }
-    last_kernel_[0] = totals[0];
-    last_kernel_[1] = totals[1];
-    last_kernel_[2] = totals[2];
-  } else {
-    totals[0] = last_kernel_[0];
-    totals[1] = last_kernel_[1];
-    totals[2] = last_kernel_[2];
-  }
   const Shared& s = *shared_;
+  // Per slot: only rows where something happened.
+  Napi::Array per_slot = Napi::Array::New(env);
+  uint32_t n = 0;
+  const uint32_t rows = SW_MAX_TARGETS + 1;
+  for (uint32_t row = 0; row < rows; row++) {
+    uint64_t m = 0, em = 0, dr = 0;
+    if (kernel_counts_.size() == size_t(rows) * SW_CNT__MAX) {
+      m = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_MATCHED];
+      em = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_EMITTED];
+      dr = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_DROPPED];
+    }
+    uint64_t ud = s.user_dropped_by_slot[row].load(std::memory_order_relaxed);
+    totals[SW_CNT_MATCHED] += m;
+    totals[SW_CNT_EMITTED] += em;
+    totals[SW_CNT_DROPPED] += dr;
+    if (m == 0 && ud == 0) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("slot", Napi::Number::New(env, row == SW_MAX_TARGETS ? SW_SLOT_ALL : row));
+    o.Set("matched", Napi::Number::New(env, double(m)));
+    o.Set("emitted", Napi::Number::New(env, double(em)));
+    o.Set("dropped", Napi::Number::New(env, double(dr)));
+    o.Set("userDropped", Napi::Number::New(env, double(ud)));
+    per_slot.Set(n++, o);
+  }
   out.Set("matched", Napi::BigInt::New(env, totals[SW_CNT_MATCHED]));
   out.Set("emitted", Napi::BigInt::New(env, totals[SW_CNT_EMITTED]));
   out.Set("dropped", Napi::BigInt::New(env, totals[SW_CNT_DROPPED]));
+  out.Set("perSlot", per_slot);
   out.Set("batchesDelivered", Napi::BigInt::New(env, s.batches_delivered.load()));
   out.Set("eventsDelivered", Napi::BigInt::New(env, s.events_delivered.load()));
   out.Set("userDroppedBatches", Napi::BigInt::New(env, s.user_dropped_batches.load()));
@@ -400,7 +462,7 @@ Napi::Value Collector::Close(const Napi::CallbackInfo& info) {
   if (!closed_) {
     // Read the kernel counters one last time so stats() after close() still
     // tells what happened.
-    Stats(info);
+    ReadKernelCounters();
   }
   Shutdown();
   return info.Env().Undefined();

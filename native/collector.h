@@ -5,12 +5,15 @@
 
 #include <napi.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "event.h"
 
 struct syscalls_bpf;
 struct ring_buffer;
@@ -39,6 +42,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
     std::atomic<uint64_t> user_dropped_events{0};
     std::atomic<uint64_t> malformed_records{0};
     std::atomic<uint64_t> drains{0};
+    // Per target slot (last row: all-processes mode).
+    std::array<std::atomic<uint64_t>, SW_MAX_TARGETS + 1> user_dropped_by_slot{};
   };
   using SharedRef = std::shared_ptr<Shared>;
   static void Deliver(Napi::Env env, Napi::Function js_cb, SharedRef* ctx, Batch* batch);
@@ -57,6 +62,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
   void Load(Napi::Env env, const Napi::Object& opts);
   void ConsumeLoop();
   void Flush();
+  void CountDropped(const Batch& batch);
+  void ReadKernelCounters();
   void Shutdown();
   void EnsureOpen(Napi::Env env);
   static int OnRecord(void* ctx, void* data, size_t size);
@@ -70,6 +77,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
   uint32_t poll_ms_ = 2;
   uint32_t max_batch_events_ = 65536;
   uint32_t max_queued_batches_ = 64;
+  int consumer_nice_ = -10;
 
   std::thread consumer_;
   std::atomic<bool> stop_{false};
@@ -78,7 +86,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
   Tsfn tsfn_;
   SharedRef shared_ = std::make_shared<Shared>();
   bool closed_ = true;
-  uint64_t last_kernel_[3] = {0, 0, 0};
+  // Kernel counters summed over CPUs, row-major [slot][counter], as last read.
+  std::vector<uint64_t> kernel_counts_;
   napi_env env_ = nullptr;
   bool hook_registered_ = true;
 };

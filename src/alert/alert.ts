@@ -17,7 +17,12 @@ export interface AlertContainer {
  * the final count, so a burst is two lines, not thousands.
  */
 export interface Alert {
-  type: 'alert' | 'incident-end';
+  /**
+   * 'degraded': the container's events were lost (ring full, a consumer
+   * behind, a worker lost): detection may have missed windows. `count` is
+   * the events lost since the previous report, `lost` the totals so far.
+   */
+  type: 'alert' | 'incident-end' | 'degraded';
   /** Wall-clock time of emission, ISO 8601. */
   time: string;
   container: AlertContainer;
@@ -37,13 +42,19 @@ export interface Alert {
   eventTsNs: number;
   /** Kernel timestamp to alert emission, ms (live capture only). */
   latencyMs?: number;
-  /** Incident number, unique within one pipeline. */
+  /** Incident number, unique within one pipeline (0 for 'degraded'). */
   incident: number;
+  /** On 'degraded': events of this container lost so far, by stage. */
+  lost?: { kernel: number; user: number; scoring: number };
 }
 
 export function formatAlert(a: Alert): string {
   const who = a.container.name ?? a.container.id?.slice(0, 12) ?? a.container.cgroup ?? `slot ${a.container.slot}`;
   const proc = a.comm ? `${a.comm}[${a.pid ?? '?'}/${a.tid}]` : `tid ${a.tid}`;
+  if (a.type === 'degraded') {
+    const l = a.lost!;
+    return `${a.time}  DEGRADED capture for ${who}: ${a.count} events lost (so far kernel ${l.kernel}, user space ${l.user}, scoring ${l.scoring}); detection may miss windows`;
+  }
   if (a.type === 'incident-end') {
     return `${a.time}  END    #${a.incident} ${who} ${proc}: ${a.count} alarming windows`;
   }

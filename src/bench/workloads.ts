@@ -70,15 +70,16 @@ export function syscallMix(rounds: number, straceRounds: number): Workload {
   };
 }
 
-export function ddCopy(count: number): Workload {
+export function ddCopy(count: number, straceCount: number): Workload {
   return {
     name: 'dd',
-    unit: 's',
+    unit: 'µs/block',
     lowerIsBetter: true,
-    description: `dd if=/dev/zero of=/dev/null bs=512 count=${count}`,
+    description: `dd if=/dev/zero of=/dev/null bs=512 count=${count} (${straceCount} blocks under strace; time per block is compared)`,
     async run(cg, strace) {
-      const r = await swWorkload(cg, strace, ['exec', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=512', `count=${count}`, 'status=none']);
-      return { value: r.wallNs / 1e9, wallNs: r.wallNs };
+      const n = strace ? straceCount : count;
+      const r = await swWorkload(cg, strace, ['exec', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=512', `count=${n}`, 'status=none']);
+      return { value: r.wallNs / 1e3 / n, wallNs: r.wallNs, extra: { blocks: n } };
     },
   };
 }

@@ -48,6 +48,8 @@ export interface CollectorStats {
     droppedBatches: number;
     droppedEvents: number;
   };
+  /** The same per target slot (SLOT_ALL in all-processes mode), for slots that saw events. */
+  perSlot?: Array<{ slot: number; spec?: string; matched: number; emitted: number; kernelDropped: number; userDropped: number }>;
 }
 
 const DEFAULTS = {
@@ -83,6 +85,9 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
   private readonly maxPending: number;
   private jsDroppedBatches = 0;
   private jsDroppedEvents = 0;
+  private readonly jsDroppedBySlot = new Map<number, number>();
+  /** Specs of every target ever watched, so stats name removed ones too. */
+  private readonly specs = new Map<number, string>();
   private closing: Promise<void> | undefined;
   private finalStats: CollectorStats | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -270,6 +275,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     let slot = 0;
     while (this.bySlot.has(slot)) slot++;
     const info: TargetInfo = { ...t, slot };
+    this.specs.set(slot, t.spec);
     const native = this.live();
     // Map entry first, then widen the level mask: a lookup never finds a level with no entry yet.
     native.setTarget(t.cgroup.id, slot);
@@ -307,12 +313,28 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     if (this.pending.length >= this.maxPending) {
       this.jsDroppedBatches++;
       this.jsDroppedEvents += batch.count;
+      for (let i = 0; i < batch.count; i++) {
+        const s = batch.slot(i);
+        this.jsDroppedBySlot.set(s, (this.jsDroppedBySlot.get(s) ?? 0) + 1);
+      }
       return;
     }
     this.pending.push(batch);
   }
 
   private statsFrom(s: NativeStats, attach: 'tp_btf' | 'tracepoint'): CollectorStats {
+    const perSlot = s.perSlot.map((p) => {
+      const row: NonNullable<CollectorStats['perSlot']>[number] = {
+        slot: p.slot,
+        matched: p.matched,
+        emitted: p.emitted,
+        kernelDropped: p.dropped,
+        userDropped: p.userDropped + (this.jsDroppedBySlot.get(p.slot) ?? 0),
+      };
+      const spec = this.specs.get(p.slot);
+      if (spec !== undefined) row.spec = spec;
+      return row;
+    });
     return {
       attach,
       kernel: { matched: Number(s.matched), emitted: Number(s.emitted), dropped: Number(s.dropped) },
@@ -322,6 +344,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
         droppedBatches: Number(s.userDroppedBatches) + this.jsDroppedBatches,
         droppedEvents: Number(s.userDroppedEvents) + this.jsDroppedEvents,
       },
+      perSlot,
     };
   }
 }

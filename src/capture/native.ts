@@ -10,10 +10,19 @@ export interface NativeCollectorOptions {
   attach?: 'auto' | 'tp_btf' | 'tracepoint';
 }
 
+export interface NativeSlotStats {
+  slot: number;
+  matched: number;
+  emitted: number;
+  dropped: number;
+  userDropped: number;
+}
+
 export interface NativeStats {
   matched: bigint;
   emitted: bigint;
   dropped: bigint;
+  perSlot: NativeSlotStats[];
   batchesDelivered: bigint;
   eventsDelivered: bigint;
   userDroppedBatches: bigint;

@@ -32,6 +32,7 @@ export async function recordToFile(collector: Collector, out: string, options: R
   if (options.signal?.aborted) stop();
   const progress = options.onProgress ? setInterval(() => options.onProgress!(writer.eventCount), 1000) : undefined;
   try {
+    // A failed write (disk full) ends the loop: the iterator's return() closes the collector.
     for await (const batch of collector) writer.writeBatch(batch);
   } finally {
     if (timer) clearTimeout(timer);
@@ -41,5 +42,6 @@ export async function recordToFile(collector: Collector, out: string, options: R
     await collector.close();
     writer.finish(collector.stats(), gone);
   }
+  if (writer.failure) throw writer.failure;
   return writer.eventCount;
 }

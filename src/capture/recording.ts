@@ -1,4 +1,4 @@
-import { closeSync, constants, fchmodSync, openSync, writeSync, fsyncSync, readSync, fstatSync, type Stats } from 'node:fs';
+import { closeSync, ftruncateSync, constants, fchmodSync, openSync, writeSync, fsyncSync, readSync, fstatSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { arch, release } from 'node:os';
 import { Packr } from 'msgpackr';
@@ -82,6 +82,10 @@ function monoNowNs(): number {
 export class RecordingWriter {
   private fd: number | undefined;
   private events = 0;
+  private batches = 0;
+  /** Bytes of complete frames: where the file is cut back to if a write fails. */
+  private offset = 0;
+  private failed: SyswardenError | undefined;
 
   private constructor(
     readonly path: string,
@@ -121,6 +125,7 @@ export class RecordingWriter {
     RECORDING_MAGIC.copy(preamble);
     preamble.writeUInt16LE(RECORDING_FORMAT, RECORDING_MAGIC.length);
     writeSync(fd, preamble);
+    w.offset = preamble.length;
     const header: RecordingHeader = {
       type: 'header',
       format: RECORDING_FORMAT,
@@ -142,13 +147,25 @@ export class RecordingWriter {
   }
 
   writeBatch(batch: EventBatch): void {
-    this.events += batch.count;
     this.frame({ type: 'batch', drainedNs: Number(batch.drainedNs), events: new Uint8Array(batch.buffer) });
+    this.events += batch.count;
+    this.batches++;
   }
 
-  /** Write the trailer and close. */
+  /** Why writing stopped, if it did (the file is readable up to the last complete batch). */
+  get failure(): SyswardenError | undefined {
+    return this.failed;
+  }
+
+  /** Write the trailer and close. After a failed write, close without a trailer (readers warn). */
   finish(stats: CollectorStats, gone: number[] = []): void {
-    this.frame({ type: 'trailer', endTime: Date.now(), stats, gone });
+    if (!this.failed) {
+      try {
+        this.frame({ type: 'trailer', endTime: Date.now(), stats, gone });
+      } catch {
+        /* recorded in this.failed; the file still reads up to its last batch */
+      }
+    }
     if (this.fd !== undefined) {
       try {
         fsyncSync(this.fd);
@@ -163,12 +180,33 @@ export class RecordingWriter {
   }
 
   private frame(f: RecordingFrame): void {
+    if (this.failed) throw this.failed;
     if (this.fd === undefined) throw new SyswardenError('ERR_CLOSED', `recording ${this.path} is already finished.`);
     const body = packr.pack(f);
     const buf = Buffer.allocUnsafe(4 + body.length);
     buf.writeUInt32LE(body.length, 0);
     body.copy(buf, 4);
-    writeSync(this.fd, buf);
+    try {
+      // A full disk can take part of a frame: keep writing until all of it is in or the write fails.
+      for (let done = 0; done < buf.length; ) done += writeSync(this.fd, buf, done, buf.length - done);
+      this.offset += buf.length;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      // Cut the half-written frame off, so the file ends on a whole batch.
+      try {
+        ftruncateSync(this.fd, this.offset);
+      } catch {
+        /* a pipe or device: nothing to cut */
+      }
+      const full = e.code === 'ENOSPC' || e.code === 'EDQUOT';
+      this.failed = new SyswardenError(
+        full ? 'ERR_DISK_FULL' : 'ERR_IO',
+        `${full ? 'the disk is full' : `writing failed (${e.code ?? e.message})`} while recording to ${this.path}: the recording ends after ${this.batches} batches (${this.events} events) and reads back up to there. ` +
+          (full ? 'Free space (or record to another disk) and record again.' : 'Check the file system and record again.'),
+        { cause: err },
+      );
+      throw this.failed;
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SyswardenError } from '../errors.js';
 import { cgroup2Mount, cgroupRef, type CgroupRef } from './cgroup.js';
@@ -40,29 +40,8 @@ export function createScratchCgroup(name: string, parentDir?: string): ScratchCg
       return c;
     },
     async remove() {
-      for (const c of children.splice(0)) await c.remove();
-      if (!existsSync(dir)) return;
-      // cgroup.kill (5.14+) ends every process inside at once.
-      try {
-        writeFileSync(join(dir, 'cgroup.kill'), '1');
-      } catch {
-        /* older kernel: processes should be gone already */
-      }
-      const deadline = Date.now() + 5000;
-      for (;;) {
-        try {
-          rmdirSync(dir);
-          return;
-        } catch (err) {
-          const e = err as NodeJS.ErrnoException;
-          if (e.code === 'ENOENT') return;
-          if (e.code !== 'EBUSY' || Date.now() > deadline) {
-            const procs = safeRead(join(dir, 'cgroup.procs')).trim().split('\n').filter(Boolean);
-            throw new SyswardenError('ERR_IO', `cannot remove cgroup ${dir}: ${e.message} (processes still inside: ${procs.join(', ') || 'none'}).`);
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }
+      children.splice(0);
+      await removeTree(dir);
     },
   };
   return self;
@@ -73,5 +52,43 @@ function safeRead(p: string): string {
     return readFileSync(p, 'utf8');
   } catch {
     return '';
+  }
+}
+
+/**
+ * Remove a cgroup and every cgroup below it, deepest first, killing what
+ * still runs there (cgroup.kill, 5.14+). Child cgroups made by the
+ * processes inside (a container churning its own cgroups) go too.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  try {
+    writeFileSync(join(dir, 'cgroup.kill'), '1');
+  } catch {
+    /* older kernel: processes should be gone already */
+  }
+  let subdirs: string[] = [];
+  try {
+    subdirs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+  } catch {
+    return; // removed meanwhile
+  }
+  for (const sub of subdirs) await removeTree(sub);
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ENOENT') return;
+      if (e.code !== 'EBUSY' || Date.now() > deadline) {
+        const procs = safeRead(join(dir, 'cgroup.procs')).trim().split('\n').filter(Boolean);
+        throw new SyswardenError('ERR_IO', `cannot remove cgroup ${dir}: ${e.message} (processes still inside: ${procs.join(', ') || 'none'}).`);
+      }
+      // A new child cgroup may have appeared, or a process is still exiting.
+      for (const e2 of readdirSync(dir, { withFileTypes: true })) if (e2.isDirectory()) await removeTree(join(dir, e2.name));
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 }

@@ -69,8 +69,8 @@ export async function run(argv: string[]): Promise<number> {
   const runs = values.runs ? Number(values.runs) : quick ? 2 : 5;
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new SyswardenError('ERR_USAGE', `--runs must be a whole number from 1 to 100, got '${values.runs}'.`);
   const all: Workload[] = quick
-    ? [getppidLoop(200_000, 20_000), ddCopy(100_000), nginxWrk(2), syscallMix(20_000, 2_000)]
-    : [getppidLoop(2_000_000, 200_000), ddCopy(1_000_000), nginxWrk(10), syscallMix(200_000, 20_000)];
+    ? [getppidLoop(200_000, 20_000), ddCopy(100_000, 5_000), nginxWrk(2), syscallMix(20_000, 2_000)]
+    : [getppidLoop(2_000_000, 100_000), ddCopy(1_000_000, 20_000), nginxWrk(10), syscallMix(200_000, 10_000)];
   const wantW = (values.workloads ?? all.map((w) => w.name).join(',')).split(',').filter(Boolean);
   for (const w of wantW) if (!all.some((x) => x.name === w)) throw new SyswardenError('ERR_USAGE', `unknown workload '${w}'. Use ${all.map((x) => x.name).join(', ')}.`);
   const configs = (values.configs ?? CONFIGS.join(',')).split(',').filter(Boolean) as ConfigName[];

@@ -1,8 +1,8 @@
-import { readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SyswardenError } from '../errors.js';
+import { expandPaths } from '../trace/paths.js';
 import { datasetPath, requireDataset } from '../trace/dataset.js';
 import { defaultThreatTablePath, loadThreatTable } from '../trace/threat-levels.js';
 import { traceFormats } from '../trace/read-trace.js';
@@ -42,31 +42,6 @@ function list(values: readonly string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
 }
 
-/** Files named directly, plus every regular, non-hidden file of named directories (natural order: _2 before _10). */
-export function expandPaths(specs: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const spec of specs) {
-    const path = resolve(spec);
-    let st;
-    try {
-      st = statSync(path);
-    } catch {
-      throw new SyswardenError('ERR_TRACE_NOT_FOUND', `trace path ${spec} does not exist. Fix: check the path given to --normal/--attack.`);
-    }
-    if (st.isDirectory()) {
-      const files = readdirSync(path)
-        .filter((f) => !f.startsWith('.'))
-        .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
-        .map((f) => join(path, f))
-        .filter((f) => statSync(f).isFile());
-      if (files.length === 0) throw new SyswardenError('ERR_TRACE_NOT_FOUND', `directory ${spec} holds no trace files. Fix: point --normal/--attack at the trace files.`);
-      out.push(...files);
-    } else {
-      out.push(path);
-    }
-  }
-  return out;
-}
 
 function parseWindows(values: string[]): number[] {
   const sizes = values.length ? values : ['3', '5', '7', '9', '11', '13', '15'];

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
   watch: { help: 'live detection on one or more targets', load: async () => (await import('./watch.js')).run },
   replay: { help: 'score a recording or trace offline, as watch would', load: async () => (await import('./replay.js')).run },
   bench: { help: 'benchmarks: overhead against bare and strace, capacity, latency', load: async () => (await import('./bench.js')).run },
+  soak: { help: 'run the full pipeline for a long time and watch memory, CPU and loss', load: async () => (await import('./soak.js')).run },
   demo: { help: 'the built-in default job (see README)', load: async () => (await import('./demo.js')).run },
   eval: { help: 'evaluate detectors on labelled traces (the reference study\'s protocol)', load: async () => (await import('./eval.js')).run },
 };

@@ -3,7 +3,8 @@ import { GrowableUint16 } from '../trace/growable.js';
 import { selectWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, optNumber } from './common.js';
-import type { Detector, DetectorFactory } from './detector.js';
+import type { Detector, DetectorFactory, StreamScorer } from './detector.js';
+import { LocalityFrames } from './locality.js';
 import { WindowTable } from './window-table.js';
 import { checkValues, stateInt, stateObject, stateWindowSize } from './lib/state.js';
 
@@ -26,13 +27,6 @@ interface LookupState {
   rows: Uint16Array;
   /** Per row: bit 0 seen in normal training windows, bit 1 seen in attack training windows. */
   seen: Uint8Array;
-}
-
-/** Per-stream locality frame: the last L evidence bits as a ring, and their sum. */
-interface Frame {
-  bits: Uint8Array;
-  pos: number;
-  sum: number;
 }
 
 /**
@@ -153,31 +147,28 @@ export class Lookup implements Detector {
    * its own frame.
    */
   score(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {
+    return this.scoreFrames(new LocalityFrames(this.frame), windows, out);
+  }
+
+  /** Live scoring: each source's locality frame carries over from one batch to the next. */
+  streamScorer(): StreamScorer {
+    const frames = new LocalityFrames(this.frame);
+    return {
+      score: (windows, out = new Float64Array(windows.count)) => this.scoreFrames(frames, windows, out),
+      forget: (source) => frames.forget(source),
+    };
+  }
+
+  private scoreFrames(frames: LocalityFrames, windows: WindowSet, out: Float64Array): Float64Array {
     checkFitted(this.name, this.windowSize, windows);
     const { size, data, source } = windows;
     const table = this.table;
     const seen = this.seen;
     const L = this.frame;
-    const frames = new Map<number, Frame>();
-    let current: Frame | undefined;
-    let currentSource = Number.NaN;
     for (let i = 0; i < windows.count; i++) {
-      const src = source ? source[i]! : 0;
-      if (src !== currentSource || current === undefined) {
-        currentSource = src;
-        current = frames.get(src);
-        if (current === undefined) {
-          current = { bits: new Uint8Array(L), pos: 0, sum: 0 };
-          frames.set(src, current);
-        }
-      }
       const id = table.lookup(data, i * size, size);
       const hit = id >= 0 && seen[id] === SEEN_ATTACK ? 1 : 0;
-      const f = current;
-      f.sum += hit - f.bits[f.pos]!;
-      f.bits[f.pos] = hit;
-      f.pos = f.pos + 1 === L ? 0 : f.pos + 1;
-      out[i] = f.sum / L;
+      out[i] = frames.push(source ? source[i]! : 0, hit) / L;
     }
     return out;
   }
@@ -233,18 +224,8 @@ function partsOf(train: WindowSet): Int32Array {
 /** Frame counts (attack-only windows among the last L of the same part), in window order. */
 function frameCounts(ev: Uint8Array, parts: Int32Array, L: number): Int32Array {
   const out = new Int32Array(ev.length);
-  const rings = new Map<number, { bits: Uint8Array; pos: number; sum: number }>();
-  for (let i = 0; i < ev.length; i++) {
-    let r = rings.get(parts[i]!);
-    if (!r) {
-      r = { bits: new Uint8Array(L), pos: 0, sum: 0 };
-      rings.set(parts[i]!, r);
-    }
-    r.sum += ev[i]! - r.bits[r.pos]!;
-    r.bits[r.pos] = ev[i]!;
-    r.pos = r.pos + 1 === L ? 0 : r.pos + 1;
-    out[i] = r.sum;
-  }
+  const frames = new LocalityFrames(L);
+  for (let i = 0; i < ev.length; i++) out[i] = frames.push(parts[i]!, ev[i]!);
   return out;
 }
 

@@ -3,6 +3,7 @@ import { GrowableUint16 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, heldOutMax, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory, StreamScorer } from './detector.js';
+import { LocalityFrames } from './locality.js';
 import { WindowTable } from './window-table.js';
 import { badState, stateInt, stateObject, stateWindowSize } from './lib/state.js';
 
@@ -15,6 +16,14 @@ export interface StideOptions {
   folds: number;
   /** What the threshold is set on: held-out traces ('sources', default) or the tail of the windows in time ('tail', for live training). */
   heldOut: 'sources' | 'tail';
+  /**
+   * Least mismatches in a frame that may alarm (default 1). Live capture sees
+   * timing-dependent sequences (a read split in two, a poll that returns
+   * early) that a short learning phase misses; a floor of a few mismatches
+   * per frame keeps those single novelties quiet while an attack, a burst of
+   * new windows, still alarms.
+   */
+  minMismatches: number;
 }
 
 const VERSION = 1;
@@ -24,13 +33,6 @@ interface StideState {
   frame: number;
   /** Distinct normal windows, row-major. */
   normal: Uint16Array;
-}
-
-/** Per-stream locality frame: the last L mismatch bits as a ring, and their sum. */
-interface Frame {
-  bits: Uint8Array;
-  pos: number;
-  sum: number;
 }
 
 /**
@@ -58,6 +60,7 @@ export class Stide implements Detector {
   private readonly holdout: number;
   private readonly folds: number;
   private readonly heldOut: 'sources' | 'tail';
+  private readonly minMismatches: number;
   private table = new WindowTable();
   private rows = new GrowableUint16();
 
@@ -70,6 +73,7 @@ export class Stide implements Detector {
       throw new SyswardenError('ERR_INVALID_INPUT', `stide: heldOut must be 'sources' or 'tail', got '${String(heldOut)}'.`);
     }
     this.heldOut = heldOut;
+    this.minMismatches = Math.round(optNumber(opts, 'minMismatches', 1, 1, this.frame));
   }
 
   private learn(set: WindowSet): void {
@@ -90,8 +94,10 @@ export class Stide implements Detector {
       return this.score(held);
     }, this.heldOut);
     const steps = Math.round(max * this.frame);
-    this.threshold = (steps + 1) / this.frame;
-    this.thresholdRule = `one frame step (1/${this.frame}) above the highest locality-frame rate (${steps}/${this.frame}) of held-out normal windows: ${scheme}`;
+    this.threshold = Math.max(steps + 1, this.minMismatches) / this.frame;
+    this.thresholdRule =
+      `one frame step (1/${this.frame}) above the highest locality-frame rate (${steps}/${this.frame}) of held-out normal windows: ${scheme}` +
+      (this.minMismatches > steps + 1 ? `; raised to the floor of ${this.minMismatches}/${this.frame}` : '');
     this.resetDatabase(normal.size);
     this.learn(normal);
   }
@@ -116,41 +122,26 @@ export class Stide implements Detector {
    * its own frame.
    */
   score(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {
-    return this.scoreFrames(new Map(), windows, out);
+    return this.scoreFrames(new LocalityFrames(this.frame), windows, out);
   }
 
   /** Live scoring: each source's locality frame carries over from one batch to the next. */
   streamScorer(): StreamScorer {
-    const frames = new Map<number, Frame>();
+    const frames = new LocalityFrames(this.frame);
     return {
       score: (windows, out = new Float64Array(windows.count)) => this.scoreFrames(frames, windows, out),
-      forget: (source) => void frames.delete(source),
+      forget: (source) => frames.forget(source),
     };
   }
 
-  private scoreFrames(frames: Map<number, Frame>, windows: WindowSet, out: Float64Array): Float64Array {
+  private scoreFrames(frames: LocalityFrames, windows: WindowSet, out: Float64Array): Float64Array {
     checkFitted(this.name, this.windowSize, windows);
     const { size, data, source } = windows;
     const table = this.table;
     const L = this.frame;
-    let current: Frame | undefined;
-    let currentSource = Number.NaN;
     for (let i = 0; i < windows.count; i++) {
-      const src = source ? source[i]! : 0;
-      if (src !== currentSource || current === undefined) {
-        currentSource = src;
-        current = frames.get(src);
-        if (current === undefined) {
-          current = { bits: new Uint8Array(L), pos: 0, sum: 0 };
-          frames.set(src, current);
-        }
-      }
       const miss = table.lookup(data, i * size, size) < 0 ? 1 : 0;
-      const f = current;
-      f.sum += miss - f.bits[f.pos]!;
-      f.bits[f.pos] = miss;
-      f.pos = f.pos + 1 === L ? 0 : f.pos + 1;
-      out[i] = f.sum / L;
+      out[i] = frames.push(source ? source[i]! : 0, miss) / L;
     }
     return out;
   }

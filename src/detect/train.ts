@@ -155,8 +155,9 @@ export class NormalLearner {
     }
     const factory = getDetector(options.detector ?? 'stide');
     // Live sources are threads, and a long-lived thread is one of a kind:
-    // set STIDE's threshold on the tail of the learning in time instead.
-    const defaults = this.live && factory.name === 'stide' ? { heldOut: 'tail' } : {};
+    // set STIDE's threshold on the tail of the learning in time instead, and
+    // tolerate up to two timing-dependent novelties per frame (see minMismatches).
+    const defaults = this.live && factory.name === 'stide' ? { heldOut: 'tail', minMismatches: 3 } : {};
     const detector = factory.create({ ...defaults, ...(options.detectorOptions ?? {}) });
     detector.fit(this.windowSet());
     const { converged, convergence } = judgeCurve(this.curve, this.distinct, this.windows);

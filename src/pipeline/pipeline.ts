@@ -16,8 +16,18 @@ export interface PipelineOptions {
   modelName?: string;
   /** Scoring workers; default: the cores available. */
   workers?: number;
-  /** Batches a worker may have queued before new ones are dropped for it (counted). Default 16. */
+  /**
+   * Batches a worker may have queued before new ones are dropped for it
+   * (counted). Default 16. From half of it on, containers taking more than
+   * their share of a batch are shed first (counted too).
+   */
   maxInFlight?: number;
+  /**
+   * Nice value for the scoring threads (default -5): a watched container
+   * that saturates the CPUs must not starve its own detection. Applied only
+   * where the process may raise priority (root, CAP_SYS_NICE).
+   */
+  workerNice?: number;
   /** An incident ends after this many non-alarming windows of its thread. Default 200. */
   quietWindows?: number;
   /** A thread with no call for this long is forgotten (ms, kernel clock). Default 60000. */
@@ -41,6 +51,8 @@ export interface PipelineStats {
   threads: number;
   workers: number;
   workerRestarts: number;
+  /** 'degraded' alerts raised (a container lost events). */
+  degraded: number;
   /** Syscall-to-alert latency of alerts so far (live capture only), ms. */
   latency: { count: number; p50: number; p99: number; max: number };
 }
@@ -125,7 +137,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   private readonly latencies: number[] = [];
   private readonly queue: Alert[] = [];
   private readonly waiters: Array<(r: IteratorResult<Alert>) => void> = [];
-  private readonly counters = { events: 0, windows: 0, alarms: 0, droppedEvents: 0, workerRestarts: 0 };
+  private readonly counters = { events: 0, windows: 0, alarms: 0, droppedEvents: 0, workerRestarts: 0, degraded: 0 };
   private readonly droppedBySlot: Record<number, number> = {};
   private readonly pool: SharedPool;
 
@@ -143,7 +155,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
       modelName,
       quietWindows: checkInt('quietWindows', options.quietWindows ?? 200, 1, 1 << 30),
       idleNs: checkInt('idleMs', options.idleMs ?? 60_000, 1, 86_400_000) * 1e6,
+      nice: Math.round(Number(options.workerNice ?? -5)),
     };
+    if (!(this.init.nice >= -20 && this.init.nice <= 19)) throw new RangeError(`workerNice must be from -20 to 19, got ${String(options.workerNice)}`);
     this.pool = new SharedPool(workers * this.maxInFlight + 2);
   }
 
@@ -181,8 +195,12 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     this.containers = resolve;
   }
 
-  /** Score everything `collector` delivers, live. Returns a function that detaches. */
-  attach(collector: Collector): () => void {
+  /**
+   * Score everything `collector` delivers, live, and report lost events per
+   * container as 'degraded' alerts (checked every `degradedCheckMs`, and
+   * when the collector closes). Returns a function that detaches.
+   */
+  attach(collector: Collector, options: { degradedCheckMs?: number } = {}): () => void {
     this.setContainers((slot) => {
       const t = collector.target(slot);
       if (!t) return { slot };
@@ -199,8 +217,46 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
       }
       this.push(b, { live: true });
     };
+    const reported = new Map<number, { kernel: number; user: number; scoring: number }>();
+    const check = () => this.reportLoss(collector, reported);
     collector.on('batch', onBatch);
-    return () => collector.off('batch', onBatch);
+    collector.on('close', check);
+    const timer = setInterval(check, checkInt('degradedCheckMs', options.degradedCheckMs ?? 1000, 10, 3_600_000));
+    timer.unref();
+    return () => {
+      clearInterval(timer);
+      collector.off('batch', onBatch);
+      collector.off('close', check);
+    };
+  }
+
+  /** A 'degraded' alert for every container that lost events since the last check. */
+  private reportLoss(collector: Collector, reported: Map<number, { kernel: number; user: number; scoring: number }>): void {
+    if (this.closed) return;
+    const slots = collector.stats().perSlot ?? [];
+    for (const p of slots) {
+      const now = { kernel: p.kernelDropped, user: p.userDropped, scoring: this.droppedBySlot[p.slot] ?? 0 };
+      const before = reported.get(p.slot) ?? { kernel: 0, user: 0, scoring: 0 };
+      const delta = now.kernel - before.kernel + (now.user - before.user) + (now.scoring - before.scoring);
+      if (delta <= 0) continue;
+      reported.set(p.slot, now);
+      this.counters.degraded++;
+      this.deliver({
+        type: 'degraded',
+        time: new Date().toISOString(),
+        container: this.containers(p.slot),
+        tid: 0,
+        window: [],
+        score: 0,
+        threshold: 0,
+        detector: this.detector,
+        model: this.modelName,
+        count: delta,
+        eventTsNs: 0,
+        incident: 0,
+        lost: now,
+      });
+    }
   }
 
   /**
@@ -211,8 +267,19 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   push(batch: EventBatch, options: { live?: boolean } = {}): boolean {
     if (this.closed) throw new SyswardenError('ERR_CLOSED', 'the pipeline is closed.');
     if (batch.count === 0) return true;
+    // Half full is the warning: shed the containers taking more than their
+    // share, so one flooding container cannot push the others' events out.
+    const soft = Math.max(1, this.maxInFlight >> 1);
+    let limit = this.maxInFlight;
+    if (this.slots.some((s) => s.inFlight.size >= soft)) {
+      const shed = this.shedHeavy(batch);
+      if (shed.count === 0) return false;
+      // What is left is the light containers' share: small, and worth a reserve above the limit.
+      if (shed !== batch) limit = 2 * this.maxInFlight;
+      batch = shed;
+    }
     // Workers that are behind do not get the batch: their share is counted as lost.
-    const takers = this.slots.filter((s) => s.inFlight.size < this.maxInFlight);
+    const takers = this.slots.filter((s) => s.inFlight.size < limit);
     if (takers.length < this.slots.length) {
       for (const s of this.slots) if (!takers.includes(s)) this.countDropped(batch.buffer, batch.count, s.index);
     }
@@ -228,6 +295,39 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
       slot.worker.postMessage(msg);
     }
     return takers.length === this.slots.length;
+  }
+
+  /**
+   * Keep the events of containers at or under their fair share of this
+   * batch (count / containers in it); drop and count the rest. A batch of
+   * one container is kept whole: the hard limit decides for it.
+   */
+  private shedHeavy(batch: EventBatch): EventBatch {
+    const per = new Map<number, number>();
+    for (let i = 0; i < batch.count; i++) {
+      const s = batch.slot(i);
+      per.set(s, (per.get(s) ?? 0) + 1);
+    }
+    if (per.size < 2) return batch;
+    const fair = batch.count / per.size;
+    const keep = new Set([...per].filter(([, n]) => n <= fair).map(([s]) => s));
+    if (keep.size === per.size) return batch;
+    let kept = 0;
+    for (const s of keep) kept += per.get(s)!;
+    const out = new Uint8Array(kept * RECORD_LAYOUT.size);
+    const src = new Uint8Array(batch.buffer);
+    let k = 0;
+    for (let i = 0; i < batch.count; i++) {
+      if (!keep.has(batch.slot(i))) continue;
+      out.set(src.subarray(i * RECORD_LAYOUT.size, (i + 1) * RECORD_LAYOUT.size), k * RECORD_LAYOUT.size);
+      k++;
+    }
+    for (const [s, n] of per) {
+      if (keep.has(s)) continue;
+      this.droppedBySlot[s] = (this.droppedBySlot[s] ?? 0) + n;
+      this.counters.droppedEvents += n;
+    }
+    return new EventBatch(out.buffer, batch.drainedNs);
   }
 
   /** Wait until every batch pushed so far has been scored. */
@@ -397,6 +497,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
       this.latencies.push(alert.latencyMs);
       if (this.latencies.length > 100_000) this.latencies.splice(0, 50_000);
     }
+    this.deliver(alert);
+  }
+
+  private deliver(alert: Alert): void {
     this.emit('alert', alert);
     const waiter = this.waiters.shift();
     if (waiter) waiter({ value: alert, done: false });

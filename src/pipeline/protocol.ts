@@ -14,6 +14,8 @@ export interface WorkerInit {
   quietWindows: number;
   /** Forget a thread after this long without a call (kernel clock, ns). */
   idleNs: number;
+  /** Nice value for the worker's thread. */
+  nice: number;
 }
 
 export type ToWorker =

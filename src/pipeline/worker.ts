@@ -1,6 +1,7 @@
 // Scoring worker: per-thread sliding windows over the threads it owns, a
 // detector restored from the model file, and incident grouping.
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RECORD_LAYOUT } from '../capture/record.js';
 import { streamScorerOf } from '../detect/detector.js';
@@ -12,6 +13,13 @@ import { ownerOf, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAl
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
+
+// pid 0 is this thread alone on Linux. Without the privilege, stay as is.
+try {
+  setPriority(0, init.nice);
+} catch {
+  /* not root: keep the default priority */
+}
 
 function post(m: FromWorker): void {
   port.postMessage(m);
