@@ -6,12 +6,13 @@ import { Pipeline } from '../pipeline/pipeline.js';
 import { cpuMs, summarize, type Summary } from './measure.js';
 import type { Workload, WorkloadRun } from './workloads.js';
 
-export const CONFIGS = ['bare', 'strace', 'capture', 'other', 'pipeline'] as const;
+export const CONFIGS = ['bare', 'strace', 'idle', 'other', 'capture', 'pipeline'] as const;
 export type ConfigName = (typeof CONFIGS)[number];
 
 export const CONFIG_LABELS: Record<ConfigName, string> = {
   bare: 'bare',
   strace: 'strace -f',
+  idle: 'syswarden attached, no target (the kernel floor)',
   capture: 'syswarden capture (watched)',
   other: 'syswarden watching another cgroup',
   pipeline: 'syswarden capture + STIDE pipeline',
@@ -68,7 +69,8 @@ interface RunOutcome {
 async function runOnce(w: Workload, config: ConfigName, watched: ScratchCgroup, other: ScratchCgroup, model: string): Promise<RunOutcome> {
   if (config === 'bare') return { run: await w.run(watched, false) };
   if (config === 'strace') return { run: await w.run(watched, true) };
-  const collector = await Collector.open({ targets: [config === 'other' ? other.spec : watched.spec] });
+  const targets = config === 'idle' ? [] : [config === 'other' ? other.spec : watched.spec];
+  const collector = await Collector.open({ targets });
   let events = 0;
   collector.on('batch', (b: { count: number }) => (events += b.count));
   const pipeline = config === 'pipeline' ? await Pipeline.create({ model }) : undefined;
