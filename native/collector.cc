@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -139,7 +140,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   env_ = env;
   napi_add_env_cleanup_hook(env_, CleanupHook, this);
   current_.reset(new Batch());
-  current_->bytes.reserve(size_t(max_batch_events_) * sizeof(sw_event));
+  current_->bytes.reserve(InitialBatchBytes());
   consumer_ = std::thread([this] { ConsumeLoop(); });
 }
 
@@ -234,6 +235,13 @@ int Collector::OnRecord(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+// Most drains are small: start a batch at up to 4096 records and let a busy
+// drain grow it, instead of allocating the largest batch (1 MiB by default)
+// every 2 ms on one thread and freeing it on another, which fragments the heap.
+size_t Collector::InitialBatchBytes() const {
+  return size_t(std::min<uint32_t>(max_batch_events_, 4096)) * sizeof(sw_event);
+}
+
 void Collector::Flush() {
   if (current_->bytes.empty()) return;
   Shared& s = *shared_;
@@ -253,7 +261,7 @@ void Collector::Flush() {
     delete batch;
   }
   current_.reset(new Batch());
-  current_->bytes.reserve(size_t(max_batch_events_) * sizeof(sw_event));
+  current_->bytes.reserve(InitialBatchBytes());
 }
 
 // A batch JavaScript could not take: counted in total and per target slot,

@@ -62,6 +62,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
   void Load(Napi::Env env, const Napi::Object& opts);
   void ConsumeLoop();
   void Flush();
+  size_t InitialBatchBytes() const;
   void CountDropped(const Batch& batch);
   void ReadKernelCounters();
   void Shutdown();
