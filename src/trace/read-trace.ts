@@ -1,9 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { SyswardenError } from '../errors.js';
 import { GrowableUint16 } from './growable.js';
-import { emptyIssues, type TraceIssues } from './issues.js';
+import { emptyIssues, reportLine, type TraceIssues } from './issues.js';
 import { PlainParser, looksLikePlain } from './plain.js';
 import type { EventSink } from './sink.js';
 import { StraceParser, looksLikeStrace } from './strace.js';
@@ -58,13 +57,57 @@ export function traceFormats(): TraceFormat[] {
   return [...formats.values()];
 }
 
-async function* eachLine(path: string, parser: { line(text: string, n: number): void; finish(): void }): AsyncGenerator<void> {
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+/** Longest line a reader accepts: real strace lines are a few KiB; a longer one is hostile or broken. */
+export const MAX_LINE_BYTES = 1 << 20;
+
+/**
+ * The file's lines, read in chunks. Unlike readline, a line is never held
+ * beyond MAX_LINE_BYTES: a file with no newline in gigabytes is reported
+ * (or skipped, when lenient) line by line instead of filling memory.
+ */
+async function* eachLine(
+  path: string,
+  parser: { line(text: string, n: number): void; finish(): void },
+  issues: TraceIssues,
+  lenient: boolean,
+): AsyncGenerator<void> {
   let n = 0;
-  for await (const line of rl) {
-    parser.line(line, ++n);
-    if ((n & 1023) === 0) yield;
+  let carry: Buffer[] = [];
+  let carried = 0;
+  let overlong = false;
+  const emit = (buf: Buffer) => {
+    n++;
+    if (overlong) {
+      reportLine(issues, lenient, 'malformed', path, n, `the line is longer than ${MAX_LINE_BYTES} bytes`);
+      overlong = false;
+      return;
+    }
+    let text = buf.toString('utf8');
+    if (text.endsWith('\r')) text = text.slice(0, -1);
+    parser.line(text, n);
+  };
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+      const piece = chunk.subarray(start, nl);
+      emit(carried > 0 ? Buffer.concat([...carry, piece]) : piece);
+      carry = [];
+      carried = 0;
+      start = nl + 1;
+      if ((n & 1023) === 0) yield;
+    }
+    const rest = chunk.subarray(start);
+    if (rest.length === 0) continue;
+    if (overlong || carried + rest.length > MAX_LINE_BYTES) {
+      overlong = true; // keep nothing more of this line
+      carry = [];
+      carried = 0;
+    } else {
+      carry.push(Buffer.from(rest));
+      carried += rest.length;
+    }
   }
+  if (carried > 0 || overlong) emit(Buffer.concat(carry));
   parser.finish();
 }
 
@@ -85,7 +128,7 @@ registerTraceFormat({
   description: 'strace text output (plain, -f pid prefixes, -t/-tt/-ttt timestamps, unfinished/resumed, signals)',
   priority: 20,
   sniff: (head) => isText(head) && headLines(head).some(looksLikeStrace),
-  events: (path, sink, issues, lenient) => eachLine(path, new StraceParser(path, sink, issues, lenient)),
+  events: (path, sink, issues, lenient) => eachLine(path, new StraceParser(path, sink, issues, lenient), issues, lenient),
 });
 
 registerTraceFormat({
@@ -93,7 +136,7 @@ registerTraceFormat({
   description: 'syscall names or numbers, one per line or whitespace-separated',
   priority: 10,
   sniff: (head) => isText(head) && headLines(head).every(looksLikePlain),
-  events: (path, sink, issues, lenient) => eachLine(path, new PlainParser(path, sink, issues, lenient)),
+  events: (path, sink, issues, lenient) => eachLine(path, new PlainParser(path, sink, issues, lenient), issues, lenient),
 });
 
 registerTraceFormat(recordingTraceFormat);
