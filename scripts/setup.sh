@@ -36,7 +36,10 @@ if [ ! -r /sys/kernel/btf/vmlinux ]; then
   echo "setup: warning: /sys/kernel/btf/vmlinux is missing; syswarden needs a kernel with BTF (CONFIG_DEBUG_INFO_BTF=y)." >&2
 fi
 
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+# npm install, not npm ci: npm 11 leaves msgpackr's optional per-platform
+# packages out of the lock file and then refuses it in `npm ci`. install
+# still takes the locked versions.
+npm install --no-audit --no-fund
 npm run build
 
 if [ "$run_demo" = 1 ]; then
