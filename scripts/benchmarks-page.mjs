@@ -57,6 +57,17 @@ for (const w of [...new Set(r.cells.map((c) => c.workload))]) {
         (sw ? `${n(sw.eventsPerSec.median / 1e6)} M | ${sw.kernelDropped}/${sw.userDropped}/${sw.scoringDropped} | ${n(sw.cpuMs.median, 0)} | ${n(sw.rssMiB.median, 0)} |` : '| | | |'),
     );
   }
+  const idle = rows.find((c) => c.config === 'idle');
+  const other = rows.find((c) => c.config === 'other');
+  const watched = rows.find((c) => c.config === 'capture');
+  if (idle && other && watched) {
+    const pct = (a, b) => `${(100 * (a.result.median / b.result.median - 1)).toFixed(1)} %`;
+    lines.push(
+      '',
+      `Reading it: the idle row is what the kernel charges for an enabled syscall tracepoint with a program that matches nothing; ` +
+        `watching another cgroup differs from it by ${pct(other, idle)} (syswarden's filter), and capturing the workload by ${pct(watched, idle)} (filter, record, ring).`,
+    );
+  }
   if (rows[0].extra?.p50Ms) {
     lines.push('', 'wrk latency (median of runs): ' + rows.map((c) => `${LABEL[c.config]} p50 ${n(c.extra.p50Ms.median)} ms / p99 ${n(c.extra.p99Ms.median)} ms`).join('; ') + '.');
   }
