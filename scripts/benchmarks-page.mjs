@@ -14,14 +14,8 @@ const out = outIdx >= 0 ? args[outIdx + 1] : join(root, 'docs', 'benchmarks.md')
 const input = args.find((a, i) => a !== '--out' && i !== outIdx + 1) ?? join(root, 'bench', 'results', 'latest.json');
 const r = JSON.parse(readFileSync(input, 'utf8'));
 
-const LABEL = {
-  bare: 'bare',
-  strace: 'strace -f',
-  idle: 'syswarden attached, no target (the kernel floor)',
-  capture: 'syswarden capture (watched)',
-  other: 'syswarden watching another cgroup',
-  pipeline: 'syswarden capture + STIDE pipeline',
-};
+// Labels travel in the results (cell.label); results of older runs fall back to the config name.
+const LABEL = Object.fromEntries(r.cells.map((c) => [c.config, c.label ?? c.config]));
 // The targets: [limit, lower is better].
 const TARGETS = {
   'getppid/capture': [2.0, true], 'getppid/pipeline': [2.5, true], 'getppid/other': [1.5, true], 'dd/capture': [1.7, true], 'nginx/capture': [0.9, false],

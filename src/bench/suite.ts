@@ -32,6 +32,8 @@ export interface SyswardenFigures {
 export interface Cell {
   workload: string;
   config: ConfigName;
+  /** CONFIG_LABELS[config], carried in the results so the report needs no copy of the labels. */
+  label: string;
   unit: string;
   lowerIsBetter: boolean;
   result: Summary;
@@ -130,7 +132,7 @@ export async function runSuite(o: SuiteOptions): Promise<Cell[]> {
         for (const c of o.configs) {
           const xs = outcomes.get(c)!;
           const result = summarize(xs.map((x) => x.run.value));
-          const cell: Cell = { workload: w.name, config: c, unit: w.unit, lowerIsBetter: w.lowerIsBetter, result, ratio: result.median / bare };
+          const cell: Cell = { workload: w.name, config: c, label: CONFIG_LABELS[c], unit: w.unit, lowerIsBetter: w.lowerIsBetter, result, ratio: result.median / bare };
           const keys = Object.keys(xs[0]?.run.extra ?? {});
           if (keys.length) cell.extra = Object.fromEntries(keys.map((k) => [k, summarize(xs.map((x) => x.run.extra![k]!))]));
           if (xs[0]?.sw) {

@@ -15,12 +15,13 @@ export const RECORD_LAYOUT = Object.freeze({
 /** Slot value of events recorded in all-processes mode. */
 export const SLOT_ALL = 0xffff;
 
-const U32_PER_RECORD = RECORD_LAYOUT.size / 4;
-const U16_PER_RECORD = RECORD_LAYOUT.size / 2;
-const TID_U32 = RECORD_LAYOUT.tid / 4;
-const TS_LO_U32 = RECORD_LAYOUT.ts_ns / 4;
-const NR_U16 = RECORD_LAYOUT.nr / 2;
-const SLOT_U16 = RECORD_LAYOUT.slot / 2;
+/** Strides and field indices for Uint32Array / Uint16Array views over raw records (hot loops index these directly). */
+export const U32_PER_RECORD = RECORD_LAYOUT.size / 4;
+export const U16_PER_RECORD = RECORD_LAYOUT.size / 2;
+export const TID_U32 = RECORD_LAYOUT.tid / 4;
+export const TS_LO_U32 = RECORD_LAYOUT.ts_ns / 4;
+export const NR_U16 = RECORD_LAYOUT.nr / 2;
+export const SLOT_U16 = RECORD_LAYOUT.slot / 2;
 
 /** A batch of raw records as drained from the ring in one pass. */
 export class EventBatch {

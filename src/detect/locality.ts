@@ -1,3 +1,6 @@
+import type { StreamScorer } from './detector.js';
+import type { WindowSet } from '../window/window-set.js';
+
 /**
  * Locality frames (Forrest et al. 1996): per stream, the last L evidence
  * bits (1 = the window was anomalous) as a ring, and how many are set.
@@ -40,4 +43,16 @@ export class LocalityFrames {
       this.last = undefined;
     }
   }
+}
+
+/** A stream scorer whose per-source frames persist across batches. */
+export function localityStreamScorer(
+  length: number,
+  scoreWith: (frames: LocalityFrames, windows: WindowSet, out: Float64Array) => Float64Array,
+): StreamScorer {
+  const frames = new LocalityFrames(length);
+  return {
+    score: (windows, out = new Float64Array(windows.count)) => scoreWith(frames, windows, out),
+    forget: (source) => frames.forget(source),
+  };
 }

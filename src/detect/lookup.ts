@@ -4,7 +4,7 @@ import { selectWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, optNumber } from './common.js';
 import type { Detector, DetectorFactory, StreamScorer } from './detector.js';
-import { LocalityFrames } from './locality.js';
+import { LocalityFrames, localityStreamScorer } from './locality.js';
 import { WindowTable } from './window-table.js';
 import { checkValues, stateInt, stateObject, stateWindowSize } from './lib/state.js';
 
@@ -152,11 +152,7 @@ export class Lookup implements Detector {
 
   /** Live scoring: each source's locality frame carries over from one batch to the next. */
   streamScorer(): StreamScorer {
-    const frames = new LocalityFrames(this.frame);
-    return {
-      score: (windows, out = new Float64Array(windows.count)) => this.scoreFrames(frames, windows, out),
-      forget: (source) => frames.forget(source),
-    };
+    return localityStreamScorer(this.frame, (frames, windows, out) => this.scoreFrames(frames, windows, out));
   }
 
   private scoreFrames(frames: LocalityFrames, windows: WindowSet, out: Float64Array): Float64Array {

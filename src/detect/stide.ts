@@ -3,7 +3,7 @@ import { GrowableUint16 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, heldOutMax, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory, StreamScorer } from './detector.js';
-import { LocalityFrames } from './locality.js';
+import { LocalityFrames, localityStreamScorer } from './locality.js';
 import { WindowTable } from './window-table.js';
 import { badState, stateInt, stateObject, stateWindowSize } from './lib/state.js';
 
@@ -127,11 +127,7 @@ export class Stide implements Detector {
 
   /** Live scoring: each source's locality frame carries over from one batch to the next. */
   streamScorer(): StreamScorer {
-    const frames = new LocalityFrames(this.frame);
-    return {
-      score: (windows, out = new Float64Array(windows.count)) => this.scoreFrames(frames, windows, out),
-      forget: (source) => frames.forget(source),
-    };
+    return localityStreamScorer(this.frame, (frames, windows, out) => this.scoreFrames(frames, windows, out));
   }
 
   private scoreFrames(frames: LocalityFrames, windows: WindowSet, out: Float64Array): Float64Array {

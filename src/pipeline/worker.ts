@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { RECORD_LAYOUT } from '../capture/record.js';
+import { NR_U16, SLOT_U16, TID_U32, TS_LO_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
 import { streamScorerOf } from '../detect/detector.js';
 import { modelFromBytes } from '../detect/model-file.js';
 import { syscallName, syscallNumber } from '../trace/syscalls.js';
@@ -33,12 +33,12 @@ const windower = new IncrementalWindower(size, { filter: makeFilter(file.filter)
 
 const EXIT = syscallNumber('exit')!;
 const EXIT_GROUP = syscallNumber('exit_group')!;
-const U32 = RECORD_LAYOUT.size / 4;
-const U16 = RECORD_LAYOUT.size / 2;
-const TID = RECORD_LAYOUT.tid / 4;
-const TS = RECORD_LAYOUT.ts_ns / 4;
-const NR = RECORD_LAYOUT.nr / 2;
-const SLOT = RECORD_LAYOUT.slot / 2;
+const U32 = U32_PER_RECORD;
+const U16 = U16_PER_RECORD;
+const TID = TID_U32;
+const TS = TS_LO_U32;
+const NR = NR_U16;
+const SLOT = SLOT_U16;
 
 interface Incident {
   key: number;
