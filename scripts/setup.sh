@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian machine to a running syswarden:
 # system packages, npm dependencies, the native build, then the built-in demo.
-#   sudo bash scripts/setup.sh            # set up and run the demo
-#   sudo bash scripts/setup.sh --no-demo  # set up only (CI)
+#   bash scripts/setup.sh            # as root: set up and run the demo
+#   bash scripts/setup.sh --no-demo  # set up only (CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +10,7 @@ run_demo=1
 [ "${1:-}" = "--no-demo" ] && run_demo=0
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup: run as root (sudo bash scripts/setup.sh): it installs packages and loads a BPF program." >&2
+  echo "setup: run as root (e.g. sudo bash scripts/setup.sh): it installs packages and loads a BPF program." >&2
   exit 1
 fi
 
