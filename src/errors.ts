@@ -15,8 +15,3 @@ export class SyswardenError extends Error {
 export function isSyswardenError(e: unknown): e is SyswardenError {
   return e instanceof SyswardenError;
 }
-
-/** Bad user input (an option, a file's contents): code EINVAL-like, message names the value and the fix. */
-export function invalidInput(message: string): SyswardenError {
-  return new SyswardenError('ERR_INVALID_INPUT', message);
-}

@@ -10,6 +10,17 @@ export interface AlertContainer {
   spec?: string;
 }
 
+/** How an alert names a target, from whatever knows it (a live target or a recording's header). */
+export function alertContainer(slot: number, t?: { spec: string; cgroupPath: string; container?: { id: string; name?: string } }): AlertContainer {
+  const c: AlertContainer = { slot };
+  if (!t) return c;
+  c.cgroup = t.cgroupPath;
+  c.spec = t.spec;
+  if (t.container?.id) c.id = t.container.id;
+  if (t.container?.name) c.name = t.container.name;
+  return c;
+}
+
 /**
  * One incident: consecutive alarming windows of one thread. The first
  * alarm emits `type: 'alert'` at once; when the thread has been quiet for a

@@ -29,18 +29,14 @@ export function createScratchCgroup(name: string, parentDir?: string): ScratchCg
     }
   }
   const ref = cgroupRef(dir);
-  const children: ScratchCgroup[] = [];
   const self: ScratchCgroup = {
     ref,
     dir,
     spec: `cgroup:${ref.path}`,
     child(childName: string) {
-      const c = createScratchCgroup(childName, dir);
-      children.push(c);
-      return c;
+      return createScratchCgroup(childName, dir);
     },
     async remove() {
-      children.splice(0);
       await removeTree(dir);
     },
   };

@@ -1,7 +1,7 @@
 import { SyswardenError } from '../errors.js';
 import { GrowableUint16 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
-import { checkFitted, heldOutMax, normalWindows, optNumber, requireWindows } from './common.js';
+import { checkFitted, heldOutMax, optHeldOut, type HeldOut, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { WindowTable } from './window-table.js';
 import { badState, stateObject, stateWindowSize } from './lib/state.js';
@@ -11,6 +11,8 @@ export interface BoscOptions {
   holdout: number;
   /** With 3 or more training traces: most cross-validation folds over traces (default 25). */
   folds: number;
+  /** Held-out traces ('sources', default) or the tail of the windows in time ('tail', for live training). */
+  heldOut: HeldOut;
   /** Distances of unseen bags remembered before the cache is reset (bounds memory on endless streams). */
   cacheLimit: number;
 }
@@ -48,6 +50,7 @@ export class Bosc implements Detector {
   thresholdRule = 'not fitted';
   private readonly holdout: number;
   private readonly folds: number;
+  private readonly heldOut: HeldOut;
   private readonly cacheLimit: number;
   private table = new WindowTable();
   private bags = new GrowableUint16();
@@ -58,6 +61,7 @@ export class Bosc implements Detector {
   constructor(opts: Partial<BoscOptions> = {}) {
     this.holdout = optNumber(opts, 'holdout', 0.2, 0, 0.9);
     this.folds = Math.round(optNumber(opts, 'folds', 25, 2, 1000));
+    this.heldOut = optHeldOut('bosc', opts);
     this.cacheLimit = Math.round(optNumber(opts, 'cacheLimit', 1 << 20, 16, 1 << 26));
   }
 
@@ -101,7 +105,7 @@ export class Bosc implements Detector {
       this.resetBags(w);
       this.learn(learn);
       return this.score(held);
-    });
+    }, this.heldOut);
     const steps = Math.round(max * w);
     this.threshold = (steps + 1) / w;
     this.thresholdRule = `one step (1/${w}) above the highest nearest-bag distance (${steps}/${w}) of held-out normal windows: ${scheme}`;

@@ -105,3 +105,14 @@ function distinctSources(source: Int32Array, count: number): number[] {
   for (let i = 0; i < count; i++) seen.add(source[i]!);
   return [...seen];
 }
+
+/** How a one-class detector holds data back to set its threshold (see heldOutMax). */
+export type HeldOut = 'sources' | 'tail';
+
+export function optHeldOut(name: string, options: Record<string, unknown> | undefined): HeldOut {
+  const v = options?.['heldOut'] ?? 'sources';
+  if (v !== 'sources' && v !== 'tail') {
+    throw new SyswardenError('ERR_INVALID_INPUT', `${name}: heldOut must be 'sources' or 'tail', got '${String(v)}'.`);
+  }
+  return v;
+}

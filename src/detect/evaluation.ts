@@ -105,11 +105,22 @@ function streamsOf(traces: readonly LoadedTrace[], firstTrace: number, filter: R
   return streams;
 }
 
-function prepare(cfg: EvalConfig, filterName: FilterName, size: number): Prepared {
+interface FilteredStreams {
+  normalStreams: StreamInput[];
+  attackStreams: StreamInput[];
+  traceOfStream: number[];
+}
+
+/** Every trace's streams through one filter: done once per filter, not once per window size. */
+function filterStreams(cfg: EvalConfig, filterName: FilterName): FilteredStreams {
   const filter = makeFilter(filterName, cfg.threatTable);
   const traceOfStream: number[] = [];
   const normalStreams = streamsOf(cfg.normal, 0, filter, 0, traceOfStream);
   const attackStreams = streamsOf(cfg.attack, cfg.normal.length, filter, normalStreams.length, traceOfStream);
+  return { normalStreams, attackStreams, traceOfStream };
+}
+
+function prepare(cfg: EvalConfig, { normalStreams, attackStreams, traceOfStream }: FilteredStreams, size: number): Prepared {
   if (cfg.split === 'ordered' || cfg.split === 'shuffled') {
     const normal = windowStreams(normalStreams, size);
     const attack = windowStreams(attackStreams, size);
@@ -188,8 +199,9 @@ export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) 
   const total = cfg.filters.length * cfg.windows.length * cfg.detectors.length;
   let done = 0;
   for (const filter of cfg.filters) {
+    const streams = filterStreams(cfg, filter);
     for (const size of cfg.windows) {
-      const p = prepare(cfg, filter, size);
+      const p = prepare(cfg, streams, size);
       for (const factory of cfg.detectors) {
         onProgress?.({ done, total, label: `${factory.name} w=${size} filter=${filter}` });
         records.push(runOne(cfg, p, factory, filter, size));

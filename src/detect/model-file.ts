@@ -135,14 +135,17 @@ function clip(v: unknown): string {
   return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }
 
-export async function readModelFile(path: string, opts: { expect?: string } = {}): Promise<ModelFile> {
-  let bytes: Buffer;
+/** A model file's bytes, with an error that says what to do when it cannot be read. */
+export async function readModelBytes(path: string): Promise<Buffer> {
   try {
-    bytes = await readFile(path);
+    return await readFile(path);
   } catch (e) {
-    throw new SyswardenError('ERR_MODEL_READ', `cannot read model ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}. Fix: check the path.`, { cause: e });
+    throw new SyswardenError(
+      'ERR_MODEL_READ',
+      `cannot read model ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}. Fix: check the path, or train one with 'syswarden train'.`,
+      { cause: e },
+    );
   }
-  return decodeModel(bytes, path, opts);
 }
 
 /** Restores a detector from bytes, checking its name (when expected) and its state version. */
@@ -165,11 +168,5 @@ export function modelFromBytes(bytes: Uint8Array, where: string, opts: { expect?
 }
 
 export async function loadModel(path: string, opts: { expect?: string } = {}): Promise<{ detector: Detector; file: ModelFile }> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new SyswardenError('ERR_MODEL_READ', `cannot read model ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}. Fix: check the path.`, { cause: e });
-  }
-  return modelFromBytes(bytes, path, opts);
+  return modelFromBytes(await readModelBytes(path), path, opts);
 }

@@ -1,7 +1,7 @@
 import { SyswardenError } from '../errors.js';
 import { GrowableInt32, GrowableUint16 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
-import { checkFitted, heldOutMax, justAbove, normalWindows, optNumber, requireWindows } from './common.js';
+import { checkFitted, heldOutMax, optHeldOut, type HeldOut, justAbove, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { WindowTable } from './window-table.js';
 import { badState, checkLength, checkValues, stateInt, stateNumber, stateObject, stateWindowSize } from './lib/state.js';
@@ -19,6 +19,8 @@ export interface NgramOptions {
   holdout: number;
   /** With 3 or more training traces: most cross-validation folds over traces (default 25). */
   folds: number;
+  /** Held-out traces ('sources', default) or the tail of the windows in time ('tail', for live training). */
+  heldOut: HeldOut;
   /**
    * Locality frame L: the score is the mean window score over the last L
    * windows of the same stream (default 1: the window alone; 8 is measured in docs/detection.md). The Markov
@@ -67,6 +69,7 @@ export class Ngram implements Detector {
   readonly frame: number;
   private readonly holdout: number;
   private readonly folds: number;
+  private readonly heldOut: HeldOut;
   private orderOption: number;
   private order = 0;
   private contexts = new WindowTable();
@@ -83,6 +86,7 @@ export class Ngram implements Detector {
     this.alpha = optNumber(opts, 'alpha', 0.01, 1e-9, 1e6);
     this.holdout = optNumber(opts, 'holdout', 0.2, 0, 0.9);
     this.folds = Math.round(optNumber(opts, 'folds', 25, 2, 1000));
+    this.heldOut = optHeldOut('ngram', opts);
     this.frame = Math.round(optNumber(opts, 'frame', 1, 1, 100_000));
     const scoring = opts.scoring ?? 'nll';
     if (scoring !== 'nll' && scoring !== 'min') {
@@ -140,7 +144,7 @@ export class Ngram implements Detector {
       this.reset(normal.size);
       this.learn(learn);
       return this.score(held);
-    });
+    }, this.heldOut);
     this.threshold = justAbove(max);
     this.thresholdRule = `just above the highest score (${max.toFixed(3)}) of held-out normal windows: ${scheme}`;
     this.reset(normal.size);

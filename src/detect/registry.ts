@@ -20,8 +20,6 @@ const byName = new Map(FACTORIES.map((f) => [f.name, f]));
 /** Every registered detector name, in report order. */
 export const DETECTOR_NAMES: readonly string[] = FACTORIES.map((f) => f.name);
 
-/** The sequence methods of this project (the rest are the study's classifiers). */
-export const SEQUENCE_DETECTORS: readonly string[] = ['stide', 'bosc', 'ngram', 'lookup'];
 
 export function detectorFactories(): readonly DetectorFactory[] {
   return FACTORIES;

@@ -1,7 +1,7 @@
 import { SyswardenError } from '../errors.js';
 import { GrowableUint16 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
-import { checkFitted, heldOutMax, normalWindows, optNumber, requireWindows } from './common.js';
+import { checkFitted, heldOutMax, normalWindows, optHeldOut, optNumber, requireWindows, type HeldOut } from './common.js';
 import type { Detector, DetectorFactory, StreamScorer } from './detector.js';
 import { LocalityFrames, localityStreamScorer } from './locality.js';
 import { WindowTable } from './window-table.js';
@@ -15,7 +15,7 @@ export interface StideOptions {
   /** With 3 or more training traces: most cross-validation folds over traces (default 25; one trace per fold up to that). */
   folds: number;
   /** What the threshold is set on: held-out traces ('sources', default) or the tail of the windows in time ('tail', for live training). */
-  heldOut: 'sources' | 'tail';
+  heldOut: HeldOut;
   /**
    * Least mismatches in a frame that may alarm (default 1). Live capture sees
    * timing-dependent sequences (a read split in two, a poll that returns
@@ -59,7 +59,7 @@ export class Stide implements Detector {
   readonly frame: number;
   private readonly holdout: number;
   private readonly folds: number;
-  private readonly heldOut: 'sources' | 'tail';
+  private readonly heldOut: HeldOut;
   private readonly minMismatches: number;
   private table = new WindowTable();
   private rows = new GrowableUint16();
@@ -68,11 +68,7 @@ export class Stide implements Detector {
     this.frame = Math.round(optNumber(opts, 'frame', 20, 1, 10_000));
     this.holdout = optNumber(opts, 'holdout', 0.2, 0, 0.9);
     this.folds = Math.round(optNumber(opts, 'folds', 25, 2, 1000));
-    const heldOut = opts.heldOut ?? 'sources';
-    if (heldOut !== 'sources' && heldOut !== 'tail') {
-      throw new SyswardenError('ERR_INVALID_INPUT', `stide: heldOut must be 'sources' or 'tail', got '${String(heldOut)}'.`);
-    }
-    this.heldOut = heldOut;
+    this.heldOut = optHeldOut('stide', opts);
     this.minMismatches = Math.round(optNumber(opts, 'minMismatches', 1, 1, this.frame));
   }
 

@@ -92,18 +92,26 @@ export class NormalLearner {
   /** A live batch: each kernel thread is a stream until it exits (a reused tid starts a new one). */
   addBatch(batch: EventBatch): void {
     this.live = true;
+    // Consecutive events mostly come from one thread: look its stream up once per run.
+    let lastTid = -1;
+    let s = 0;
     for (let i = 0; i < batch.count; i++) {
       const tid = batch.tid(i);
-      let s = this.streamOf.get(tid);
-      if (s === undefined) {
-        s = this.nextStream++;
-        this.streamOf.set(tid, s);
+      if (tid !== lastTid) {
+        let found = this.streamOf.get(tid);
+        if (found === undefined) {
+          found = this.nextStream++;
+          this.streamOf.set(tid, found);
+        }
+        s = found;
+        lastTid = tid;
       }
       const nr = batch.nr(i);
       this.windower.push(s, nr);
       if (nr === EXIT || nr === EXIT_GROUP) {
         this.windower.forget(s);
         this.streamOf.delete(tid);
+        lastTid = -1; // a reused tid must start a new stream
       }
     }
     this.collect();
@@ -155,9 +163,10 @@ export class NormalLearner {
     }
     const factory = getDetector(options.detector ?? 'stide');
     // Live sources are threads, and a long-lived thread is one of a kind:
-    // set STIDE's threshold on the tail of the learning in time instead, and
-    // tolerate up to two timing-dependent novelties per frame (see minMismatches).
-    const defaults = this.live && factory.name === 'stide' ? { heldOut: 'tail', minMismatches: 3 } : {};
+    // one-class detectors set their threshold on the tail of the learning in
+    // time instead of leaving threads out; STIDE also tolerates up to two
+    // timing-dependent novelties per frame (see minMismatches).
+    const defaults = !this.live || factory.create().supervised ? {} : { heldOut: 'tail', ...(factory.name === 'stide' ? { minMismatches: 3 } : {}) };
     const detector = factory.create({ ...defaults, ...(options.detectorOptions ?? {}) });
     detector.fit(this.windowSet());
     const { converged, convergence } = judgeCurve(this.curve, this.distinct, this.windows);

@@ -1,11 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Alert, AlertContainer } from '../alert/alert.js';
+import { alertContainer, type Alert, type AlertContainer } from '../alert/alert.js';
 import type { Collector } from '../capture/collector.js';
-import { EventBatch, RECORD_LAYOUT } from '../capture/record.js';
-import { decodeModel } from '../detect/model-file.js';
+import { EventBatch, RECORD_LAYOUT, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
+import { decodeModel, readModelBytes } from '../detect/model-file.js';
 import { SyswardenError } from '../errors.js';
 import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
@@ -167,11 +166,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     let name: string;
     if (typeof options.model === 'string') {
       name = options.modelName ?? options.model;
-      try {
-        bytes = await readFile(options.model);
-      } catch (e) {
-        throw new SyswardenError('ERR_MODEL_READ', `cannot read model ${options.model}: ${(e as NodeJS.ErrnoException).code ?? String(e)}. Fix: check the path, or train one with 'syswarden train'.`);
-      }
+      bytes = await readModelBytes(options.model);
     } else if (options.model instanceof Uint8Array) {
       bytes = options.model;
       name = options.modelName ?? 'model';
@@ -203,11 +198,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   attach(collector: Collector, options: { degradedCheckMs?: number } = {}): () => void {
     this.setContainers((slot) => {
       const t = collector.target(slot);
-      if (!t) return { slot };
-      const c: AlertContainer = { slot, cgroup: t.cgroup.path, spec: t.spec };
-      if (t.container?.id) c.id = t.container.id;
-      if (t.container?.name) c.name = t.container.name;
-      return c;
+      return alertContainer(slot, t && { spec: t.spec, cgroupPath: t.cgroup.path, ...(t.container ? { container: t.container } : {}) });
     });
     const onBatch = (b: EventBatch) => {
       // The collector's last batches may land after close(): count them, don't throw at the emitter.
@@ -330,6 +321,15 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     return new EventBatch(out.buffer, batch.drainedNs);
   }
 
+  /** Batches sent to workers and not yet scored (cheap, unlike stats()). */
+  get inFlight(): number {
+    return this.slots.reduce((n, s) => n + s.inFlight.size, 0);
+  }
+
+  get workerCount(): number {
+    return this.slots.length;
+  }
+
   /** Wait until every batch pushed so far has been scored. */
   drain(): Promise<void> {
     if (this.pending.size === 0) return Promise.resolve();
@@ -342,9 +342,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
       ...this.counters,
       incidents: this.incidentCount,
       droppedBySlot: { ...this.droppedBySlot },
-      inFlight: this.slots.reduce((n, s) => n + s.inFlight.size, 0),
+      inFlight: this.inFlight,
       threads: this.slots.reduce((n, s) => n + s.threads, 0),
-      workers: this.slots.length,
+      workers: this.workerCount,
       latency: {
         count: sorted.length,
         p50: percentile(sorted, 0.5),
@@ -451,11 +451,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     const u32 = new Uint32Array(shared);
     const u16 = new Uint16Array(shared);
     const n = this.slots.length;
-    const U32 = RECORD_LAYOUT.size / 4;
-    const U16 = RECORD_LAYOUT.size / 2;
     for (let i = 0; i < count; i++) {
-      if (ownerOf(u32[i * U32 + RECORD_LAYOUT.tid / 4]!, n) !== worker) continue;
-      const s = u16[i * U16 + RECORD_LAYOUT.slot / 2]!;
+      if (ownerOf(u32[i * U32_PER_RECORD + TID_U32]!, n) !== worker) continue;
+      const s = u16[i * U16_PER_RECORD + SLOT_U16]!;
       this.droppedBySlot[s] = (this.droppedBySlot[s] ?? 0) + 1;
       this.counters.droppedEvents++;
     }

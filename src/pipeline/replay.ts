@@ -1,6 +1,6 @@
-import type { AlertContainer } from '../alert/alert.js';
+import { alertContainer, type AlertContainer } from '../alert/alert.js';
 import { isRecording, recordingBatches, type RecordingHeader } from '../capture/recording.js';
-import { EventBatch, RECORD_LAYOUT } from '../capture/record.js';
+import { EventBatch, NR_U16, RECORD_LAYOUT, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
 import { openTrace, type TraceBatch } from '../trace/read-trace.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -10,25 +10,15 @@ export function traceBatchToEvents(b: TraceBatch): EventBatch {
   const u32 = new Uint32Array(buf);
   const u16 = new Uint16Array(buf);
   for (let i = 0; i < b.count; i++) {
-    u32[i * 4 + RECORD_LAYOUT.tid / 4] = b.threads[i]! + 1;
-    u16[i * 8 + RECORD_LAYOUT.nr / 2] = b.calls[i]!;
+    u32[i * U32_PER_RECORD + TID_U32] = b.threads[i]! + 1;
+    u16[i * U16_PER_RECORD + NR_U16] = b.calls[i]!;
   }
   return new EventBatch(buf);
 }
 
 function containersOf(header: RecordingHeader): (slot: number) => AlertContainer {
   const targets = new Map(header.targets.map((t) => [t.slot, t]));
-  return (slot) => {
-    const t = targets.get(slot);
-    const c: AlertContainer = { slot };
-    if (t) {
-      c.cgroup = t.cgroupPath;
-      c.spec = t.spec;
-      if (t.container?.id) c.id = t.container.id;
-      if (t.container?.name) c.name = t.container.name;
-    }
-    return c;
-  };
+  return (slot) => alertContainer(slot, targets.get(slot));
 }
 
 /**
@@ -41,7 +31,7 @@ export async function replayFile(pipeline: Pipeline, path: string): Promise<{ ev
   const pushAll = async (b: EventBatch) => {
     events += b.count;
     // Never drop in replay: wait for room instead.
-    while (pipeline.stats().inFlight >= pipeline.stats().workers * 8) await pipeline.drain();
+    while (pipeline.inFlight >= pipeline.workerCount * 8) await pipeline.drain();
     pipeline.push(b);
   };
   if (isRecording(path)) {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { NR_U16, SLOT_U16, TID_U32, TS_LO_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
+import { NR_U16 as NR, SLOT_U16 as SLOT, TID_U32 as TID, TS_LO_U32 as TS, U16_PER_RECORD as U16, U32_PER_RECORD as U32 } from '../capture/record.js';
 import { streamScorerOf } from '../detect/detector.js';
 import { modelFromBytes } from '../detect/model-file.js';
 import { syscallName, syscallNumber } from '../trace/syscalls.js';
@@ -33,12 +33,6 @@ const windower = new IncrementalWindower(size, { filter: makeFilter(file.filter)
 
 const EXIT = syscallNumber('exit')!;
 const EXIT_GROUP = syscallNumber('exit_group')!;
-const U32 = U32_PER_RECORD;
-const U16 = U16_PER_RECORD;
-const TID = TID_U32;
-const TS = TS_LO_U32;
-const NR = NR_U16;
-const SLOT = SLOT_U16;
 
 interface Incident {
   key: number;
@@ -101,7 +95,8 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
   }
   if (count > 0) maxTs = u32[(count - 1) * U32 + TS + 1]! * 4294967296 + u32[(count - 1) * U32 + TS]!;
 
-  const { windows, tags } = windower.takeTagged();
+  // Views, not copies: this batch's windows are scored before the next push.
+  const { windows, tags } = windower.drainTagged();
   const scores = scorer.score(windows);
   const alerts: WorkerAlert[] = [];
   let alarms = 0;

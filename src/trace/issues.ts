@@ -14,10 +14,6 @@ export function emptyIssues(): TraceIssues {
   return { malformed: 0, unknownSyscall: 0, examples: [] };
 }
 
-export function issueCount(issues: TraceIssues): number {
-  return issues.malformed + issues.unknownSyscall;
-}
-
 /**
  * One bad line: thrown in strict mode (naming file, line and fix), counted
  * when lenient. Centralised so every reader words its errors the same way.

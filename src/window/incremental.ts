@@ -123,6 +123,21 @@ export class IncrementalWindower {
     return this.takeTagged().windows;
   }
 
+  /**
+   * The windows completed so far as views into this windower's buffers,
+   * valid only until the next push: for a consumer that scores them at once
+   * (the pipeline worker), it saves copying every window once per batch.
+   */
+  drainTagged(): { windows: WindowSet; tags: Int32Array } {
+    const count = this.src.length;
+    const windows: WindowSet = { size: this.size, count, data: this.out.view(), source: this.src.view() };
+    const tags = this.tags.view();
+    this.out.clear();
+    this.src.clear();
+    this.tags.clear();
+    return { windows, tags };
+  }
+
   /** Like take(), with the tag of the call that completed each window. */
   takeTagged(): { windows: WindowSet; tags: Int32Array } {
     const count = this.src.length;

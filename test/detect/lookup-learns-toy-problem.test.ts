@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { factory as lookup } from '../../src/detect/lookup.js';
-import { supervisedToyProblem, toyProblem } from './helpers/sequence-toy.js';
+import { supervisedToyProblem, toyProblem, alarmsOf, windowsOf } from './helpers/sequence-toy.js';
 
 describe('lookup on a toy program', () => {
   it.each([3, 4])('flags windows seen only in attack training and not the normal run (window %i)', (size) => {
@@ -13,7 +13,7 @@ describe('lookup on a toy program', () => {
     const normal = d.score(toy.normalTest);
     expect(Math.max(...normal)).toBeLessThan(d.threshold);
     const attack = d.score(toy.attackTest);
-    const alarms = [...attack.keys()].filter((i) => attack[i]! >= d.threshold);
+    const alarms = alarmsOf(attack, d.threshold);
     expect(alarms.length).toBeGreaterThan(40);
     // Alarms start inside the injected run (200..259) and end within one frame after it.
     expect(Math.min(...alarms)).toBeGreaterThanOrEqual(200 - size);
@@ -27,11 +27,9 @@ describe('lookup on a toy program', () => {
     const normalRow = toy.train.data.subarray(0, 3);
     const attackRow = Uint16Array.from([59, 59, 59]);
     const rows = [normalRow, attackRow, attackRow, normalRow, normalRow, normalRow, normalRow];
-    const data = new Uint16Array(rows.length * 3);
-    rows.forEach((r, i) => data.set(r, i * 3));
-    const one = d.score({ size: 3, count: rows.length, data, source: new Int32Array(rows.length) });
+    const one = d.score(windowsOf(rows));
     expect([...one]).toEqual([0, 0.25, 0.5, 0.5, 0.5, 0.25, 0]);
-    const two = d.score({ size: 3, count: rows.length, data, source: Int32Array.from([0, 1, 0, 1, 0, 1, 0]) });
+    const two = d.score(windowsOf(rows, [0, 1, 0, 1, 0, 1, 0]));
     expect([...two]).toEqual([0, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]);
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { factory as stide } from '../../src/detect/stide.js';
 import { factory as bosc } from '../../src/detect/bosc.js';
 import { factory as ngram } from '../../src/detect/ngram.js';
-import { toyProblem } from './helpers/sequence-toy.js';
+import { toyProblem, alarmsOf, windowsOf } from './helpers/sequence-toy.js';
 
 describe.each([stide, bosc, ngram])('$name on a toy program', (factory) => {
   it.each([3, 6])('flags the injected calls and not the normal run (window %i)', (size) => {
@@ -14,7 +14,7 @@ describe.each([stide, bosc, ngram])('$name on a toy program', (factory) => {
     const normal = d.score(toy.normalTest);
     expect(Math.max(...normal)).toBeLessThan(d.threshold);
     const attack = d.score(toy.attackTest);
-    const alarms = [...attack.keys()].filter((i) => attack[i]! >= d.threshold);
+    const alarms = alarmsOf(attack, d.threshold);
     expect(alarms.length).toBeGreaterThan(10);
     // Every alarm is caused by the injected run (positions 200..259), allowing for the window and frame reach.
     expect(Math.min(...alarms)).toBeGreaterThanOrEqual(200 - size);
@@ -30,12 +30,10 @@ describe('stide locality frame', () => {
     const known = toy.train.data.subarray(0, 3);
     const unknown = Uint16Array.from([59, 59, 59]);
     const rows = [known, unknown, unknown, known, known, known, known];
-    const data = new Uint16Array(rows.length * 3);
-    rows.forEach((r, i) => data.set(r, i * 3));
-    const one = d.score({ size: 3, count: rows.length, data, source: new Int32Array(rows.length) });
+    const one = d.score(windowsOf(rows));
     expect([...one]).toEqual([0, 0.25, 0.5, 0.5, 0.5, 0.25, 0]);
     // Interleaved streams keep separate frames.
-    const two = d.score({ size: 3, count: rows.length, data, source: Int32Array.from([0, 1, 0, 1, 0, 1, 0]) });
+    const two = d.score(windowsOf(rows, [0, 1, 0, 1, 0, 1, 0]));
     expect([...two]).toEqual([0, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]);
   });
 });

@@ -53,3 +53,16 @@ export function supervisedToyProblem(size: number): Toy {
     attackTest: windowStreams([{ calls: attackStream(600, rand), label: 1 }], size),
   };
 }
+
+/** Positions whose score reaches the detector's threshold. */
+export function alarmsOf(scores: Float64Array, threshold: number): number[] {
+  return [...scores.keys()].filter((i) => scores[i]! >= threshold);
+}
+
+/** A WindowSet of the given rows (all of one size), one source per row as given (default: one stream). */
+export function windowsOf(rows: readonly Uint16Array[], sources?: readonly number[]): WindowSet {
+  const size = rows[0]!.length;
+  const data = new Uint16Array(rows.length * size);
+  rows.forEach((r, i) => data.set(r, i * size));
+  return { size, count: rows.length, data, source: sources ? Int32Array.from(sources) : new Int32Array(rows.length) };
+}
