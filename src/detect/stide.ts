@@ -18,10 +18,10 @@ export interface StideOptions {
   heldOut: HeldOut;
   /**
    * Least mismatches in a frame that may alarm (default 1). Live capture sees
-   * timing-dependent sequences (a read split in two, a poll that returns
-   * early) that a short learning phase misses; a floor of a few mismatches
-   * per frame keeps those single novelties quiet while an attack, a burst of
-   * new windows, still alarms.
+   * timing-dependent sequences (a signal handled a call earlier, a read split
+   * in two) that a short learning phase misses; one such displaced call makes
+   * at most `windowSize` unseen windows, so a floor above that keeps it quiet
+   * while an attack, a long burst of new windows, still alarms.
    */
   minMismatches: number;
 }

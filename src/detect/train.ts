@@ -164,9 +164,12 @@ export class NormalLearner {
     const factory = getDetector(options.detector ?? 'stide');
     // Live sources are threads, and a long-lived thread is one of a kind:
     // one-class detectors set their threshold on the tail of the learning in
-    // time instead of leaving threads out; STIDE also tolerates up to two
-    // timing-dependent novelties per frame (see minMismatches).
-    const defaults = !this.live || factory.create().supervised ? {} : { heldOut: 'tail', ...(factory.name === 'stide' ? { minMismatches: 3 } : {}) };
+    // time instead of leaving threads out. STIDE also needs more mismatches
+    // in a frame than one displaced call can make: a signal that lands a
+    // little earlier or later under load (SIGCHLD's rt_sigreturn between two
+    // reads) turns up to `window` consecutive windows into unseen ones.
+    const stideFloor = { minMismatches: this.window + 1 };
+    const defaults = !this.live || factory.create().supervised ? {} : { heldOut: 'tail', ...(factory.name === 'stide' ? stideFloor : {}) };
     const detector = factory.create({ ...defaults, ...(options.detectorOptions ?? {}) });
     detector.fit(this.windowSet());
     const { converged, convergence } = judgeCurve(this.curve, this.distinct, this.windows);
