@@ -138,6 +138,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   private readonly waiters: Array<(r: IteratorResult<Alert>) => void> = [];
   private readonly counters = { events: 0, windows: 0, alarms: 0, droppedEvents: 0, workerRestarts: 0, degraded: 0 };
   private readonly droppedBySlot: Record<number, number> = {};
+  /** Scratch space for per-batch counts by container slot (a record's slot is a u16); all zero between uses. */
+  private readonly slotTally = new Uint32Array(1 << 16);
+  private readonly slotKeep = new Uint8Array(1 << 16);
   private readonly pool: SharedPool;
 
   private constructor(bytes: Uint8Array, modelName: string, options: PipelineOptions) {
@@ -271,9 +274,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     }
     // Workers that are behind do not get the batch: their share is counted as lost.
     const takers = this.slots.filter((s) => s.inFlight.size < limit);
-    if (takers.length < this.slots.length) {
-      for (const s of this.slots) if (!takers.includes(s)) this.countDropped(batch.buffer, batch.count, s.index);
-    }
+    if (takers.length < this.slots.length) this.countDropped(batch.buffer, batch.count, takers.length === 0 ? null : this.slots.map((s) => !takers.includes(s)));
     if (takers.length === 0) return false;
     const shared = this.pool.take(batch.buffer.byteLength);
     new Uint8Array(shared).set(new Uint8Array(batch.buffer));
@@ -294,31 +295,62 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
    * one container is kept whole: the hard limit decides for it.
    */
   private shedHeavy(batch: EventBatch): EventBatch {
-    const per = new Map<number, number>();
-    for (let i = 0; i < batch.count; i++) {
-      const s = batch.slot(i);
-      per.set(s, (per.get(s) ?? 0) + 1);
+    const u16 = new Uint16Array(batch.buffer, 0, batch.count * U16_PER_RECORD);
+    const slots = this.tally(u16, batch.count);
+    if (slots.length < 2) {
+      this.slotTally[slots[0]!] = 0;
+      return batch;
     }
-    if (per.size < 2) return batch;
-    const fair = batch.count / per.size;
-    const keep = new Set([...per].filter(([, n]) => n <= fair).map(([s]) => s));
-    if (keep.size === per.size) return batch;
+    const fair = batch.count / slots.length;
+    const keep = this.slotKeep;
     let kept = 0;
-    for (const s of keep) kept += per.get(s)!;
-    const out = new Uint8Array(kept * RECORD_LAYOUT.size);
-    const src = new Uint8Array(batch.buffer);
-    let k = 0;
-    for (let i = 0; i < batch.count; i++) {
-      if (!keep.has(batch.slot(i))) continue;
-      out.set(src.subarray(i * RECORD_LAYOUT.size, (i + 1) * RECORD_LAYOUT.size), k * RECORD_LAYOUT.size);
-      k++;
+    for (const s of slots) {
+      const n = this.slotTally[s]!;
+      if (n <= fair) {
+        keep[s] = 1;
+        kept += n;
+      } else {
+        this.lose(s, n);
+      }
+      this.slotTally[s] = 0;
     }
-    for (const [s, n] of per) {
-      if (keep.has(s)) continue;
-      this.droppedBySlot[s] = (this.droppedBySlot[s] ?? 0) + n;
-      this.counters.droppedEvents += n;
+    let out: EventBatch = batch;
+    if (kept < batch.count) {
+      // Copy the light containers' records, 8 u16 at a time.
+      const dst = new Uint16Array(kept * U16_PER_RECORD);
+      let k = 0;
+      for (let o = 0; o < u16.length; o += U16_PER_RECORD) {
+        if (keep[u16[o + SLOT_U16]!] === 0) continue;
+        dst.set(u16.subarray(o, o + U16_PER_RECORD), k);
+        k += U16_PER_RECORD;
+      }
+      out = new EventBatch(dst.buffer, batch.drainedNs);
     }
-    return new EventBatch(out.buffer, batch.drainedNs);
+    for (const s of slots) keep[s] = 0;
+    return out;
+  }
+
+  /**
+   * Count the records of each container slot in the batch into slotTally
+   * (which the caller zeroes again) and return the slots present. One pass
+   * over typed arrays: this runs on the main thread exactly when it is
+   * overloaded, so it must cost about a nanosecond per record.
+   */
+  private tally(u16: Uint16Array, count: number): number[] {
+    const tally = this.slotTally;
+    const present: number[] = [];
+    for (let o = SLOT_U16, end = count * U16_PER_RECORD; o < end; o += U16_PER_RECORD) {
+      const s = u16[o]!;
+      if (tally[s]! === 0) present.push(s);
+      tally[s]!++;
+    }
+    return present;
+  }
+
+  /** Count `n` events of container `slot` as not scored. */
+  private lose(slot: number, n: number): void {
+    this.droppedBySlot[slot] = (this.droppedBySlot[slot] ?? 0) + n;
+    this.counters.droppedEvents += n;
   }
 
   /** Batches sent to workers and not yet scored (cheap, unlike stats()). */
@@ -437,7 +469,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     this.counters.workerRestarts++;
     for (const [seq, count] of dead.inFlight) {
       const p = this.pending.get(seq);
-      if (p) this.countDropped(p.shared, count, dead.index);
+      if (p) this.countDropped(p.shared, count, this.slots.map((s) => s === dead));
       this.settle(seq);
     }
     dead.inFlight.clear();
@@ -446,16 +478,32 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     this.emit('worker-exit', { index: dead.index, reason: why });
   }
 
-  private countDropped(shared: ArrayBufferLike, count: number, worker: number): void {
+  /**
+   * Count as lost, per container, the events of the batch owned by the
+   * workers marked in `behind` (null: all of them). Per-batch bookkeeping,
+   * one typed-array pass per batch, no allocation per event.
+   */
+  private countDropped(buffer: ArrayBufferLike, count: number, behind: boolean[] | null): void {
     if (count === 0) return;
-    const u32 = new Uint32Array(shared);
-    const u16 = new Uint16Array(shared);
-    const n = this.slots.length;
-    for (let i = 0; i < count; i++) {
-      if (ownerOf(u32[i * U32_PER_RECORD + TID_U32]!, n) !== worker) continue;
-      const s = u16[i * U16_PER_RECORD + SLOT_U16]!;
-      this.droppedBySlot[s] = (this.droppedBySlot[s] ?? 0) + 1;
-      this.counters.droppedEvents++;
+    const u16 = new Uint16Array(buffer, 0, count * U16_PER_RECORD);
+    let slots: number[];
+    if (behind === null) {
+      slots = this.tally(u16, count);
+    } else {
+      const u32 = new Uint32Array(buffer, 0, count * U32_PER_RECORD);
+      const tally = this.slotTally;
+      const n = this.slots.length;
+      slots = [];
+      for (let i = 0; i < count; i++) {
+        if (!behind[ownerOf(u32[i * U32_PER_RECORD + TID_U32]!, n)]) continue;
+        const s = u16[i * U16_PER_RECORD + SLOT_U16]!;
+        if (tally[s]! === 0) slots.push(s);
+        tally[s]!++;
+      }
+    }
+    for (const s of slots) {
+      this.lose(s, this.slotTally[s]!);
+      this.slotTally[s] = 0;
     }
   }
 

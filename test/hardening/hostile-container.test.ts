@@ -100,8 +100,12 @@ describe('a hostile container', () => {
 
     expect(maxRss, 'resident memory of the watcher (MiB)').toBeLessThan(RSS_BOUND_MIB);
     expect(slowest, 'slowest start of `true` on the host during the attack (ms)').toBeLessThan(1000);
-    expect(attack.churned(), "child cgroups churned").toBeGreaterThan(20);
+    expect(attack.churned(), "child cgroups churned").toBeGreaterThan(100);
     expect(perSlot.get(hostileSlot)!.matched).toBeGreaterThan(10_000_000);
+    // The watcher's event loop keeps taking batches: dropping what the
+    // workers cannot score must be cheaper than scoring it, or the flood
+    // starves the main thread and batches pile up in front of it.
+    expect(c.user.droppedEvents / c.kernel.matched, 'share of events dropped because JavaScript did not take their batch').toBeLessThan(0.05);
 
     // Every event lost is counted, per container, and a container that lost events got a 'degraded' alert.
     for (const [slot, s] of perSlot) {
