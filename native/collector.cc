@@ -3,6 +3,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -48,6 +50,18 @@ struct LogCapture {
   }
   ~LogCapture() { libbpf_log = nullptr; }
 };
+
+// A thread that no signal can interrupt: it starts with every signal
+// blocked, so process-directed signals go to the program's own threads.
+template <typename F>
+std::thread ThreadWithoutSignals(F&& fn) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  std::thread t(std::forward<F>(fn));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return t;
+}
 
 uint64_t MonotonicNs() {
   timespec ts;
@@ -141,7 +155,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   napi_add_env_cleanup_hook(env_, CleanupHook, this);
   current_.reset(new Batch());
   current_->bytes.reserve(InitialBatchBytes());
-  consumer_ = std::thread([this] { ConsumeLoop(); });
+  consumer_ = ThreadWithoutSignals([this] { ConsumeLoop(); });
 }
 
 Collector::~Collector() { Shutdown(); }
@@ -165,59 +179,76 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
   if (attach != "auto" && attach != "tp_btf" && attach != "tracepoint")
     throw Napi::RangeError::New(env, "attach must be 'auto', 'tp_btf' or 'tracepoint'");
 
-  LogCapture log;
-  // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; lift it so the
-  // ring does not fail there for a reason unrelated to the user's request.
-  rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
-  setrlimit(RLIMIT_MEMLOCK, &unlimited);
-
-  auto try_load = [&](bool btf, std::string& stage) -> int {
-    skel_ = syscalls_bpf__open();
-    if (!skel_) { stage = "open BPF object"; return -errno; }
-    skel_->rodata->match_all = match_all ? 1 : 0;
-    skel_->rodata->self_tgid = self_tgid;
-    bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
-    bpf_program__set_autoload(skel_->progs.sys_enter_btf, btf);
-    bpf_program__set_autoload(skel_->progs.sys_enter_tp, !btf);
-    int err = syscalls_bpf__load(skel_);
-    if (err) { stage = "load BPF program"; return err; }
-    link_ = bpf_program__attach(btf ? skel_->progs.sys_enter_btf : skel_->progs.sys_enter_tp);
-    if (!link_) { stage = btf ? "attach tp_btf/sys_enter" : "attach tracepoint raw_syscalls/sys_enter"; return -errno; }
-    return 0;
-  };
+  // The verifier gives up with EAGAIN when a signal is pending for the
+  // loading thread, and libbpf retries only a few times: a program that
+  // embeds syswarden and runs a profiler (SIGPROF every millisecond) or an
+  // interval timer could not load it. Load on a thread no signal reaches.
   auto unload = [&] {
     if (link_) bpf_link__destroy(link_);
     link_ = nullptr;
     if (skel_) syscalls_bpf__destroy(skel_);
     skel_ = nullptr;
   };
+  std::string stage, first_stage;
+  std::string log_text;
+  int err = -EINVAL, first_err = 0;
+  ThreadWithoutSignals([&] {
+    LogCapture log;
+    // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; lift it so the
+    // ring does not fail there for a reason unrelated to the user's request.
+    rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+    setrlimit(RLIMIT_MEMLOCK, &unlimited);
 
-  std::string stage;
-  int err = -EINVAL;
-  if (attach != "tracepoint") {
-    err = try_load(true, stage);
-    if (err == 0) attach_mode_ = "tp_btf";
-    else unload();
+    auto try_load = [&](bool btf, std::string& stage) -> int {
+      skel_ = syscalls_bpf__open();
+      if (!skel_) { stage = "open BPF object"; return -errno; }
+      skel_->rodata->match_all = match_all ? 1 : 0;
+      skel_->rodata->self_tgid = self_tgid;
+      bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
+      bpf_program__set_autoload(skel_->progs.sys_enter_btf, btf);
+      bpf_program__set_autoload(skel_->progs.sys_enter_tp, !btf);
+      int err = syscalls_bpf__load(skel_);
+      if (err) { stage = "load BPF program"; return err; }
+      link_ = bpf_program__attach(btf ? skel_->progs.sys_enter_btf : skel_->progs.sys_enter_tp);
+      if (!link_) { stage = btf ? "attach tp_btf/sys_enter" : "attach tracepoint raw_syscalls/sys_enter"; return -errno; }
+      return 0;
+    };
+    if (attach != "tracepoint") {
+      err = try_load(true, stage);
+      if (err == 0) attach_mode_ = "tp_btf";
+      else unload();
+    }
+    // Permission problems are the same for both attach kinds: only fall back
+    // when tp_btf itself is what the kernel lacks.
+    if (err != 0 && attach == "auto" && err != -EPERM && err != -EACCES) {
+      first_stage = stage;
+      first_err = err;
+      err = try_load(false, stage);
+      if (err == 0) attach_mode_ = "tracepoint";
+      else unload();
+    } else if (err != 0 && attach == "tracepoint") {
+      err = try_load(false, stage);
+      if (err == 0) attach_mode_ = "tracepoint";
+      else unload();
+    }
+    log_text = log.text;
+  }).join();
+  if (err != 0) {
+    Napi::Error e = BpfError(env, stage.c_str(), err, log_text);
+    // Both attach kinds failed: the tp_btf failure is often the one that
+    // explains it, so the error carries it too.
+    if (first_err != 0) {
+      e.Set("firstStage", Napi::String::New(env, first_stage));
+      e.Set("firstMessage", Napi::String::New(env, first_stage + ": " + strerror(-first_err)));
+    }
+    throw e;
   }
-  // Permission problems are the same for both attach kinds: only fall back
-  // when tp_btf itself is what the kernel lacks.
-  if (err != 0 && attach == "auto" && err != -EPERM && err != -EACCES) {
-    std::string first = stage;
-    err = try_load(false, stage);
-    if (err == 0) attach_mode_ = "tracepoint";
-    else unload();
-  } else if (err != 0 && attach == "tracepoint") {
-    err = try_load(false, stage);
-    if (err == 0) attach_mode_ = "tracepoint";
-    else unload();
-  }
-  if (err != 0) throw BpfError(env, stage.c_str(), err, log.text);
 
   ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnRecord, this, nullptr);
   if (!ring_) {
     int e = errno;
     unload();
-    throw BpfError(env, "create ring buffer consumer", e, log.text);
+    throw BpfError(env, "create ring buffer consumer", e, log_text);
   }
 }
 
@@ -271,11 +302,21 @@ void Collector::CountDropped(const Batch& batch) {
   size_t events = batch.bytes.size() / sizeof(sw_event);
   s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
   s.user_dropped_events.fetch_add(events, std::memory_order_relaxed);
+  // Add per run of one slot, not per record: records of one container come
+  // in runs, and this is the path taken when the process is already behind.
   const sw_event* ev = reinterpret_cast<const sw_event*>(batch.bytes.data());
+  uint32_t row = 0;
+  uint64_t run = 0;
   for (size_t i = 0; i < events; i++) {
-    uint32_t row = ev[i].slot < SW_MAX_TARGETS ? ev[i].slot : SW_MAX_TARGETS;
-    s.user_dropped_by_slot[row].fetch_add(1, std::memory_order_relaxed);
+    uint32_t r = ev[i].slot < SW_MAX_TARGETS ? ev[i].slot : SW_MAX_TARGETS;
+    if (r != row && run > 0) {
+      s.user_dropped_by_slot[row].fetch_add(run, std::memory_order_relaxed);
+      run = 0;
+    }
+    row = r;
+    run++;
   }
+  if (run > 0) s.user_dropped_by_slot[row].fetch_add(run, std::memory_order_relaxed);
 }
 
 void Collector::ConsumeLoop() {

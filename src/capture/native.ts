@@ -59,4 +59,6 @@ export interface NativeBpfError extends Error {
   errno: number;
   stage: string;
   detail: string;
+  /** When the tp_btf attach failed and the classic tracepoint failed after it: how tp_btf failed. */
+  firstMessage?: string;
 }

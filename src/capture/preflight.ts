@@ -64,7 +64,8 @@ export function explainNativeError(err: unknown): Error {
     .filter((l) => l.trim())
     .slice(-4)
     .join('\n  ');
-  const tail = said ? `\n  libbpf said: ${said}` : '';
+  const first = e.firstMessage ? `\n  Before that, the tp_btf attach failed (${e.firstMessage}); the error above is from the classic tracepoint tried next.` : '';
+  const tail = first + (said ? `\n  libbpf said: ${said}` : '');
   switch (e.code) {
     case 'EPERM':
     case 'EACCES':
