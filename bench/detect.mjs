@@ -1,5 +1,6 @@
 // STIDE and BoSC scoring speed (windows/s, one core), medians of 7 runs, against
-// a baseline in the same run: one pass that only reads every window's calls.
+// a baseline in the same run: one pass that only reads every window's calls;
+// then Random Forest prediction on three kinds of input (see the end).
 // Run after `tsc` (imports ../dist); SYSWARDEN_DIST points elsewhere.
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -62,4 +63,50 @@ for (const w of [3, 7, 15]) {
   const [s, b] = detectors.map((d) => rate(() => d.score(test, out)));
   const f = (x) => `${(x / 1e6).toFixed(2)}M`.padStart(10);
   console.log(`${String(w).padEnd(8)}${String(test.count).padStart(16)} ${f(base)} ${f(s)} ${f(b)} ${(s / base).toFixed(3).padStart(12)} ${(b / base).toFixed(3).padStart(10)}`);
+}
+
+// Random Forest prediction (100 trees fitted on window 15): the speed target
+// is for prediction, and what a forest costs depends on how many windows are
+// distinct (scoring scores each distinct window once), so three inputs.
+const { factory: rf } = await load('detect/rf.js');
+const { uniqueWindows } = await load('detect/lib/unique.js');
+{
+  const w = 15;
+  const half = (xs) => xs.slice(0, Math.floor(xs.length / 2));
+  const rest = (xs) => xs.slice(Math.floor(xs.length / 2));
+  const train = windowStreams([...half(normal).map((c) => ({ calls: c, label: 0 })), ...half(attack).map((c) => ({ calls: c, label: 1 }))], w);
+  const test = windowStreams([...rest(normal), ...rest(attack)].map((c) => ({ calls: c })), w);
+  const forest = rf.create();
+  const t0 = process.hrtime.bigint();
+  forest.fit(train);
+  const fitS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const distinct = uniqueWindows(test);
+  // Random windows over the calls the traces use: no two alike, paths shallow.
+  const seen = [...new Set(train.data)];
+  let x = 0x2545f491;
+  const random = new Uint16Array(200_000 * w);
+  for (let i = 0; i < random.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    random[i] = seen[(x >>> 0) % seen.length];
+  }
+  const rate = (count, fn) => {
+    fn();
+    const times = [];
+    for (let r = 0; r < 5; r++) {
+      const s = process.hrtime.bigint();
+      fn();
+      times.push(Number(process.hrtime.bigint() - s) / 1e9);
+    }
+    return count / median(times);
+  };
+  const out = new Float64Array(test.count);
+  const rows = [
+    [`the test half as it comes (${test.count} windows)`, rate(test.count, () => forest.score(test, out))],
+    [`its ${distinct.count} distinct windows only`, rate(distinct.count, () => forest.probaRows(distinct.data, distinct.count))],
+    ['200000 random windows', rate(200_000, () => forest.probaRows(random, 200_000))],
+  ];
+  console.log(`\nRandom Forest prediction, window ${w}, 100 trees (fit ${fitS.toFixed(2)} s on ${train.count} windows), median of 5, target 200K windows/s`);
+  for (const [what, r] of rows) console.log(`  ${what.padEnd(48)} ${(r / 1e3).toFixed(0).padStart(8)}K windows/s  ${(r / 2e5).toFixed(2)}x target`);
 }

@@ -31,7 +31,7 @@ const DEFAULTS: RandomForestOptions = { nEstimators: 100, maxFeatures: 'sqrt', b
 const NAME = 'rf';
 const VERSION = 1;
 
-interface RandomForestState extends TaggedState {
+export interface RandomForestState extends TaggedState {
   options: RandomForestOptions;
   windowSize: number;
   threshold: number;
@@ -79,6 +79,8 @@ export class RandomForest implements Detector {
    * Windows hold integers, so `x <= t.5` is `x <= t` and thresholds fit an int.
    */
   private packed: Int32Array = new Int32Array(0);
+  /** 1 where the node is a leaf. */
+  private leaf: Uint8Array = new Uint8Array(0);
 
   constructor(options: Partial<RandomForestOptions> & { seed?: number } = {}) {
     this.options = validate(options);
@@ -134,34 +136,66 @@ export class RandomForest implements Detector {
   private setForest(forest: FlatForest): void {
     const n = forest.feature.length;
     const packed = new Int32Array(4 * n);
+    const leaf = new Uint8Array(n);
     for (let k = 0; k < n; k++) {
+      if (forest.feature[k]! < 0) {
+        // A leaf steps to itself: rows walked in lockstep wait there for the others.
+        leaf[k] = 1;
+        packed[4 * k + 2] = k;
+        packed[4 * k + 3] = k;
+        continue;
+      }
       packed[4 * k] = forest.feature[k]!;
-      packed[4 * k + 1] = Math.floor(forest.threshold[k]!);
+      // Calls are u16: clamping keeps every comparison's outcome and keeps
+      // `threshold - call` inside an int.
+      packed[4 * k + 1] = Math.max(-1, Math.min(0xffff, Math.floor(forest.threshold[k]!)));
       packed[4 * k + 2] = forest.left[k]!;
       packed[4 * k + 3] = forest.right[k]!;
     }
     this.forest = forest;
     this.packed = packed;
+    this.leaf = leaf;
   }
 
-  /** P(attack) of `count` rows (row-major, fitted size): mean leaf attack fraction. */
+  /**
+   * P(attack) of `count` rows (row-major, fitted size): mean leaf attack
+   * fraction. Tree by tree, so one tree's nodes stay in cache across all
+   * rows; eight rows walk a tree in lockstep, so the CPU overlaps eight chains
+   * of dependent loads instead of waiting on one. A step takes the left
+   * child (+2) when call <= threshold and the right (+3) otherwise, by
+   * arithmetic rather than a branch the CPU would mispredict half the time.
+   */
   probaRows(rows: Uint16Array, count: number): Float64Array {
     const { roots, value } = this.forest!;
-    const packed = this.packed;
+    const P = this.packed;
+    const L = this.leaf;
     const d = this.windowSize;
     const T = roots.length;
     const out = new Float64Array(count);
-    // Tree by tree, so one tree's nodes stay in cache across all rows.
+    const quads = count - (count % 8);
     for (let t = 0; t < T; t++) {
       const root = roots[t]!;
-      for (let i = 0, off = 0; i < count; i++, off += d) {
-        let node = root;
-        let f = packed[4 * node]!;
-        while (f >= 0) {
-          node = rows[off + f]! <= packed[4 * node + 1]! ? packed[4 * node + 2]! : packed[4 * node + 3]!;
-          f = packed[4 * node]!;
+      for (let i = 0; i < quads; i += 8) {
+        const o0 = i * d, o1 = o0 + d, o2 = o1 + d, o3 = o2 + d, o4 = o3 + d, o5 = o4 + d, o6 = o5 + d, o7 = o6 + d;
+        let a = root, b = root, c = root, e = root, f = root, g = root, h = root, k = root;
+        while ((L[a]! & L[b]! & L[c]! & L[e]! & L[f]! & L[g]! & L[h]! & L[k]!) === 0) {
+          a = P[4 * a + 2 + ((P[4 * a + 1]! - rows[o0 + P[4 * a]!]!) >>> 31)]!;
+          b = P[4 * b + 2 + ((P[4 * b + 1]! - rows[o1 + P[4 * b]!]!) >>> 31)]!;
+          c = P[4 * c + 2 + ((P[4 * c + 1]! - rows[o2 + P[4 * c]!]!) >>> 31)]!;
+          e = P[4 * e + 2 + ((P[4 * e + 1]! - rows[o3 + P[4 * e]!]!) >>> 31)]!;
+          f = P[4 * f + 2 + ((P[4 * f + 1]! - rows[o4 + P[4 * f]!]!) >>> 31)]!;
+          g = P[4 * g + 2 + ((P[4 * g + 1]! - rows[o5 + P[4 * g]!]!) >>> 31)]!;
+          h = P[4 * h + 2 + ((P[4 * h + 1]! - rows[o6 + P[4 * h]!]!) >>> 31)]!;
+          k = P[4 * k + 2 + ((P[4 * k + 1]! - rows[o7 + P[4 * k]!]!) >>> 31)]!;
         }
-        out[i]! += value[node]!;
+        out[i]! += value[a]!; out[i + 1]! += value[b]!; out[i + 2]! += value[c]!; out[i + 3]! += value[e]!;
+        out[i + 4]! += value[f]!; out[i + 5]! += value[g]!; out[i + 6]! += value[h]!; out[i + 7]! += value[k]!;
+      }
+      for (let i = quads; i < count; i++) {
+        const o = i * d;
+        let a = root;
+        while (L[a] === 0) a = P[4 * a + 2 + ((P[4 * a + 1]! - rows[o + P[4 * a]!]!) >>> 31)]!;
+        out[i]! += value[a]!;
       }
     }
     for (let i = 0; i < count; i++) out[i]! /= T;
