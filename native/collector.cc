@@ -35,9 +35,20 @@ thread_local std::string* libbpf_log = nullptr;
 
 int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG || libbpf_log == nullptr) return 0;
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (n > 0 && libbpf_log->size() < 16384) libbpf_log->append(buf);
+  // libbpf hands over the whole verifier log in one message, and the
+  // verifier's reason for refusing is at its end: format all of it, then
+  // keep the last 16 KiB.
+  va_list measure;
+  va_copy(measure, args);
+  int n = vsnprintf(nullptr, 0, fmt, measure);
+  va_end(measure);
+  if (n <= 0) return n;
+  std::string text(size_t(n) + 1, '\0');
+  vsnprintf(text.data(), text.size(), fmt, args);
+  text.resize(size_t(n));
+  libbpf_log->append(text);
+  constexpr size_t kKeep = 16384;
+  if (libbpf_log->size() > kKeep) libbpf_log->erase(0, libbpf_log->size() - kKeep);
   return n;
 }
 

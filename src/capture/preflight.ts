@@ -55,6 +55,23 @@ export function preflight(attach: 'auto' | 'tp_btf' | 'tracepoint'): void {
   }
 }
 
+/**
+ * The verifier's own reason for refusing a program: the last line of its
+ * log before the statistics it prints at the end. The log ends the detail
+ * libbpf hands over; its opening lines say nothing about the failure.
+ */
+export function verifierReason(detail: string): string | undefined {
+  const end = detail.lastIndexOf('-- END PROG LOAD LOG --');
+  if (end < 0) return undefined;
+  const lines = detail
+    .slice(0, end)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^processed \d+ insns/.test(l) && !/^verification time/.test(l) && !/^stack depth/.test(l));
+  const last = lines[lines.length - 1];
+  return last && !last.includes('BEGIN PROG LOAD LOG') ? last : undefined;
+}
+
 /** Turn an error from the addon's load/attach into one that names the fix. */
 export function explainNativeError(err: unknown): Error {
   const e = err as Partial<NativeBpfError>;
@@ -64,8 +81,9 @@ export function explainNativeError(err: unknown): Error {
     .filter((l) => l.trim())
     .slice(-4)
     .join('\n  ');
+  const verifier = verifierReason(e.detail ?? '');
   const first = e.firstMessage ? `\n  Before that, the tp_btf attach failed (${e.firstMessage}); the error above is from the classic tracepoint tried next.` : '';
-  const tail = first + (said ? `\n  libbpf said: ${said}` : '');
+  const tail = first + (verifier ? `\n  The verifier said: ${verifier}` : '') + (said ? `\n  libbpf said: ${said}` : '');
   switch (e.code) {
     case 'EPERM':
     case 'EACCES':
