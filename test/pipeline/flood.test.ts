@@ -6,6 +6,7 @@ import { Stide } from '../../src/detect/stide.js';
 import { saveModel } from '../../src/detect/model-file.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { windowStream } from '../../src/window/windows.js';
+import { EventBatch } from '../../src/capture/record.js';
 import { makeBatch } from './helpers.js';
 
 let dir: string;
@@ -45,5 +46,31 @@ describe('a flood beyond capacity', () => {
     expect(s.droppedBySlot[5]).toBeGreaterThan(0);
     // 400 MiB went through; what stays is a few batches in flight.
     expect(growthMiB).toBeLessThan(150);
+  });
+
+  it('sheds the flooding container first: a light container in the same batches keeps its events', async () => {
+    const p = await Pipeline.create({ model, workers: 1, maxInFlight: 4 });
+    // Each batch: 60,000 calls of container 3, then 1,000 of container 5.
+    const heavy = Array.from({ length: 60000 }, (_, i) => [2000 + (i % 64), (i % 6) + 1] as const);
+    const light = Array.from({ length: 1000 }, (_, i) => [9000 + (i % 4), (i % 6) + 1] as const);
+    const a = makeBatch(heavy, 3);
+    const b = makeBatch(light, 5);
+    const both = new Uint8Array(a.buffer.byteLength + b.buffer.byteLength);
+    both.set(new Uint8Array(a.buffer), 0);
+    both.set(new Uint8Array(b.buffer), a.buffer.byteLength);
+    const batch = new EventBatch(both.buffer);
+    const pushes = 300;
+    for (let i = 0; i < pushes; i++) {
+      p.push(batch);
+      // Let the worker's acknowledgements in: a flood, not one synchronous burst.
+      await new Promise((r) => setImmediate(r));
+    }
+    await p.drain();
+    const s = p.stats();
+    await p.close();
+    expect(s.events + s.droppedEvents).toBe(pushes * 61000);
+    expect(s.droppedBySlot[3]! + (s.droppedBySlot[5] ?? 0)).toBe(s.droppedEvents);
+    expect(s.droppedBySlot[3]! / (pushes * 60000), 'share of the flooding container dropped').toBeGreaterThan(0.5);
+    expect((s.droppedBySlot[5] ?? 0) / (pushes * 1000), 'share of the light container dropped').toBeLessThan(0.05);
   });
 });
