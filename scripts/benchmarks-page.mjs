@@ -38,6 +38,7 @@ const lines = [
   'median to the bare median (a slowdown for times, a share for requests/s). strace runs fewer calls of the same loop (per-call',
   'time is the figure compared). syswarden columns: events captured per second, events lost (kernel / user space / scoring),',
   'CPU time of the syswarden process per run (ring consumer, JavaScript, scoring workers) and its resident memory.',
+  'Where the time of a watched call goes, stage by stage: [overhead.md](overhead.md) (`npm run bench:profile`).',
   '',
 ];
 for (const w of [...new Set(r.cells.map((c) => c.workload))]) {
