@@ -8,6 +8,8 @@ import { runProcess } from './measure.js';
 export interface CapacityPoint {
   mode: 'capture' | 'pipeline';
   threads: number;
+  /** Which repetition (0-based): every step runs `runs` times, interleaved. */
+  run: number;
   /** Syscalls per second the watched workload made (matched in the kernel). */
   offeredPerSec: number;
   /** Events per second that reached JavaScript (capture) or were scored (pipeline). */
@@ -18,49 +20,55 @@ export interface CapacityPoint {
 
 export interface CapacityResult {
   points: CapacityPoint[];
-  /** Highest offered rate with no loss at all, per mode. */
+  /** Highest offered rate of a run with no loss at all, per mode. */
   lossFree: { capture: number; pipeline: number };
 }
 
 /**
  * Raise the syscall rate of a watched workload (more threads of the getppid
  * loop) until events are lost; report each step and the highest rate
- * without loss, for capture alone and for the full pipeline.
+ * without loss, for capture alone and for the full pipeline. On two cores
+ * the rate a step offers varies by half from run to run (the workload's
+ * threads share the CPUs with the collector), so every step runs `runs`
+ * times, the modes and steps interleaved.
  */
-export async function runCapacity(options: { model: string; threads: number[]; callsPerThread: number; onProgress?: (s: string) => void }): Promise<CapacityResult> {
+export async function runCapacity(options: { model: string; threads: number[]; callsPerThread: number; runs?: number; onProgress?: (s: string) => void }): Promise<CapacityResult> {
   const cg = createScratchCgroup(`sw-bench-capacity-${process.pid}`);
   const points: CapacityPoint[] = [];
   try {
-    for (const mode of ['capture', 'pipeline'] as const) {
-      for (const threads of options.threads) {
-        const collector = await Collector.open({ targets: [cg.spec] });
-        const pipeline = mode === 'pipeline' ? await Pipeline.create({ model: options.model }) : undefined;
-        let delivered = 0;
-        collector.on('batch', (b: { count: number }) => (delivered += b.count));
-        pipeline?.attach(collector);
-        let wallNs = 0;
-        try {
-          const r = await runProcess(workloadPath(), ['--cgroup', cg.dir, 'getppid', String(options.callsPerThread), String(threads)]);
-          if (r.code !== 0) throw new SyswardenError('ERR_BENCH', `capacity workload failed: ${r.stderr}`);
-          wallNs = Number(/elapsed_ns (\d+)/.exec(r.stdout)?.[1]);
-        } finally {
-          await collector.close();
-          await pipeline?.close();
-        }
-        const s = collector.stats();
-        const scored = pipeline ? pipeline.stats().events : delivered;
-        const lost = s.kernel.dropped + s.user.droppedEvents + (pipeline?.stats().droppedEvents ?? 0);
-        const p: CapacityPoint = {
-          mode,
-          threads,
-          offeredPerSec: s.kernel.matched / (wallNs / 1e9),
-          deliveredPerSec: scored / (wallNs / 1e9),
-          lost,
-          lossFraction: s.kernel.matched ? lost / s.kernel.matched : 0,
-        };
-        points.push(p);
-        options.onProgress?.(`capacity ${mode} ${threads} threads: ${(p.offeredPerSec / 1e6).toFixed(2)} M/s offered, lost ${lost}`);
+    const steps: Array<{ run: number; threads: number; mode: 'capture' | 'pipeline' }> = [];
+    for (let run = 0; run < (options.runs ?? 1); run++) {
+      for (const threads of options.threads) for (const mode of ['capture', 'pipeline'] as const) steps.push({ run, threads, mode });
+    }
+    for (const { run, threads, mode } of steps) {
+      const collector = await Collector.open({ targets: [cg.spec] });
+      const pipeline = mode === 'pipeline' ? await Pipeline.create({ model: options.model }) : undefined;
+      let delivered = 0;
+      collector.on('batch', (b: { count: number }) => (delivered += b.count));
+      pipeline?.attach(collector);
+      let wallNs = 0;
+      try {
+        const r = await runProcess(workloadPath(), ['--cgroup', cg.dir, 'getppid', String(options.callsPerThread), String(threads)]);
+        if (r.code !== 0) throw new SyswardenError('ERR_BENCH', `capacity workload failed: ${r.stderr}`);
+        wallNs = Number(/elapsed_ns (\d+)/.exec(r.stdout)?.[1]);
+      } finally {
+        await collector.close();
+        await pipeline?.close();
       }
+      const s = collector.stats();
+      const scored = pipeline ? pipeline.stats().events : delivered;
+      const lost = s.kernel.dropped + s.user.droppedEvents + (pipeline?.stats().droppedEvents ?? 0);
+      const p: CapacityPoint = {
+        mode,
+        threads,
+        run,
+        offeredPerSec: s.kernel.matched / (wallNs / 1e9),
+        deliveredPerSec: scored / (wallNs / 1e9),
+        lost,
+        lossFraction: s.kernel.matched ? lost / s.kernel.matched : 0,
+      };
+      points.push(p);
+      options.onProgress?.(`capacity run ${run + 1} ${mode} ${threads} threads: ${(p.offeredPerSec / 1e6).toFixed(2)} M/s offered, lost ${lost}`);
     }
   } finally {
     await cg.remove();

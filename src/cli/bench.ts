@@ -101,10 +101,10 @@ export async function run(argv: string[]): Promise<number> {
     }
     let capacity: CapacityResult | undefined;
     if (parts.includes('capacity')) {
-      capacity = await runCapacity({ model, threads: quick ? [1, 2] : [1, 2, 3, 4, 6], callsPerThread: quick ? 300_000 : 3_000_000, onProgress: progress });
+      capacity = await runCapacity({ model, threads: quick ? [1, 2] : [1, 2, 3, 4, 6], callsPerThread: quick ? 300_000 : 3_000_000, runs: quick ? 1 : 3, onProgress: progress });
       console.log('\ncapacity (getppid loop threads, watched):');
       for (const p of capacity.points) {
-        console.log(`  ${p.mode.padEnd(9)} ${String(p.threads).padStart(2)} threads: offered ${fmt(p.offeredPerSec / 1e6)} M/s, delivered ${fmt(p.deliveredPerSec / 1e6)} M/s, lost ${p.lost} (${(100 * p.lossFraction).toFixed(2)}%)`);
+        console.log(`  run ${p.run + 1} ${p.mode.padEnd(9)} ${String(p.threads).padStart(2)} threads: offered ${fmt(p.offeredPerSec / 1e6)} M/s, delivered ${fmt(p.deliveredPerSec / 1e6)} M/s, lost ${p.lost} (${(100 * p.lossFraction).toFixed(2)}%)`);
       }
       console.log(`  highest loss-free rate: capture ${fmt(capacity.lossFree.capture / 1e6)} M/s (target >= 5), pipeline ${fmt(capacity.lossFree.pipeline / 1e6)} M/s (target >= 2)`);
     }
