@@ -31,9 +31,16 @@ struct sw_event {
 enum sw_counter {
 	SW_CNT_MATCHED = 0, /* events that passed the filter */
 	SW_CNT_EMITTED = 1, /* records submitted to the ring */
-	SW_CNT_DROPPED = 2, /* failed ring reservations (ring full) */
+	SW_CNT_DROPPED = 2, /* not recorded: ring full, or the slot shed under ring pressure */
 	SW_CNT__MAX = 3,
 };
+
+/*
+ * Set in a cached verdict's slot while user space sheds that slot (a
+ * container taking more than its share of a ring under pressure): its
+ * events are counted as dropped without touching the ring.
+ */
+#define SW_SHED_BIT 0x8000
 
 /* Deepest cgroup level the filter walks (root is level 0). */
 #define SW_MAX_CGROUP_LEVEL 31

@@ -74,6 +74,18 @@ struct {
 #define SW_NO_MATCH 0xfffe
 
 /*
+ * Slots user space is shedding: 1 while a container floods a ring under
+ * pressure, so the other containers' events still find room. Read only
+ * when a verdict is computed; user space bumps filter_gen after a change.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SW_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __u8);
+} shed SEC(".maps");
+
+/*
  * matched / emitted / dropped per target slot (row SW_MAX_TARGETS for
  * all-processes mode), per CPU so the hot path never shares a cache line.
  * Per slot so that a container flooding the ring is named in the report.
@@ -88,6 +100,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sw_counts);
 } counters SEC(".maps");
+
+/*
+ * Failed reservations on this CPU, all slots together: what user space
+ * polls after every drain to see that the ring ran full (cheaper to read
+ * than every slot's counters).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ring_full SEC(".maps");
 
 /*
  * Syscall tracepoints may run preemptible on recent kernels (they became
@@ -124,6 +148,12 @@ static __always_inline int match_slot(struct task_struct *task, __u16 *slot)
 		s = (__u16)(v->tag >> 32);
 	} else {
 		s = level_count ? lookup_slot() : SW_NO_MATCH;
+		if (s < SW_MAX_TARGETS) {
+			__u32 k = s;
+			__u8 *f = bpf_map_lookup_elem(&shed, &k);
+			if (f && *f)
+				s |= SW_SHED_BIT;
+		}
 		v->id = id;
 		v->tag = ((__u64)(__u16)gen << 48) | ((__u64)s << 32) | (__u32)id;
 	}
@@ -138,12 +168,17 @@ static __always_inline int on_enter(long nr)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct sw_event *e;
 	__u16 slot = SW_SLOT_ALL;
+	__u16 shed_now = 0;
 
 	/* -1 is not a syscall: it is what a tracer sees when it cancels one. */
 	if (nr < 0)
 		return 0;
-	if (!match_all && !match_slot(task, &slot))
-		return 0;
+	if (!match_all) {
+		if (!match_slot(task, &slot))
+			return 0;
+		shed_now = slot & SW_SHED_BIT;
+		slot &= ~SW_SHED_BIT;
+	}
 	/*
 	 * Never record the collector itself: draining the ring makes syscalls,
 	 * which would make records, which would need draining.
@@ -156,9 +191,18 @@ static __always_inline int on_enter(long nr)
 	if (!cnt)
 		return 0;
 	COUNT(cnt, SW_CNT_MATCHED);
+	if (shed_now) {
+		COUNT(cnt, SW_CNT_DROPPED);
+		return 0;
+	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
+		__u32 zero = 0;
+		__u64 *full = bpf_map_lookup_elem(&ring_full, &zero);
+
 		COUNT(cnt, SW_CNT_DROPPED);
+		if (full)
+			__sync_fetch_and_add(full, 1);
 		return 0;
 	}
 	e->ts_ns = bpf_ktime_get_ns();

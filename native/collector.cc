@@ -154,6 +154,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   max_batch_events_ = OptU32(opts, "maxBatchEvents", 65536, 1, 1u << 24);
   max_queued_batches_ = OptU32(opts, "maxQueuedBatches", 64, 1, 1u << 16);
   consumer_nice_ = -int(OptU32(opts, "consumerBoost", 10, 0, 20));
+  if (opts.Has("fairShare")) fair_share_ = opts.Get("fairShare").ToBoolean();
 
   Load(env, opts);
 
@@ -183,6 +184,7 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
   uint32_t ring_bytes = OptU32(opts, "ringBytes", 1u << 22, 4096, 1u << 30);
   if (ring_bytes & (ring_bytes - 1))
     throw Napi::RangeError::New(env, "ringBytes must be a power of two");
+  ring_bytes_ = ring_bytes;
   bool match_all = opts.Get("matchAll").ToBoolean();
   uint32_t self_tgid = OptU32(opts, "selfTgid", uint32_t(getpid()), 0, 0xffffffffu);
   std::string attach = "auto";
@@ -269,6 +271,9 @@ int Collector::OnRecord(void* ctx, void* data, size_t size) {
     self->shared_->malformed_records.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
+  uint16_t slot = static_cast<const sw_event*>(data)->slot;
+  if (slot < SW_MAX_TARGETS && self->drain_counts_[slot]++ == 0) self->drain_slots_.push_back(slot);
+  self->drain_records_++;
   std::vector<uint8_t>& bytes = self->current_->bytes;
   size_t at = bytes.size();
   bytes.resize(at + sizeof(sw_event));
@@ -330,11 +335,89 @@ void Collector::CountDropped(const Batch& batch) {
   if (run > 0) s.user_dropped_by_slot[row].fetch_add(run, std::memory_order_relaxed);
 }
 
+// Fair share of the ring. All containers share one ring; when one floods
+// it, reservations fail for everyone. When reservations failed since the
+// last drain, the slots that brought more than their share of that drain
+// (shares counted over every watched container) are shed in the kernel:
+// their events are counted as dropped without taking ring space, so the
+// others find room. A shed slot comes back at the first drain in which it
+// made fewer calls than a quarter of the ring holds: shedding lasts only as
+// long as the flood, so a burst cannot buy a quiet moment for an attack. A
+// lone container is never shed: there is nobody to make room for.
+void Collector::Rebalance() {
+  uint64_t full = 0;
+  uint32_t zero = 0;
+  if (!ring_full_cpus_.empty() &&
+      bpf_map__lookup_elem(skel_->maps.ring_full, &zero, sizeof(zero), ring_full_cpus_.data(),
+                           ring_full_cpus_.size() * sizeof(uint64_t), 0) == 0) {
+    for (uint64_t v : ring_full_cpus_) full += v;
+  }
+  const bool pressure = full > ring_full_seen_;
+  ring_full_seen_ = full;
+  const uint64_t ring_records = ring_bytes_ / (sizeof(sw_event) + 8);  // 8: ring record header
+
+  std::lock_guard<std::mutex> lock(shed_mu_);
+  bool changed = false;
+  for (auto it = shed_slots_.begin(); it != shed_slots_.end();) {
+    uint64_t matched = SlotMatched(it->slot);
+    uint64_t calls = matched - it->matched;
+    it->matched = matched;
+    if (calls * 4 <= ring_records) {
+      SetShed(it->slot, false);
+      it = shed_slots_.erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
+  const size_t sharers = std::max(drain_slots_.size(), targets_.size());
+  if (fair_share_ && pressure && sharers >= 2) {
+    const size_t fair = drain_records_ / sharers;
+    for (uint16_t s : drain_slots_) {
+      if (drain_counts_[s] <= fair) continue;
+      if (std::any_of(shed_slots_.begin(), shed_slots_.end(), [s](const ShedSlot& x) { return x.slot == s; })) continue;
+      SetShed(s, true);
+      shed_slots_.push_back({s, SlotMatched(s)});
+      shared_->shed_episodes.fetch_add(1, std::memory_order_relaxed);
+      changed = true;
+    }
+  }
+  for (uint16_t s : drain_slots_) drain_counts_[s] = 0;
+  drain_slots_.clear();
+  drain_records_ = 0;
+  shared_->shed_now.store(uint32_t(shed_slots_.size()), std::memory_order_relaxed);
+  // Cached verdicts carry the shed bit: recompute them.
+  if (changed) __atomic_add_fetch(&skel_->bss->filter_gen, 1, __ATOMIC_RELEASE);
+}
+
+// Calls of one slot that passed the filter so far, summed over CPUs.
+uint64_t Collector::SlotMatched(uint16_t slot) {
+  std::vector<sw_counts_user> rows(ring_full_cpus_.size());
+  uint32_t key = slot;
+  if (rows.empty() ||
+      bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), rows.data(), rows.size() * sizeof(sw_counts_user), 0) != 0)
+    return 0;
+  uint64_t m = 0;
+  for (const sw_counts_user& r : rows) m += r.n[SW_CNT_MATCHED];
+  return m;
+}
+
+// Caller holds shed_mu_.
+void Collector::SetShed(uint16_t slot, bool on) {
+  uint32_t key = slot;
+  uint8_t value = on ? 1 : 0;
+  // A failed update only means the slot is not shed (or stays shed until
+  // the next change); nothing is lost silently either way.
+  bpf_map__update_elem(skel_->maps.shed, &key, sizeof(key), &value, sizeof(value), BPF_ANY);
+}
+
 void Collector::ConsumeLoop() {
   // A watched container may flood the CPUs with syscalls; the thread that
   // empties the ring must still get its turn, or the ring fills and events
   // drop. Root may raise it; without CAP_SYS_NICE this quietly stays as is.
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), consumer_nice_);
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu > 0) ring_full_cpus_.assign(size_t(ncpu), 0);
   using clock = std::chrono::steady_clock;
   auto next = clock::now();
   const auto period = std::chrono::milliseconds(poll_ms_);
@@ -343,6 +426,7 @@ void Collector::ConsumeLoop() {
     if (!paused_.load(std::memory_order_acquire)) {
       ring_buffer__consume(ring_);
       Flush();
+      Rebalance();
       shared_->drains.fetch_add(1, std::memory_order_relaxed);
     }
     auto now = clock::now();
@@ -386,8 +470,16 @@ Napi::Value Collector::SetTarget(const Napi::CallbackInfo& info) {
   uint32_t slot = info[1].As<Napi::Number>().Uint32Value();
   if (slot >= SW_SLOT_ALL) throw Napi::RangeError::New(info.Env(), "slot out of range");
   uint16_t value = uint16_t(slot);
+  std::lock_guard<std::mutex> lock(shed_mu_);
+  // A slot may be reused by a new target: it starts unshed.
+  auto it = std::find_if(shed_slots_.begin(), shed_slots_.end(), [value](const ShedSlot& x) { return x.slot == value; });
+  if (it != shed_slots_.end()) {
+    SetShed(value, false);
+    shed_slots_.erase(it);
+  }
   int err = bpf_map__update_elem(skel_->maps.targets, &id, sizeof(id), &value, sizeof(value), BPF_ANY);
   if (err) throw BpfError(info.Env(), "add target to the filter map", err, "");
+  targets_[id] = value;
   return info.Env().Undefined();
 }
 
@@ -396,6 +488,10 @@ Napi::Value Collector::DeleteTarget(const Napi::CallbackInfo& info) {
   uint64_t id = ArgCgroupId(info, 0);
   int err = bpf_map__delete_elem(skel_->maps.targets, &id, sizeof(id), 0);
   if (err && err != -ENOENT) throw BpfError(info.Env(), "remove target from the filter map", err, "");
+  {
+    std::lock_guard<std::mutex> lock(shed_mu_);
+    targets_.erase(id);
+  }
   // A syscall between the level update and the delete may have cached a
   // verdict from the old entry under the new generation: invalidate again.
   __atomic_add_fetch(&skel_->bss->filter_gen, 1, __ATOMIC_RELEASE);
@@ -493,6 +589,8 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
   out.Set("userDroppedEvents", Napi::BigInt::New(env, s.user_dropped_events.load()));
   out.Set("malformedRecords", Napi::BigInt::New(env, s.malformed_records.load()));
   out.Set("drains", Napi::BigInt::New(env, s.drains.load()));
+  out.Set("shedEpisodes", Napi::Number::New(env, double(s.shed_episodes.load())));
+  out.Set("shedNow", Napi::Number::New(env, s.shed_now.load()));
   out.Set("inFlight", Napi::Number::New(env, s.in_flight.load()));
   return out;
 }

@@ -7,10 +7,13 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "event.h"
@@ -42,6 +45,9 @@ class Collector : public Napi::ObjectWrap<Collector> {
     std::atomic<uint64_t> user_dropped_events{0};
     std::atomic<uint64_t> malformed_records{0};
     std::atomic<uint64_t> drains{0};
+    // Fair share: times a slot started being shed, and slots shed right now.
+    std::atomic<uint64_t> shed_episodes{0};
+    std::atomic<uint32_t> shed_now{0};
     // Per target slot (last row: all-processes mode).
     std::array<std::atomic<uint64_t>, SW_MAX_TARGETS + 1> user_dropped_by_slot{};
   };
@@ -64,6 +70,9 @@ class Collector : public Napi::ObjectWrap<Collector> {
   void Flush();
   size_t InitialBatchBytes() const;
   void CountDropped(const Batch& batch);
+  void Rebalance();
+  void SetShed(uint16_t slot, bool on);
+  uint64_t SlotMatched(uint16_t slot);
   void ReadKernelCounters();
   void Shutdown();
   void EnsureOpen(Napi::Env env);
@@ -79,6 +88,25 @@ class Collector : public Napi::ObjectWrap<Collector> {
   uint32_t max_batch_events_ = 65536;
   uint32_t max_queued_batches_ = 64;
   int consumer_nice_ = -10;
+  uint32_t ring_bytes_ = 1u << 22;
+
+  // Fair share of the ring (consumer thread, except where shed_mu_ says).
+  // Records of each slot in the current drain, and which slots had any.
+  bool fair_share_ = true;
+  std::vector<uint32_t> drain_counts_ = std::vector<uint32_t>(SW_MAX_TARGETS, 0);
+  std::vector<uint16_t> drain_slots_;
+  size_t drain_records_ = 0;
+  uint64_t ring_full_seen_ = 0;  // failed reservations as of the last drain
+  std::vector<uint64_t> ring_full_cpus_;
+  // Slots being shed, each with its kernel 'matched' count at the last
+  // drain (its rate decides when it comes back).
+  struct ShedSlot {
+    uint16_t slot;
+    uint64_t matched;
+  };
+  std::mutex shed_mu_;
+  std::unordered_map<uint64_t, uint16_t> targets_;  // cgroup id -> slot, as in the filter map
+  std::vector<ShedSlot> shed_slots_;
 
   std::thread consumer_;
   std::atomic<bool> stop_{false};

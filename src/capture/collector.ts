@@ -25,6 +25,13 @@ export interface CollectorOptions {
   maxPendingBatches?: number;
   /** How the program attaches: tp_btf, the classic tracepoint, or auto (tp_btf, else tracepoint). */
   attach?: 'auto' | 'tp_btf' | 'tracepoint';
+  /**
+   * Fair share of the ring (default true): when a drain takes more than a
+   * quarter of the ring, the containers that brought more than their share
+   * of it are shed in the kernel for a while (their events counted as
+   * dropped), so one flooding container cannot crowd the others out.
+   */
+  fairShare?: boolean;
   /** How often to check that each target's cgroup still exists, in ms; 0 turns it off. Default 1000. */
   targetCheckMs?: number;
   /** Closes the collector when aborted. */
@@ -39,7 +46,7 @@ export interface TargetInfo extends ResolvedTarget {
 export interface CollectorStats {
   /** How the BPF program is attached. */
   attach: 'tp_btf' | 'tracepoint';
-  /** Kernel counters, summed over CPUs: matched = emitted + dropped. */
+  /** Kernel counters, summed over CPUs: matched = emitted + dropped (ring full, or shed for fair share). */
   kernel: { matched: number; emitted: number; dropped: number };
   /** What reached JavaScript, and what was dropped on the way (JavaScript fell behind). */
   user: {
@@ -48,6 +55,8 @@ export interface CollectorStats {
     droppedBatches: number;
     droppedEvents: number;
   };
+  /** Fair share of the ring: times a container started being shed, and containers shed now (their events count as kernel drops). */
+  fairShare?: { episodes: number; shedNow: number };
   /** The same per target slot (SLOT_ALL in all-processes mode), for slots that saw events. */
   perSlot?: Array<{ slot: number; spec?: string; matched: number; emitted: number; kernelDropped: number; userDropped: number }>;
 }
@@ -109,12 +118,13 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
       throw new RangeError(`attach must be 'auto', 'tp_btf' or 'tracepoint', got ${String(attach)}`);
     }
     this.matchAll = o.all === true;
+    if (o.fairShare !== undefined && typeof o.fairShare !== 'boolean') throw new TypeError(`fairShare must be true or false, got ${String(o.fairShare)}`);
 
     preflight(attach);
     const addon = loadAddon();
     try {
       this.native = new addon.NativeCollector(
-        { ringBytes, pollMs, maxBatchEvents, maxQueuedBatches, matchAll: this.matchAll, selfTgid: process.pid, attach },
+        { ringBytes, pollMs, maxBatchEvents, maxQueuedBatches, matchAll: this.matchAll, selfTgid: process.pid, attach, fairShare: o.fairShare !== false },
         (buffer, drainedNs) => this.onBatch(buffer, drainedNs),
       );
     } catch (err) {
@@ -344,6 +354,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
         droppedBatches: Number(s.userDroppedBatches) + this.jsDroppedBatches,
         droppedEvents: Number(s.userDroppedEvents) + this.jsDroppedEvents,
       },
+      fairShare: { episodes: s.shedEpisodes, shedNow: s.shedNow },
       perSlot,
     };
   }

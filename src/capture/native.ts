@@ -8,6 +8,7 @@ export interface NativeCollectorOptions {
   matchAll?: boolean;
   selfTgid?: number;
   attach?: 'auto' | 'tp_btf' | 'tracepoint';
+  fairShare?: boolean;
 }
 
 export interface NativeSlotStats {
@@ -29,6 +30,8 @@ export interface NativeStats {
   userDroppedEvents: bigint;
   malformedRecords: bigint;
   drains: bigint;
+  shedEpisodes: number;
+  shedNow: number;
   inFlight: number;
 }
 
