@@ -58,7 +58,8 @@ export async function run(argv: string[]): Promise<number> {
         const dt = (Date.now() - last.t) / 1000;
         console.error(
           `syswarden: ${((p.events - last.events) / dt).toFixed(0)} events/s, ${((p.windows - last.windows) / dt).toFixed(0)} windows/s, ` +
-            `drops kernel ${c.kernel.dropped} / native+js ${c.user.droppedEvents} / scoring ${p.droppedEvents}, alerts ${p.incidents}`,
+            `drops kernel ${c.kernel.dropped} / native+js ${c.user.droppedEvents} / scoring ${p.droppedEvents}, alerts ${p.incidents}` +
+            (c.fairShare?.shedNow ? `, ${c.fairShare.shedNow} flooding container(s) shed` : ''),
         );
         last = { t: Date.now(), events: p.events, windows: p.windows };
       }, every * 1000);
