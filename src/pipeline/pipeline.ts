@@ -141,6 +141,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   /** Scratch space for per-batch counts by container slot (a record's slot is a u16); all zero between uses. */
   private readonly slotTally = new Uint32Array(1 << 16);
   private readonly slotKeep = new Uint8Array(1 << 16);
+  /** Events per container slot pushed under pressure lately (each push decays the old sums by 1/8). */
+  private readonly recentBySlot = new Map<number, number>();
   private readonly pool: SharedPool;
 
   private constructor(bytes: Uint8Array, modelName: string, options: PipelineOptions) {
@@ -267,10 +269,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     let limit = this.maxInFlight;
     if (this.slots.some((s) => s.inFlight.size >= soft)) {
       const shed = this.shedHeavy(batch);
-      if (shed.count === 0) return false;
+      if (shed.batch.count === 0) return false;
       // What is left is the light containers' share: small, and worth a reserve above the limit.
-      if (shed !== batch) limit = 2 * this.maxInFlight;
-      batch = shed;
+      if (shed.light) limit = 2 * this.maxInFlight;
+      batch = shed.batch;
     }
     // Workers that are behind do not get the batch: their share is counted as lost.
     const takers = this.slots.filter((s) => s.inFlight.size < limit);
@@ -290,23 +292,35 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   }
 
   /**
-   * Keep the events of containers at or under their fair share of this
-   * batch (count / containers in it); drop and count the rest. A batch of
-   * one container is kept whole: the hard limit decides for it.
+   * Keep the events of containers at or under their fair share and drop
+   * (and count) the rest. Shares are of the events pushed lately (a decaying
+   * sum over the batches pushed under pressure), not of this batch alone: a
+   * batch that happens to hold only a light container is still light.
+   * `light` says the result holds only light containers (they get a reserve
+   * above the limit); with one container in sight there is nobody to shed for.
    */
-  private shedHeavy(batch: EventBatch): EventBatch {
+  private shedHeavy(batch: EventBatch): { batch: EventBatch; light: boolean } {
     const u16 = new Uint16Array(batch.buffer, 0, batch.count * U16_PER_RECORD);
     const slots = this.tally(u16, batch.count);
-    if (slots.length < 2) {
-      this.slotTally[slots[0]!] = 0;
-      return batch;
+    const recent = this.recentBySlot;
+    let total = 0;
+    for (const [s, n] of recent) {
+      const m = n * 0.875;
+      if (m < 1) recent.delete(s);
+      else recent.set(s, m);
     }
-    const fair = batch.count / slots.length;
+    for (const s of slots) recent.set(s, (recent.get(s) ?? 0) + this.slotTally[s]!);
+    for (const n of recent.values()) total += n;
+    if (recent.size < 2) {
+      for (const s of slots) this.slotTally[s] = 0;
+      return { batch, light: false };
+    }
+    const fair = total / recent.size;
     const keep = this.slotKeep;
     let kept = 0;
     for (const s of slots) {
       const n = this.slotTally[s]!;
-      if (n <= fair) {
+      if (recent.get(s)! <= fair) {
         keep[s] = 1;
         kept += n;
       } else {
@@ -327,7 +341,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
       out = new EventBatch(dst.buffer, batch.drainedNs);
     }
     for (const s of slots) keep[s] = 0;
-    return out;
+    return { batch: out, light: true };
   }
 
   /**
