@@ -1,9 +1,8 @@
 import { SyswardenError } from '../errors.js';
-import { GrowableUint16 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, heldOutMax, optHeldOut, type HeldOut, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
-import { WindowTable } from './window-table.js';
+import { SequenceStore, WindowTable } from './window-table.js';
 import { badState, stateObject, stateWindowSize } from './lib/state.js';
 
 export interface BoscOptions {
@@ -52,8 +51,7 @@ export class Bosc implements Detector {
   private readonly folds: number;
   private readonly heldOut: HeldOut;
   private readonly cacheLimit: number;
-  private table = new WindowTable();
-  private bags = new GrowableUint16();
+  private bags = new SequenceStore(1);
   private cache = new WindowTable();
   private cached = new Float64Array(1024);
   private scratch = new Uint16Array(0);
@@ -89,9 +87,7 @@ export class Bosc implements Detector {
   private learn(set: WindowSet): void {
     const { size, data } = set;
     for (let i = 0; i < set.count; i++) {
-      const bag = this.bagOf(data, i * size);
-      const before = this.table.size;
-      if (this.table.insert(bag, 0, size) === before) this.bags.append(bag);
+      this.bags.add(this.bagOf(data, i * size), 0);
     }
     this.cache.clear();
   }
@@ -114,8 +110,7 @@ export class Bosc implements Detector {
   }
 
   private resetBags(size: number): void {
-    this.table = new WindowTable(4096);
-    this.bags = new GrowableUint16(4096 * size);
+    this.bags = new SequenceStore(size, 4096);
   }
 
   /** L1 distance / 2w from a sorted bag to the nearest normal bag. */
@@ -152,7 +147,7 @@ export class Bosc implements Detector {
     const { size, data } = windows;
     for (let i = 0; i < windows.count; i++) {
       const bag = this.bagOf(data, i * size);
-      if (this.table.lookup(bag, 0, size) >= 0) {
+      if (this.bags.lookup(bag, 0) >= 0) {
         out[i] = 0;
         continue;
       }
@@ -173,7 +168,7 @@ export class Bosc implements Detector {
   }
 
   get bagCount(): number {
-    return this.table.size;
+    return this.bags.size;
   }
 
   state(): BoscState {
@@ -189,7 +184,7 @@ export class Bosc implements Detector {
     if (s.bags.length === 0 || s.bags.length % size !== 0) throw badState('bosc', `bags holds ${s.bags.length} calls, not a whole number of ${size}-call bags`);
     const d = new Bosc();
     d.setSize(size);
-    d.table = new WindowTable(s.bags.length / size);
+    d.bags = new SequenceStore(size, s.bags.length / size);
     // Saved bags are already sorted, and sorting is idempotent, so learn() restores them unchanged.
     d.learn({ size, count: s.bags.length / size, data: s.bags });
     d.thresholdRule = 'as saved in the model file';

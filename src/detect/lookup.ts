@@ -1,11 +1,10 @@
 import { SyswardenError } from '../errors.js';
-import { GrowableUint16 } from '../trace/growable.js';
 import { selectWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, optNumber } from './common.js';
 import type { Detector, DetectorFactory, StreamScorer } from './detector.js';
 import { LocalityFrames, localityStreamScorer } from './locality.js';
-import { WindowTable } from './window-table.js';
+import { SequenceStore } from './window-table.js';
 import { checkValues, stateInt, stateObject, stateWindowSize } from './lib/state.js';
 
 export interface LookupOptions {
@@ -60,8 +59,7 @@ export class Lookup implements Detector {
   thresholdRule = 'not fitted';
   readonly frame: number;
   private readonly folds: number;
-  private table = new WindowTable();
-  private rows = new GrowableUint16();
+  private db = new SequenceStore(1);
   private seen = new Uint8Array(1024);
 
   constructor(opts: Partial<LookupOptions> = {}) {
@@ -71,28 +69,23 @@ export class Lookup implements Detector {
 
   private reset(size: number): void {
     this.windowSize = size;
-    this.table = new WindowTable(4096);
-    this.rows = new GrowableUint16(4096 * size);
+    this.db = new SequenceStore(size, 4096);
     this.seen = new Uint8Array(4096);
   }
 
-  private mark(data: Uint16Array, off: number, size: number, bit: number): void {
-    const before = this.table.size;
-    const id = this.table.insert(data, off, size);
-    if (id === before) {
-      this.rows.append(data.subarray(off, off + size));
-      if (id >= this.seen.length) {
-        const grown = new Uint8Array(this.seen.length * 2);
-        grown.set(this.seen);
-        this.seen = grown;
-      }
+  private mark(data: Uint16Array, off: number, bit: number): void {
+    const id = this.db.add(data, off);
+    if (id >= this.seen.length) {
+      const grown = new Uint8Array(this.seen.length * 2);
+      grown.set(this.seen);
+      this.seen = grown;
     }
     this.seen[id]! |= bit;
   }
 
   private learn(set: WindowSet): void {
     const { size, data, labels } = set;
-    for (let i = 0; i < set.count; i++) this.mark(data, i * size, size, labels![i] === 1 ? SEEN_ATTACK : SEEN_NORMAL);
+    for (let i = 0; i < set.count; i++) this.mark(data, i * size, labels![i] === 1 ? SEEN_ATTACK : SEEN_NORMAL);
   }
 
   /** 1 for each window seen in attack training windows and never in normal ones, else 0. */
@@ -100,7 +93,7 @@ export class Lookup implements Detector {
     checkFitted(this.name, this.windowSize, windows);
     const { size, data } = windows;
     for (let i = 0; i < windows.count; i++) {
-      const id = this.table.lookup(data, i * size, size);
+      const id = this.db.lookup(data, i * size);
       out[i] = id >= 0 && this.seen[id] === SEEN_ATTACK ? 1 : 0;
     }
     return out;
@@ -158,11 +151,11 @@ export class Lookup implements Detector {
   private scoreFrames(frames: LocalityFrames, windows: WindowSet, out: Float64Array): Float64Array {
     checkFitted(this.name, this.windowSize, windows);
     const { size, data, source } = windows;
-    const table = this.table;
+    const db = this.db;
     const seen = this.seen;
     const L = this.frame;
     for (let i = 0; i < windows.count; i++) {
-      const id = table.lookup(data, i * size, size);
+      const id = db.lookup(data, i * size);
       const hit = id >= 0 && seen[id] === SEEN_ATTACK ? 1 : 0;
       out[i] = frames.push(source ? source[i]! : 0, hit) / L;
     }
@@ -170,7 +163,7 @@ export class Lookup implements Detector {
   }
 
   state(): LookupState {
-    return { windowSize: this.windowSize, frame: this.frame, rows: this.rows.toArray(), seen: this.seen.slice(0, this.table.size) };
+    return { windowSize: this.windowSize, frame: this.frame, rows: this.db.toArray(), seen: this.seen.slice(0, this.db.size) };
   }
 
   static restore(state: unknown): Lookup {
@@ -183,7 +176,7 @@ export class Lookup implements Detector {
     checkValues('lookup', s.seen, 'seen', 1, 3);
     const d = new Lookup({ frame });
     d.reset(size);
-    for (let i = 0; i < s.seen.length; i++) d.mark(s.rows, i * size, size, s.seen[i]!);
+    for (let i = 0; i < s.seen.length; i++) d.mark(s.rows, i * size, s.seen[i]!);
     d.thresholdRule = 'as saved in the model file';
     return d;
   }

@@ -1,9 +1,9 @@
 import { SyswardenError } from '../errors.js';
-import { GrowableInt32, GrowableUint16 } from '../trace/growable.js';
+import { GrowableInt32 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, heldOutMax, optHeldOut, type HeldOut, justAbove, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
-import { WindowTable } from './window-table.js';
+import { SequenceStore } from './window-table.js';
 import { badState, checkLength, checkValues, stateInt, stateNumber, stateObject, stateWindowSize } from './lib/state.js';
 
 export type NgramScoring = 'nll' | 'min';
@@ -72,11 +72,9 @@ export class Ngram implements Detector {
   private readonly heldOut: HeldOut;
   private orderOption: number;
   private order = 0;
-  private contexts = new WindowTable();
-  private contextRows = new GrowableUint16();
+  private contexts = new SequenceStore(1);
   private contextCounts = new GrowableInt32();
-  private grams = new WindowTable();
-  private gramRows = new GrowableUint16();
+  private grams = new SequenceStore(2);
   private gramCounts = new GrowableInt32();
   private seen = new Uint8Array(65536);
   private vocabulary = 0;
@@ -98,23 +96,17 @@ export class Ngram implements Detector {
   private reset(size: number): void {
     this.windowSize = size;
     this.order = Math.min(this.orderOption, size - 1);
-    this.contexts = new WindowTable(1024);
-    this.contextRows = new GrowableUint16();
+    this.contexts = new SequenceStore(this.order, 1024);
     this.contextCounts = new GrowableInt32();
-    this.grams = new WindowTable(4096);
-    this.gramRows = new GrowableUint16();
+    this.grams = new SequenceStore(this.order + 1, 4096);
     this.gramCounts = new GrowableInt32();
     this.seen = new Uint8Array(65536);
     this.vocabulary = 0;
   }
 
-  private count(table: WindowTable, rows: GrowableUint16, counts: GrowableInt32, data: Uint16Array, off: number, len: number, by: number): void {
-    const before = table.size;
-    const id = table.insert(data, off, len);
-    if (id === before) {
-      rows.append(data.subarray(off, off + len));
-      counts.push(0);
-    }
+  private count(store: SequenceStore, counts: GrowableInt32, data: Uint16Array, off: number, by: number): void {
+    const id = store.add(data, off);
+    if (id === counts.length) counts.push(0);
     counts.view()[id]! += by;
   }
 
@@ -131,8 +123,8 @@ export class Ngram implements Detector {
         }
       }
       for (let t = k; t < size; t++) {
-        this.count(this.contexts, this.contextRows, this.contextCounts, data, off + t - k, k, 1);
-        this.count(this.grams, this.gramRows, this.gramCounts, data, off + t - k, k + 1, 1);
+        this.count(this.contexts, this.contextCounts, data, off + t - k, 1);
+        this.count(this.grams, this.gramCounts, data, off + t - k, 1);
       }
     }
   }
@@ -166,9 +158,9 @@ export class Ngram implements Detector {
       let sum = 0;
       let worst = 0;
       for (let t = k; t < size; t++) {
-        const ci = this.contexts.lookup(data, off + t - k, k);
+        const ci = this.contexts.lookup(data, off + t - k);
         const cc = ci >= 0 ? ctxCounts[ci]! : 0;
-        const gi = cc > 0 ? this.grams.lookup(data, off + t - k, k + 1) : -1;
+        const gi = cc > 0 ? this.grams.lookup(data, off + t - k) : -1;
         const cg = gi >= 0 ? gramCounts[gi]! : 0;
         const nll = -Math.log((cg + alpha) / (cc + alphaV));
         sum += nll;
@@ -188,9 +180,9 @@ export class Ngram implements Detector {
       alpha: this.alpha,
       scoring: this.scoring,
       frame: this.frame,
-      contexts: this.contextRows.toArray(),
+      contexts: this.contexts.toArray(),
       contextCounts: this.contextCounts.toArray(),
-      grams: this.gramRows.toArray(),
+      grams: this.grams.toArray(),
       gramCounts: this.gramCounts.toArray(),
       vocabulary: Uint16Array.from(vocab),
     };
@@ -219,8 +211,8 @@ export class Ngram implements Detector {
     if (s.vocabulary.length > 65536) throw badState('ngram', `vocabulary holds ${s.vocabulary.length} calls, more than there are syscall numbers`);
     const d = new Ngram({ order: k, alpha, scoring, frame });
     d.reset(size);
-    for (let i = 0; i < s.contextCounts.length; i++) d.count(d.contexts, d.contextRows, d.contextCounts, s.contexts, i * k, k, s.contextCounts[i]!);
-    for (let i = 0; i < s.gramCounts.length; i++) d.count(d.grams, d.gramRows, d.gramCounts, s.grams, i * (k + 1), k + 1, s.gramCounts[i]!);
+    for (let i = 0; i < s.contextCounts.length; i++) d.count(d.contexts, d.contextCounts, s.contexts, i * k, s.contextCounts[i]!);
+    for (let i = 0; i < s.gramCounts.length; i++) d.count(d.grams, d.gramCounts, s.grams, i * (k + 1), s.gramCounts[i]!);
     for (const c of s.vocabulary) d.seen[c] = 1;
     d.vocabulary = s.vocabulary.length;
     d.thresholdRule = 'as saved in the model file';

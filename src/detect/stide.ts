@@ -1,10 +1,9 @@
 import { SyswardenError } from '../errors.js';
-import { GrowableUint16 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, heldOutMax, normalWindows, optHeldOut, optNumber, requireWindows, type HeldOut } from './common.js';
 import type { Detector, DetectorFactory, StreamScorer } from './detector.js';
 import { LocalityFrames, localityStreamScorer } from './locality.js';
-import { WindowTable } from './window-table.js';
+import { SequenceStore } from './window-table.js';
 import { badState, stateInt, stateObject, stateWindowSize } from './lib/state.js';
 
 export interface StideOptions {
@@ -61,8 +60,7 @@ export class Stide implements Detector {
   private readonly folds: number;
   private readonly heldOut: HeldOut;
   private readonly minMismatches: number;
-  private table = new WindowTable();
-  private rows = new GrowableUint16();
+  private db = new SequenceStore(1);
 
   constructor(opts: Partial<StideOptions> = {}) {
     this.frame = Math.round(optNumber(opts, 'frame', 20, 1, 10_000));
@@ -74,10 +72,7 @@ export class Stide implements Detector {
 
   private learn(set: WindowSet): void {
     const { size, data } = set;
-    for (let i = 0; i < set.count; i++) {
-      const before = this.table.size;
-      if (this.table.insert(data, i * size, size) === before) this.rows.append(data.subarray(i * size, (i + 1) * size));
-    }
+    for (let i = 0; i < set.count; i++) this.db.add(data, i * size);
   }
 
   fit(train: WindowSet): void {
@@ -99,16 +94,15 @@ export class Stide implements Detector {
   }
 
   private resetDatabase(size: number): void {
-    this.table = new WindowTable(4096);
-    this.rows = new GrowableUint16(4096 * size);
+    this.db = new SequenceStore(size, 4096);
   }
 
   /** 1 for each window absent from the normal database, else 0. */
   mismatches(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {
     checkFitted(this.name, this.windowSize, windows);
     const { size, data } = windows;
-    const table = this.table;
-    for (let i = 0; i < windows.count; i++) out[i] = table.lookup(data, i * size, size) < 0 ? 1 : 0;
+    const db = this.db;
+    for (let i = 0; i < windows.count; i++) out[i] = db.lookup(data, i * size) < 0 ? 1 : 0;
     return out;
   }
 
@@ -129,10 +123,10 @@ export class Stide implements Detector {
   private scoreFrames(frames: LocalityFrames, windows: WindowSet, out: Float64Array): Float64Array {
     checkFitted(this.name, this.windowSize, windows);
     const { size, data, source } = windows;
-    const table = this.table;
+    const db = this.db;
     const L = this.frame;
     for (let i = 0; i < windows.count; i++) {
-      const miss = table.lookup(data, i * size, size) < 0 ? 1 : 0;
+      const miss = db.lookup(data, i * size) < 0 ? 1 : 0;
       out[i] = frames.push(source ? source[i]! : 0, miss) / L;
     }
     return out;
@@ -140,11 +134,11 @@ export class Stide implements Detector {
 
   /** Distinct normal windows in the database. */
   get databaseSize(): number {
-    return this.table.size;
+    return this.db.size;
   }
 
   state(): StideState {
-    return { windowSize: this.windowSize, frame: this.frame, normal: this.rows.toArray() };
+    return { windowSize: this.windowSize, frame: this.frame, normal: this.db.toArray() };
   }
 
   static restore(state: unknown): Stide {
@@ -157,7 +151,7 @@ export class Stide implements Detector {
     // A length that is not whole windows used to give a fractional count, read past the rows and learn garbage windows.
     if (s.normal.length === 0 || s.normal.length % size !== 0) throw badState('stide', `normal holds ${s.normal.length} calls, not a whole number of ${size}-call windows`);
     d.windowSize = size;
-    d.table = new WindowTable(s.normal.length / size);
+    d.db = new SequenceStore(size, s.normal.length / size);
     d.learn({ size, count: s.normal.length / size, data: s.normal });
     d.thresholdRule = 'as saved in the model file';
     return d;

@@ -1,3 +1,5 @@
+import { GrowableUint16 } from '../trace/growable.js';
+
 /**
  * An open-addressing hash index of short uint16 sequences (windows, bags,
  * n-grams), keyed by two independent 32-bit hashes: a 64-bit key, so two
@@ -94,5 +96,48 @@ export class WindowTable {
   clear(): void {
     this.slots.fill(0);
     this.size = 0;
+  }
+}
+
+/**
+ * Distinct sequences of one length: their dense ids (a WindowTable) and
+ * their calls, row-major in id order, which is what a model saves and what
+ * BoSC scans. One place for "index it, and keep a copy when it is new".
+ */
+export class SequenceStore {
+  private readonly table: WindowTable;
+  private readonly rows: GrowableUint16;
+
+  constructor(readonly length: number, expected = 1024) {
+    this.table = new WindowTable(expected);
+    this.rows = new GrowableUint16(expected * length);
+  }
+
+  /** Number of distinct sequences. */
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** Id of the sequence at `data[off ..)`, or -1 when absent. */
+  lookup(data: Uint16Array, off: number): number {
+    return this.table.lookup(data, off, this.length);
+  }
+
+  /** Id of the sequence at `data[off ..)`, stored when new (ids 0, 1, ... in order of first sight). */
+  add(data: Uint16Array, off: number): number {
+    const before = this.table.size;
+    const id = this.table.insert(data, off, this.length);
+    if (id === before) this.rows.append(data.subarray(off, off + this.length));
+    return id;
+  }
+
+  /** The sequences, row-major; shares memory until the next add. */
+  view(): Uint16Array {
+    return this.rows.view();
+  }
+
+  /** The sequences, row-major, as an exact-size copy. */
+  toArray(): Uint16Array {
+    return this.rows.toArray();
   }
 }
