@@ -10,6 +10,7 @@ describe('errors a user understands', () => {
   it('not root: names the missing privilege and the fix', async () => {
     const r = await runCli(['record', '--all', '--out', '/tmp/never.swrec', '--duration', '1'], {
       wrap: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'],
+      otherUser: true,
     });
     expectCleanFailure(r, /needs root \(or CAP_BPF and CAP_PERFMON\).*you are not root.*sudo/);
   });

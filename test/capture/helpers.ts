@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { workloadPath } from '../../src/capture/addon.js';
@@ -97,12 +99,47 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Whether a user other than root can reach `path`: every directory on the way lets others through. */
+function reachableByOthers(path: string): boolean {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dirname(dir) === dir) return true;
+  }
+}
+
+let stagedCli: string | undefined;
+
+/**
+ * The built CLI where an unprivileged user can run it. A checkout inside a
+ * private directory (`mktemp -d` makes 0700 ones) is out of reach of
+ * `nobody`; then the CLI, its addon and its one runtime dependency are
+ * copied once to a directory others can read.
+ */
+function cliForOtherUsers(): string {
+  if (reachableByOthers(cliPath)) return cliPath;
+  if (!stagedCli) {
+    const root = mkdtempSync(join(tmpdir(), 'sw-cli-'));
+    chmodSync(root, 0o755);
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+    cpSync(join(projectRoot, 'package.json'), join(root, 'package.json'));
+    cpSync(join(projectRoot, 'dist'), join(root, 'dist'), { recursive: true });
+    mkdirSync(join(root, 'build', 'Release'), { recursive: true });
+    cpSync(join(projectRoot, 'build', 'Release', 'syswarden.node'), join(root, 'build', 'Release', 'syswarden.node'));
+    cpSync(join(projectRoot, 'node_modules', 'msgpackr'), join(root, 'node_modules', 'msgpackr'), { recursive: true });
+    stagedCli = join(root, 'dist', 'cli', 'main.js');
+    if (!reachableByOthers(stagedCli)) throw new Error(`neither ${cliPath} nor ${stagedCli} can be reached by other users: make ${tmpdir()} searchable by others (chmod o+x)`);
+  }
+  return stagedCli;
+}
+
 /**
  * Run the built CLI in a child process. `wrap` prefixes the command (e.g.
- * setpriv to drop root, or unshare to change what is mounted for it alone).
+ * setpriv to drop root, or unshare to change what is mounted for it alone);
+ * `otherUser` says the wrap runs it as another user, who must be able to
+ * read the CLI.
  */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; wrap?: string[] } = {}): Promise<CliResult> {
-  const argv = [...(options.wrap ?? []), process.execPath, cliPath, ...args];
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; wrap?: string[]; otherUser?: boolean } = {}): Promise<CliResult> {
+  const argv = [...(options.wrap ?? []), process.execPath, options.otherUser ? cliForOtherUsers() : cliPath, ...args];
   return new Promise((resolve, reject) => {
     const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     let stdout = '';

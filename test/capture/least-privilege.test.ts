@@ -23,6 +23,7 @@ describe('least privilege', () => {
     const out = join(dir, 'caps.swrec');
     const recording = runCli(['record', '--target', cg.spec, '--duration', '2', '--out', out], {
       wrap: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all,+bpf,+perfmon', '--ambient-caps=-all,+bpf,+perfmon'],
+      otherUser: true,
     });
     await new Promise((r) => setTimeout(r, 1000));
     await runWorkload(['--cgroup', cg.dir, 'getppid', '1000']);
