@@ -19,13 +19,6 @@
 #include "event.h"
 #include "syscalls.skel.h"
 
-// User-space mirror of the BPF side's struct sw_counts (one CPU's row);
-// test/capture/record-layout.test.ts checks its size against the BTF.
-struct sw_counts_user {
-  uint64_t n[SW_CNT__MAX];
-};
-static_assert(sizeof(sw_counts_user) == 24, "sw_counts row is three u64 counters");
-
 namespace {
 
 // libbpf prints through one process-wide callback. Loading happens on a JS
@@ -385,20 +378,18 @@ void Collector::Rebalance() {
   for (uint16_t s : drain_slots_) drain_counts_[s] = 0;
   drain_slots_.clear();
   drain_records_ = 0;
-  shared_->shed_now.store(uint32_t(shed_slots_.size()), std::memory_order_relaxed);
   // Cached verdicts carry the shed bit: recompute them.
   if (changed) __atomic_add_fetch(&skel_->bss->filter_gen, 1, __ATOMIC_RELEASE);
 }
 
 // Calls of one slot that passed the filter so far, summed over CPUs.
 uint64_t Collector::SlotMatched(uint16_t slot) {
-  std::vector<sw_counts_user> rows(ring_full_cpus_.size());
   uint32_t key = slot;
-  if (rows.empty() ||
-      bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), rows.data(), rows.size() * sizeof(sw_counts_user), 0) != 0)
+  if (slot_rows_.empty() ||
+      bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), slot_rows_.data(), slot_rows_.size() * sizeof(sw_counts_user), 0) != 0)
     return 0;
   uint64_t m = 0;
-  for (const sw_counts_user& r : rows) m += r.n[SW_CNT_MATCHED];
+  for (const sw_counts_user& r : slot_rows_) m += r.n[SW_CNT_MATCHED];
   return m;
 }
 
@@ -417,7 +408,10 @@ void Collector::ConsumeLoop() {
   // drop. Root may raise it; without CAP_SYS_NICE this quietly stays as is.
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), consumer_nice_);
   int ncpu = libbpf_num_possible_cpus();
-  if (ncpu > 0) ring_full_cpus_.assign(size_t(ncpu), 0);
+  if (ncpu > 0) {
+    ring_full_cpus_.assign(size_t(ncpu), 0);
+    slot_rows_.assign(size_t(ncpu), sw_counts_user{});
+  }
   using clock = std::chrono::steady_clock;
   auto next = clock::now();
   const auto period = std::chrono::milliseconds(poll_ms_);
@@ -590,7 +584,10 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
   out.Set("malformedRecords", Napi::BigInt::New(env, s.malformed_records.load()));
   out.Set("drains", Napi::BigInt::New(env, s.drains.load()));
   out.Set("shedEpisodes", Napi::Number::New(env, double(s.shed_episodes.load())));
-  out.Set("shedNow", Napi::Number::New(env, s.shed_now.load()));
+  {
+    std::lock_guard<std::mutex> lock(shed_mu_);
+    out.Set("shedNow", Napi::Number::New(env, double(shed_slots_.size())));
+  }
   out.Set("inFlight", Napi::Number::New(env, s.in_flight.load()));
   return out;
 }

@@ -18,6 +18,12 @@
 
 #include "event.h"
 
+// User-space mirror of the BPF side's struct sw_counts (one CPU's row of
+// the counters map): both are SW_CNT__MAX u64 counters from event.h.
+struct sw_counts_user {
+  uint64_t n[SW_CNT__MAX];
+};
+
 struct syscalls_bpf;
 struct ring_buffer;
 struct bpf_link;
@@ -45,9 +51,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
     std::atomic<uint64_t> user_dropped_events{0};
     std::atomic<uint64_t> malformed_records{0};
     std::atomic<uint64_t> drains{0};
-    // Fair share: times a slot started being shed, and slots shed right now.
+    // Fair share: times a slot started being shed.
     std::atomic<uint64_t> shed_episodes{0};
-    std::atomic<uint32_t> shed_now{0};
     // Per target slot (last row: all-processes mode).
     std::array<std::atomic<uint64_t>, SW_MAX_TARGETS + 1> user_dropped_by_slot{};
   };
@@ -98,6 +103,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
   size_t drain_records_ = 0;
   uint64_t ring_full_seen_ = 0;  // failed reservations as of the last drain
   std::vector<uint64_t> ring_full_cpus_;
+  std::vector<sw_counts_user> slot_rows_;  // one slot's counters, one row per CPU
   // Slots being shed, each with its kernel 'matched' count at the last
   // drain (its rate decides when it comes back).
   struct ShedSlot {
