@@ -17,34 +17,55 @@
  * it orders events of one thread across CPUs after a migration and is the
  * start of the syscall-to-alert latency. x86_64 syscall numbers fit in 16
  * bits; -1 (no syscall, e.g. a ptrace-injected return) is skipped in the kernel.
+ *
+ * `slot` carries the target id the event matched, fixed when it was
+ * captured: the target's slot in the low SW_SLOT_BITS bits and the slot's
+ * generation above them. A slot freed by a removed target is given to a
+ * later one under the next generation, so an event still in flight when
+ * its target went away never names the target that came after it.
  */
 struct sw_event {
 	__u64 ts_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 tid;   /* kernel pid of the thread, as seen from the init pid namespace */
 	__u16 nr;    /* syscall number */
-	__u16 slot;  /* target slot the event matched; SW_SLOT_ALL in all-processes mode */
+	__u16 slot;  /* target id (slot | generation << SW_SLOT_BITS); SW_SLOT_ALL in all-processes mode */
 };
 
+/* The target id of events recorded in all-processes mode. */
 #define SW_SLOT_ALL 0xffff
+
+/*
+ * A target id: bits 0..11 the slot (index of the per-slot counters and of
+ * the shed flags), bits 12..14 the generation, bit 15 clear. Every target
+ * id is below SW_TARGET_ID_LIMIT: with SW_SHED_BIT set, 0x7ffe and 0x7fff
+ * would read as SW_NO_MATCH and SW_SLOT_ALL, so slots 4094 and 4095 skip
+ * generation 7 (user space allocates ids; src/capture/record.ts).
+ */
+#define SW_SLOT_BITS 12
+#define SW_SLOT_MASK 0x0fff
+#define SW_GEN_MASK 0x7
+#define SW_TARGET_ID_LIMIT 0x7ffe
 
 /* Indices into the per-CPU counter array. */
 enum sw_counter {
-	SW_CNT_MATCHED = 0, /* events that passed the filter */
-	SW_CNT_EMITTED = 1, /* records submitted to the ring */
+	SW_CNT_MATCHED = 0, /* events that passed the filter, counted on entry */
+	SW_CNT_EMITTED = 1, /* records submitted to the ring (counted before the submit) */
 	SW_CNT_DROPPED = 2, /* not recorded: ring full, or the slot shed under ring pressure */
 	SW_CNT__MAX = 3,
 };
 
 /*
- * Set in a cached verdict's slot while user space sheds that slot (a
+ * Set in a cached verdict's id while user space sheds that target's slot (a
  * container taking more than its share of a ring under pressure): its
  * events are counted as dropped without touching the ring.
  */
 #define SW_SHED_BIT 0x8000
+/* A cached verdict for a cgroup no target contains. */
+#define SW_NO_MATCH 0xfffe
 
 /* Deepest cgroup level the filter walks (root is level 0). */
 #define SW_MAX_CGROUP_LEVEL 31
-/* Targets watched at once (slots 0 .. SW_MAX_TARGETS-1). */
+/* Targets watched at once (slots 0 .. SW_MAX_TARGETS-1): 1 << SW_SLOT_BITS. */
 #define SW_MAX_TARGETS 4096
 /* Distinct cgroup levels targets may sit at, at once. */
 #define SW_MAX_LEVELS 8

@@ -38,7 +38,7 @@ const struct sw_event *sw_event_btf_anchor __attribute__((unused));
 
 /* ---- maps ---- */
 
-/* cgroup v2 id of a watched cgroup -> its container slot. */
+/* cgroup v2 id of a watched cgroup -> its target id (slot | generation, event.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SW_MAX_TARGETS);
@@ -71,12 +71,11 @@ struct {
 	__type(value, struct sw_verdict);
 } verdicts SEC(".maps");
 
-#define SW_NO_MATCH 0xfffe
-
 /*
  * Slots user space is shedding: 1 while a container floods a ring under
- * pressure, so the other containers' events still find room. Read only
- * when a verdict is computed; user space bumps filter_gen after a change.
+ * pressure, so the other containers' events still find room. Indexed by
+ * slot (id & SW_SLOT_MASK). Read only when a verdict is computed; user
+ * space bumps filter_gen after a change.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -88,7 +87,8 @@ struct {
 /*
  * matched / emitted / dropped per target slot (row SW_MAX_TARGETS for
  * all-processes mode), per CPU so the hot path never shares a cache line.
- * Per slot so that a container flooding the ring is named in the report.
+ * Per slot so that a container flooding the ring is named in the report;
+ * user space baselines a slot's row when it gives the slot to a new target.
  */
 struct sw_counts {
 	__u64 n[SW_CNT__MAX];
@@ -120,7 +120,7 @@ struct {
 #define COUNT(c, which) __sync_fetch_and_add(&(c)->n[which], 1)
 
 /* Slow path: ask for the task's ancestor at each level where targets sit. */
-static __always_inline __u16 lookup_slot(void)
+static __always_inline __u16 lookup_target(void)
 {
 	__u32 n = level_count;
 
@@ -135,7 +135,7 @@ static __always_inline __u16 lookup_slot(void)
 	return SW_NO_MATCH;
 }
 
-static __always_inline int match_slot(struct task_struct *task, __u16 *slot)
+static __always_inline int match_target(struct task_struct *task, __u16 *target)
 {
 	__u32 zero = 0, gen = filter_gen;
 	__u64 id = task->cgroups->dfl_cgrp->kn->id;
@@ -147,9 +147,9 @@ static __always_inline int match_slot(struct task_struct *task, __u16 *slot)
 	if (v->id == id && (__u32)v->tag == (__u32)id && (__u16)(v->tag >> 48) == (__u16)gen) {
 		s = (__u16)(v->tag >> 32);
 	} else {
-		s = level_count ? lookup_slot() : SW_NO_MATCH;
-		if (s < SW_MAX_TARGETS) {
-			__u32 k = s;
+		s = level_count ? lookup_target() : SW_NO_MATCH;
+		if (s < SW_TARGET_ID_LIMIT) {
+			__u32 k = s & SW_SLOT_MASK;
 			__u8 *f = bpf_map_lookup_elem(&shed, &k);
 			if (f && *f)
 				s |= SW_SHED_BIT;
@@ -159,7 +159,7 @@ static __always_inline int match_slot(struct task_struct *task, __u16 *slot)
 	}
 	if (s == SW_NO_MATCH)
 		return 0;
-	*slot = s;
+	*target = s;
 	return 1;
 }
 
@@ -167,17 +167,17 @@ static __always_inline int on_enter(long nr)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct sw_event *e;
-	__u16 slot = SW_SLOT_ALL;
+	__u16 target = SW_SLOT_ALL;
 	__u16 shed_now = 0;
 
 	/* -1 is not a syscall: it is what a tracer sees when it cancels one. */
 	if (nr < 0)
 		return 0;
 	if (!match_all) {
-		if (!match_slot(task, &slot))
+		if (!match_target(task, &target))
 			return 0;
-		shed_now = slot & SW_SHED_BIT;
-		slot &= ~SW_SHED_BIT;
+		shed_now = target & SW_SHED_BIT;
+		target &= ~SW_SHED_BIT;
 	}
 	/*
 	 * Never record the collector itself: draining the ring makes syscalls,
@@ -186,7 +186,7 @@ static __always_inline int on_enter(long nr)
 	if ((__u32)task->tgid == self_tgid)
 		return 0;
 
-	__u32 row = slot < SW_MAX_TARGETS ? slot : SW_MAX_TARGETS;
+	__u32 row = target < SW_TARGET_ID_LIMIT ? (target & SW_SLOT_MASK) : SW_MAX_TARGETS;
 	struct sw_counts *cnt = bpf_map_lookup_elem(&counters, &row);
 	if (!cnt)
 		return 0;
@@ -208,10 +208,14 @@ static __always_inline int on_enter(long nr)
 	e->ts_ns = bpf_ktime_get_ns();
 	e->tid = (__u32)task->pid;
 	e->nr = (__u16)nr;
-	e->slot = slot;
+	e->slot = target;
+	/*
+	 * Count before the submit: a record becomes visible to the consumer at
+	 * the submit, so 'emitted' is never behind what user space has taken.
+	 */
+	COUNT(cnt, SW_CNT_EMITTED);
 	/* No wakeup: the consumer drains on a timer; a wakeup per event costs more than the event. */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	COUNT(cnt, SW_CNT_EMITTED);
 	return 0;
 }
 

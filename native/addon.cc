@@ -22,6 +22,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeCollector", Collector::Init(env));
   exports.Set("recordLayout", RecordLayout(env));
   exports.Set("slotAll", Napi::Number::New(env, SW_SLOT_ALL));
+  // How a target id packs slot and generation, for the decoder check.
+  Napi::Object id = Napi::Object::New(env);
+  id.Set("slotBits", Napi::Number::New(env, SW_SLOT_BITS));
+  id.Set("slotMask", Napi::Number::New(env, SW_SLOT_MASK));
+  id.Set("generationMask", Napi::Number::New(env, SW_GEN_MASK));
+  id.Set("limit", Napi::Number::New(env, SW_TARGET_ID_LIMIT));
+  exports.Set("targetId", id);
   return exports;
 }
 

@@ -19,15 +19,28 @@
 #include "event.h"
 #include "syscalls.skel.h"
 
+static_assert(SW_MAX_TARGETS == 1 << SW_SLOT_BITS, "a slot is the low SW_SLOT_BITS of a target id");
+static_assert(SW_MAX_TARGETS - 1 == SW_SLOT_MASK, "SW_SLOT_MASK covers every slot");
+static_assert(((SW_GEN_MASK << SW_SLOT_BITS) | SW_SLOT_MASK) < SW_SHED_BIT, "target ids leave the shed bit clear");
+
 namespace {
 
-// libbpf prints through one process-wide callback. Loading happens on a JS
-// thread; collect what libbpf says while this thread loads so a failure can
-// carry the verifier's or kernel's own words.
+// libbpf prints through one process-wide callback, which the embedding
+// program may have set for itself. Ours is installed only while a collector
+// loads (under load_print_mu, so loads in several threads take turns) and
+// the previous one is put back after; meanwhile messages from other threads
+// still go to the previous callback. The loading thread's messages are kept
+// so a failure can carry the verifier's or kernel's own words.
+std::mutex load_print_mu;
+std::atomic<libbpf_print_fn_t> previous_print{nullptr};
 thread_local std::string* libbpf_log = nullptr;
 
 int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
-  if (level == LIBBPF_DEBUG || libbpf_log == nullptr) return 0;
+  if (libbpf_log == nullptr) {
+    libbpf_print_fn_t prev = previous_print.load(std::memory_order_acquire);
+    return prev ? prev(level, fmt, args) : 0;
+  }
+  if (level == LIBBPF_DEBUG) return 0;
   // libbpf hands over the whole verifier log in one message, and the
   // verifier's reason for refusing is at its end: format all of it, then
   // keep the last 16 KiB.
@@ -45,14 +58,24 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   return n;
 }
 
-struct LogCapture {
+// Scope of our print callback: one load, on the thread that loads.
+class LogCapture {
+ public:
   std::string text;
-  LogCapture() {
-    static std::once_flag once;
-    std::call_once(once, [] { libbpf_set_print(LibbpfPrint); });
+  LogCapture() : lock_(load_print_mu) {
     libbpf_log = &text;
+    previous_print.store(libbpf_set_print(LibbpfPrint), std::memory_order_release);
   }
-  ~LogCapture() { libbpf_log = nullptr; }
+  ~LogCapture() {
+    libbpf_set_print(previous_print.load(std::memory_order_acquire));
+    previous_print.store(nullptr, std::memory_order_release);
+    libbpf_log = nullptr;
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+ private:
+  std::lock_guard<std::mutex> lock_;
 };
 
 // A thread that no signal can interrupt: it starts with every signal
@@ -111,6 +134,22 @@ uint32_t OptU32(const Napi::Object& o, const char* key, uint32_t def, uint32_t l
   return uint32_t(d);
 }
 
+int32_t OptI32(const Napi::Object& o, const char* key, int32_t def, int32_t lo, int32_t hi) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return def;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= lo && d <= hi) || d != int32_t(d))
+    throw Napi::RangeError::New(o.Env(), std::string(key) + " out of range");
+  return int32_t(d);
+}
+
+// Row of the per-slot counters for a record's target id: its slot, or the
+// last row for everything that is not a target id (all-processes mode).
+inline uint32_t RowOf(uint16_t target) {
+  return target < SW_TARGET_ID_LIMIT ? uint32_t(target & SW_SLOT_MASK) : uint32_t(SW_MAX_TARGETS);
+}
+
 uint64_t ArgCgroupId(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() <= i || !info[i].IsBigInt())
     throw Napi::TypeError::New(info.Env(), "cgroup id must be a bigint");
@@ -146,7 +185,11 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   poll_ms_ = OptU32(opts, "pollMs", 2, 1, 1000);
   max_batch_events_ = OptU32(opts, "maxBatchEvents", 65536, 1, 1u << 24);
   max_queued_batches_ = OptU32(opts, "maxQueuedBatches", 64, 1, 1u << 16);
-  consumer_nice_ = -int(OptU32(opts, "consumerBoost", 10, 0, 20));
+  // Absent: the consumer thread keeps the priority it inherits.
+  if (!opts.Get("consumerNice").IsUndefined()) {
+    consumer_nice_ = OptI32(opts, "consumerNice", 0, -20, 19);
+    set_consumer_nice_ = true;
+  }
   if (opts.Has("fairShare")) fair_share_ = opts.Get("fairShare").ToBoolean();
 
   Load(env, opts);
@@ -163,14 +206,14 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   consumer_ = ThreadWithoutSignals([this] { ConsumeLoop(); });
 }
 
-Collector::~Collector() { Shutdown(); }
+Collector::~Collector() { Shutdown(false); }
 
 // The environment is going away (process exit, worker termination) with the
 // collector still open: detach now rather than leave it to the kernel.
 void Collector::CleanupHook(void* arg) {
   Collector* self = static_cast<Collector*>(arg);
   self->hook_registered_ = false;
-  self->Shutdown();
+  self->Shutdown(false);
 }
 
 void Collector::Load(Napi::Env env, const Napi::Object& opts) {
@@ -198,12 +241,12 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
   std::string stage, first_stage;
   std::string log_text;
   int err = -EINVAL, first_err = 0;
+  int ring_err = 0;
   ThreadWithoutSignals([&] {
+    // RLIMIT_MEMLOCK is left alone: kernels before 5.11 charge BPF memory to
+    // it, and libbpf (>= 1.0, required by CMakeLists.txt) raises it itself
+    // on exactly those kernels; on later ones the process keeps its limits.
     LogCapture log;
-    // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; lift it so the
-    // ring does not fail there for a reason unrelated to the user's request.
-    rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
-    setrlimit(RLIMIT_MEMLOCK, &unlimited);
 
     auto try_load = [&](bool btf, std::string& stage) -> int {
       skel_ = syscalls_bpf__open();
@@ -237,6 +280,13 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       if (err == 0) attach_mode_ = "tracepoint";
       else unload();
     }
+    if (err == 0) {
+      ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnRecord, this, nullptr);
+      if (!ring_) {
+        ring_err = errno;
+        unload();
+      }
+    }
     log_text = log.text;
   }).join();
   if (err != 0) {
@@ -250,12 +300,7 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
     throw e;
   }
 
-  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnRecord, this, nullptr);
-  if (!ring_) {
-    int e = errno;
-    unload();
-    throw BpfError(env, "create ring buffer consumer", e, log_text);
-  }
+  if (ring_err != 0) throw BpfError(env, "create ring buffer consumer", ring_err, log_text);
 }
 
 int Collector::OnRecord(void* ctx, void* data, size_t size) {
@@ -264,14 +309,15 @@ int Collector::OnRecord(void* ctx, void* data, size_t size) {
     self->shared_->malformed_records.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
-  uint16_t slot = static_cast<const sw_event*>(data)->slot;
-  if (slot < SW_MAX_TARGETS && self->drain_counts_[slot]++ == 0) self->drain_slots_.push_back(slot);
+  uint32_t row = RowOf(static_cast<const sw_event*>(data)->slot);
+  self->consumed_by_row_[row]++;
+  if (row < SW_MAX_TARGETS && self->drain_counts_[row]++ == 0) self->drain_slots_.push_back(uint16_t(row));
   self->drain_records_++;
   std::vector<uint8_t>& bytes = self->current_->bytes;
   size_t at = bytes.size();
   bytes.resize(at + sizeof(sw_event));
   memcpy(bytes.data() + at, data, sizeof(sw_event));
-  if (bytes.size() >= size_t(self->max_batch_events_) * sizeof(sw_event)) self->Flush();
+  if (bytes.size() >= size_t(self->max_batch_events_) * sizeof(sw_event)) self->Flush(false);
   return 0;
 }
 
@@ -282,9 +328,16 @@ size_t Collector::InitialBatchBytes() const {
   return size_t(std::min<uint32_t>(max_batch_events_, 4096)) * sizeof(sw_event);
 }
 
-void Collector::Flush() {
+void Collector::Flush(bool coalesce) {
   if (current_->bytes.empty()) return;
   Shared& s = *shared_;
+  // JavaScript is behind (batches are already waiting for it): grow this
+  // batch instead of queueing another. What it costs JavaScript is mostly
+  // per batch, so fewer, larger batches let a busy or starved main thread
+  // catch up, and the queue bound below is reached only after a long stall
+  // (max_queued batches of up to max_batch_events each) rather than after a
+  // few drains' worth of tiny batches.
+  if (coalesce && s.in_flight.load(std::memory_order_acquire) >= kCoalesceWhenQueued) return;
   // The bound: when JavaScript has not taken the last max_queued batches, this
   // one is dropped and counted. The kernel side never waits on us.
   if (s.in_flight.load(std::memory_order_acquire) >= max_queued_batches_) {
@@ -306,8 +359,9 @@ void Collector::Flush() {
 
 // A batch JavaScript could not take: counted in total and per target slot,
 // so the report can name the container whose events were lost.
-void Collector::CountDropped(const Batch& batch) {
-  Shared& s = *shared_;
+void Collector::CountDropped(const Batch& batch) { CountDroppedIn(*shared_, batch); }
+
+void Collector::CountDroppedIn(Shared& s, const Batch& batch) {
   size_t events = batch.bytes.size() / sizeof(sw_event);
   s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
   s.user_dropped_events.fetch_add(events, std::memory_order_relaxed);
@@ -317,7 +371,7 @@ void Collector::CountDropped(const Batch& batch) {
   uint32_t row = 0;
   uint64_t run = 0;
   for (size_t i = 0; i < events; i++) {
-    uint32_t r = ev[i].slot < SW_MAX_TARGETS ? ev[i].slot : SW_MAX_TARGETS;
+    uint32_t r = RowOf(ev[i].slot);
     if (r != row && run > 0) {
       s.user_dropped_by_slot[row].fetch_add(run, std::memory_order_relaxed);
       run = 0;
@@ -337,6 +391,13 @@ void Collector::CountDropped(const Batch& batch) {
 // made fewer calls than a quarter of the ring holds: shedding lasts only as
 // long as the flood, so a burst cannot buy a quiet moment for an attack. A
 // lone container is never shed: there is nobody to make room for.
+//
+// The same holds one stage later: when JavaScript falls behind (a quarter
+// of the batch queue waits for it: a stalled or starved main thread), the
+// queue would fill and whole batches, every container's events in them,
+// would be dropped. The slots above their share of the drain are shed in
+// the kernel instead, where dropping costs least, and stay shed until the
+// queue is down to an eighth, so the others' events keep their place.
 void Collector::Rebalance() {
   uint64_t full = 0;
   uint32_t zero = 0;
@@ -345,8 +406,12 @@ void Collector::Rebalance() {
                            ring_full_cpus_.size() * sizeof(uint64_t), 0) == 0) {
     for (uint64_t v : ring_full_cpus_) full += v;
   }
-  const bool pressure = full > ring_full_seen_;
+  const bool ring_pressure = full > ring_full_seen_;
   ring_full_seen_ = full;
+  const uint32_t queued = shared_->in_flight.load(std::memory_order_acquire);
+  const bool js_behind = queued >= std::max<uint32_t>(2, max_queued_batches_ / 4);
+  const bool js_catching_up = queued >= std::max<uint32_t>(1, max_queued_batches_ / 8);
+  const bool pressure = ring_pressure || js_behind;
   const uint64_t ring_records = ring_bytes_ / (sizeof(sw_event) + 8);  // 8: ring record header
 
   std::lock_guard<std::mutex> lock(shed_mu_);
@@ -355,7 +420,7 @@ void Collector::Rebalance() {
     uint64_t matched = SlotMatched(it->slot);
     uint64_t calls = matched - it->matched;
     it->matched = matched;
-    if (calls * 4 <= ring_records) {
+    if (calls * 4 <= ring_records && !js_catching_up) {
       SetShed(it->slot, false);
       it = shed_slots_.erase(it);
       changed = true;
@@ -403,10 +468,13 @@ void Collector::SetShed(uint16_t slot, bool on) {
 }
 
 void Collector::ConsumeLoop() {
+  // Named so that top -H, ps -L and tests can tell it from the process's own threads.
+  pthread_setname_np(pthread_self(), "sw-ring");
   // A watched container may flood the CPUs with syscalls; the thread that
   // empties the ring must still get its turn, or the ring fills and events
-  // drop. Root may raise it; without CAP_SYS_NICE this quietly stays as is.
-  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), consumer_nice_);
+  // drop. Raising it is the embedding program's decision (consumerNice);
+  // without CAP_SYS_NICE a raise quietly leaves it as it was.
+  if (set_consumer_nice_) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), consumer_nice_);
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu > 0) {
     ring_full_cpus_.assign(size_t(ncpu), 0);
@@ -419,7 +487,7 @@ void Collector::ConsumeLoop() {
     next += period;
     if (!paused_.load(std::memory_order_acquire)) {
       ring_buffer__consume(ring_);
-      Flush();
+      Flush(true);
       Rebalance();
       shared_->drains.fetch_add(1, std::memory_order_relaxed);
     }
@@ -427,26 +495,41 @@ void Collector::ConsumeLoop() {
     if (next > now) std::this_thread::sleep_until(next);
     else next = now;  // behind schedule: drain again at once rather than burst later
   }
-  // Final drain so close() loses nothing that was already in the ring.
-  if (!paused_.load()) {
-    ring_buffer__consume(ring_);
-    Flush();
-  }
+  // Final drain so close() loses nothing that was already in the ring,
+  // paused or not (Settle() drains again for what was still being written).
+  ring_buffer__consume(ring_);
+  Flush(false);
 }
 
 void Collector::Deliver(Napi::Env env, Napi::Function js_cb, SharedRef* ctx, Batch* batch) {
   std::unique_ptr<Batch> owned(batch);
   Shared& s = **ctx;
   s.in_flight.fetch_sub(1, std::memory_order_acq_rel);
-  if (env == nullptr) return;  // environment tearing down: nobody to deliver to
+  // Environment tearing down: nobody to deliver to, but the loss is still counted.
+  if (env == nullptr) {
+    CountDroppedIn(s, *owned);
+    return;
+  }
   size_t n = owned->bytes.size();
+  size_t events = n / sizeof(sw_event);
+  // Counted as delivered before the call, so that stats() read by a listener includes this batch.
   s.batches_delivered.fetch_add(1, std::memory_order_relaxed);
-  s.events_delivered.fetch_add(n / sizeof(sw_event), std::memory_order_relaxed);
-  // Copy into a V8-owned buffer: it can then be transferred to a worker,
-  // which an external buffer over our memory could not.
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
-  memcpy(ab.Data(), owned->bytes.data(), n);
-  js_cb.Call({ab, Napi::BigInt::New(env, owned->drained_ns)});
+  s.events_delivered.fetch_add(events, std::memory_order_relaxed);
+  try {
+    // Copy into a V8-owned buffer: it can then be transferred to a worker,
+    // which an external buffer over our memory could not.
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
+    memcpy(ab.Data(), owned->bytes.data(), n);
+    js_cb.Call({ab, Napi::BigInt::New(env, owned->drained_ns)});
+  } catch (const Napi::Error&) {
+    // The JavaScript callback catches what its listeners throw; this is the
+    // backstop. The exception (cleared by catching it) is counted instead of
+    // left pending for N-API to warn about, and the batch counts as dropped.
+    s.batches_delivered.fetch_sub(1, std::memory_order_relaxed);
+    s.events_delivered.fetch_sub(events, std::memory_order_relaxed);
+    s.callback_errors.fetch_add(1, std::memory_order_relaxed);
+    CountDroppedIn(s, *owned);
+  }
 }
 
 Napi::Value Collector::AttachMode(const Napi::CallbackInfo& info) {
@@ -460,15 +543,17 @@ void Collector::EnsureOpen(Napi::Env env) {
 Napi::Value Collector::SetTarget(const Napi::CallbackInfo& info) {
   EnsureOpen(info.Env());
   uint64_t id = ArgCgroupId(info, 0);
-  if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "slot must be a number");
-  uint32_t slot = info[1].As<Napi::Number>().Uint32Value();
-  if (slot >= SW_SLOT_ALL) throw Napi::RangeError::New(info.Env(), "slot out of range");
-  uint16_t value = uint16_t(slot);
+  if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "target id must be a number");
+  double target = info[1].As<Napi::Number>().DoubleValue();
+  if (!(target >= 0 && target < SW_TARGET_ID_LIMIT) || target != uint16_t(target))
+    throw Napi::RangeError::New(info.Env(), "target id out of range");
+  uint16_t value = uint16_t(target);
+  uint16_t slot = value & SW_SLOT_MASK;
   std::lock_guard<std::mutex> lock(shed_mu_);
   // A slot may be reused by a new target: it starts unshed.
-  auto it = std::find_if(shed_slots_.begin(), shed_slots_.end(), [value](const ShedSlot& x) { return x.slot == value; });
+  auto it = std::find_if(shed_slots_.begin(), shed_slots_.end(), [slot](const ShedSlot& x) { return x.slot == slot; });
   if (it != shed_slots_.end()) {
-    SetShed(value, false);
+    SetShed(slot, false);
     shed_slots_.erase(it);
   }
   int err = bpf_map__update_elem(skel_->maps.targets, &id, sizeof(id), &value, sizeof(value), BPF_ANY);
@@ -546,21 +631,34 @@ void Collector::ReadKernelCounters() {
 Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
+  const Shared& s = *shared_;
+  const uint32_t rows = SW_MAX_TARGETS + 1;
+  // What user space took is read before what the kernel emitted: a record
+  // is counted as emitted before it can be taken, so then
+  // delivered + dropped <= emitted holds in every reading.
+  const uint64_t batches_delivered = s.batches_delivered.load();
+  const uint64_t events_delivered = s.events_delivered.load();
+  const uint64_t user_dropped_batches = s.user_dropped_batches.load();
+  const uint64_t user_dropped_events = s.user_dropped_events.load();
+  std::vector<uint64_t> user_dropped(rows);
+  for (uint32_t row = 0; row < rows; row++) user_dropped[row] = s.user_dropped_by_slot[row].load(std::memory_order_relaxed);
   if (!closed_) ReadKernelCounters();
   uint64_t totals[SW_CNT__MAX] = {0, 0, 0};
-  const Shared& s = *shared_;
   // Per slot: only rows where something happened.
   Napi::Array per_slot = Napi::Array::New(env);
   uint32_t n = 0;
-  const uint32_t rows = SW_MAX_TARGETS + 1;
   for (uint32_t row = 0; row < rows; row++) {
-    uint64_t m = 0, em = 0, dr = 0;
+    uint64_t em = 0, dr = 0;
     if (kernel_counts_.size() == size_t(rows) * SW_CNT__MAX) {
-      m = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_MATCHED];
       em = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_EMITTED];
       dr = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_DROPPED];
     }
-    uint64_t ud = s.user_dropped_by_slot[row].load(std::memory_order_relaxed);
+    // 'matched' is what the program finished deciding about. Its own
+    // matched counter runs ahead while an invocation is half-way (it only
+    // tells Settle() and the fair share when one is), and a reading of
+    // per-CPU counters is not atomic across them.
+    const uint64_t m = em + dr;
+    const uint64_t ud = user_dropped[row];
     totals[SW_CNT_MATCHED] += m;
     totals[SW_CNT_EMITTED] += em;
     totals[SW_CNT_DROPPED] += dr;
@@ -577,11 +675,12 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
   out.Set("emitted", Napi::BigInt::New(env, totals[SW_CNT_EMITTED]));
   out.Set("dropped", Napi::BigInt::New(env, totals[SW_CNT_DROPPED]));
   out.Set("perSlot", per_slot);
-  out.Set("batchesDelivered", Napi::BigInt::New(env, s.batches_delivered.load()));
-  out.Set("eventsDelivered", Napi::BigInt::New(env, s.events_delivered.load()));
-  out.Set("userDroppedBatches", Napi::BigInt::New(env, s.user_dropped_batches.load()));
-  out.Set("userDroppedEvents", Napi::BigInt::New(env, s.user_dropped_events.load()));
+  out.Set("batchesDelivered", Napi::BigInt::New(env, batches_delivered));
+  out.Set("eventsDelivered", Napi::BigInt::New(env, events_delivered));
+  out.Set("userDroppedBatches", Napi::BigInt::New(env, user_dropped_batches));
+  out.Set("userDroppedEvents", Napi::BigInt::New(env, user_dropped_events));
   out.Set("malformedRecords", Napi::BigInt::New(env, s.malformed_records.load()));
+  out.Set("callbackErrors", Napi::Number::New(env, double(s.callback_errors.load())));
   out.Set("drains", Napi::BigInt::New(env, s.drains.load()));
   out.Set("shedEpisodes", Napi::Number::New(env, double(s.shed_episodes.load())));
   {
@@ -589,6 +688,7 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
     out.Set("shedNow", Napi::Number::New(env, double(shed_slots_.size())));
   }
   out.Set("inFlight", Napi::Number::New(env, s.in_flight.load()));
+  out.Set("settled", Napi::Boolean::New(env, settled_));
   return out;
 }
 
@@ -614,28 +714,68 @@ Napi::Value Collector::ProgramId(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Collector::Close(const Napi::CallbackInfo& info) {
-  if (!closed_) {
-    // Read the kernel counters one last time so stats() after close() still
-    // tells what happened.
-    ReadKernelCounters();
-  }
-  Shutdown();
+  Shutdown(true);
   return info.Env().Undefined();
 }
 
+// After the detach no invocation of the program starts, but one that began
+// before may still run on another CPU (syscall tracepoints are preemptible):
+// it may have counted an event as matched and not yet as emitted, or
+// reserved a record and not yet submitted it. Drain and read until the
+// counters agree (matched = emitted + dropped, every emitted record taken)
+// twice in a row, a bounded number of times. The last reading is the final
+// one; whatever was emitted and still not taken by then is counted as
+// dropped in user space, per slot, so the totals agree whatever happens.
+void Collector::Settle() {
+  constexpr int kMaxRounds = 500;  // 1 ms apart: half a second at most
+  const uint32_t rows = SW_MAX_TARGETS + 1;
+  uint64_t last_emitted = ~0ull, last_dropped = ~0ull;
+  for (int round = 0; round < kMaxRounds; round++) {
+    ring_buffer__consume(ring_);
+    Flush(false);
+    ReadKernelCounters();
+    if (kernel_counts_.size() != size_t(rows) * SW_CNT__MAX) break;
+    uint64_t m = 0, e = 0, d = 0, taken = 0;
+    for (uint32_t row = 0; row < rows; row++) {
+      m += kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_MATCHED];
+      e += kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_EMITTED];
+      d += kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_DROPPED];
+      taken += consumed_by_row_[row];
+    }
+    const bool agree = m == e + d && taken == e;
+    if (agree && e == last_emitted && d == last_dropped) {
+      settled_ = true;
+      break;
+    }
+    last_emitted = agree ? e : ~0ull;
+    last_dropped = agree ? d : ~0ull;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (kernel_counts_.size() != size_t(rows) * SW_CNT__MAX) return;
+  for (uint32_t row = 0; row < rows; row++) {
+    uint64_t e = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_EMITTED];
+    if (e <= consumed_by_row_[row]) continue;
+    uint64_t lost = e - consumed_by_row_[row];
+    shared_->user_dropped_events.fetch_add(lost, std::memory_order_relaxed);
+    shared_->user_dropped_by_slot[row].fetch_add(lost, std::memory_order_relaxed);
+  }
+}
+
 // One cleanup path for close(), garbage collection and environment teardown:
-// stop and join the consumer (it drains the ring a last time), release the
-// TSFN, then detach and free the kernel objects.
-void Collector::Shutdown() {
+// detach the program first (no new events), stop and join the consumer (it
+// drains the ring a last time), settle the final counters when the caller
+// will read them, release the TSFN, then free the kernel objects.
+void Collector::Shutdown(bool settle) {
   if (closed_) return;
   closed_ = true;
+  if (link_) bpf_link__destroy(link_);
+  link_ = nullptr;
   stop_.store(true, std::memory_order_release);
   if (consumer_.joinable()) consumer_.join();
+  if (settle && ring_ && skel_) Settle();
   tsfn_.Release();
   if (ring_) ring_buffer__free(ring_);
   ring_ = nullptr;
-  if (link_) bpf_link__destroy(link_);
-  link_ = nullptr;
   if (skel_) syscalls_bpf__destroy(skel_);
   skel_ = nullptr;
   if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);

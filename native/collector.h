@@ -50,10 +50,12 @@ class Collector : public Napi::ObjectWrap<Collector> {
     std::atomic<uint64_t> user_dropped_batches{0};
     std::atomic<uint64_t> user_dropped_events{0};
     std::atomic<uint64_t> malformed_records{0};
+    // Batches whose JavaScript callback threw (counted as dropped too).
+    std::atomic<uint64_t> callback_errors{0};
     std::atomic<uint64_t> drains{0};
     // Fair share: times a slot started being shed.
     std::atomic<uint64_t> shed_episodes{0};
-    // Per target slot (last row: all-processes mode).
+    // Per target slot, i.e. target id & SW_SLOT_MASK (last row: all-processes mode).
     std::array<std::atomic<uint64_t>, SW_MAX_TARGETS + 1> user_dropped_by_slot{};
   };
   using SharedRef = std::shared_ptr<Shared>;
@@ -72,14 +74,19 @@ class Collector : public Napi::ObjectWrap<Collector> {
 
   void Load(Napi::Env env, const Napi::Object& opts);
   void ConsumeLoop();
-  void Flush();
+  // Hand the current batch to JavaScript; with `coalesce`, keep growing it
+  // instead while JavaScript has batches waiting.
+  void Flush(bool coalesce);
+  static constexpr uint32_t kCoalesceWhenQueued = 2;
   size_t InitialBatchBytes() const;
   void CountDropped(const Batch& batch);
+  static void CountDroppedIn(Shared& s, const Batch& batch);
   void Rebalance();
   void SetShed(uint16_t slot, bool on);
   uint64_t SlotMatched(uint16_t slot);
   void ReadKernelCounters();
-  void Shutdown();
+  void Settle();
+  void Shutdown(bool settle);
   void EnsureOpen(Napi::Env env);
   static int OnRecord(void* ctx, void* data, size_t size);
   static void CleanupHook(void* arg);
@@ -92,11 +99,17 @@ class Collector : public Napi::ObjectWrap<Collector> {
   uint32_t poll_ms_ = 2;
   uint32_t max_batch_events_ = 65536;
   uint32_t max_queued_batches_ = 64;
-  int consumer_nice_ = -10;
+  // Nice value for the consumer thread, set only when the caller asked.
+  int consumer_nice_ = 0;
+  bool set_consumer_nice_ = false;
   uint32_t ring_bytes_ = 1u << 22;
 
+  // Records taken from the ring per counter row (slot, or the last row for
+  // all-processes mode): the consumer thread's, read by Settle() after it ends.
+  std::vector<uint64_t> consumed_by_row_ = std::vector<uint64_t>(SW_MAX_TARGETS + 1, 0);
   // Fair share of the ring (consumer thread, except where shed_mu_ says).
-  // Records of each slot in the current drain, and which slots had any.
+  // Records of each slot (target id & SW_SLOT_MASK) in the current drain,
+  // and which slots had any.
   bool fair_share_ = true;
   std::vector<uint32_t> drain_counts_ = std::vector<uint32_t>(SW_MAX_TARGETS, 0);
   std::vector<uint16_t> drain_slots_;
@@ -107,11 +120,11 @@ class Collector : public Napi::ObjectWrap<Collector> {
   // Slots being shed, each with its kernel 'matched' count at the last
   // drain (its rate decides when it comes back).
   struct ShedSlot {
-    uint16_t slot;
+    uint16_t slot;  // target id & SW_SLOT_MASK
     uint64_t matched;
   };
   std::mutex shed_mu_;
-  std::unordered_map<uint64_t, uint16_t> targets_;  // cgroup id -> slot, as in the filter map
+  std::unordered_map<uint64_t, uint16_t> targets_;  // cgroup id -> target id, as in the filter map
   std::vector<ShedSlot> shed_slots_;
 
   std::thread consumer_;
@@ -123,6 +136,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
   bool closed_ = true;
   // Kernel counters summed over CPUs, row-major [slot][counter], as last read.
   std::vector<uint64_t> kernel_counts_;
+  // The final counters agreed (see Settle()).
+  bool settled_ = false;
   napi_env env_ = nullptr;
   bool hook_registered_ = true;
 };

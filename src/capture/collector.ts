@@ -4,10 +4,37 @@ import { SyswardenError } from '../errors.js';
 import { loadAddon } from './addon.js';
 import type { NativeCollector, NativeStats } from './native.js';
 import { explainNativeError, preflight } from './preflight.js';
-import { EventBatch } from './record.js';
+import { EventBatch, nextTargetId, SLOT_ALL, targetSlot } from './record.js';
 import { resolveTarget, type ResolvedTarget } from './targets.js';
 import { SW_MAX_CGROUP_LEVEL, MAX_TARGETS, MAX_TARGET_LEVELS } from './limits.js';
 
+/**
+ * The ring consumer's nice value syswarden's own commands ask for (an agent
+ * that is the whole process may take priority; a library embedded in
+ * someone else's does not, unless told to: see `consumerNice`).
+ */
+export const AGENT_CONSUMER_NICE = -10;
+
+/**
+ * What opening a Collector does to the process beyond what it is asked:
+ *
+ * - It loads one BPF program and attaches it to the syscall-entry
+ *   tracepoint until close() (or until the process or worker exits: an
+ *   environment cleanup hook detaches it then).
+ * - It starts one native thread, `sw-ring`, that drains the ring. The thread
+ *   blocks every signal, so process-directed signals go to your threads. Its
+ *   priority is the one it inherits unless `consumerNice` says otherwise.
+ * - While it loads, libbpf's process-wide print callback is syswarden's
+ *   (under a lock, so loads in several threads take turns); the previous
+ *   callback is put back after, and messages of other threads meanwhile
+ *   still go to it. libbpf's words end up in the error a failed load
+ *   throws; syswarden itself prints nothing.
+ * - RLIMIT_MEMLOCK is left alone. Kernels before 5.11 charge BPF memory to
+ *   it; there libbpf (>= 1.0) raises it itself, on later kernels nothing does.
+ * - A timer (unref'd) checks every `targetCheckMs` that targets still exist.
+ *
+ * It installs no signal handler and never exits the process.
+ */
 export interface CollectorOptions {
   /** Target specs to watch from the start (see TARGET_SPEC_HELP). */
   targets?: readonly string[];
@@ -32,33 +59,87 @@ export interface CollectorOptions {
    * dropped), so one flooding container cannot crowd the others out.
    */
   fairShare?: boolean;
+  /**
+   * Nice value (-20..19) for the thread that drains the ring. Default: not
+   * set, the thread keeps the priority it inherits. A watched container that
+   * saturates the CPUs competes with this thread, and the ring fills and
+   * drops (counted) when it loses; a negative value (e.g. -10) keeps it
+   * ahead. Raising needs root or CAP_SYS_NICE; without it the value is
+   * quietly left as it was.
+   */
+  consumerNice?: number;
   /** How often to check that each target's cgroup still exists, in ms; 0 turns it off. Default 1000. */
   targetCheckMs?: number;
   /** Closes the collector when aborted. */
   signal?: AbortSignal;
 }
 
-/** A watched target and the slot its events carry. */
+/** A watched target, and the id its events carry. */
 export interface TargetInfo extends ResolvedTarget {
+  /**
+   * The target id its events carry (EventBatch.targetId): its slot and the
+   * slot's generation. Fixed for the target's life and kept after it is
+   * removed, so collector.target(id) names it for events still in flight.
+   */
+  readonly id: number;
+  /** Its slot, the index of its counters in the kernel: id & 0xfff. */
   readonly slot: number;
+}
+
+/** Counts of one target (or of all processes), per stage. */
+export interface TargetStats {
+  /** The target id events carry (SLOT_ALL in all-processes mode). */
+  id: number;
+  /** Its slot (SLOT_ALL in all-processes mode). */
+  slot: number;
+  spec?: string;
+  /** True once the target was removed; its counts are final. */
+  removed?: boolean;
+  matched: number;
+  emitted: number;
+  kernelDropped: number;
+  /** Lost in user space: JavaScript fell behind, or a 'batch' listener threw (listenerLost). */
+  userDropped: number;
+  /** The part of userDropped in batches a 'batch' listener threw on. */
+  listenerLost: number;
 }
 
 export interface CollectorStats {
   /** How the BPF program is attached. */
   attach: 'tp_btf' | 'tracepoint';
+  /**
+   * Times the consumer thread has drained the ring so far. A call made
+   * before a drain began is in a batch by the time the count moves past it:
+   * wait for it to move by two to know that what was in the ring has come out.
+   * (Not kept in recordings.)
+   */
+  drains?: number;
   /** Kernel counters, summed over CPUs: matched = emitted + dropped (ring full, or shed for fair share). */
   kernel: { matched: number; emitted: number; dropped: number };
-  /** What reached JavaScript, and what was dropped on the way (JavaScript fell behind). */
+  /**
+   * What reached JavaScript whole, and what was lost on the way: JavaScript
+   * fell behind, or a 'batch' listener threw (listenerErrors). At any time
+   * events + droppedEvents <= kernel.emitted; after close() they are equal.
+   */
   user: {
     batches: number;
     events: number;
     droppedBatches: number;
     droppedEvents: number;
+    /**
+     * Batches on which a 'batch' listener threw, and their events (also in
+     * droppedBatches / droppedEvents). Always set by stats(); absent in the
+     * trailer of a recording read back (recordings keep the four totals).
+     */
+    listenerErrors?: { batches: number; events: number };
   };
   /** Fair share of the ring: times a container started being shed, and containers shed now (their events count as kernel drops). */
   fairShare?: { episodes: number; shedNow: number };
-  /** The same per target slot (SLOT_ALL in all-processes mode), for slots that saw events. */
-  perSlot?: Array<{ slot: number; spec?: string; matched: number; emitted: number; kernelDropped: number; userDropped: number }>;
+  /**
+   * The same per target, by target id (SLOT_ALL in all-processes mode), for
+   * targets that saw events: the live ones and the last MAX_TARGETS removed.
+   */
+  perSlot?: TargetStats[];
 }
 
 const DEFAULTS = {
@@ -78,25 +159,56 @@ function checkInt(name: string, v: unknown, lo: number, hi: number): number {
   return v;
 }
 
+/** Removed targets kept for target(id) and stats: as many as can be watched at once. */
+const RETIRED_KEPT = MAX_TARGETS;
+
+/** Per-slot counts as the native side reports them (cumulative over every target the slot had). */
+interface SlotCounts {
+  emitted: number;
+  dropped: number;
+  userDropped: number;
+}
+
+const ZERO: SlotCounts = { emitted: 0, dropped: 0, userDropped: 0 };
+
+interface Retired {
+  info: TargetInfo;
+  /** Its final counts, taken when its slot went to another target (until then they are the slot's). */
+  final?: SlotCounts;
+}
+
 /**
  * Streams the syscalls of watched containers (or of every process) from the
  * kernel, in batches. Iterate it (`for await (const batch of collector)`) or
  * listen to 'batch'; always close() it, which detaches the BPF program.
  *
  * Events: 'batch' (EventBatch), 'target-gone' (TargetInfo: its cgroup was
- * removed, e.g. the container stopped), 'close'.
+ * removed, e.g. the container stopped), 'listener-error' (error, EventBatch:
+ * a 'batch' listener threw; the batch counts as lost, see
+ * stats().user.listenerErrors), 'close'.
  */
 export class Collector extends EventEmitter implements AsyncIterable<EventBatch> {
   private native: NativeCollector | undefined;
-  private readonly bySlot = new Map<number, TargetInfo>();
+  /** Live targets by id. */
+  private readonly byId = new Map<number, TargetInfo>();
+  /** Removed targets by id, oldest first, at most RETIRED_KEPT. */
+  private readonly retired = new Map<number, Retired>();
+  /** Per slot: the id of the last target given it (live or removed), or -1 for a slot never used. */
+  private readonly slotOwner = new Int32Array(MAX_TARGETS).fill(-1);
+  /** Per slot: its native counts when it went to its current owner (a slot's first owner starts at zero). */
+  private readonly baseline = new Map<number, SlotCounts>();
+  /** Slots never used yet are taken first (in order), then freed ones, longest free first. */
+  private freshSlots = 0;
+  private readonly freedSlots: number[] = [];
   private readonly pending: EventBatch[] = [];
   private readonly waiters: Array<(r: IteratorResult<EventBatch>) => void> = [];
   private readonly maxPending: number;
   private jsDroppedBatches = 0;
   private jsDroppedEvents = 0;
-  private readonly jsDroppedBySlot = new Map<number, number>();
-  /** Specs of every target ever watched, so stats name removed ones too. */
-  private readonly specs = new Map<number, string>();
+  private readonly jsDroppedById = new Map<number, number>();
+  private listenerFailedBatches = 0;
+  private listenerFailedEvents = 0;
+  private readonly listenerLostById = new Map<number, number>();
   private closing: Promise<void> | undefined;
   private finalStats: CollectorStats | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -119,12 +231,23 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     }
     this.matchAll = o.all === true;
     if (o.fairShare !== undefined && typeof o.fairShare !== 'boolean') throw new TypeError(`fairShare must be true or false, got ${String(o.fairShare)}`);
+    const consumerNice = o.consumerNice === undefined ? undefined : checkInt('consumerNice', o.consumerNice, -20, 19);
 
     preflight(attach);
     const addon = loadAddon();
     try {
       this.native = new addon.NativeCollector(
-        { ringBytes, pollMs, maxBatchEvents, maxQueuedBatches, matchAll: this.matchAll, selfTgid: process.pid, attach, fairShare: o.fairShare !== false },
+        {
+          ringBytes,
+          pollMs,
+          maxBatchEvents,
+          maxQueuedBatches,
+          matchAll: this.matchAll,
+          selfTgid: process.pid,
+          attach,
+          fairShare: o.fairShare !== false,
+          ...(consumerNice !== undefined ? { consumerNice } : {}),
+        },
         (buffer, drainedNs) => this.onBatch(buffer, drainedNs),
       );
     } catch (err) {
@@ -167,31 +290,37 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     return this.watch(resolved);
   }
 
-  /** Stop recording a target, given by its spec, its slot or its TargetInfo. Returns whether it was watched. */
+  /** Stop recording a target, given by its spec, its id or its TargetInfo. Returns whether it was watched. */
   removeTarget(target: string | number | TargetInfo): boolean {
     const info =
       typeof target === 'number'
-        ? this.bySlot.get(target)
+        ? this.byId.get(target)
         : typeof target === 'string'
-          ? [...this.bySlot.values()].find((t) => t.spec === target)
-          : this.bySlot.get(target.slot);
+          ? [...this.byId.values()].find((t) => t.spec === target)
+          : this.byId.get(target.id);
     if (!info) return false;
-    this.bySlot.delete(info.slot);
+    this.byId.delete(info.id);
     const native = this.live();
     // Narrow the level mask before deleting, so no lookup sees a half state.
     native.setTargetLevels(this.levelMask());
     native.deleteTarget(info.cgroup.id);
+    this.retire(info);
+    this.freedSlots.push(info.slot);
     return true;
   }
 
   /** The targets being watched. */
   targets(): TargetInfo[] {
-    return [...this.bySlot.values()];
+    return [...this.byId.values()];
   }
 
-  /** The target an event's slot refers to (undefined for all-processes events or removed targets). */
-  target(slot: number): TargetInfo | undefined {
-    return this.bySlot.get(slot);
+  /**
+   * The target with this id (EventBatch.targetId): a live one, or one removed
+   * not long ago (the last MAX_TARGETS), so that events and alerts still in
+   * flight name the target that made them. Undefined for SLOT_ALL.
+   */
+  target(id: number): TargetInfo | undefined {
+    return this.byId.get(id) ?? this.retired.get(id)?.info;
   }
 
   stats(): CollectorStats {
@@ -264,7 +393,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     if (this.matchAll) {
       throw new SyswardenError('ERR_INVALID_TARGET', 'this collector records every process (all: true); it takes no targets.');
     }
-    for (const existing of this.bySlot.values()) {
+    for (const existing of this.byId.values()) {
       if (existing.cgroup.id === t.cgroup.id) {
         throw new SyswardenError('ERR_INVALID_TARGET', `${t.spec} is already watched as ${existing.spec} (cgroup ${t.cgroup.path}).`);
       }
@@ -272,39 +401,78 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     if (t.cgroup.level > SW_MAX_CGROUP_LEVEL) {
       throw new SyswardenError('ERR_INVALID_TARGET', `cgroup ${t.cgroup.path} is nested ${t.cgroup.level} levels deep; the filter follows at most ${SW_MAX_CGROUP_LEVEL}.`);
     }
-    const levels = new Set([...this.bySlot.values()].map((x) => x.cgroup.level));
+    const levels = new Set([...this.byId.values()].map((x) => x.cgroup.level));
     if (!levels.has(t.cgroup.level) && levels.size >= MAX_TARGET_LEVELS) {
       throw new SyswardenError(
         'ERR_INVALID_TARGET',
         `targets already sit at ${MAX_TARGET_LEVELS} different cgroup depths (${[...levels].sort().join(', ')}); ${t.cgroup.path} is at depth ${t.cgroup.level}. Watch a common parent cgroup instead.`,
       );
     }
-    if (this.bySlot.size >= MAX_TARGETS) {
+    if (this.byId.size >= MAX_TARGETS) {
       throw new SyswardenError('ERR_INVALID_TARGET', `at most ${MAX_TARGETS} targets can be watched at once.`);
     }
-    let slot = 0;
-    while (this.bySlot.has(slot)) slot++;
-    const info: TargetInfo = { ...t, slot };
-    this.specs.set(slot, t.spec);
     const native = this.live();
-    // Map entry first, then widen the level mask: a lookup never finds a level with no entry yet.
-    native.setTarget(t.cgroup.id, slot);
-    this.bySlot.set(slot, info);
+    const slot = this.freshSlots < MAX_TARGETS ? this.freshSlots++ : this.freedSlots.shift()!;
+    const previous = this.slotOwner[slot]!;
+    const undo = previous >= 0 ? this.handOver(slot, previous, native) : () => {};
+    const id = nextTargetId(slot, previous >= 0 ? previous : undefined);
+    const info: TargetInfo = { ...t, id, slot };
+    try {
+      // Map entry first, then widen the level mask: a lookup never finds a level with no entry yet.
+      native.setTarget(t.cgroup.id, id);
+    } catch (err) {
+      undo();
+      if (previous < 0) this.freshSlots--;
+      else this.freedSlots.unshift(slot);
+      throw err;
+    }
+    // A stale entry for this id (its target removed 8 generations ago) must not name the new one.
+    this.retired.delete(id);
+    this.slotOwner[slot] = id;
+    this.byId.set(id, info);
     native.setTargetLevels(this.levelMask());
     return info;
   }
 
+  /**
+   * `slot` goes from the target `previous` (removed) to a new one: the old
+   * target's counts become final, and the new one's start at zero from here.
+   * Returns how to take that back if the new target cannot be set.
+   */
+  private handOver(slot: number, previous: number, native: NativeCollector): () => void {
+    const now = this.slotCounts(native.stats(), slot);
+    const before = this.baseline.get(slot);
+    const retired = this.retired.get(previous);
+    if (retired) retired.final = minus(now, before ?? ZERO);
+    this.baseline.set(slot, now);
+    return () => {
+      if (retired) delete retired.final;
+      if (before) this.baseline.set(slot, before);
+      else this.baseline.delete(slot);
+    };
+  }
+
+  private slotCounts(s: NativeStats, slot: number): SlotCounts {
+    const row = s.perSlot.find((p) => p.slot === slot);
+    return row ? { emitted: row.emitted, dropped: row.dropped, userDropped: row.userDropped } : ZERO;
+  }
+
+  private retire(info: TargetInfo): void {
+    this.retired.set(info.id, { info });
+    if (this.retired.size > RETIRED_KEPT) this.retired.delete(this.retired.keys().next().value!);
+  }
+
   private levelMask(): number {
     let mask = 0;
-    for (const t of this.bySlot.values()) mask |= 1 << t.cgroup.level;
+    for (const t of this.byId.values()) mask |= 1 << t.cgroup.level;
     return mask >>> 0;
   }
 
   private checkTargets(): void {
     if (!this.native) return;
-    for (const t of [...this.bySlot.values()]) {
+    for (const t of [...this.byId.values()]) {
       if (!existsSync(t.cgroup.dir)) {
-        this.removeTarget(t.slot);
+        this.removeTarget(t.id);
         this.emit('target-gone', t);
       }
     }
@@ -312,50 +480,111 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
 
   private onBatch(buffer: ArrayBuffer, drainedNs: bigint): void {
     const batch = new EventBatch(buffer, drainedNs);
-    if (this.listenerCount('batch') > 0) this.emit('batch', batch);
+    const listeners = this.rawListeners('batch');
+    // Each listener on its own: one that throws loses the batch for itself
+    // (counted, reported), not for the others, and nothing reaches N-API,
+    // which would only print a warning and drop the batch uncounted.
+    let lost = false;
+    for (const listener of listeners) {
+      try {
+        (listener as (b: EventBatch) => void).call(this, batch);
+      } catch (err) {
+        if (!lost) {
+          lost = true;
+          this.listenerFailedBatches++;
+          this.listenerFailedEvents += batch.count;
+          countById(batch, this.listenerLostById);
+        }
+        this.reportListenerError(err, batch);
+      }
+    }
     const waiter = this.waiters.shift();
     if (waiter) {
       waiter({ value: batch, done: false });
       return;
     }
     // Listener-only users never iterate: queueing for nobody would only count false drops.
-    if (!this.iterated && this.listenerCount('batch') > 0) return;
+    if (!this.iterated && listeners.length > 0) return;
     if (this.pending.length >= this.maxPending) {
-      this.jsDroppedBatches++;
-      this.jsDroppedEvents += batch.count;
-      for (let i = 0; i < batch.count; i++) {
-        const s = batch.slot(i);
-        this.jsDroppedBySlot.set(s, (this.jsDroppedBySlot.get(s) ?? 0) + 1);
+      // Counted once: a batch a listener failed on is already counted as lost.
+      if (!lost) {
+        this.jsDroppedBatches++;
+        this.jsDroppedEvents += batch.count;
+        countById(batch, this.jsDroppedById);
       }
       return;
     }
     this.pending.push(batch);
   }
 
+  private reportListenerError(err: unknown, batch: EventBatch): void {
+    if (this.listenerCount('listener-error') === 0) return;
+    try {
+      this.emit('listener-error', err, batch);
+    } catch {
+      // The report's own listener failed: the loss is counted already.
+    }
+  }
+
   private statsFrom(s: NativeStats, attach: 'tp_btf' | 'tracepoint'): CollectorStats {
-    const perSlot = s.perSlot.map((p) => {
-      const row: NonNullable<CollectorStats['perSlot']>[number] = {
-        slot: p.slot,
-        matched: p.matched,
-        emitted: p.emitted,
-        kernelDropped: p.dropped,
-        userDropped: p.userDropped + (this.jsDroppedBySlot.get(p.slot) ?? 0),
-      };
-      const spec = this.specs.get(p.slot);
-      if (spec !== undefined) row.spec = spec;
-      return row;
-    });
+    const rows: TargetStats[] = [];
+    const add = (id: number, slot: number, c: SlotCounts, info: TargetInfo | undefined, removed: boolean) => {
+      const listenerLost = this.listenerLostById.get(id) ?? 0;
+      const userDropped = c.userDropped + (this.jsDroppedById.get(id) ?? 0) + listenerLost;
+      if (c.emitted + c.dropped === 0 && userDropped === 0) return;
+      const row: TargetStats = { id, slot, matched: c.emitted + c.dropped, emitted: c.emitted, kernelDropped: c.dropped, userDropped, listenerLost };
+      if (info) row.spec = info.spec;
+      if (removed) row.removed = true;
+      rows.push(row);
+    };
+    // Removed targets whose slot went to another: their final counts.
+    for (const r of this.retired.values()) if (r.final) add(r.info.id, r.info.slot, r.final, r.info, true);
+    // Every slot's counts since its current owner took it.
+    for (const p of s.perSlot) {
+      const c: SlotCounts = { emitted: p.emitted, dropped: p.dropped, userDropped: p.userDropped };
+      if (p.slot === SLOT_ALL) {
+        add(SLOT_ALL, SLOT_ALL, c, undefined, false);
+        continue;
+      }
+      const id = this.slotOwner[p.slot] ?? -1;
+      if (id < 0) continue; // a slot never given: nothing can have counted there
+      const live = this.byId.get(id);
+      add(id, targetSlot(id), minus(c, this.baseline.get(p.slot) ?? ZERO), live ?? this.retired.get(id)?.info, live === undefined);
+    }
+    const listenerErrors = { batches: this.listenerFailedBatches, events: this.listenerFailedEvents };
     return {
       attach,
+      drains: Number(s.drains),
       kernel: { matched: Number(s.matched), emitted: Number(s.emitted), dropped: Number(s.dropped) },
       user: {
-        batches: Number(s.batchesDelivered) - this.jsDroppedBatches,
-        events: Number(s.eventsDelivered) - this.jsDroppedEvents,
-        droppedBatches: Number(s.userDroppedBatches) + this.jsDroppedBatches,
-        droppedEvents: Number(s.userDroppedEvents) + this.jsDroppedEvents,
+        batches: Number(s.batchesDelivered) - this.jsDroppedBatches - listenerErrors.batches,
+        events: Number(s.eventsDelivered) - this.jsDroppedEvents - listenerErrors.events,
+        droppedBatches: Number(s.userDroppedBatches) + this.jsDroppedBatches + listenerErrors.batches,
+        droppedEvents: Number(s.userDroppedEvents) + this.jsDroppedEvents + listenerErrors.events,
+        listenerErrors,
       },
       fairShare: { episodes: s.shedEpisodes, shedNow: s.shedNow },
-      perSlot,
+      perSlot: rows,
     };
   }
+}
+
+function minus(a: SlotCounts, b: SlotCounts): SlotCounts {
+  return { emitted: a.emitted - b.emitted, dropped: a.dropped - b.dropped, userDropped: a.userDropped - b.userDropped };
+}
+
+/** Add the events of `batch` to `into`, per target id (records of one target come in runs). */
+function countById(batch: EventBatch, into: Map<number, number>): void {
+  let id = -1;
+  let run = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const t = batch.targetId(i);
+    if (t !== id && run > 0) {
+      into.set(id, (into.get(id) ?? 0) + run);
+      run = 0;
+    }
+    id = t;
+    run++;
+  }
+  if (run > 0) into.set(id, (into.get(id) ?? 0) + run);
 }

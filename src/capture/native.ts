@@ -9,9 +9,13 @@ export interface NativeCollectorOptions {
   selfTgid?: number;
   attach?: 'auto' | 'tp_btf' | 'tracepoint';
   fairShare?: boolean;
+  /** Nice value for the consumer thread; absent: it keeps the one it inherits. */
+  consumerNice?: number;
 }
 
+/** One slot's counters, cumulative over every target the slot had (the Collector baselines them per target). */
 export interface NativeSlotStats {
+  /** Slot index (target id & 0xfff), or SLOT_ALL. */
   slot: number;
   matched: number;
   emitted: number;
@@ -29,15 +33,20 @@ export interface NativeStats {
   userDroppedBatches: bigint;
   userDroppedEvents: bigint;
   malformedRecords: bigint;
+  /** Batches whose JavaScript callback threw (a backstop: the Collector catches its listeners' errors); counted in userDropped too. */
+  callbackErrors: number;
   drains: bigint;
   shedEpisodes: number;
   shedNow: number;
   inFlight: number;
+  /** After close: the final counters agreed (no program invocation was still running); false if the wait for that timed out. */
+  settled: boolean;
 }
 
 export interface NativeCollector {
   attachMode(): 'tp_btf' | 'tracepoint';
-  setTarget(cgroupId: bigint, slot: number): void;
+  /** Watch a cgroup under a target id (slot | generation << 12; below TARGET_ID_LIMIT). */
+  setTarget(cgroupId: bigint, targetId: number): void;
   deleteTarget(cgroupId: bigint): boolean;
   setTargetLevels(mask: number): void;
   stats(): NativeStats;
@@ -54,6 +63,7 @@ export interface NativeAddon {
   ) => NativeCollector;
   recordLayout: { size: number; ts_ns: number; tid: number; nr: number; slot: number };
   slotAll: number;
+  targetId: { slotBits: number; slotMask: number; generationMask: number; limit: number };
 }
 
 /** Shape of an Error thrown by the addon's BPF calls. */

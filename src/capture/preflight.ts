@@ -106,7 +106,9 @@ export function explainNativeError(err: unknown): Error {
     case 'E2BIG':
       return new SyswardenError(
         'ERR_RESOURCES',
-        `the kernel could not ${e.stage} (${e.code}): the ring buffer may be larger than the kernel allows. Try a smaller ringBytes.` + tail,
+        `the kernel could not ${e.stage} (${e.code}): the ring buffer may be larger than the kernel allows. Try a smaller ringBytes` +
+          ' (before Linux 5.11, BPF memory also counts against the locked-memory limit, `ulimit -l`, which syswarden leaves as the process set it).' +
+          tail,
         { cause: err },
       );
   }

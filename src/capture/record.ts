@@ -9,13 +9,49 @@ export const RECORD_LAYOUT = Object.freeze({
   ts_ns: 0, // u64
   tid: 8, // u32
   nr: 12, // u16
-  slot: 14, // u16
+  slot: 14, // u16: the target id (see below), named for the slot it starts with
 });
 
-/** Slot value of events recorded in all-processes mode. */
+/**
+ * Target ids (bpf/event.h). An event carries the id of the target it
+ * matched, fixed when it was captured: the target's slot (index of its
+ * kernel counters) in the low SLOT_BITS bits and the slot's generation
+ * above them. The Collector gives a freed slot to a new target as late as
+ * it can, under the next generation, so an id names one target for a long
+ * time (8 generations of 4096 slots), and an event still in flight when its
+ * target is removed never names the target that came after.
+ */
+export const SLOT_BITS = 12;
+export const SLOT_MASK = (1 << SLOT_BITS) - 1;
+export const GENERATION_MASK = 0x7;
+/**
+ * Every target id is below this. With the kernel's shed bit (0x8000) set,
+ * 0x7ffe and 0x7fff would read as its "no match" and SLOT_ALL, so slots
+ * 4094 and 4095 skip generation 7.
+ */
+export const TARGET_ID_LIMIT = 0x7ffe;
+
+/** Target id of events recorded in all-processes mode. */
 export const SLOT_ALL = 0xffff;
 
-/** Strides and field indices for Uint32Array / Uint16Array views over raw records (hot loops index these directly). */
+/** The slot of a target id. */
+export function targetSlot(id: number): number {
+  return id & SLOT_MASK;
+}
+
+/** The generation of a target id: how many targets had its slot before it (modulo 8). */
+export function targetGeneration(id: number): number {
+  return (id >>> SLOT_BITS) & GENERATION_MASK;
+}
+
+/** The id of the target given `slot` after the one with id `previous` (or the slot's first, with no previous). */
+export function nextTargetId(slot: number, previous?: number): number {
+  let gen = previous === undefined ? 0 : (targetGeneration(previous) + 1) & GENERATION_MASK;
+  if (((gen << SLOT_BITS) | slot) >= TARGET_ID_LIMIT) gen = 0;
+  return (gen << SLOT_BITS) | slot;
+}
+
+/** Strides and field indices for Uint32Array / Uint16Array views over raw records (hot loops index these directly; SLOT_U16 is the target id). */
 export const U32_PER_RECORD = RECORD_LAYOUT.size / 4;
 export const U16_PER_RECORD = RECORD_LAYOUT.size / 2;
 export const TID_U32 = RECORD_LAYOUT.tid / 4;
@@ -50,6 +86,11 @@ export class EventBatch {
   tid(i: number): number {
     return this.u32[i * U32_PER_RECORD + TID_U32]!;
   }
+  /** The id of the target event `i` matched (SLOT_ALL in all-processes mode): what Collector.target() takes. */
+  targetId(i: number): number {
+    return this.u16[i * U16_PER_RECORD + SLOT_U16]!;
+  }
+  /** The record's `slot` field, which carries the target id: the same as targetId(i). */
   slot(i: number): number {
     return this.u16[i * U16_PER_RECORD + SLOT_U16]!;
   }

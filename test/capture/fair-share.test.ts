@@ -1,9 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workloadPath } from '../../src/capture/addon.js';
-import { Collector, type CollectorStats } from '../../src/capture/collector.js';
+import { AGENT_CONSUMER_NICE, Collector, type CollectorStats } from '../../src/capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { runWorkload, sleep } from './helpers.js';
+
+// Configured as syswarden's own commands run it: the consumer thread ahead of the flood.
+const AGENT = { consumerNice: AGENT_CONSUMER_NICE };
 
 // A 64 KiB ring drained every 20 ms takes about 2,700 records per drain,
 // some 140 thousand a second: two threads of getppid flood it many times
@@ -39,7 +42,7 @@ function slotOf(s: CollectorStats, spec: string) {
 
 /** Light's calls (1 s at 20 k/s) while the flood runs; the collector's stats after. */
 async function lightBesideFlood(fairShare: boolean): Promise<CollectorStats> {
-  const c = await Collector.open({ targets: [flood.spec, light.spec], ...SMALL_RING, fairShare });
+  const c = await Collector.open({ targets: [flood.spec, light.spec], ...SMALL_RING, ...AGENT, fairShare });
   const f = startFlood();
   try {
     await sleep(200);
@@ -73,7 +76,7 @@ describe('fair share of the ring', () => {
   });
 
   it('lets a shed container back in as soon as its flood ends', async () => {
-    const c = await Collector.open({ targets: [flood.spec, light.spec], ...SMALL_RING });
+    const c = await Collector.open({ targets: [flood.spec, light.spec], ...SMALL_RING, ...AGENT });
     try {
       const f = startFlood();
       await sleep(300);
@@ -94,7 +97,7 @@ describe('fair share of the ring', () => {
   });
 
   it('never sheds a lone container: its loss is the ring running full', async () => {
-    const c = await Collector.open({ targets: [flood.spec], ...SMALL_RING });
+    const c = await Collector.open({ targets: [flood.spec], ...SMALL_RING, ...AGENT });
     const f = startFlood();
     await sleep(300);
     await f.stop();

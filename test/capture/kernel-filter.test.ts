@@ -2,7 +2,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Collector } from '../../src/capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { syscallNumber } from '../../src/trace/syscalls.js';
-import { capture, runWorkload, sleep, startWorkload, waitFor } from './helpers.js';
+import { capture, runWorkload, startWorkload, waitFor } from './helpers.js';
+
+/** Wait until the consumer has drained the ring `n` more times (and the batches have reached JavaScript). */
+async function drained(c: Collector, n: number): Promise<void> {
+  const target = (c.stats().drains ?? 0) + n;
+  await waitFor(() => (c.stats().drains ?? 0) >= target, `${n} drains of the ring`, 60_000);
+  await new Promise((r) => setImmediate(r));
+}
 
 const GETPPID = syscallNumber('getppid')!;
 const GETPGID = syscallNumber('getpgid')!;
@@ -76,7 +83,8 @@ describe('kernel filter by cgroup', () => {
     const cap = capture(collector);
     const loop = startWorkload(['--cgroup', other.dir, 'forever', '1000']);
     try {
-      await sleep(150);
+      // The workload runs in a cgroup nobody watches yet: a few drains bring nothing.
+      await drained(collector, 5);
       expect(cap.events.nr.length).toBe(0);
 
       const t = await collector.addTarget(other.spec);
@@ -84,9 +92,9 @@ describe('kernel filter by cgroup', () => {
       await waitFor(() => cap.events.slot.includes(1), 'events of the added target');
 
       expect(collector.removeTarget(other.spec)).toBe(true);
-      await sleep(50); // events already in the ring still arrive
+      await drained(collector, 2); // events already in the ring still arrive
       const settled = cap.events.nr.length;
-      await sleep(300);
+      await drained(collector, 20); // the workload goes on, unwatched
       expect(cap.events.nr.length).toBe(settled);
       expect(collector.targets().map((x) => x.spec)).toEqual([watched.spec]);
     } finally {

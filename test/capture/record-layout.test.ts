@@ -5,7 +5,18 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadAddon } from '../../src/capture/addon.js';
 import { MAX_TARGETS, MAX_TARGET_LEVELS, SW_MAX_CGROUP_LEVEL } from '../../src/capture/limits.js';
-import { RECORD_LAYOUT, SLOT_ALL, EventBatch } from '../../src/capture/record.js';
+import {
+  EventBatch,
+  GENERATION_MASK,
+  nextTargetId,
+  RECORD_LAYOUT,
+  SLOT_ALL,
+  SLOT_BITS,
+  SLOT_MASK,
+  TARGET_ID_LIMIT,
+  targetGeneration,
+  targetSlot,
+} from '../../src/capture/record.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bpfObject = join(root, 'build', 'bpf', 'syscalls.bpf.o');
@@ -38,6 +49,32 @@ describe('the TypeScript decoder agrees with bpf/event.h', () => {
   it('has the layout the C++ consumer was compiled with', () => {
     expect(loadAddon().recordLayout).toEqual({ ...RECORD_LAYOUT });
     expect(loadAddon().slotAll).toBe(SLOT_ALL);
+    expect(loadAddon().targetId).toEqual({ slotBits: SLOT_BITS, slotMask: SLOT_MASK, generationMask: GENERATION_MASK, limit: TARGET_ID_LIMIT });
+  });
+
+  it('packs target ids as bpf/event.h says, and never makes one that reads as a marker once shed', () => {
+    const header = readFileSync(join(root, 'bpf', 'event.h'), 'utf8');
+    const define = (name: string) => Number(new RegExp(`#define ${name} (0x[0-9a-f]+|\\d+)`).exec(header)?.[1]);
+    expect(define('SW_SLOT_BITS')).toBe(SLOT_BITS);
+    expect(define('SW_SLOT_MASK')).toBe(SLOT_MASK);
+    expect(define('SW_GEN_MASK')).toBe(GENERATION_MASK);
+    expect(define('SW_TARGET_ID_LIMIT')).toBe(TARGET_ID_LIMIT);
+    expect(1 << SLOT_BITS).toBe(MAX_TARGETS);
+    const shed = define('SW_SHED_BIT');
+    const markers = [define('SW_NO_MATCH'), SLOT_ALL];
+    for (let slot = 0; slot < MAX_TARGETS; slot++) {
+      // Every generation of every slot, twice round.
+      let id = nextTargetId(slot);
+      for (let k = 0; k < 2 * (GENERATION_MASK + 1); k++) {
+        expect(targetSlot(id)).toBe(slot);
+        expect(id).toBeLessThan(TARGET_ID_LIMIT);
+        expect(markers).not.toContain(id | shed);
+        const next = nextTargetId(slot, id);
+        expect(next).not.toBe(id);
+        id = next;
+      }
+    }
+    expect(targetGeneration(nextTargetId(5, nextTargetId(5)))).toBe(1);
   });
 
   it('mirrors the filter limits of the BPF side', () => {
