@@ -1,8 +1,9 @@
-import { closeSync, ftruncateSync, constants, fchmodSync, openSync, writeSync, fsyncSync, readSync, fstatSync, type Stats } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, ftruncateSync, writeSync, fsyncSync, read, readSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { arch, release } from 'node:os';
 import { Packr } from 'msgpackr';
 import { SyswardenError } from '../errors.js';
+import { openInputFile, openOutputFd } from '../io/safe-file.js';
 import { field, unpackPlain } from '../safe-msgpack.js';
 import type { CollectorStats, TargetInfo } from './collector.js';
 import { EventBatch, RECORD_LAYOUT } from './record.js';
@@ -61,7 +62,7 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export function describeTarget(t: TargetInfo): RecordedTarget {
   const out: RecordedTarget = {
-    slot: t.slot,
+    slot: t.id, // what its events carry (slot + generation)
     spec: t.spec,
     kind: t.kind,
     cgroupPath: t.cgroup.path,
@@ -94,51 +95,40 @@ export class RecordingWriter {
     this.fd = fd;
   }
 
-  /** Create `path` (refusing to overwrite unless `overwrite`) and write the header. */
+  /**
+   * Create `path` (refusing to overwrite unless `overwrite`; see openOutputFd
+   * for what else is refused) and write the header.
+   */
   static create(
     path: string,
     info: { targets: RecordedTarget[]; allProcesses: boolean },
     options: { overwrite?: boolean } = {},
   ): RecordingWriter {
-    let fd: number;
-    // syswarden runs as root and --out may name a shared directory: never follow a
-    // symlink planted at the path (O_NOFOLLOW), and create new files readable by root only.
-    const { O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = constants;
-    const flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (options.overwrite ? O_TRUNC : O_EXCL);
-    try {
-      fd = openSync(path, flags, 0o600);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'EEXIST') {
-        throw new SyswardenError('ERR_EXISTS', `${path} already exists; syswarden will not overwrite a recording. Choose another --out or pass --force.`);
-      }
-      if (e.code === 'ELOOP') {
-        throw new SyswardenError('ERR_IO', `cannot create ${path}: it is a symbolic link, which syswarden will not follow. Fix: remove the link or choose another --out.`);
-      }
-      throw new SyswardenError('ERR_IO', `cannot create ${path}: ${e.message}`);
-    }
-    // An overwritten file keeps its old mode; a recording shows what a container ran, so narrow it.
-    // Devices and pipes (--out /dev/null) are not ours to change.
-    if (options.overwrite && fstatSync(fd).isFile()) fchmodSync(fd, 0o600);
+    // A recording shows what a container ran: it is created 0600, never through a planted link.
+    const fd = openOutputFd(path, { what: 'recording', force: options.overwrite === true });
     const w = new RecordingWriter(path, fd);
-    const preamble = Buffer.alloc(PREAMBLE);
-    RECORDING_MAGIC.copy(preamble);
-    preamble.writeUInt16LE(RECORDING_FORMAT, RECORDING_MAGIC.length);
-    writeSync(fd, preamble);
-    w.offset = preamble.length;
-    const header: RecordingHeader = {
-      type: 'header',
-      format: RECORDING_FORMAT,
-      arch: arch(),
-      kernel: release(),
-      startTime: Date.now(),
-      startMonoNs: monoNowNs(),
-      recordSize: RECORD_LAYOUT.size,
-      allProcesses: info.allProcesses,
-      targets: info.targets,
-      tool: 'syswarden',
-    };
-    w.frame(header);
+    try {
+      const preamble = Buffer.alloc(PREAMBLE);
+      RECORDING_MAGIC.copy(preamble);
+      preamble.writeUInt16LE(RECORDING_FORMAT, RECORDING_MAGIC.length);
+      w.frameBytes(preamble);
+      const header: RecordingHeader = {
+        type: 'header',
+        format: RECORDING_FORMAT,
+        arch: arch(),
+        kernel: release(),
+        startTime: Date.now(),
+        startMonoNs: monoNowNs(),
+        recordSize: RECORD_LAYOUT.size,
+        allProcesses: info.allProcesses,
+        targets: info.targets,
+        tool: 'syswarden',
+      };
+      w.frame(header);
+    } catch (err) {
+      w.close();
+      throw err;
+    }
     return w;
   }
 
@@ -166,26 +156,49 @@ export class RecordingWriter {
         /* recorded in this.failed; the file still reads up to its last batch */
       }
     }
-    if (this.fd !== undefined) {
-      try {
-        fsyncSync(this.fd);
-      } catch (err) {
-        // Pipes and character devices (e.g. --out /dev/null) cannot be synced; that is fine.
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'EINVAL' && code !== 'EROFS' && code !== 'ENOTSUP') throw err;
+    if (this.fd === undefined) return;
+    try {
+      fsyncSync(this.fd);
+    } catch (err) {
+      // Pipes and character devices cannot be synced; that is fine. Any
+      // other failure (EIO: a disk often reports it only here, the writes
+      // having gone to the page cache) is the recording's failure, unless
+      // an earlier one already is: the first cause is the one to report.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EINVAL' && code !== 'EROFS' && code !== 'ENOTSUP') {
+        this.failed ??= new SyswardenError(
+          'ERR_IO',
+          `saving ${this.path} to disk failed (${code ?? (err as Error).message}) at the end of the recording: what was written (${this.batches} batches, ${this.events} events) may not all be on the disk. Check the file system and record again.`,
+          { cause: err },
+        );
       }
-      closeSync(this.fd);
+    } finally {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* the descriptor is released either way */
+      }
       this.fd = undefined;
     }
   }
 
+  private close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
   private frame(f: RecordingFrame): void {
-    if (this.failed) throw this.failed;
-    if (this.fd === undefined) throw new SyswardenError('ERR_CLOSED', `recording ${this.path} is already finished.`);
     const body = packr.pack(f);
     const buf = Buffer.allocUnsafe(4 + body.length);
     buf.writeUInt32LE(body.length, 0);
     body.copy(buf, 4);
+    this.frameBytes(buf);
+  }
+
+  /** Write `buf` whole, or cut the file back to its last complete frame and record why. */
+  private frameBytes(buf: Buffer): void {
+    if (this.failed) throw this.failed;
+    if (this.fd === undefined) throw new SyswardenError('ERR_CLOSED', `recording ${this.path} is already finished.`);
     try {
       // A full disk can take part of a frame: keep writing until all of it is in or the write fails.
       for (let done = 0; done < buf.length; ) done += writeSync(this.fd, buf, done, buf.length - done);
@@ -217,12 +230,16 @@ export interface ReadRecordingResult {
   truncated?: string;
 }
 
+/**
+ * A file that does not start with the preamble. The message never quotes the
+ * file: a recording path may be a link to a secret (/etc/shadow), and its
+ * first bytes would end up on a terminal or in a log.
+ */
 function notRecording(path: string, first: Buffer): SyswardenError {
-  const text = first.toString('latin1').replace(/[^\x20-\x7e]/g, '.');
   const hint = /^[a-z_0-9]+\(|^\[pid|^\d+ /.test(first.toString('latin1'))
     ? ' It looks like strace output: give it to the commands that read traces (e.g. eval, replay), not to summary.'
     : '';
-  return new SyswardenError('ERR_NOT_RECORDING', `${path} is not a syswarden recording (it starts with '${text.slice(0, 16)}', not 'SWREC').${hint}`);
+  return new SyswardenError('ERR_NOT_RECORDING', `${path} is not a syswarden recording (it does not start with the syswarden recording preamble 'SWREC').${hint}`);
 }
 
 /*
@@ -324,11 +341,16 @@ function checkFrame(v: unknown, first: boolean): RecordingFrame {
   return bad(`a frame has the unknown type '${String(type).slice(0, 40)}'`);
 }
 
-/** True when the file starts with the recording magic. */
+/** Recordings are read frame by frame, so memory stays one frame whatever the file's size: no size limit. */
+const MAX_RECORDING_BYTES = Number.MAX_SAFE_INTEGER;
+
+const readAt = promisify(read);
+
+/** True when the file is a regular file that starts with the recording magic. */
 export function isRecording(path: string): boolean {
   let fd: number | undefined;
   try {
-    fd = openSync(path, 'r');
+    fd = openInputFile(path, { what: 'recording', maxBytes: MAX_RECORDING_BYTES }).fd;
     const b = Buffer.alloc(RECORDING_MAGIC.length);
     return readSync(fd, b, 0, b.length, 0) === b.length && b.equals(RECORDING_MAGIC);
   } catch {
@@ -342,25 +364,17 @@ export function isRecording(path: string): boolean {
  * Read a recording frame by frame, streaming (memory stays one frame):
  * yields each batch in order and returns the header, the trailer, and why
  * the file is incomplete if it is. Throws a clear error for a file that is
- * not a recording at all.
+ * not a recording at all, an empty one included.
  */
 export async function* recordingBatches(path: string): AsyncGenerator<{ batch: EventBatch; header: RecordingHeader }, ReadRecordingResult> {
-  let fh;
+  // A regular file only: a FIFO with no writer must not hang summary or replay.
+  const { fd, size } = openInputFile(path, { what: 'recording', maxBytes: MAX_RECORDING_BYTES });
   try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    throw new SyswardenError('ERR_IO', `cannot open ${path}: ${(err as Error).message}`);
-  }
-  try {
-    let st: Stats;
-    try {
-      st = fstatSync(fh.fd);
-    } catch (err) {
-      throw new SyswardenError('ERR_IO', `cannot read ${path}: ${(err as Error).message}`);
+    if (size === 0) {
+      throw new SyswardenError('ERR_EMPTY_INPUT', `${path} is empty (0 bytes), not a syswarden recording. Fix: give a file written by 'syswarden record' (an empty one is left when recording failed at once).`);
     }
-    if (st.isDirectory()) throw new SyswardenError('ERR_IO', `${path} is a directory, not a recording.`);
     const pre = Buffer.alloc(PREAMBLE);
-    const { bytesRead } = await fh.read(pre, 0, PREAMBLE, 0);
+    const { bytesRead } = await readAt(fd, pre, 0, PREAMBLE, 0);
     if (bytesRead < PREAMBLE || !pre.subarray(0, RECORDING_MAGIC.length).equals(RECORDING_MAGIC)) {
       throw notRecording(path, pre.subarray(0, bytesRead));
     }
@@ -373,7 +387,6 @@ export async function* recordingBatches(path: string): AsyncGenerator<{ batch: E
     }
 
     let pos = PREAMBLE;
-    const size = st.size;
     let header: RecordingHeader | undefined;
     let trailer: RecordingTrailer | undefined;
     let truncated: string | undefined;
@@ -384,7 +397,7 @@ export async function* recordingBatches(path: string): AsyncGenerator<{ batch: E
         truncated = `the file ends inside frame ${frameIndex}'s length (${size - pos} stray bytes)`;
         break;
       }
-      await fh.read(lenBuf, 0, 4, pos);
+      await readAt(fd, lenBuf, 0, 4, pos);
       const len = lenBuf.readUInt32LE(0);
       if (len === 0 || len > MAX_FRAME) {
         if (frameIndex === 0) throw new SyswardenError('ERR_NOT_RECORDING', `${path} has a recording preamble but no valid header frame.`);
@@ -397,7 +410,7 @@ export async function* recordingBatches(path: string): AsyncGenerator<{ batch: E
       }
       // len is at most MAX_FRAME and no more than the bytes the file holds, so this allocation is bounded by the file.
       const body = Buffer.allocUnsafe(len);
-      const { bytesRead: got } = await fh.read(body, 0, len, pos + 4);
+      const { bytesRead: got } = await readAt(fd, body, 0, len, pos + 4);
       if (got !== len) {
         truncated = `the file shrank while frame ${frameIndex} was read (${got} of ${len} bytes)`;
         break;
@@ -432,7 +445,7 @@ export async function* recordingBatches(path: string): AsyncGenerator<{ batch: E
     if (truncated) result.truncated = truncated;
     return result;
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

@@ -18,8 +18,25 @@ export const TARGET_SPEC_HELP =
   'Target specs: cgroup:<path> (relative to the cgroup v2 root), pid:<n> (that process\'s cgroup), ' +
   'docker:<id-or-name>, or a bare 12- or 64-hex container id.';
 
-/** Resolve a target spec to its cgroup v2 directory. */
+/**
+ * Resolve a target spec to its cgroup v2 directory. A spec that lands on the
+ * root of the hierarchy (`cgroup:/`, `cgroup:.`, or `pid:` of a process in
+ * the root cgroup, such as init in a container) is refused: it would watch
+ * the whole host while looking like one target.
+ */
 export async function resolveTarget(spec: string): Promise<ResolvedTarget> {
+  const t = await resolveSpec(spec);
+  if (t.cgroup.level === 0) {
+    throw new SyswardenError(
+      'ERR_INVALID_TARGET',
+      `target '${spec}' resolves to the root of the cgroup v2 hierarchy (${t.cgroup.dir}), so it would watch every process on the host. ` +
+        "Fix: name the container's or service's own cgroup, or, to record every process, use 'syswarden record --all'.",
+    );
+  }
+  return t;
+}
+
+async function resolveSpec(spec: string): Promise<ResolvedTarget> {
   if (typeof spec !== 'string' || spec.length === 0) {
     throw new SyswardenError('ERR_INVALID_TARGET', `empty target. ${TARGET_SPEC_HELP}`);
   }

@@ -1,13 +1,14 @@
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { SyswardenError } from '../errors.js';
+import { checkOutputPath, writeFileSafely } from '../io/safe-file.js';
 import { expandPaths } from '../trace/paths.js';
-import { datasetPath, requireDataset } from '../trace/dataset.js';
+import { STAND_IN, datasetPath, requireDataset } from '../trace/dataset.js';
 import { defaultThreatTablePath, loadThreatTable } from '../trace/threat-levels.js';
 import { traceFormats } from '../trace/read-trace.js';
 import { parseFilterName, type FilterName } from '../window/filter.js';
 import { DETECTOR_NAMES, parseDetectorList } from '../detect/registry.js';
+import type { DetectorFactory } from '../detect/detector.js';
+import { asUsage, parseCommandArgs, parseInteger, type Parsed } from './args.js';
 import { SPLITS, loadTraces, runEvaluation, type EvalRecord, type Progress, type Split } from '../detect/evaluation.js';
 
 const HELP = `usage: syswarden eval [options]
@@ -24,12 +25,13 @@ Trains and tests detectors on labelled traces, the reference study's way.
   --split <kind>          ordered (first half of each class's windows trains), shuffled (seeded 50/50),
                           trace (first half of the normal files trains; the rest and all attack files test)
                           (default ordered)
-  --seed <n>              seed for the shuffled split and randomised detectors (default 1)
+  --seed <n>              seed for the shuffled split and randomised detectors, 0 to 4294967295 (default 1)
   --threat-table <csv>    name,id,threat_level table for --filter harmless
                           (default: the dataset's syscalls.csv, else the built-in level-4 list)
   --format <fmt>          trace format: auto, ${traceFormats().map((f) => f.name).join(', ')} (default auto)
   --lenient               skip and count malformed lines and unknown syscalls instead of failing
   --json <out>            also write the records as JSON
+  --force                 replace --json if it exists
   -h, --help              this text
 
 The dataset is read from $SYSWARDEN_DATASET (default ../shared/datasets/hids-docker beside the project).`;
@@ -45,11 +47,7 @@ function list(values: readonly string[] | undefined): string[] {
 
 function parseWindows(values: string[]): number[] {
   const sizes = values.length ? values : ['3', '5', '7', '9', '11', '13', '15'];
-  return [...new Set(sizes.map((v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 3 || n > 15) throw usageError(`--window ${v} is not an integer from 3 to 15.`);
-    return n;
-  }))].sort((a, b) => a - b);
+  return [...new Set(sizes.map((v) => parseInteger('window', v, { min: 3, max: 15 })!))].sort((a, b) => a - b);
 }
 
 /** Progress on stderr: a redrawn bar on a terminal, one plain line per step otherwise (logs, CI). */
@@ -94,56 +92,94 @@ export function formatTable(records: readonly EvalRecord[]): string {
   return lines.join('\n');
 }
 
+export interface EvalArgs {
+  normal: string[];
+  attack: string[];
+  windows: number[];
+  detectors: DetectorFactory[];
+  filters: FilterName[];
+  split: Split;
+  seed: number;
+  threatTable: string | undefined;
+  format: string;
+  lenient: boolean;
+  json: string | undefined;
+  force: boolean;
+}
+
+/** The checked options of `eval`; throws an ERR_USAGE SyswardenError. Touches nothing outside. */
+export function parse(argv: string[]): Parsed<EvalArgs> {
+  const { values: v } = parseCommandArgs(
+    'eval',
+    argv,
+    {
+      normal: { type: 'string', multiple: true },
+      attack: { type: 'string', multiple: true },
+      window: { type: 'string', multiple: true },
+      detector: { type: 'string', multiple: true },
+      filter: { type: 'string', multiple: true },
+      split: { type: 'string' },
+      seed: { type: 'string' },
+      'threat-table': { type: 'string' },
+      format: { type: 'string' },
+      lenient: { type: 'boolean' },
+      json: { type: 'string' },
+      force: { type: 'boolean' },
+    },
+    HELP,
+  );
+  if (v.help) return { help: true };
+  const split = (v.split ?? 'ordered') as Split;
+  if (!(SPLITS as readonly string[]).includes(split)) throw usageError(`--split ${split} is unknown; use one of ${SPLITS.join(', ')}.`);
+  const seed = parseInteger('seed', v.seed, { min: 0, max: 2 ** 32 - 1 }) ?? 1;
+  const windows = parseWindows(list(v.window));
+  const detectors = asUsage(() => parseDetectorList(list(v.detector).length ? list(v.detector) : ['all']));
+  const filters = [...new Set(list(v.filter).length ? list(v.filter).map((f) => asUsage(() => parseFilterName(f))) : (['none'] as FilterName[]))];
+  const format = v.format ?? 'auto';
+  const formatNames = traceFormats().map((f) => f.name);
+  if (format !== 'auto' && !formatNames.includes(format)) throw usageError(`--format ${format} is unknown; use auto or one of ${formatNames.join(', ')}.`);
+  if (v.json === '') throw usageError('--json needs a file name.');
+  return {
+    help: false,
+    normal: list(v.normal),
+    attack: list(v.attack),
+    windows,
+    detectors,
+    filters,
+    split,
+    seed,
+    threatTable: v['threat-table'],
+    format,
+    lenient: v.lenient === true,
+    json: v.json,
+    force: v.force === true,
+  };
+}
+
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        normal: { type: 'string', multiple: true },
-        attack: { type: 'string', multiple: true },
-        window: { type: 'string', multiple: true },
-        detector: { type: 'string', multiple: true },
-        filter: { type: 'string', multiple: true },
-        split: { type: 'string' },
-        seed: { type: 'string' },
-        'threat-table': { type: 'string' },
-        format: { type: 'string' },
-        lenient: { type: 'boolean' },
-        json: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw usageError((e as Error).message);
-  }
-  const v = parsed.values;
-  if (v.help) {
+  const args = parse(argv);
+  if (args.help) {
     console.log(HELP);
     return 0;
   }
-  const split = (v.split ?? 'ordered') as Split;
-  if (!(SPLITS as readonly string[]).includes(split)) throw usageError(`--split ${split} is unknown; use one of ${SPLITS.join(', ')}.`);
-  const seed = v.seed === undefined ? 1 : Number(v.seed);
-  if (!Number.isInteger(seed)) throw usageError(`--seed ${v.seed} is not an integer.`);
-  const windows = parseWindows(list(v.window));
-  const detectors = parseDetectorList(list(v.detector).length ? list(v.detector) : ['all']);
-  const filters = [...new Set(list(v.filter).length ? list(v.filter).map(parseFilterName) : (['none'] as FilterName[]))];
+  const { split, seed, windows, detectors, filters } = args;
+  // A report that could not be written is found out now, not after the whole evaluation.
+  if (args.json !== undefined) checkOutputPath(args.json, { what: 'JSON report', force: args.force });
 
-  let normalSpecs = list(v.normal);
-  let attackSpecs = list(v.attack);
+  let normalSpecs = args.normal;
+  let attackSpecs = args.attack;
   if (normalSpecs.length === 0 || attackSpecs.length === 0) {
-    const root = requireDataset();
+    // Only what the defaults need: a missing part says which one, where it was looked for and where the dataset comes from.
+    const needs = [...(normalSpecs.length === 0 ? [STAND_IN.normal] : []), ...(attackSpecs.length === 0 ? [STAND_IN.attack] : [])];
+    const root = requireDataset(needs, 'pass --normal and --attack explicitly');
     // The study's SBSeg normal trace is not in the snapshot; its closest stand-in is the ISCC normal set.
-    if (normalSpecs.length === 0) normalSpecs = [join(root, 'wordpress/iscc/normal')];
-    if (attackSpecs.length === 0) attackSpecs = [join(root, 'wordpress/sbseg/exec/wordpress_exec_1_teste1')];
+    if (normalSpecs.length === 0) normalSpecs = [join(root, STAND_IN.normal)];
+    if (attackSpecs.length === 0) attackSpecs = [join(root, STAND_IN.attack)];
   }
-  const readOpts = { lenient: v.lenient ?? false, format: v.format ?? 'auto' };
-  const normal = await loadTraces(expandPaths(normalSpecs), 0, readOpts);
-  const attack = await loadTraces(expandPaths(attackSpecs), 1, readOpts);
-  const threatTable = filters.includes('harmless') ? await loadThreatTable(v['threat-table'] ?? defaultThreatTablePath()) : undefined;
+  const readOpts = { lenient: args.lenient, format: args.format };
+  const normal = await loadTraces(expandPaths(normalSpecs, '--normal'), 0, readOpts);
+  const attack = await loadTraces(expandPaths(attackSpecs, '--attack'), 1, readOpts);
+  const threatTable = filters.includes('harmless') ? await loadThreatTable(args.threatTable ?? defaultThreatTablePath()) : undefined;
 
   console.log(`normal: ${normal.length} traces, attack: ${attack.length} traces; split ${split}, seed ${seed}`);
   if (threatTable) console.log(`threat table: ${threatTable.source}`);
@@ -151,9 +187,9 @@ export async function run(argv: string[]): Promise<number> {
 
   const records = await runEvaluation({ normal, attack, windows, detectors, filters, split, seed, ...(threatTable ? { threatTable } : {}) }, progressReporter());
   console.log(formatTable(records));
-  if (v.json) {
-    await writeFile(v.json, `${JSON.stringify(records, null, 2)}\n`);
-    console.log(`\nwrote ${records.length} records to ${v.json}`);
+  if (args.json !== undefined) {
+    await writeFileSafely(args.json, `${JSON.stringify(records, null, 2)}\n`, { what: 'JSON report', force: args.force });
+    console.log(`\nwrote ${records.length} records to ${args.json}`);
   }
   return 0;
 }

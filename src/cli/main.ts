@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { isSyswardenError } from '../errors.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -18,7 +19,13 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.help}`);
-  return `usage: syswarden <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'syswarden <command> --help' for a command's options.`;
+  return `usage: syswarden <command> [options]\n       syswarden --version\n\ncommands:\n${lines.join('\n')}\n\nRun 'syswarden <command> --help' for a command's options.`;
+}
+
+/** The version in the package.json two levels above this module (dist/cli or src/cli): one source, never copied. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -26,6 +33,10 @@ async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    console.log(`syswarden ${version()}`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {
@@ -42,9 +53,11 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (isSyswardenError(err)) {
       console.error(`syswarden: ${err.message}`);
+      // A command used wrongly exits 2, like other Unix tools; a failure while working exits 1.
+      process.exitCode = err.code === 'ERR_USAGE' ? 2 : 1;
     } else {
       console.error(err);
+      process.exitCode = 1;
     }
-    process.exitCode = 1;
   },
 );

@@ -1,20 +1,23 @@
-import { Collector } from '../capture/collector.js';
+import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { TARGET_SPEC_HELP } from '../capture/targets.js';
 import { trainFromFiles, trainLive, type TrainResult } from '../detect/train.js';
 import { DETECTOR_NAMES } from '../detect/registry.js';
 import { SyswardenError } from '../errors.js';
-import { parseFilterName } from '../window/filter.js';
+import { checkOutputPath } from '../io/safe-file.js';
+import { parseFilterName, type FilterName } from '../window/filter.js';
+import { MAX_WINDOW, MIN_WINDOW } from '../window/windows.js';
 import { expandPaths } from '../trace/paths.js';
-import { parseCommandArgs, parseSeconds } from './args.js';
+import { asUsage, parseCommandArgs, parseDuration, parseInteger, type Parsed } from './args.js';
 import { withStopSignals } from './signals.js';
 
-const HELP = `usage: syswarden train --target <spec> --duration <s> --model <file> [--detector stide] [--window 6] [--filter none|harmless]
-       syswarden train --from <recording|trace>... --model <file> [...]
+const HELP = `usage: syswarden train --target <spec> --duration <s> --model <file> [--force] [--detector stide] [--window 6] [--filter none|harmless]
+       syswarden train --from <recording|trace>... --model <file> [--force] [...]
 
 Learns a target's normal behaviour (live, or from files) and saves the model.
 It reports how many distinct windows it learnt and whether the normal
 database stopped growing. ${TARGET_SPEC_HELP}
-Detectors: ${DETECTOR_NAMES.join(', ')}.`;
+Detectors: ${DETECTOR_NAMES.join(', ')}. --window: ${MIN_WINDOW} to ${MAX_WINDOW} calls.
+  --force   replace --model if it exists`;
 
 function report(r: TrainResult, model: string): void {
   const d = r.detector;
@@ -24,7 +27,16 @@ function report(r: TrainResult, model: string): void {
   console.error(`syswarden: ${d.name} threshold ${d.threshold.toFixed(4)}${d.thresholdRule ? ` (${d.thresholdRule})` : ''}; model saved to ${model}`);
 }
 
-export async function run(argv: string[]): Promise<number> {
+export type TrainArgs = {
+  model: string;
+  force: boolean;
+  detector: string;
+  window: number;
+  filter: FilterName;
+} & ({ mode: 'files'; from: string[] } | { mode: 'live'; targets: string[]; duration: number });
+
+/** The checked options of `train`; throws an ERR_USAGE SyswardenError. Touches nothing outside (--from directories are expanded by run). */
+export function parse(argv: string[]): Parsed<TrainArgs> {
   const { values, positionals } = parseCommandArgs(
     'train',
     argv,
@@ -33,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
       from: { type: 'string', multiple: true },
       duration: { type: 'string', short: 'd' },
       model: { type: 'string', short: 'm' },
+      force: { type: 'boolean' },
       detector: { type: 'string' },
       window: { type: 'string', short: 'w' },
       filter: { type: 'string' },
@@ -40,35 +53,46 @@ export async function run(argv: string[]): Promise<number> {
     HELP,
     true,
   );
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  if (values.help) return { help: true };
   if (!values.model) throw new SyswardenError('ERR_USAGE', `train needs --model <file>.\n\n${HELP}`);
-  const window = values.window === undefined ? 6 : Number(values.window);
-  if (!Number.isInteger(window) || window < 2 || window > 64) {
-    throw new SyswardenError('ERR_USAGE', `--window must be a whole number from 2 to 64, got '${values.window}'.`);
-  }
+  const window = parseInteger('window', values.window, { min: MIN_WINDOW, max: MAX_WINDOW }) ?? 6;
   const detector = values.detector ?? 'stide';
   if (!DETECTOR_NAMES.includes(detector)) throw new SyswardenError('ERR_USAGE', `unknown --detector '${detector}'. Use one of ${DETECTOR_NAMES.join(', ')}.`);
-  const filter = parseFilterName(values.filter ?? 'none');
-  const common = { detector, window, filter, model: values.model };
+  const filter = asUsage(() => parseFilterName(values.filter ?? 'none'));
+  const common = { help: false as const, model: values.model, force: values.force === true, detector, window, filter };
 
   if (values.from && values.from.length > 0) {
     if (values.target) throw new SyswardenError('ERR_USAGE', 'train takes --target (live) or --from (files), not both.');
+    if (values.duration !== undefined) throw new SyswardenError('ERR_USAGE', 'train --from reads files to their end: --duration applies to live training (--target) only.');
     // `--from a b c` and `--from dir`: the files after --from are positionals to parseArgs.
-    const r = await trainFromFiles({ ...common, from: expandPaths([...values.from, ...positionals], '--from') });
-    report(r, values.model);
-    return 0;
+    return { ...common, mode: 'files', from: [...values.from, ...positionals] };
   }
   if (positionals.length > 0) throw new SyswardenError('ERR_USAGE', `train: unexpected '${positionals[0]}'. Files to learn from go after --from.`);
   const targets = values.target ?? [];
   if (targets.length === 0) throw new SyswardenError('ERR_USAGE', `train needs --target <spec> or --from <files>.\n\n${HELP}`);
-  const duration = parseSeconds('duration', values.duration);
+  const duration = parseDuration('duration', values.duration);
   if (duration === undefined) throw new SyswardenError('ERR_USAGE', 'live training needs --duration <seconds>.');
+  return { ...common, mode: 'live', targets, duration };
+}
 
+export async function run(argv: string[]): Promise<number> {
+  const args = parse(argv);
+  if (args.help) {
+    console.log(HELP);
+    return 0;
+  }
+  // Refuse an existing or unusable --model before learning anything (the save checks again).
+  checkOutputPath(args.model, { what: 'model', force: args.force });
+  const common = { detector: args.detector, window: args.window, filter: args.filter, model: args.model, force: args.force };
+
+  if (args.mode === 'files') {
+    const r = await trainFromFiles({ ...common, from: expandPaths(args.from, '--from') });
+    report(r, args.model);
+    return 0;
+  }
+  const { targets, duration } = args;
   return withStopSignals(async (signal) => {
-    const collector = await Collector.open({ targets });
+    const collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE });
     try {
       console.error(`syswarden: learning ${targets.join(', ')} for ${duration} s (Ctrl-C ends early)`);
       const r = await trainLive({
@@ -77,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
         durationMs: duration * 1000,
         signal,
         onProgress: (p) => {
-          const bar = '#'.repeat(Math.round((20 * p.seconds) / duration)).padEnd(20, '.');
+          const bar = '#'.repeat(Math.min(20, Math.round((20 * p.seconds) / duration))).padEnd(20, '.');
           const line = `  [${bar}] ${p.seconds.toFixed(0)}s ${p.windows} windows, ${p.distinct} distinct`;
           if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
           else console.error(line);
@@ -88,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
       if (s.kernel.dropped + s.user.droppedEvents > 0) {
         console.error(`syswarden: warning: ${s.kernel.dropped + s.user.droppedEvents} events were lost while learning; the model may miss normal windows.`);
       }
-      report(r, values.model!);
+      report(r, args.model);
       return 0;
     } finally {
       await collector.close();

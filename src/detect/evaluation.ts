@@ -63,8 +63,16 @@ export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: R
   const out: LoadedTrace[] = [];
   for (const path of paths) {
     const t = await readTrace(path, opts);
-    if (t.issues.malformed + t.issues.unknownSyscall > 0) {
+    const skipped = t.issues.malformed + t.issues.unknownSyscall;
+    if (skipped > 0) {
       process.stderr.write(`syswarden: ${path}: skipped ${t.issues.malformed} malformed and ${t.issues.unknownSyscall} unknown-syscall lines (e.g. ${t.issues.examples[0] ?? ''})\n`);
+    }
+    // A trace with no syscall at all has no windows and no label to give them: refuse it by name, here.
+    if (t.threads.every((th) => th.calls.length === 0)) {
+      throw new SyswardenError(
+        'ERR_EMPTY_INPUT',
+        `${path} holds no syscalls${skipped > 0 ? ` (all ${skipped} of its lines were skipped)` : ''}, so it gives nothing to ${label === 0 ? 'learn or test' : 'detect'}. Fix: give traces that hold syscalls, or leave this one out.`,
+      );
     }
     out.push({ path, label, threads: t.threads.map((th) => th.calls) });
   }
@@ -236,13 +244,15 @@ function runOne(cfg: EvalConfig, p: Prepared, factory: DetectorFactory, filter: 
     test = selectWindows(p.test, keep);
     traceOf = Int32Array.from(keep, (i) => p.traceOf![i]!);
   }
+  const labels = test.labels;
+  if (!labels) throw new SyswardenError('ERR_INVALID_INPUT', `the test windows of ${factory.name} w=${size} carry no labels (a class without syscalls). Fix: give normal and attack traces that hold syscalls.`);
   const t0 = performance.now();
   detector.fit(train);
   const fitMs = performance.now() - t0;
   const t1 = performance.now();
   const scores = detector.score(test);
   const scoreMs = performance.now() - t1;
-  const m = metricsOf(confusion(scores, test.labels!, detector.threshold));
+  const m = metricsOf(confusion(scores, labels, detector.threshold));
   const trace = cfg.split === 'trace' ? traceLevel(scores, detector.threshold, { ...p, traceOf: traceOf! }, exclude) : null;
   return {
     ...base,

@@ -25,7 +25,7 @@ export class PlainParser {
     if (body.length === 0) return;
     for (const token of body.split(/\s+/)) {
       if (!TOKEN.test(token)) {
-        reportLine(this.issues, this.lenient, 'malformed', this.file, lineNo, `'${clip(token)}' is neither a syscall name nor a number`);
+        reportLine(this.issues, this.lenient, 'malformed', this.file, lineNo, `a token of ${token.length} characters is neither a syscall name nor a number (not quoted: the file may hold secrets)`);
         continue;
       }
       const nr = resolveToken(token);

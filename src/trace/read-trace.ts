@@ -1,6 +1,7 @@
-import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { closeSync, createReadStream, read } from 'node:fs';
+import { promisify } from 'node:util';
 import { SyswardenError } from '../errors.js';
+import { openInputFile } from '../io/safe-file.js';
 import { GrowableUint16 } from './growable.js';
 import { emptyIssues, reportLine, type TraceIssues } from './issues.js';
 import { PlainParser, looksLikePlain } from './plain.js';
@@ -60,6 +61,19 @@ export function traceFormats(): TraceFormat[] {
 /** Longest line a reader accepts: real strace lines are a few KiB; a longer one is hostile or broken. */
 export const MAX_LINE_BYTES = 1 << 20;
 
+/** Traces are streamed, never held whole, so their size is not limited; only what they are (a regular file). */
+const MAX_TRACE_BYTES = Number.MAX_SAFE_INTEGER;
+
+/** Opens a trace for reading: a regular file only (a FIFO without a writer would hang the read), and not an empty one. */
+function openTraceFile(path: string): { fd: number; size: number } {
+  const opened = openInputFile(path, { what: 'trace', maxBytes: MAX_TRACE_BYTES });
+  if (opened.size === 0) {
+    closeSync(opened.fd);
+    throw new SyswardenError('ERR_EMPTY_INPUT', `trace ${path} is empty (0 bytes): there are no syscalls to read. Fix: give a trace or recording that holds some (an empty file is left when a capture failed at once).`);
+  }
+  return opened;
+}
+
 /**
  * The file's lines, read in chunks. Unlike readline, a line is never held
  * beyond MAX_LINE_BYTES: a file with no newline in gigabytes is reported
@@ -86,7 +100,9 @@ async function* eachLine(
     if (text.endsWith('\r')) text = text.slice(0, -1);
     parser.line(text, n);
   };
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+  const { fd } = openTraceFile(path);
+  // The stream owns the descriptor from here and closes it, also when the reader stops early.
+  for await (const chunk of createReadStream('', { fd, autoClose: true }) as AsyncIterable<Buffer>) {
     let start = 0;
     for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
       const piece = chunk.subarray(start, nl);
@@ -143,33 +159,27 @@ registerTraceFormat(recordingTraceFormat);
 
 const SNIFF_BYTES = 64 * 1024;
 
-async function checkFile(path: string): Promise<void> {
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new SyswardenError('ERR_TRACE_NOT_FILE', `${path} is not a regular file. Fix: give a trace file (directories are expanded by the commands that accept them).`);
-  } catch (e) {
-    if (e instanceof SyswardenError) throw e;
-    throw new SyswardenError('ERR_TRACE_NOT_FOUND', `cannot read trace ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}. Fix: check the path.`, { cause: e });
-  }
-}
+const readAt = promisify(read);
 
-/** The format of a file: the explicit one when given (checked to exist), else the best sniffing match. */
+/**
+ * The format of a file: the explicit one when given, else the best sniffing
+ * match. Either way the file is checked first (a regular, non-empty file).
+ */
 export async function detectFormat(path: string, explicit = 'auto'): Promise<TraceFormat> {
-  if (explicit !== 'auto') {
-    const f = formats.get(explicit);
-    if (!f) throw new SyswardenError('ERR_TRACE_FORMAT', `unknown trace format '${explicit}'. Fix: use one of auto, ${[...formats.keys()].join(', ')}.`);
-    return f;
+  const chosen = explicit === 'auto' ? undefined : formats.get(explicit);
+  if (explicit !== 'auto' && !chosen) {
+    throw new SyswardenError('ERR_TRACE_FORMAT', `unknown trace format '${explicit}'. Fix: use one of auto, ${[...formats.keys()].join(', ')}.`);
   }
-  await checkFile(path);
-  const fh = await open(path, 'r');
+  const { fd } = openTraceFile(path);
   let head: Buffer;
   try {
     const buf = Buffer.alloc(SNIFF_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, SNIFF_BYTES, 0);
+    const { bytesRead } = await readAt(fd, buf, 0, SNIFF_BYTES, 0);
     head = buf.subarray(0, bytesRead);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
+  if (chosen) return chosen;
   const match = [...formats.values()].filter((f) => f.sniff(head)).sort((a, b) => b.priority - a.priority)[0];
   if (!match) {
     throw new SyswardenError(
@@ -237,7 +247,6 @@ export interface TraceSource extends AsyncIterable<TraceBatch> {
  */
 export async function openTrace(path: string, opts: ReadTraceOptions = {}): Promise<TraceSource> {
   const format = await detectFormat(path, opts.format ?? 'auto');
-  if (opts.format && opts.format !== 'auto') await checkFile(path);
   const issues = emptyIssues();
   const lenient = opts.lenient ?? false;
   const size = opts.batchSize ?? 8192;
@@ -283,7 +292,6 @@ export interface Trace {
 /** Reads a whole trace into per-thread streams (2 bytes per syscall, never the text twice). */
 export async function readTrace(path: string, opts: ReadTraceOptions = {}): Promise<Trace> {
   const format = await detectFormat(path, opts.format ?? 'auto');
-  if (opts.format && opts.format !== 'auto') await checkFile(path);
   const issues = emptyIssues();
   const streams: GrowableUint16[] = [];
   const pids: number[] = [];

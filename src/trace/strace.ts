@@ -106,7 +106,7 @@ export class StraceParser {
     // strace's own messages (`strace: Process 12 attached`) describe the tracer, not the thread.
     if (rest.startsWith('strace: ')) return;
 
-    reportLine(this.issues, this.lenient, 'malformed', this.file, lineNo, `not a strace line: '${clip(text)}'`);
+    reportLine(this.issues, this.lenient, 'malformed', this.file, lineNo, `not a strace line (expected 'name(args) = result', a signal or an exit line; the line is not quoted: traces may hold secrets)`);
   }
 
   private resolve(name: string, lineNo: number): number | undefined {

@@ -1,8 +1,8 @@
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { SyswardenError } from '../errors.js';
+import { readInputFile } from '../io/safe-file.js';
 import { datasetPath } from './dataset.js';
 import { MAX_SYSCALL, syscallNumber } from './syscalls.js';
 
@@ -51,6 +51,9 @@ function projectRoot(start: string): string | undefined {
   }
 }
 
+/** A threat table is a few hundred short lines; anything near this size is not one. */
+const MAX_THREAT_TABLE_BYTES = 16 << 20;
+
 /** The dataset's syscalls.csv when the dataset is present, else the built-in table. */
 export function defaultThreatTablePath(): string {
   const fromDataset = resolve(datasetPath(), 'syscalls.csv');
@@ -64,16 +67,13 @@ export function defaultThreatTablePath(): string {
  * falls back to its id when that is a valid x86_64 number.
  */
 export async function loadThreatTable(path = defaultThreatTablePath()): Promise<ThreatTable> {
-  if (!existsSync(path)) {
-    throw new SyswardenError('ERR_THREAT_TABLE', `threat table ${path} does not exist. Fix: pass --threat-table with a name,id,threat_level CSV.`);
-  }
+  const text = (await readInputFile(path, { what: 'threat table', maxBytes: MAX_THREAT_TABLE_BYTES })).toString('utf8');
   const levels = new Map<number, number>();
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
   let lineNo = 0;
   let cols: { name: number; id: number; level: number } | undefined;
   const bad = (why: string) =>
     new SyswardenError('ERR_THREAT_TABLE', `${path}:${lineNo}: ${why}. Fix: the file must be a CSV with a header naming the columns name,id,threat_level.`);
-  for await (const raw of rl) {
+  for (const raw of text.split('\n')) {
     lineNo++;
     const line = raw.trim();
     if (line.length === 0 || line.startsWith('#')) continue;
@@ -81,7 +81,8 @@ export async function loadThreatTable(path = defaultThreatTablePath()): Promise<
     if (!cols) {
       const idx = (n: string) => cells.indexOf(n);
       cols = { name: idx('name'), id: idx('id'), level: idx('threat_level') };
-      if (cols.name < 0 || cols.level < 0) throw bad(`header '${line}' lacks a name or threat_level column`);
+      // Never quote the line: --threat-table may name any file, a secret one included.
+      if (cols.name < 0 || cols.level < 0) throw bad('header lacks a name or threat_level column');
       continue;
     }
     const name = cells[cols.name] ?? '';

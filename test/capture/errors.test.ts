@@ -2,7 +2,14 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Collector } from '../../src/capture/collector.js';
 import { cgroup2Mount } from '../../src/capture/cgroup.js';
-import { expectCleanFailure, runCli } from './helpers.js';
+import { expectCleanFailure, runCli, type CliResult } from './helpers.js';
+
+/** A command used wrongly: exit 2, the expected message, and no stack trace. */
+function expectUsageError(r: CliResult, message: RegExp): void {
+  if (r.code !== 2 || !message.test(r.stderr) || /\n\s+at /.test(r.stderr)) {
+    throw new Error(`expected a usage error (exit 2) matching ${message}, got exit ${r.code}:\n${r.stderr}`);
+  }
+}
 
 // Each expected failure is provoked for real: a process without root, a
 // mount namespace without tracefs or cgroup2, targets that do not exist.
@@ -70,11 +77,11 @@ describe('errors a user understands', () => {
     expectCleanFailure(await runCli(['record', '--target', 'docker:x', '--out', '/tmp/never.swrec'], { env: { DOCKER_HOST: 'unix:///nonexistent.sock' } }), /Docker engine at \/nonexistent\.sock is not running/);
   });
 
-  it('bad options: named, with the fix, before anything loads', async () => {
-    expectCleanFailure(await runCli(['record', '--all']), /record needs --out/);
-    expectCleanFailure(await runCli(['record', '--all', '--out', 'x', '--duration', 'soon']), /--duration must be a positive number of seconds, got 'soon'/);
-    expectCleanFailure(await runCli(['record', '--all', '--out', 'x', '--ring', '3']), /--ring must be a power of two/);
-    expectCleanFailure(await runCli(['record', '--bogus']), /Unknown option '--bogus'/);
+  it('bad options: named, with the fix, before anything loads (a usage error exits 2)', async () => {
+    expectUsageError(await runCli(['record', '--all']), /record needs --out/);
+    expectUsageError(await runCli(['record', '--all', '--out', 'x', '--duration', 'soon']), /--duration must be a positive number of seconds from 0\.001 to 31622400 \(366 days\), got 'soon'/);
+    expectUsageError(await runCli(['record', '--all', '--out', 'x', '--ring', '3']), /--ring must be a power of two/);
+    expectUsageError(await runCli(['record', '--bogus']), /Unknown option '--bogus'/);
     await expect(Collector.open({ ringBytes: 5000 })).rejects.toThrow(/ringBytes must be a power of two, got 5000/);
     await expect(Collector.open({ pollMs: 0 })).rejects.toThrow(/pollMs must be between 1 and 1000, got 0/);
   });

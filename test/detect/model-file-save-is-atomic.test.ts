@@ -8,13 +8,13 @@ import type { Detector } from '../../src/detect/detector.js';
 import { toyProblem } from './helpers/sequence-toy.js';
 
 describe('saveModel', () => {
-  it('replaces an existing model whole and leaves no temporary file', async () => {
+  it('replaces an existing model whole (when forced) and leaves no temporary file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sw-model-'));
     const path = join(dir, 'stide.model');
     writeFileSync(path, 'old contents');
     const d = stide.create();
     d.fit(toyProblem(3).train);
-    await saveModel(path, d, { filter: 'none' });
+    await saveModel(path, d, { filter: 'none', force: true });
     expect(readdirSync(dir)).toEqual(['stide.model']);
     const { detector } = await loadModel(path, { expect: 'stide' });
     expect(detector.threshold).toBe(d.threshold);
@@ -29,13 +29,13 @@ describe('saveModel', () => {
         throw new Error('state exploded');
       },
     });
-    await expect(saveModel(path, broken, { filter: 'none' })).rejects.toThrow(/state exploded/);
+    await expect(saveModel(path, broken, { filter: 'none', force: true })).rejects.toThrow(/state exploded/);
     // A failure at rename (target is a directory) must clean its temporary file too.
     const target = join(dir, 'is-a-dir');
     mkdirSync(target);
     const d = stide.create();
     d.fit(toyProblem(3).train);
-    await expect(saveModel(target, d, { filter: 'none' })).rejects.toThrow(/cannot write model .*is-a-dir/);
+    await expect(saveModel(target, d, { filter: 'none', force: true })).rejects.toThrow(/cannot write model .*is-a-dir/);
     expect(readFileSync(path, 'utf8')).toBe('old contents');
     expect(readdirSync(dir).sort()).toEqual(['is-a-dir', 'm.model']);
   });

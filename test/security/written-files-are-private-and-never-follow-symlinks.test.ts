@@ -24,20 +24,21 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const mode = (p: string): number => statSync(p).mode & 0o777;
 
 describe('files syswarden writes are private and never follow a planted symlink', () => {
-  it('a model is saved with mode 0600, replacing a symlink at its path instead of writing through it', async () => {
+  it('a model is saved with mode 0600, and a symlink at its path is refused, with or without force, never written through', async () => {
     const d = stide.create();
     d.fit(toyProblem(3).train);
     const fresh = join(dir, 'fresh.model');
     await saveModel(fresh, d, { filter: 'none' });
     expect(mode(fresh)).toBe(0o600);
+    expect((await loadModel(fresh)).detector.name).toBe('stide');
+    await expect(saveModel(fresh, d, { filter: 'none' })).rejects.toThrow(/already exists.*--force/);
 
     const planted = join(dir, 'planted.model');
     symlinkSync(victim, planted);
-    await saveModel(planted, d, { filter: 'none' });
+    await expect(saveModel(planted, d, { filter: 'none' })).rejects.toThrow(/symbolic link/);
+    await expect(saveModel(planted, d, { filter: 'none', force: true })).rejects.toThrow(/symbolic link/);
     expect(readFileSync(victim, 'utf8')).toBe('precious');
-    expect(lstatSync(planted).isSymbolicLink()).toBe(false);
-    expect(mode(planted)).toBe(0o600);
-    expect((await loadModel(planted)).detector.name).toBe('stide');
+    expect(lstatSync(planted).isSymbolicLink()).toBe(true);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 

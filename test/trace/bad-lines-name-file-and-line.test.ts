@@ -8,7 +8,8 @@ describe('malformed lines and unknown syscalls', () => {
     const err = await readTrace(fixture('strace-malformed.txt'), { format: 'strace' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SyswardenError);
     expect((err as SyswardenError).code).toBe('ERR_TRACE_MALFORMED');
-    expect((err as Error).message).toMatch(/strace-malformed\.txt:3: not a strace line: 'this is not strace output'.*--lenient/);
+    expect((err as Error).message).toMatch(/strace-malformed\.txt:3: not a strace line \(expected .*--lenient/);
+    expect((err as Error).message).not.toContain('this is not strace output');
   });
 
   it('an unknown strace syscall names file and line', async () => {
