@@ -59,8 +59,71 @@ export interface Alert {
   lost?: { kernel: number; user: number; scoring: number };
 }
 
-export function formatAlert(a: Alert): string {
-  const who = a.container.name ?? a.container.id?.slice(0, 12) ?? a.container.cgroup ?? `slot ${a.container.slot}`;
+/**
+ * Written once by `watch` when detection is live: the scoring workers are
+ * up and the BPF program is attached, so every syscall from now on is seen.
+ * A supervisor waits for this line instead of guessing with a sleep.
+ */
+export interface ReadyRecord {
+  type: 'ready';
+  time: string;
+  detector: string;
+  model: string;
+  /** Calls per window. */
+  windowSize: number;
+  workers: number;
+  targets: AlertContainer[];
+  /** How the BPF program is attached: 'tp_btf' or 'tracepoint'. */
+  attach: string;
+  /** From process start to this record, ms. */
+  startupMs: number;
+}
+
+/** A watched target went away (its cgroup was removed: the container stopped); nothing of it is watched any more. */
+export interface TargetGoneRecord {
+  type: 'target-gone';
+  time: string;
+  container: AlertContainer;
+  /** Targets still watched after this one. */
+  remaining: number;
+}
+
+/**
+ * Records of this stream that never reached its reader, at the place where
+ * they are missing: the reader fell behind (the pipeline's iterator holds
+ * at most 10 000), or the alert file could not be written (a full disk).
+ */
+export interface AlertsLostRecord {
+  type: 'alerts-lost';
+  time: string;
+  /** Records lost since the previous 'alerts-lost', and in total. */
+  count: number;
+  total: number;
+  reason: string;
+}
+
+/** Every line of the alert stream: alerts and incident ends, and the reports about the stream itself. */
+export type AlertRecord = Alert | ReadyRecord | TargetGoneRecord | AlertsLostRecord;
+
+function nameOf(c: AlertContainer): string {
+  return c.name ?? c.id?.slice(0, 12) ?? c.cgroup ?? `slot ${c.slot}`;
+}
+
+export function formatAlert(a: AlertRecord): string {
+  switch (a.type) {
+    case 'ready':
+      return `${a.time}  READY  watching ${a.targets.map(nameOf).join(', ')} with ${a.detector} (window ${a.windowSize}, ${a.workers} workers, ${a.attach}); started in ${a.startupMs} ms`;
+    case 'target-gone':
+      return `${a.time}  GONE   ${nameOf(a.container)}: its cgroup was removed, it is no longer watched (${a.remaining} target(s) left)`;
+    case 'alerts-lost':
+      return `${a.time}  LOST   ${a.count} alert record(s) here (${a.total} in all): ${a.reason}`;
+    default:
+      return formatScored(a);
+  }
+}
+
+function formatScored(a: Alert): string {
+  const who = nameOf(a.container);
   const proc = a.comm ? `${a.comm}[${a.pid ?? '?'}/${a.tid}]` : `tid ${a.tid}`;
   if (a.type === 'degraded') {
     const l = a.lost!;

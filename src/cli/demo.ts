@@ -1,6 +1,6 @@
 import { formatAlert } from '../alert/alert.js';
 import { runDemo } from '../demo/run-demo.js';
-import { parseCommandArgs, parseSeconds } from './args.js';
+import { parseCommandArgs, parseDuration, type Parsed } from './args.js';
 import { withStopSignals } from './signals.js';
 
 const HELP = `usage: syswarden demo [--json] [--learn <s>] [--normal <s>]
@@ -14,19 +14,39 @@ script (a shell reading /etc/shadow, running programs, connecting out),
 prints the alerts, cleans everything up and prints a summary.
   --json   the summary as one JSON object on the last line`;
 
-export async function run(argv: string[]): Promise<number> {
+export interface DemoArgs {
+  json: boolean;
+  learn: number;
+  normal: number;
+}
+
+/** A demo phase longer than a day is a mistake, not a demo. */
+const MAX_PHASE_SECONDS = 86_400;
+
+/** The checked options of `demo`; throws an ERR_USAGE SyswardenError. Touches nothing outside. */
+export function parse(argv: string[]): Parsed<DemoArgs> {
   const { values } = parseCommandArgs(
     'demo',
     argv,
     { json: { type: 'boolean' }, learn: { type: 'string' }, normal: { type: 'string' } },
     HELP,
   );
-  if (values.help) {
+  if (values.help) return { help: true };
+  return {
+    help: false,
+    json: values.json === true,
+    learn: parseDuration('learn', values.learn, MAX_PHASE_SECONDS) ?? 20,
+    normal: parseDuration('normal', values.normal, MAX_PHASE_SECONDS) ?? 8,
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parse(argv);
+  if (args.help) {
     console.log(HELP);
     return 0;
   }
-  const learn = parseSeconds('learn', values.learn) ?? 20;
-  const normal = parseSeconds('normal', values.normal) ?? 8;
+  const { learn, normal } = args;
   return withStopSignals(async (signal) => {
     const s = await runDemo({
       learnMs: learn * 1000,
@@ -45,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
       `wall time       ${s.seconds.toFixed(1)} s`,
     ];
     console.log(lines.join('\n'));
-    if (values.json) console.log(JSON.stringify(s));
+    if (args.json) console.log(JSON.stringify(s));
     return s.detected && s.alertsNormal === 0 ? 0 : 1;
   });
 }

@@ -1,13 +1,16 @@
 import { AlertWriter } from '../alert/sink.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { checkOutputPath } from '../io/safe-file.js';
+import { AGENT_WORKER_NICE, Pipeline, PipelineModel } from '../pipeline/pipeline.js';
 import { replayFile } from '../pipeline/replay.js';
 import { SyswardenError } from '../errors.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, parseInteger } from './args.js';
 
 const HELP = `usage: syswarden replay <recording|trace> --model <file> [--out <file>] [--pretty] [--workers N]
 
 Scores a recording or a trace file offline, exactly as watch scores live
-capture: identical input gives identical alerts.`;
+capture: identical input gives identical alerts. If the alert output cannot
+be written (a full disk), records wait in memory; replay exits 1 if any
+record was lost.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
@@ -23,21 +26,26 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new SyswardenError('ERR_USAGE', `replay takes one recording or trace file.\n\n${HELP}`);
   if (!values.model) throw new SyswardenError('ERR_USAGE', 'replay needs --model <file>.');
-  const workers = values.workers === undefined ? undefined : Number(values.workers);
-  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 256)) {
-    throw new SyswardenError('ERR_USAGE', `--workers must be a whole number from 1 to 256, got '${values.workers}'.`);
-  }
-  const pipeline = await Pipeline.create({ model: values.model, ...(workers ? { workers } : {}) });
-  const writer = new AlertWriter(values.out, values.pretty === true);
-  pipeline.on('alert', (a) => writer.write(a));
+  const workers = parseInteger('workers', values.workers, { min: 1, max: 256 });
+  // The model and the output are checked before a worker starts, and whatever was started is closed on every path.
+  const model = await PipelineModel.read(values.model);
+  if (values.out !== undefined && values.out !== '-') checkOutputPath(values.out, { what: 'alert file', append: true });
+  const writer = new AlertWriter(values.out, { pretty: values.pretty === true });
+  let pipeline: Pipeline | undefined;
   try {
+    pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, ...(workers ? { workers } : {}) });
+    pipeline.on('alert', (a) => writer.write(a));
     const r = await replayFile(pipeline, positionals[0]!);
     if (r.warning) console.error(`syswarden: warning: ${positionals[0]} is incomplete: ${r.warning}.`);
   } finally {
-    await pipeline.close();
+    await pipeline?.close();
     writer.close();
   }
   const p = pipeline.stats();
-  console.error(`syswarden: replayed ${p.events} events, ${p.windows} windows; ${p.incidents} incidents.`);
-  return 0;
+  const w = writer.stats();
+  console.error(
+    `syswarden: replayed ${p.events} events, ${p.windows} windows; ${p.incidents} incidents` +
+      (w.lost > 0 ? `; ${w.lost} alert record(s) lost: ${values.out ?? 'stdout'} could not be written.` : '.'),
+  );
+  return w.lost > 0 ? 1 : 0;
 }

@@ -1,15 +1,25 @@
+import { alertContainer, type AlertRecord } from '../alert/alert.js';
 import { AlertWriter } from '../alert/sink.js';
-import { Collector } from '../capture/collector.js';
-import { TARGET_SPEC_HELP } from '../capture/targets.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
+import { preflight } from '../capture/preflight.js';
+import { resolveTarget, TARGET_SPEC_HELP } from '../capture/targets.js';
+import { checkOutputPath } from '../io/safe-file.js';
+import { AGENT_WORKER_NICE, Pipeline, PipelineModel } from '../pipeline/pipeline.js';
 import { SyswardenError } from '../errors.js';
-import { parseCommandArgs, parseSeconds } from './args.js';
+import { parseCommandArgs, parseDecimal, parseDuration, parseInteger } from './args.js';
 import { withStopSignals } from './signals.js';
+import { setLongTimeout } from '../long-timer.js';
 
-const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--out <file>] [--pretty] [--workers N] [--duration <s>]
+const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--out <file>] [--pretty] [--workers N] [--duration <s>] [--exit-when-gone]
 
-Live detection: alerts as JSON lines on stdout (or --out, appended), readable
-lines with --pretty; stats on stderr every few seconds. ${TARGET_SPEC_HELP}`;
+Live detection: alert records as JSON lines on stdout (or --out, appended),
+readable lines with --pretty; stats on stderr every few seconds. The first
+record is {"type":"ready",...}, written once every syscall of the targets is
+being scored. A target that goes away gives a {"type":"target-gone",...}
+record; with --exit-when-gone, watch ends (exit 0) when no target is left,
+otherwise it keeps running. If the alert output cannot be written (a full
+disk), records wait in memory and detection goes on; watch exits 1 if any
+record was lost. ${TARGET_SPEC_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(
@@ -23,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
       workers: { type: 'string' },
       duration: { type: 'string', short: 'd' },
       'stats-every': { type: 'string' },
+      'exit-when-gone': { type: 'boolean' },
     },
     HELP,
   );
@@ -33,51 +44,94 @@ export async function run(argv: string[]): Promise<number> {
   const targets = values.target ?? [];
   if (targets.length === 0) throw new SyswardenError('ERR_USAGE', `watch needs --target <spec>.\n\n${HELP}`);
   if (!values.model) throw new SyswardenError('ERR_USAGE', `watch needs --model <file> (make one with 'syswarden train').`);
-  const workers = values.workers === undefined ? undefined : Number(values.workers);
-  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 256)) {
-    throw new SyswardenError('ERR_USAGE', `--workers must be a whole number from 1 to 256, got '${values.workers}'.`);
-  }
-  const duration = parseSeconds('duration', values.duration);
-  const every = parseSeconds('stats-every', values['stats-every']) ?? 5;
+  const workers = parseInteger('workers', values.workers, { min: 1, max: 256 });
+  const duration = parseDuration('duration', values.duration);
+  const every = parseDecimal('stats-every', values['stats-every'], { min: 0.1, max: 86_400, unit: 'seconds' }) ?? 5;
+  const exitWhenGone = values['exit-when-gone'] === true;
 
   return withStopSignals(async (signal) => {
-    const pipeline = await Pipeline.create({ model: values.model!, ...(workers ? { workers } : {}) });
-    const writer = new AlertWriter(values.out, values.pretty === true);
-    pipeline.on('alert', (a) => writer.write(a));
-    pipeline.on('worker-exit', (w: { index: number; reason: string }) => console.error(`syswarden: scoring worker ${w.index} died (${w.reason}); replaced.`));
+    // Everything that can be refused is refused before a worker starts or
+    // anything is attached to the kernel, and nothing is left running after:
+    // the model (restored here, so a bad one never reaches a worker), the
+    // privilege to load BPF, the alert output, the targets.
+    const model = await PipelineModel.read(values.model!);
+    preflight('auto');
+    if (values.out !== undefined && values.out !== '-') checkOutputPath(values.out, { what: 'alert file', append: true });
+    await Promise.all(targets.map((t) => resolveTarget(t)));
+    const writer = new AlertWriter(values.out, { pretty: values.pretty === true });
+    let pipeline: Pipeline | undefined;
     let collector: Collector | undefined;
+    let stats: NodeJS.Timeout | undefined;
     try {
-      collector = await Collector.open({ targets });
-      collector.on('target-gone', (t: { spec: string }) => console.error(`syswarden: target ${t.spec} is gone.`));
-      pipeline.attach(collector);
-      console.error(`syswarden: watching ${targets.join(', ')} with ${pipeline.detector} (window ${pipeline.windowSize}, ${pipeline.stats().workers} workers)`);
+      pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, ...(workers ? { workers } : {}) });
+      const p = pipeline;
+      let allGone: (() => void) | undefined;
+      p.on('alert', (a: AlertRecord) => {
+        writer.write(a);
+        if (a.type !== 'target-gone') return;
+        console.error(`syswarden: target ${a.container.spec ?? a.container.cgroup} is gone (${a.remaining} left).`);
+        if (a.remaining === 0) allGone?.();
+      });
+      p.on('worker-exit', (w: { index: number; reason: string }) => console.error(`syswarden: scoring worker ${w.index} died (${w.reason}); replaced.`));
+      // Last: from here on the kernel sends events, and the workers are ready for them.
+      collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE });
+      const c = collector;
+      p.attach(c);
+      const watched = c.targets();
+      writer.write({
+        type: 'ready',
+        time: new Date().toISOString(),
+        detector: p.detector,
+        model: p.modelName,
+        windowSize: p.windowSize,
+        workers: p.workerCount,
+        targets: watched.map((t) => alertContainer(t.id, { spec: t.spec, cgroupPath: t.cgroup.path, ...(t.container ? { container: t.container } : {}) })),
+        attach: c.attachMode,
+        startupMs: Math.round(performance.now()),
+      });
+      console.error(`syswarden: watching ${targets.join(', ')} with ${p.detector} (window ${p.windowSize}, ${p.workerCount} workers)`);
       let last = { t: Date.now(), events: 0, windows: 0 };
-      const stats = setInterval(() => {
-        const c = collector!.stats();
-        const p = pipeline.stats();
+      stats = setInterval(() => {
+        const cs = c.stats();
+        const ps = p.stats();
         const dt = (Date.now() - last.t) / 1000;
+        const w = writer.stats();
         console.error(
-          `syswarden: ${((p.events - last.events) / dt).toFixed(0)} events/s, ${((p.windows - last.windows) / dt).toFixed(0)} windows/s, ` +
-            `drops kernel ${c.kernel.dropped} / native+js ${c.user.droppedEvents} / scoring ${p.droppedEvents}, alerts ${p.incidents}` +
-            (c.fairShare?.shedNow ? `, ${c.fairShare.shedNow} flooding container(s) shed` : ''),
+          `syswarden: ${((ps.events - last.events) / dt).toFixed(0)} events/s, ${((ps.windows - last.windows) / dt).toFixed(0)} windows/s, ` +
+            `drops kernel ${cs.kernel.dropped} / native+js ${cs.user.droppedEvents} / scoring ${ps.droppedEvents}, alerts ${ps.incidents}` +
+            (cs.fairShare?.shedNow ? `, ${cs.fairShare.shedNow} flooding container(s) shed` : '') +
+            (w.buffered || w.lost ? `, alert records waiting ${w.buffered} / lost ${w.lost}` : ''),
         );
-        last = { t: Date.now(), events: p.events, windows: p.windows };
+        last = { t: Date.now(), events: ps.events, windows: ps.windows };
       }, every * 1000);
       await new Promise<void>((resolve) => {
-        const timer = duration !== undefined ? setTimeout(resolve, duration * 1000) : undefined;
-        signal.addEventListener('abort', () => {
-          if (timer) clearTimeout(timer);
+        const timer = duration !== undefined ? setLongTimeout(resolve, duration * 1000) : undefined;
+        const stop = () => {
+          timer?.clear();
           resolve();
-        }, { once: true });
+        };
+        // A stop asked for while starting up counts too.
+        if (signal.aborted) stop();
+        signal.addEventListener('abort', stop, { once: true });
+        // Targets may already be gone between resolving them and now.
+        if (exitWhenGone) {
+          allGone = stop;
+          if (c.targets().length === 0) stop();
+        }
       });
-      clearInterval(stats);
     } finally {
+      if (stats) clearInterval(stats);
       await collector?.close();
-      await pipeline.close();
+      await pipeline?.close();
       writer.close();
     }
     const p = pipeline.stats();
-    console.error(`syswarden: scored ${p.windows} windows; ${p.incidents} incidents; ${p.droppedEvents} events not scored.`);
-    return 0;
+    const w = writer.stats();
+    console.error(
+      `syswarden: scored ${p.windows} windows; ${p.incidents} incidents; ${p.droppedEvents} events not scored` +
+        (w.lost > 0 ? `; ${w.lost} alert record(s) lost: ${values.out ?? 'stdout'} could not be written.` : '.'),
+    );
+    // The exit code tells the truth: alerts that never reached the output are a failure.
+    return w.lost > 0 ? 1 : 0;
   });
 }

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Alert } from '../alert/alert.js';
-import { Collector } from '../capture/collector.js';
+import type { Alert, AlertRecord } from '../alert/alert.js';
+import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { createScratchCgroup } from '../capture/scratch-cgroup.js';
 import { trainLive } from '../detect/train.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { startWebWorkload } from './web-workload.js';
 
 export interface DemoOptions {
@@ -61,20 +61,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   let collector: Collector | undefined;
   let pipeline: Pipeline | undefined;
   try {
-    collector = await Collector.open({ targets: [cg.spec] });
+    collector = await Collector.open({ targets: [cg.spec], consumerNice: AGENT_CONSUMER_NICE });
     web = await startWebWorkload(cg);
     options.onPhase?.(`learning the normal behaviour of a web server and its client in ${cg.ref.path} for ${((options.learnMs ?? 20000) / 1000).toFixed(0)} s`);
     const model = join(tmp, 'demo.model');
     const learnt = await trainLive({ collector, durationMs: options.learnMs ?? 20000, window, model, ...(options.signal ? { signal: options.signal } : {}) });
 
-    pipeline = await Pipeline.create({ model, modelName: 'demo' });
+    pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, modelName: 'demo' });
     let phase: 'normal' | 'attack' = 'normal';
     let alertsNormal = 0;
     let alertsAttack = 0;
     let attackSentNs = 0n;
     let attackToAlertMs: number | null = null;
     let syscallToAlertMs: number | null = null;
-    pipeline.on('alert', (a: Alert) => {
+    pipeline.on('alert', (a: AlertRecord) => {
       if (a.type !== 'alert') return;
       if (phase === 'normal') alertsNormal++;
       else {

@@ -141,6 +141,10 @@ export class AdaBoost implements Detector {
     return scoreDistinct(windows, out, (rows, count) => this.probaRows(rows, count));
   }
 
+  maxScore(): number {
+    return 1; // boosted P(attack), the sigmoid of the normalised weighted vote
+  }
+
   state(): AdaBoostState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {

@@ -171,6 +171,10 @@ export class Bosc implements Detector {
     return this.bags.size;
   }
 
+  maxScore(): number {
+    return 1; // nearest-bag distance over its maximum 2w
+  }
+
   state(): BoscState {
     return { windowSize: this.windowSize, bags: this.bags.toArray() };
   }

@@ -24,6 +24,15 @@ export interface Detector {
    * eval reports the threshold value alone.
    */
   readonly thresholdRule?: string;
+  /**
+   * The highest score any window can reach with the fitted state: a bound no
+   * window scores above (1 for rates, normalised distances and
+   * probabilities; computed from the fitted state otherwise). A threshold
+   * above it is a model that can never alarm, which training refuses to save
+   * and loading rejects (see checkThresholdReachable() in the registry; NaN
+   * counts as no known bound).
+   */
+  maxScore(): number;
   /** Whether fit() needs attack windows (labels) or learns from normal windows only. */
   readonly supervised: boolean;
   /**

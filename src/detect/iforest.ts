@@ -204,6 +204,10 @@ export class IsolationForest implements Detector {
     return scoreDistinct(windows, out, (rows, count) => this.anomalyRows(rows, count));
   }
 
+  maxScore(): number {
+    return 1; // 2^-(mean path length / c(n)), path length >= 0
+  }
+
   state(): IsolationForestState {
     if (!this.trees) throw new Error(`${NAME}: state() called before fit()`);
     return { name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, threshold: this.threshold, ...this.trees };

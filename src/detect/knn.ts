@@ -112,6 +112,10 @@ export class Knn implements Detector {
     return scoreDistinct(windows, out, (rows, count) => this.shareRows(rows, count));
   }
 
+  maxScore(): number {
+    return 1; // attack share of the neighbours
+  }
+
   state(): KnnState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {

@@ -162,6 +162,10 @@ export class Lookup implements Detector {
     return out;
   }
 
+  maxScore(): number {
+    return 1; // attack-only windows among the last L, over L
+  }
+
   state(): LookupState {
     return { windowSize: this.windowSize, frame: this.frame, rows: this.db.toArray(), seen: this.seen.slice(0, this.db.size) };
   }

@@ -237,6 +237,10 @@ export class Mlp implements Detector {
     return scoreDistinct(windows, out, (rows, count) => this.probaRows(rows, count));
   }
 
+  maxScore(): number {
+    return 1; // P(attack), the sigmoid of the output unit
+  }
+
   state(): MlpState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {

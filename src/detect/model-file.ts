@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { SyswardenError } from '../errors.js';
+import { readInputFile, writeFileSafely } from '../io/safe-file.js';
 import { field, unpackPlain } from '../safe-msgpack.js';
 import { FILTER_NAMES, type FilterName } from '../window/filter.js';
 import { MAX_WINDOW, MIN_WINDOW } from '../window/windows.js';
@@ -11,7 +9,15 @@ import type { Detector } from './detector.js';
 import { getDetector } from './registry.js';
 
 export const MODEL_MAGIC = 'syswarden-model';
-export const MODEL_FORMAT = 1;
+/**
+ * 2: the msgpack body is followed by a seal (MODEL_SEAL_MAGIC, then the
+ * SHA-256 of the body), so a flipped bit or an edited copy is refused
+ * instead of loading as a different model (a threshold of 0 alarms on
+ * everything; a changed normal database hides an attack).
+ */
+export const MODEL_FORMAT = 2;
+const MODEL_SEAL_MAGIC = Buffer.from('SWMD');
+const MODEL_SEAL_BYTES = MODEL_SEAL_MAGIC.length + 32;
 
 export interface ModelFile {
   magic: typeof MODEL_MAGIC;
@@ -45,51 +51,88 @@ export function encodeModel(detector: Detector, opts: { filter: FilterName; meta
     meta: opts.meta ?? {},
     state: detector.state(),
   };
-  return packr.pack(file);
+  return sealModel(packr.pack(file));
+}
+
+/** A model body (a packed ModelFile) followed by its seal: what a model file holds. */
+export function sealModel(body: Uint8Array): Buffer {
+  return Buffer.concat([body, MODEL_SEAL_MAGIC, createHash('sha256').update(body).digest()]);
+}
+
+/** The packed ModelFile inside a sealed model file (for tools and tests that take one apart). */
+export function modelBody(bytes: Uint8Array): Uint8Array {
+  const sealed = unseal(bytes);
+  if ('problem' in sealed) throw new SyswardenError('ERR_NOT_A_MODEL', `not a sealed syswarden model (its seal is ${sealed.problem === 'absent' ? 'missing' : 'wrong'}).`);
+  return sealed.body;
 }
 
 /**
- * Writes the model beside its final path and renames it into place: a crash
- * or a full disk leaves either the old model or the new one, never half of one.
+ * The body of a sealed model, or why there is none: 'absent' (no seal: an
+ * older format, or not a model) or 'mismatch' (the body is not what was sealed).
  */
-export async function saveModel(path: string, detector: Detector, opts: { filter: FilterName; meta?: Record<string, unknown> }): Promise<void> {
+function unseal(bytes: Uint8Array): { body: Uint8Array } | { problem: 'absent' | 'mismatch' } {
+  const n = bytes.length - MODEL_SEAL_BYTES;
+  if (n <= 0 || !Buffer.from(bytes.buffer, bytes.byteOffset + n, MODEL_SEAL_MAGIC.length).equals(MODEL_SEAL_MAGIC)) return { problem: 'absent' };
+  const body = bytes.subarray(0, n);
+  const digest = createHash('sha256').update(body).digest();
+  return digest.equals(Buffer.from(bytes.buffer, bytes.byteOffset + n + MODEL_SEAL_MAGIC.length, 32)) ? { body } : { problem: 'mismatch' };
+}
+
+/**
+ * Writes the model beside its final path and renames it into place (see
+ * writeFileSafely): a crash or a full disk leaves either the old model or the
+ * new one, never half of one. An existing model is replaced only with `force`.
+ */
+export async function saveModel(path: string, detector: Detector, opts: { filter: FilterName; meta?: Record<string, unknown>; force?: boolean }): Promise<void> {
   const bytes = encodeModel(detector, opts);
-  // The directory may be shared (/tmp): 128 random bits make the temporary name
-  // unguessable, and O_EXCL|O_NOFOLLOW make a file or link planted there anyway
-  // fail the save instead of being written through. rename() then replaces
-  // whatever sits at `path`, a symlink included, without following it.
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(16).toString('hex')}.tmp`);
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
-  let fh;
-  try {
-    fh = await open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-    await fh.writeFile(bytes);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await rename(tmp, path);
-  } catch (e) {
-    await fh?.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw new SyswardenError('ERR_MODEL_WRITE', `cannot write model ${path}: ${(e as Error).message}. Fix: check that the directory exists and is writable.`, { cause: e });
-  }
+  await writeFileSafely(path, bytes, { what: 'model', force: opts.force === true });
+}
+
+/**
+ * The first bytes every model starts with: a map whose first entry is the
+ * magic (encodeModel writes it first). A file is recognised by these before
+ * anything is decoded, so a message about a foreign file (a link to
+ * /etc/shadow, say) never quotes what it holds.
+ */
+const MODEL_PREFIX = Buffer.concat([packr.pack('magic'), packr.pack(MODEL_MAGIC)]);
+
+function startsLikeModel(bytes: Uint8Array): boolean {
+  const t = bytes[0];
+  const head = t === undefined ? -1 : t >= 0x80 && t <= 0x8f ? 1 : t === 0xde ? 3 : t === 0xdf ? 5 : -1;
+  return head > 0 && bytes.length >= head + MODEL_PREFIX.length && Buffer.from(bytes.buffer, bytes.byteOffset + head, MODEL_PREFIX.length).equals(MODEL_PREFIX);
 }
 
 export function decodeModel(bytes: Uint8Array, where: string, opts: { expect?: string } = {}): ModelFile {
+  if (!startsLikeModel(bytes)) {
+    throw new SyswardenError(
+      'ERR_NOT_A_MODEL',
+      `${where} is not a syswarden model file: ${bytes.length === 0 ? 'it is empty' : 'it does not start with the syswarden model header'}. Fix: give a file written by syswarden (e.g. 'syswarden train --model <file>').`,
+    );
+  }
+  const sealed = unseal(bytes);
+  if ('problem' in sealed && sealed.problem === 'mismatch') {
+    throw new SyswardenError(
+      'ERR_NOT_A_MODEL',
+      `${where} is a damaged syswarden model: its contents do not match the checksum it was saved with (a changed byte, or an edited or half-copied file). Fix: copy the model again from where it was trained, or re-train it.`,
+    );
+  }
   let decoded: unknown;
   try {
-    decoded = unpackPlain(packr, bytes, where);
+    decoded = unpackPlain(packr, 'body' in sealed ? sealed.body : bytes, where);
   } catch (e) {
     if (!(e instanceof SyswardenError)) throw e;
-    throw new SyswardenError('ERR_NOT_A_MODEL', `${where} is not a syswarden model file (${e.message}). Fix: give a file written by syswarden (e.g. 'syswarden train --out <model>').`, { cause: e });
+    throw new SyswardenError('ERR_NOT_A_MODEL', `${where} is not a syswarden model file (${e.message}). Fix: give a file written by syswarden (e.g. 'syswarden train --model <file>').`, { cause: e });
   }
   const o = (typeof decoded === 'object' && decoded !== null && !Array.isArray(decoded) && !ArrayBuffer.isView(decoded) ? decoded : {}) as object;
   const get = (k: keyof ModelFile): unknown => field(o, k);
   if (get('magic') !== MODEL_MAGIC) {
-    throw new SyswardenError('ERR_NOT_A_MODEL', `${where} is not a syswarden model file. Fix: give a file written by syswarden (e.g. 'syswarden train --out <model>').`);
+    throw new SyswardenError('ERR_NOT_A_MODEL', `${where} is not a syswarden model file. Fix: give a file written by syswarden (e.g. 'syswarden train --model <file>').`);
   }
   if (get('format') !== MODEL_FORMAT) {
     throw new SyswardenError('ERR_MODEL_VERSION', `${where} has model file format ${clip(get('format'))}; this syswarden reads format ${MODEL_FORMAT}. Fix: re-train the model with this version.`);
+  }
+  if ('problem' in sealed) {
+    throw new SyswardenError('ERR_NOT_A_MODEL', `${where} is a damaged syswarden model: the checksum that ends every model file is missing. Fix: copy the model again from where it was trained, or re-train it.`);
   }
   const detector = get('detector');
   if (opts.expect !== undefined && detector !== opts.expect) {
@@ -129,23 +172,25 @@ export function decodeModel(bytes: Uint8Array, where: string, opts: { expect?: s
   };
 }
 
-/** A decoded value, short enough for a message. */
+/**
+ * A decoded value, short enough for a message. Only files that start with the
+ * model header get this far, so what it quotes was written as a model.
+ */
 function clip(v: unknown): string {
   const s = typeof v === 'string' ? `'${v}'` : ArrayBuffer.isView(v) ? 'bytes' : typeof v === 'object' && v !== null ? 'a map' : String(v);
   return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }
 
-/** A model file's bytes, with an error that says what to do when it cannot be read. */
+/**
+ * Largest model file read: generous for a detector's state (windows, trees,
+ * weights), yet bounded, so a huge foreign file is refused before it fills
+ * memory (a device like /dev/zero is refused as not a regular file).
+ */
+export const MAX_MODEL_BYTES = 1 << 30;
+
+/** A model file's bytes: a regular file of at most MAX_MODEL_BYTES (see readInputFile). */
 export async function readModelBytes(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    throw new SyswardenError(
-      'ERR_MODEL_READ',
-      `cannot read model ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}. Fix: check the path, or train one with 'syswarden train'.`,
-      { cause: e },
-    );
-  }
+  return readInputFile(path, { what: 'model', maxBytes: MAX_MODEL_BYTES });
 }
 
 /** Restores a detector from bytes, checking its name (when expected) and its state version. */

@@ -121,6 +121,10 @@ export class NaiveBayes implements Detector {
     return scoreDistinct(windows, out, (rows, count) => this.probaRows(rows, count));
   }
 
+  maxScore(): number {
+    return 1; // P(attack), a logistic of the joint log-likelihood difference
+  }
+
   state(): NaiveBayesState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {

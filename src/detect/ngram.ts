@@ -171,6 +171,18 @@ export class Ngram implements Detector {
     return this.frame > 1 ? frameMeans(out, windows.source, this.frame) : out;
   }
 
+  /**
+   * -log P of one transition is largest for an unseen transition out of the
+   * most frequent context: log((count + alpha (V + 1)) / alpha). The mean
+   * over a window, its worst transition and the mean over a frame are all at
+   * most that.
+   */
+  maxScore(): number {
+    let most = 0;
+    for (const c of this.contextCounts.view()) if (c > most) most = c;
+    return Math.log((most + this.alpha * (this.vocabulary + 1)) / this.alpha);
+  }
+
   state(): NgramState {
     const vocab: number[] = [];
     for (let c = 0; c < this.seen.length; c++) if (this.seen[c] === 1) vocab.push(c);

@@ -239,6 +239,13 @@ export class OneClassSvm implements Detector {
     return scoreDistinct(windows, out, (rows, count) => this.anomalyRows(rows, count));
   }
 
+  /** rho - sum(alpha_i K(x_i, x)) with K in [0, 1]: at most rho plus the negative alphas' weight. */
+  maxScore(): number {
+    let bound = this.rho;
+    for (const a of this.alpha) if (a < 0) bound -= a;
+    return bound;
+  }
+
   state(): OneClassSvmState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {

@@ -1,5 +1,5 @@
 import { SyswardenError } from '../errors.js';
-import type { DetectorFactory } from './detector.js';
+import type { Detector, DetectorFactory } from './detector.js';
 import { factory as stide } from './stide.js';
 import { factory as bosc } from './bosc.js';
 import { factory as ngram } from './ngram.js';
@@ -49,4 +49,45 @@ export function parseDetectorList(spec: string | readonly string[]): DetectorFac
     else wanted.add(getDetector(n).name);
   }
   return FACTORIES.filter((f) => wanted.has(f.name));
+}
+
+/** The highest score any window can reach (Infinity when the detector's bound is NaN: no bound known). */
+export function highestScore(d: Detector): number {
+  const max = d.maxScore();
+  return Number.isNaN(max) ? Infinity : max;
+}
+
+/** Two numbers for a message, with the digits it takes to tell them apart. */
+function twoNumbers(a: number, b: number): [string, string] {
+  for (let digits = 4; digits < 17; digits++) {
+    const x = String(Number(a.toPrecision(digits)));
+    const y = String(Number(b.toPrecision(digits)));
+    if (x !== y) return [x, y];
+  }
+  return [String(a), String(b)];
+}
+
+/**
+ * Refuses a model that can never alarm: its threshold is above every score
+ * a window can reach (a window alarms when score >= threshold). `where`
+ * names the model file when loading; without it, the model is being trained.
+ * State-derived bounds are computed in floating point, hence the slack.
+ */
+export function checkThresholdReachable(d: Detector, where?: string): void {
+  const max = highestScore(d);
+  if (!(d.threshold > max + 1e-9 * Math.max(1, Math.abs(max)))) return;
+  const [t, m] = twoNumbers(d.threshold, max);
+  if (where === undefined) {
+    throw new SyswardenError(
+      'ERR_UNREACHABLE_THRESHOLD',
+      `the ${d.name} threshold ${t} is above the highest score ${m} any window can reach, so the model could never alarm; it was not saved` +
+        (d.thresholdRule ? ` (the threshold is ${d.thresholdRule})` : '') +
+        `. Fix: train on more normal data (a longer --duration, or more recordings with --from), use a smaller --window, or choose another --detector.`,
+    );
+  }
+  throw new SyswardenError(
+    'ERR_UNREACHABLE_THRESHOLD',
+    `${where} holds a ${d.name} model whose threshold ${t} is above the highest score ${m} any window can reach, so it could never alarm. ` +
+      `Fix: re-train it on more normal data, with a smaller --window, or with another --detector.`,
+  );
 }

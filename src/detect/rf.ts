@@ -207,6 +207,10 @@ export class RandomForest implements Detector {
     return scoreDistinct(windows, out, (rows, count) => this.probaRows(rows, count));
   }
 
+  maxScore(): number {
+    return 1; // P(attack): the mean of leaf attack fractions, each in [0, 1]
+  }
+
   state(): RandomForestState {
     if (!this.forest) throw new Error(`${NAME}: state() called before fit()`);
     return { name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, threshold: this.threshold, forest: this.forest };

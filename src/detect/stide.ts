@@ -137,6 +137,10 @@ export class Stide implements Detector {
     return this.db.size;
   }
 
+  maxScore(): number {
+    return 1; // mismatches among the last L windows, over L
+  }
+
   state(): StideState {
     return { windowSize: this.windowSize, frame: this.frame, normal: this.db.toArray() };
   }

@@ -1,6 +1,8 @@
 import type { Collector } from '../capture/collector.js';
 import type { EventBatch } from '../capture/record.js';
 import { SyswardenError } from '../errors.js';
+import { checkOutputPath } from '../io/safe-file.js';
+import { setLongTimeout } from '../long-timer.js';
 import { openTrace } from '../trace/read-trace.js';
 import { GrowableInt32, GrowableUint16 } from '../trace/growable.js';
 import { syscallNumber } from '../trace/syscalls.js';
@@ -9,7 +11,7 @@ import { IncrementalWindower } from '../window/incremental.js';
 import type { WindowSet } from '../window/window-set.js';
 import type { Detector } from './detector.js';
 import { saveModel } from './model-file.js';
-import { getDetector } from './registry.js';
+import { checkThresholdReachable, getDetector } from './registry.js';
 import { WindowTable } from './window-table.js';
 
 export interface TrainOptions {
@@ -23,6 +25,8 @@ export interface TrainOptions {
   detectorOptions?: Record<string, unknown>;
   /** Save the trained model here (written atomically). */
   model?: string;
+  /** Replace an existing model file at `model` (otherwise that is refused, before any learning). */
+  force?: boolean;
 }
 
 export interface LiveTrainOptions extends TrainOptions {
@@ -196,8 +200,11 @@ function judgeCurve(curve: LearningPoint[], distinct: number, windows: number): 
 
 async function finish(learner: NormalLearner, options: TrainOptions, meta: Record<string, unknown>): Promise<TrainResult> {
   const result = learner.fit(options);
+  // A threshold no window can reach (every held-out normal window was novel) is a model that never alarms: say so, save nothing.
+  checkThresholdReachable(result.detector);
   if (options.model) {
     await saveModel(options.model, result.detector, {
+      force: options.force === true,
       filter: options.filter ?? 'none',
       meta: { ...meta, windows: result.windows, distinct: result.distinct, threads: result.threads, converged: result.converged },
     });
@@ -205,8 +212,14 @@ async function finish(learner: NormalLearner, options: TrainOptions, meta: Recor
   return result;
 }
 
+/** Refuse an unusable model path before learning, not after. */
+function checkModelPath(options: TrainOptions): void {
+  if (options.model !== undefined) checkOutputPath(options.model, { what: 'model', force: options.force === true });
+}
+
 /** Learn a target's normal behaviour live from a collector for `durationMs`. */
 export async function trainLive(options: LiveTrainOptions): Promise<TrainResult> {
+  checkModelPath(options);
   const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
   const start = Date.now();
   const onBatch = (b: EventBatch) => learner.addBatch(b);
@@ -219,10 +232,11 @@ export async function trainLive(options: LiveTrainOptions): Promise<TrainResult>
       }, 1000);
       const done = () => {
         clearInterval(tick);
-        clearTimeout(timer);
+        timer.clear();
         resolve();
       };
-      const timer = setTimeout(done, options.durationMs);
+      // Chained: a plain setTimeout of more than 24.8 days fires after 1 ms.
+      const timer = setLongTimeout(done, options.durationMs);
       if (options.signal?.aborted) done();
       options.signal?.addEventListener('abort', done, { once: true });
     });
@@ -236,6 +250,7 @@ export async function trainLive(options: LiveTrainOptions): Promise<TrainResult>
 /** Learn normal behaviour from recordings or trace files. */
 export async function trainFromFiles(options: FileTrainOptions): Promise<TrainResult> {
   if (options.from.length === 0) throw new SyswardenError('ERR_INVALID_INPUT', 'no training files given. Fix: pass --from <files>.');
+  checkModelPath(options);
   const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
   let t = 0;
   for (const path of options.from) {

@@ -1,30 +1,98 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { alertContainer, type Alert, type AlertContainer } from '../alert/alert.js';
-import type { Collector } from '../capture/collector.js';
-import { EventBatch, RECORD_LAYOUT, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
-import { decodeModel, readModelBytes } from '../detect/model-file.js';
+import { alertContainer, type Alert, type AlertContainer, type AlertRecord, type AlertsLostRecord } from '../alert/alert.js';
+import type { Collector, TargetInfo } from '../capture/collector.js';
+import { EventBatch, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
+import { decodeModel, modelFromBytes, readModelBytes } from '../detect/model-file.js';
+import { checkThresholdReachable, DETECTOR_NAMES } from '../detect/registry.js';
 import { SyswardenError } from '../errors.js';
 import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
+/**
+ * A model checked on the calling thread: decoded, its detector restored
+ * (name, version and state), its threshold one that some window can reach.
+ * Every worker restores the same bytes, so a model that passes here cannot
+ * fail there; checking first means a bad model is a clear error before any
+ * worker, capture or output exists, not a worker that dies at start.
+ */
+export class PipelineModel {
+  readonly detector: string;
+  readonly windowSize: number;
+  readonly threshold: number;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    /** How alerts and messages name the model. */
+    readonly name: string,
+  ) {
+    const { detector, file } = PipelineModel.restore(bytes, name);
+    checkThresholdReachable(detector, name);
+    this.detector = file.detector;
+    this.windowSize = file.windowSize;
+    this.threshold = detector.threshold;
+  }
+
+  /** modelFromBytes, with every refusal naming the model file. */
+  private static restore(bytes: Uint8Array, name: string): ReturnType<typeof modelFromBytes> {
+    try {
+      return modelFromBytes(bytes, name);
+    } catch (e) {
+      if (!(e instanceof SyswardenError)) throw e;
+      // The registry's refusal is worded for a --detector option, not for a file.
+      if (e.code === 'ERR_UNKNOWN_DETECTOR') {
+        const { detector } = decodeModel(bytes, name);
+        throw new SyswardenError(
+          e.code,
+          `${name} holds a model of detector '${detector}', which this syswarden does not have (it has ${DETECTOR_NAMES.join(', ')}). Fix: re-train the model with this version, or use the syswarden that wrote it.`,
+          { cause: e },
+        );
+      }
+      // A state refusal speaks of the detector, not of the file it came from.
+      if (e.code === 'ERR_MODEL_STATE' && !e.message.includes(name)) {
+        throw new SyswardenError(e.code, `cannot load model ${name}: ${e.message}`, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  /** Read and check a model file (named by its path unless `name` is given). */
+  static async read(path: string, name = path): Promise<PipelineModel> {
+    return new PipelineModel(await readModelBytes(path), name);
+  }
+}
+
+/** The scoring workers' nice value syswarden's own commands ask for (see PipelineOptions.workerNice). */
+export const AGENT_WORKER_NICE = -5;
+
 export interface PipelineOptions {
-  /** A model file path, or its bytes. */
-  model: string | Uint8Array;
+  /** A model file path, its bytes, or a model already checked with PipelineModel. */
+  model: string | Uint8Array | PipelineModel;
   /** A name for the model in alerts (default: the path, or 'model'). */
   modelName?: string;
   /** Scoring workers; default: the cores available. */
   workers?: number;
   /**
    * Batches a worker may have queued before new ones are dropped for it
-   * (counted). Default 16. From half of it on, containers taking more than
+   * (counted). Default 256. From half of it on, containers taking more than
    * their share of a batch are shed first (counted too).
    */
   maxInFlight?: number;
   /**
-   * Nice value for the scoring threads (default -5): a watched container
-   * that saturates the CPUs must not starve its own detection. Applied only
-   * where the process may raise priority (root, CAP_SYS_NICE).
+   * Events a worker may have queued (in all its batches) before new batches
+   * are dropped for it, the same way. Default 1 Mi (16 MiB of records).
+   * The two bounds together let a worker that the scheduler left out for a
+   * while (a busy host) catch up on many small batches, while a flood of
+   * large ones is still held to a fixed amount of memory.
+   */
+  maxQueuedEvents?: number;
+  /**
+   * Nice value for the scoring threads. Default: not set, they keep the
+   * priority they inherit (a library changes no priority unless told). An
+   * agent that is the whole process may raise them (syswarden's commands
+   * pass AGENT_WORKER_NICE) so that a watched container saturating the
+   * CPUs cannot starve its own detection. Raising needs root or
+   * CAP_SYS_NICE; without it the value is quietly left as it was.
    */
   workerNice?: number;
   /** An incident ends after this many non-alarming windows of its thread. Default 200. */
@@ -52,6 +120,12 @@ export interface PipelineStats {
   workerRestarts: number;
   /** 'degraded' alerts raised (a container lost events). */
   degraded: number;
+  /**
+   * Alerts the async iterator could not queue: its reader was more than
+   * MAX_QUEUED_ALERTS behind. Reported in the iterated stream too, as an
+   * 'alerts-lost' record where they are missing. ('alert' listeners miss nothing.)
+   */
+  alertsDropped: number;
   /** Syscall-to-alert latency of alerts so far (live capture only), ms. */
   latency: { count: number; p50: number; p99: number; max: number };
 }
@@ -62,9 +136,13 @@ interface Slot {
   generation: number;
   /** Batches sent and not acknowledged: seq -> event count. */
   inFlight: Map<number, number>;
+  /** The sum of inFlight's event counts. */
+  queuedEvents: number;
   threads: number;
   ready: Promise<void>;
   started: boolean;
+  /** The thread has ended: nothing sent to it will be acknowledged. */
+  exited: boolean;
 }
 
 interface Pending {
@@ -81,7 +159,11 @@ interface Pending {
  */
 class SharedPool {
   private readonly free = new Map<number, SharedArrayBuffer[]>();
-  constructor(private readonly perClass: number) {}
+  /** Keep at most `perClass` free buffers of a class, and at most `classBytes` of each class. */
+  constructor(
+    private readonly perClass: number,
+    private readonly classBytes = 32 << 20,
+  ) {}
 
   take(bytes: number): SharedArrayBuffer {
     const cls = Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
@@ -91,7 +173,7 @@ class SharedPool {
   give(buf: SharedArrayBuffer): void {
     let list = this.free.get(buf.byteLength);
     if (!list) this.free.set(buf.byteLength, (list = []));
-    if (list.length < this.perClass) list.push(buf);
+    if (list.length < this.perClass && (list.length + 1) * buf.byteLength <= Math.max(this.classBytes, buf.byteLength)) list.push(buf);
   }
 }
 
@@ -100,6 +182,9 @@ class SharedPool {
 const WORKER_URL = import.meta.url.endsWith('.ts')
   ? new URL('../../dist/pipeline/worker.js', import.meta.url)
   : new URL('./worker.js', import.meta.url);
+
+/** Records the async iterator holds for a reader that is behind; beyond that they are dropped and counted. */
+export const MAX_QUEUED_ALERTS = 10_000;
 
 function checkInt(name: string, v: unknown, lo: number, hi: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
@@ -116,16 +201,18 @@ function percentile(sorted: number[], p: number): number {
 /**
  * Scores batches of syscalls in worker threads and emits alerts. Feed it
  * with push() (recordings, traces) or attach() a Collector. Iterate it for
- * alerts, or listen to 'alert'; 'worker-exit' reports a worker that died (it
- * is replaced at once). close() ends open incidents and stops the workers.
+ * alert records (alerts, incident ends, 'degraded', 'target-gone'), or
+ * listen to 'alert' for the same; 'worker-exit' reports a worker that died
+ * (it is replaced at once). close() ends open incidents and stops the workers.
  */
-export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
+export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord> {
   readonly modelName: string;
   readonly detector: string;
   readonly windowSize: number;
   private readonly init: Omit<WorkerInit, 'index'>;
   private readonly slots: Slot[] = [];
   private readonly maxInFlight: number;
+  private readonly maxQueuedEvents: number;
   private seq = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly drainWaiters: Array<() => void> = [];
@@ -133,10 +220,14 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   private readonly incidentNumbers = new Map<string, number>();
   private incidentCount = 0;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly latencies: number[] = [];
-  private readonly queue: Alert[] = [];
-  private readonly waiters: Array<(r: IteratorResult<Alert>) => void> = [];
-  private readonly counters = { events: 0, windows: 0, alarms: 0, droppedEvents: 0, workerRestarts: 0, degraded: 0 };
+  private readonly queue: AlertRecord[] = [];
+  private readonly waiters: Array<(r: IteratorResult<AlertRecord>) => void> = [];
+  private iterated = false;
+  /** Alerts the iterator dropped since its last 'alerts-lost' record. */
+  private unreported = 0;
+  private readonly counters = { events: 0, windows: 0, alarms: 0, droppedEvents: 0, workerRestarts: 0, degraded: 0, alertsDropped: 0 };
   private readonly droppedBySlot: Record<number, number> = {};
   /** Scratch space for per-batch counts by container slot (a record's slot is a u16); all zero between uses. */
   private readonly slotTally = new Uint32Array(1 << 16);
@@ -145,40 +236,43 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   private readonly recentBySlot = new Map<number, number>();
   private readonly pool: SharedPool;
 
-  private constructor(bytes: Uint8Array, modelName: string, options: PipelineOptions) {
+  private constructor(model: PipelineModel, options: PipelineOptions) {
     super();
-    const file = decodeModel(bytes, modelName);
-    this.modelName = modelName;
-    this.detector = file.detector;
-    this.windowSize = file.windowSize;
+    this.modelName = model.name;
+    this.detector = model.detector;
+    this.windowSize = model.windowSize;
     const workers = checkInt('workers', options.workers ?? Math.max(1, availableParallelism()), 1, 256);
-    this.maxInFlight = checkInt('maxInFlight', options.maxInFlight ?? 16, 1, 1 << 16);
+    this.maxInFlight = checkInt('maxInFlight', options.maxInFlight ?? 256, 1, 1 << 16);
+    this.maxQueuedEvents = checkInt('maxQueuedEvents', options.maxQueuedEvents ?? 1 << 20, 1, 1 << 28);
     this.init = {
       workers,
-      model: bytes,
-      modelName,
+      model: model.bytes,
+      modelName: model.name,
       quietWindows: checkInt('quietWindows', options.quietWindows ?? 200, 1, 1 << 30),
       idleNs: checkInt('idleMs', options.idleMs ?? 60_000, 1, 86_400_000) * 1e6,
-      nice: Math.round(Number(options.workerNice ?? -5)),
+      nice: options.workerNice === undefined ? null : Math.round(Number(options.workerNice)),
     };
-    if (!(this.init.nice >= -20 && this.init.nice <= 19)) throw new RangeError(`workerNice must be from -20 to 19, got ${String(options.workerNice)}`);
+    if (this.init.nice !== null && !(this.init.nice >= -20 && this.init.nice <= 19)) throw new RangeError(`workerNice must be from -20 to 19, got ${String(options.workerNice)}`);
     this.pool = new SharedPool(workers * this.maxInFlight + 2);
   }
 
-  /** Load the model (checked here, with a clear error) and start the workers. */
+  /**
+   * Check the model here (see PipelineModel: a bad one is a clear error and
+   * no worker is started), then start the workers and wait until each has
+   * restored it.
+   */
   static async create(options: PipelineOptions): Promise<Pipeline> {
-    let bytes: Uint8Array;
-    let name: string;
-    if (typeof options.model === 'string') {
-      name = options.modelName ?? options.model;
-      bytes = await readModelBytes(options.model);
+    let model: PipelineModel;
+    if (options.model instanceof PipelineModel) {
+      model = options.model;
+    } else if (typeof options.model === 'string') {
+      model = await PipelineModel.read(options.model, options.modelName ?? options.model);
     } else if (options.model instanceof Uint8Array) {
-      bytes = options.model;
-      name = options.modelName ?? 'model';
+      model = new PipelineModel(options.model, options.modelName ?? 'model');
     } else {
-      throw new TypeError('model must be a file path or the bytes of a model file');
+      throw new TypeError('model must be a file path, the bytes of a model file, or a PipelineModel');
     }
-    const p = new Pipeline(bytes, name, options);
+    const p = new Pipeline(model, options);
     for (let i = 0; i < p.init.workers; i++) p.slots.push(p.spawn(i, 0));
     try {
       await Promise.all(p.slots.map((s) => s.ready));
@@ -196,15 +290,23 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   }
 
   /**
-   * Score everything `collector` delivers, live, and report lost events per
+   * Score everything `collector` delivers, live; report lost events per
    * container as 'degraded' alerts (checked every `degradedCheckMs`, and
-   * when the collector closes). Returns a function that detaches.
+   * when the collector closes) and a target that went away as a
+   * 'target-gone' record. Returns a function that detaches.
    */
   attach(collector: Collector, options: { degradedCheckMs?: number } = {}): () => void {
-    this.setContainers((slot) => {
-      const t = collector.target(slot);
-      return alertContainer(slot, t && { spec: t.spec, cgroupPath: t.cgroup.path, ...(t.container ? { container: t.container } : {}) });
+    const describe = (t: TargetInfo) => alertContainer(t.id, { spec: t.spec, cgroupPath: t.cgroup.path, ...(t.container ? { container: t.container } : {}) });
+    // The collector names every id it handed out, removed targets' too
+    // (their last events and incidents' ends arrive after they are gone).
+    this.setContainers((id) => {
+      const t = collector.target(id);
+      return t ? describe(t) : { slot: id };
     });
+    const onGone = (t: TargetInfo) => {
+      if (this.closed) return;
+      this.deliver({ type: 'target-gone', time: new Date().toISOString(), container: describe(t), remaining: collector.targets().length });
+    };
     const onBatch = (b: EventBatch) => {
       // The collector's last batches may land after close(): count them, don't throw at the emitter.
       if (this.closed) {
@@ -217,12 +319,14 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     const check = () => this.reportLoss(collector, reported);
     collector.on('batch', onBatch);
     collector.on('close', check);
+    collector.on('target-gone', onGone);
     const timer = setInterval(check, checkInt('degradedCheckMs', options.degradedCheckMs ?? 1000, 10, 3_600_000));
     timer.unref();
     return () => {
       clearInterval(timer);
       collector.off('batch', onBatch);
       collector.off('close', check);
+      collector.off('target-gone', onGone);
     };
   }
 
@@ -231,16 +335,16 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     if (this.closed) return;
     const slots = collector.stats().perSlot ?? [];
     for (const p of slots) {
-      const now = { kernel: p.kernelDropped, user: p.userDropped, scoring: this.droppedBySlot[p.slot] ?? 0 };
-      const before = reported.get(p.slot) ?? { kernel: 0, user: 0, scoring: 0 };
+      const now = { kernel: p.kernelDropped, user: p.userDropped, scoring: this.droppedBySlot[p.id] ?? 0 };
+      const before = reported.get(p.id) ?? { kernel: 0, user: 0, scoring: 0 };
       const delta = now.kernel - before.kernel + (now.user - before.user) + (now.scoring - before.scoring);
       if (delta <= 0) continue;
-      reported.set(p.slot, now);
+      reported.set(p.id, now);
       this.counters.degraded++;
       this.deliver({
         type: 'degraded',
         time: new Date().toISOString(),
-        container: this.containers(p.slot),
+        container: this.containers(p.id),
         tid: 0,
         window: [],
         score: 0,
@@ -265,17 +369,16 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     if (batch.count === 0) return true;
     // Half full is the warning: shed the containers taking more than their
     // share, so one flooding container cannot push the others' events out.
-    const soft = Math.max(1, this.maxInFlight >> 1);
-    let limit = this.maxInFlight;
-    if (this.slots.some((s) => s.inFlight.size >= soft)) {
+    let reserve = 1;
+    if (this.slots.some((s) => this.behind(s, 0.5))) {
       const shed = this.shedHeavy(batch);
       if (shed.batch.count === 0) return false;
       // What is left is the light containers' share: small, and worth a reserve above the limit.
-      if (shed.light) limit = 2 * this.maxInFlight;
+      if (shed.light) reserve = 2;
       batch = shed.batch;
     }
-    // Workers that are behind do not get the batch: their share is counted as lost.
-    const takers = this.slots.filter((s) => s.inFlight.size < limit);
+    // Workers that are behind (or gone, while closing) do not get the batch: their share is counted as lost.
+    const takers = this.slots.filter((s) => !s.exited && !this.behind(s, reserve));
     if (takers.length < this.slots.length) this.countDropped(batch.buffer, batch.count, takers.length === 0 ? null : this.slots.map((s) => !takers.includes(s)));
     if (takers.length === 0) return false;
     const shared = this.pool.take(batch.buffer.byteLength);
@@ -285,6 +388,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     this.pending.set(seq, { remaining: takers.length, live, shared });
     for (const slot of takers) {
       slot.inFlight.set(seq, batch.count);
+      slot.queuedEvents += batch.count;
       const msg: ToWorker = { type: 'batch', seq, buffer: shared, count: batch.count, live };
       slot.worker.postMessage(msg);
     }
@@ -400,29 +504,48 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     };
   }
 
-  /** Score what is queued, end open incidents (emitting 'incident-end'), stop the workers. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Score what is queued, end open incidents (emitting 'incident-end'), stop
+   * the workers. Waits only for workers that are running: what a dead or
+   * never-started worker held is counted as dropped, not awaited. Safe to
+   * call more than once.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     await this.drain();
-    // Flush: every worker ends its open incidents.
-    const seq = ++this.seq;
-    this.pending.set(seq, { remaining: this.slots.length, live: false, shared: new SharedArrayBuffer(0) });
-    for (const s of this.slots) {
-      s.inFlight.set(seq, 0);
-      const msg: ToWorker = { type: 'flush', seq };
-      s.worker.postMessage(msg);
+    // Flush: every running worker ends its open incidents.
+    const running = this.slots.filter((s) => s.started && !s.exited);
+    if (running.length > 0) {
+      const seq = ++this.seq;
+      this.pending.set(seq, { remaining: running.length, live: false, shared: new SharedArrayBuffer(0) });
+      for (const s of running) {
+        s.inFlight.set(seq, 0);
+        const msg: ToWorker = { type: 'flush', seq };
+        s.worker.postMessage(msg);
+      }
+      await this.drain();
     }
-    await this.drain();
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
     this.emit('close');
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Alert> {
+  /**
+   * Alerts, incident ends, 'degraded' and 'target-gone' records, as they
+   * come. A reader more than MAX_QUEUED_ALERTS behind loses the newest
+   * ones: counted (stats().alertsDropped) and marked in the stream by an
+   * 'alerts-lost' record.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<AlertRecord> {
+    this.iterated = true;
     return {
       next: () => {
-        const a = this.queue.shift();
+        const a = this.queue.shift() ?? this.lostRecord();
         if (a) return Promise.resolve({ value: a, done: false });
         if (this.closed) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => this.waiters.push(resolve));
@@ -448,13 +571,17 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
       index,
       generation,
       inFlight: new Map(),
+      queuedEvents: 0,
       threads: 0,
       started: false,
+      exited: false,
       ready: new Promise<void>((res, rej) => {
         resolveReady = res;
         rejectReady = rej;
       }),
     };
+    // Only create() awaits a first start; a replacement that fails to start must not be an unhandled rejection.
+    slot.ready.catch(() => {});
     let fatal: string | undefined;
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'ready') {
@@ -468,12 +595,14 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
       fatal ??= err.message;
     });
     worker.on('exit', (code) => {
+      slot.exited = true;
       if (this.closed) return;
       const why = fatal ?? `exit code ${code}`;
       rejectReady(new SyswardenError('ERR_WORKER', `scoring worker ${index} failed to start: ${why}`));
-      // A worker that never started would fail again: that is create()'s error, not a restart.
-      if (!slot.started || this.slots[index] !== slot) return;
-      this.replace(slot, why);
+      // A worker that never started would fail again: that is create()'s
+      // error, not a restart. Nor is one that ends while the pipeline closes.
+      if (slot.started && this.slots[index] === slot && !this.closing) this.replace(slot, why);
+      else this.abandon(slot);
     });
     return slot;
   }
@@ -481,15 +610,26 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   /** A worker died: count what it held as dropped, start another in its place, go on. */
   private replace(dead: Slot, why: string): void {
     this.counters.workerRestarts++;
+    this.abandon(dead);
+    const next = this.spawn(dead.index, dead.generation + 1);
+    this.slots[dead.index] = next;
+    this.emit('worker-exit', { index: dead.index, reason: why });
+  }
+
+  /** Count what a dead worker held as dropped and stop waiting for it. */
+  private abandon(dead: Slot): void {
     for (const [seq, count] of dead.inFlight) {
       const p = this.pending.get(seq);
       if (p) this.countDropped(p.shared, count, this.slots.map((s) => s === dead));
       this.settle(seq);
     }
     dead.inFlight.clear();
-    const next = this.spawn(dead.index, dead.generation + 1);
-    this.slots[dead.index] = next;
-    this.emit('worker-exit', { index: dead.index, reason: why });
+    dead.queuedEvents = 0;
+  }
+
+  /** Whether a worker holds `share` of either bound (batches, events) or more. */
+  private behind(s: Slot, share: number): boolean {
+    return s.inFlight.size >= Math.max(1, Math.floor(this.maxInFlight * share)) || s.queuedEvents >= this.maxQueuedEvents * share;
   }
 
   /**
@@ -532,7 +672,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
   }
 
   private onAck(slot: Slot, m: Extract<FromWorker, { type: 'ack' }>): void {
-    if (!slot.inFlight.delete(m.seq)) return;
+    const count = slot.inFlight.get(m.seq);
+    if (count === undefined) return;
+    slot.inFlight.delete(m.seq);
+    slot.queuedEvents -= count;
     slot.threads = m.threads;
     this.counters.events += m.events;
     this.counters.windows += m.windows;
@@ -560,10 +703,36 @@ export class Pipeline extends EventEmitter implements AsyncIterable<Alert> {
     this.deliver(alert);
   }
 
-  private deliver(alert: Alert): void {
-    this.emit('alert', alert);
+  private deliver(record: AlertRecord): void {
+    this.emit('alert', record);
     const waiter = this.waiters.shift();
-    if (waiter) waiter({ value: alert, done: false });
-    else if (this.queue.length < 10_000) this.queue.push(alert);
+    if (waiter) {
+      waiter({ value: record, done: false });
+      return;
+    }
+    // Listener-only users never iterate: queueing for nobody would only count false drops.
+    if (!this.iterated && this.listenerCount('alert') > 0) return;
+    // The reader caught up after a loss: mark the gap before what follows it.
+    if (this.unreported > 0 && this.queue.length < MAX_QUEUED_ALERTS) this.queue.push(this.lostRecord()!);
+    if (this.queue.length < MAX_QUEUED_ALERTS) {
+      this.queue.push(record);
+    } else {
+      this.counters.alertsDropped++;
+      this.unreported++;
+    }
+  }
+
+  /** The 'alerts-lost' record for what the iterator dropped since the last one, if anything. */
+  private lostRecord(): AlertsLostRecord | undefined {
+    if (this.unreported === 0) return undefined;
+    const count = this.unreported;
+    this.unreported = 0;
+    return {
+      type: 'alerts-lost',
+      time: new Date().toISOString(),
+      count,
+      total: this.counters.alertsDropped,
+      reason: `the reader of the pipeline's alerts fell more than ${MAX_QUEUED_ALERTS} behind`,
+    };
   }
 }

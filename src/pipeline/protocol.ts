@@ -15,7 +15,8 @@ export interface WorkerInit {
   /** Forget a thread after this long without a call (kernel clock, ns). */
   idleNs: number;
   /** Nice value for the worker's thread. */
-  nice: number;
+  /** Nice value for the worker thread, or null to keep the inherited one. */
+  nice: number | null;
 }
 
 export type ToWorker =

@@ -15,10 +15,12 @@ const init = workerData as WorkerInit;
 const port = parentPort!;
 
 // pid 0 is this thread alone on Linux. Without the privilege, stay as is.
-try {
-  setPriority(0, init.nice);
-} catch {
-  /* not root: keep the default priority */
+if (init.nice !== null) {
+  try {
+    setPriority(0, init.nice);
+  } catch {
+    /* not root: keep the inherited priority */
+  }
 }
 
 function post(m: FromWorker): void {

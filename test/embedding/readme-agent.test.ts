@@ -6,7 +6,7 @@ import { workloadPath } from '../../src/capture/addon.js';
 import { Collector } from '../../src/capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { trainLive } from '../../src/detect/train.js';
-import { projectRoot, sleep, waitFor } from '../capture/helpers.js';
+import { projectRoot, waitFor } from '../capture/helpers.js';
 import { workloadLoop } from '../pipeline/helpers.js';
 
 // The agent runs from a folder inside the package, so `import 'syswarden'`
@@ -41,13 +41,14 @@ describe('the README embedding example', () => {
 
     const agent = join(scratch, 'agent.mjs');
     writeFileSync(agent, readmeAgent());
-    const child = spawn(process.execPath, [agent, cg.spec, model, '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Long enough for a start-up on a loaded machine; the intruder runs as soon as the agent says it watches.
+    const child = spawn(process.execPath, [agent, cg.spec, model, '15'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    await sleep(1500); // the agent loads its program and workers
+    await waitFor(() => err.includes('watching '), 'the agent to say it watches', 60_000);
     const intruder = spawn(workloadPath(), ['--cgroup', cg.dir, 'exec', 'cat', '/etc/shadow'], { stdio: 'ignore' });
     await new Promise((r) => intruder.once('exit', r));
     const code = await exited;

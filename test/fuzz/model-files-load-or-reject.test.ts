@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { decodeModel, modelFromBytes } from '../../src/detect/model-file.js';
+import { decodeModel, modelFromBytes, modelBody, sealModel } from '../../src/detect/model-file.js';
 import { SyswardenError } from '../../src/errors.js';
 import { checkPlain } from '../../src/safe-msgpack.js';
 import { decodesOrRejects, fcParams, fittedModels, mutated, probeWindows } from './helpers.js';
@@ -85,7 +85,7 @@ describe('model files load or are rejected', () => {
           const d = decodesOrRejects(() => m.factory.restore(state));
           if (d) decodesOrRejects(() => d.score(probeWindows(d.windowSize)));
           const file = { magic: 'syswarden-model', format: 1, detector: m.factory.name, detectorVersion: m.factory.version, windowSize: 4, threshold: 0.5, filter: 'none', createdAt: '', meta: {}, state };
-          loadAndScore(packr.pack(file));
+          loadAndScore(sealModel(packr.pack(file)));
         }),
         fcParams(0.25, 1 / models.length),
       );
@@ -106,7 +106,7 @@ describe('model files load or are rejected', () => {
       state: fc.oneof(fc.constantFrom(...models.map((m) => m.state)), fc.anything({ maxDepth: 3, withTypedArray: true })),
     }, { requiredKeys: [] });
     fc.assert(
-      fc.property(fc.oneof(header.map((h) => new Uint8Array(packr.pack(h))), fc.anything({ withTypedArray: true, withMap: true, withSet: true, withDate: true, withBigInt: true }).map((v) => new Uint8Array(packr.pack(v))), fc.uint8Array({ maxLength: 200 })), (bytes) => loadAndScore(bytes)),
+      fc.property(fc.oneof(header.map((h) => new Uint8Array(sealModel(packr.pack(h)))), fc.anything({ withTypedArray: true, withMap: true, withSet: true, withDate: true, withBigInt: true }).map((v) => new Uint8Array(packr.pack(v))), fc.uint8Array({ maxLength: 200 })), (bytes) => loadAndScore(bytes)),
       fcParams(),
     );
   });
@@ -156,8 +156,8 @@ describe('decoding never pollutes prototypes or yields foreign objects', () => {
 
   it('refuses a NaN threshold, which would make the model never alarm', () => {
     const m = models.find((x) => x.factory.name === 'stide')!;
-    const file = packr.unpack(m.bytes) as Record<string, unknown>;
-    expect(() => modelFromBytes(packr.pack({ ...file, threshold: NaN }), 'nan.model')).toThrow(/threshold is NaN, not a finite number/);
+    const file = packr.unpack(modelBody(m.bytes)) as Record<string, unknown>;
+    expect(() => modelFromBytes(sealModel(packr.pack({ ...file, threshold: NaN })), 'nan.model')).toThrow(/threshold is NaN, not a finite number/);
   });
 
   it('refuses a STIDE state whose windows are not whole, and trees whose children loop', () => {

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from '../../src/alert/alert.js';
 import { workloadPath } from '../../src/capture/addon.js';
-import { Collector } from '../../src/capture/collector.js';
+import { AGENT_CONSUMER_NICE, Collector } from '../../src/capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { startHostile } from '../../src/bench/hostile.js';
 import { trainLive } from '../../src/detect/train.js';
-import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { AGENT_WORKER_NICE, Pipeline } from '../../src/pipeline/pipeline.js';
 import { sleep } from '../capture/helpers.js';
 import { workloadLoop } from '../pipeline/helpers.js';
 
@@ -61,8 +61,9 @@ describe('a hostile container', () => {
       await loop.stop();
       await c.close();
     }
-    const collector = await Collector.open({ targets: [hostile.spec, innocent.spec] });
-    const pipeline = await Pipeline.create({ model, workers: 2 });
+    // Configured as `syswarden watch` runs it (its thread priorities included).
+    const collector = await Collector.open({ targets: [hostile.spec, innocent.spec], consumerNice: AGENT_CONSUMER_NICE });
+    const pipeline = await Pipeline.create({ model, workers: 2, workerNice: AGENT_WORKER_NICE });
     pipeline.attach(collector, { degradedCheckMs: 500 });
     const alerts: Alert[] = [];
     pipeline.on('alert', (a: Alert) => alerts.push(a));
@@ -94,32 +95,32 @@ describe('a hostile container', () => {
     }
     const c = collector.stats();
     const p = pipeline.stats();
-    const hostileSlot = collector.targets().find((t) => t.spec === hostile.spec)?.slot ?? 0;
-    const innocentSlot = 1 - hostileSlot;
-    const perSlot = new Map((c.perSlot ?? []).map((s) => [s.slot, s]));
+    const hostileId = collector.targets().find((t) => t.spec === hostile.spec)!.id;
+    const innocentId = collector.targets().find((t) => t.spec === innocent.spec)!.id;
+    const perTarget = new Map((c.perSlot ?? []).map((s) => [s.id, s]));
 
     expect(maxRss, 'resident memory of the watcher (MiB)').toBeLessThan(RSS_BOUND_MIB);
     expect(slowest, 'slowest start of `true` on the host during the attack (ms)').toBeLessThan(1000);
     expect(attack.churned(), "child cgroups churned").toBeGreaterThan(100);
-    expect(perSlot.get(hostileSlot)!.matched).toBeGreaterThan(10_000_000);
+    expect(perTarget.get(hostileId)!.matched).toBeGreaterThan(10_000_000);
     // The watcher's event loop keeps taking batches: dropping what the
     // workers cannot score must be cheaper than scoring it, or the flood
     // starves the main thread and batches pile up in front of it.
     expect(c.user.droppedEvents / c.kernel.matched, 'share of events dropped because JavaScript did not take their batch').toBeLessThan(0.05);
 
     // Every event lost is counted, per container, and a container that lost events got a 'degraded' alert.
-    for (const [slot, s] of perSlot) {
-      const lost = s.kernelDropped + s.userDropped + (p.droppedBySlot[slot] ?? 0);
-      const degraded = alerts.filter((a) => a.type === 'degraded' && a.container.slot === slot);
+    for (const [id, s] of perTarget) {
+      const lost = s.kernelDropped + s.userDropped + (p.droppedBySlot[id] ?? 0);
+      const degraded = alerts.filter((a) => a.type === 'degraded' && a.container.slot === id);
       if (lost > 0) {
-        expect(degraded.length, `slot ${slot} lost ${lost} events`).toBeGreaterThan(0);
+        expect(degraded.length, `target ${id} lost ${lost} events`).toBeGreaterThan(0);
         expect(degraded.reduce((n, a) => n + a.count, 0)).toBe(lost);
       } else {
         expect(degraded).toHaveLength(0);
       }
     }
     // The innocent container stays watched: its intruders raise alerts.
-    const caught = intruders.filter((pid) => alerts.some((a) => a.type === 'alert' && a.tid === pid && a.container.slot === innocentSlot));
+    const caught = intruders.filter((pid) => alerts.some((a) => a.type === 'alert' && a.tid === pid && a.container.slot === innocentId));
     expect(caught.length, `intruders caught of ${intruders.length}`).toBeGreaterThanOrEqual(Math.ceil(intruders.length / 2));
   }, 120_000);
 });

@@ -9,7 +9,7 @@ import { Collector } from '../../src/capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { trainLive } from '../../src/detect/train.js';
 import { runDemo } from '../../src/demo/run-demo.js';
-import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { AGENT_WORKER_NICE, Pipeline } from '../../src/pipeline/pipeline.js';
 import { sleep, waitFor } from '../capture/helpers.js';
 import { workloadLoop } from './helpers.js';
 
@@ -33,7 +33,7 @@ describe('train, then watch live', () => {
     await loop.stop();
     expect(learnt.windows).toBeGreaterThan(1000);
 
-    const pipeline = await Pipeline.create({ model, workers: 2 });
+    const pipeline = await Pipeline.create({ model, workers: 2, workerNice: AGENT_WORKER_NICE });
     const alerts: Alert[] = [];
     pipeline.on('alert', (a: Alert) => alerts.push(a));
     pipeline.attach(collector);
