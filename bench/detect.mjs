@@ -2,7 +2,7 @@
 // a baseline in the same run: one pass that only reads every window's calls;
 // then Random Forest prediction on three kinds of input (see the end).
 // Run after `tsc` (imports ../dist); SYSWARDEN_DIST points elsewhere.
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -13,13 +13,14 @@ const { readTrace } = await load('trace/read-trace.js');
 const { windowStreams, concatWindows } = await load('window/windows.js');
 const { factory: stide } = await load('detect/stide.js');
 const { factory: bosc } = await load('detect/bosc.js');
-const { datasetPath } = await load('trace/dataset.js');
+const { datasetPath, datasetMissing } = await load('trace/dataset.js');
 
 const RUNS = 7;
 const normalDir = join(datasetPath(), 'wordpress/iscc/normal');
 const attackDir = join(datasetPath(), 'wordpress/iscc/exec');
-if (!existsSync(normalDir)) {
-  console.error(`bench: dataset not found at ${datasetPath()}. Set SYSWARDEN_DATASET.`);
+const missing = datasetMissing(['wordpress/iscc/normal', 'wordpress/iscc/exec']);
+if (missing) {
+  console.error(`bench: ${missing}`);
   process.exit(1);
 }
 const files = (dir) => readdirSync(dir).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).map((f) => join(dir, f));

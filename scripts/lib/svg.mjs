@@ -51,7 +51,7 @@ export function barChart({ title, yLabel, groups, series, reference, logScale })
   const gw = (W - L - R) / groups.length;
   const bw = (gw * 0.8) / series.length;
   const parts = frame(W, H, title);
-  const ticks = logScale ? [1, 2, 5, 10, 20, 50, 100].filter((v) => v >= lo && v <= top) : niceTicks(top);
+  const ticks = logScale ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000].filter((v) => v >= lo && v <= top) : niceTicks(top);
   for (const v of ticks) parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/><text x="${L - 8}" y="${y(v) + 4}" text-anchor="end">${+v.toFixed(2)}</text>`);
   groups.forEach((g, gi) => {
     parts.push(`<text x="${L + gi * gw + gw / 2}" y="${H - B + 16}" text-anchor="middle">${esc(g)}</text>`);

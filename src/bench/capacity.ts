@@ -1,7 +1,7 @@
-import { Collector } from '../capture/collector.js';
+import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { createScratchCgroup } from '../capture/scratch-cgroup.js';
 import { workloadPath } from '../capture/addon.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { SyswardenError } from '../errors.js';
 import { runProcess } from './measure.js';
 
@@ -41,8 +41,8 @@ export async function runCapacity(options: { model: string; threads: number[]; c
       for (const threads of options.threads) for (const mode of ['capture', 'pipeline'] as const) steps.push({ run, threads, mode });
     }
     for (const { run, threads, mode } of steps) {
-      const collector = await Collector.open({ targets: [cg.spec] });
-      const pipeline = mode === 'pipeline' ? await Pipeline.create({ model: options.model }) : undefined;
+      const collector = await Collector.open({ targets: [cg.spec], consumerNice: AGENT_CONSUMER_NICE });
+      const pipeline = mode === 'pipeline' ? await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model: options.model }) : undefined;
       let delivered = 0;
       collector.on('batch', (b: { count: number }) => (delivered += b.count));
       pipeline?.attach(collector);

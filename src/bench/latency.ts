@@ -1,8 +1,8 @@
-import { Collector } from '../capture/collector.js';
+import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../capture/scratch-cgroup.js';
 import { workloadPath } from '../capture/addon.js';
 import { trainLive } from '../detect/train.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { SyswardenError } from '../errors.js';
 import { runProcess } from './measure.js';
 
@@ -10,7 +10,7 @@ import { runProcess } from './measure.js';
 export async function trainBenchModel(path: string): Promise<void> {
   const cg = createScratchCgroup(`sw-bench-train-${process.pid}`);
   try {
-    const collector = await Collector.open({ targets: [cg.spec] });
+    const collector = await Collector.open({ targets: [cg.spec], consumerNice: AGENT_CONSUMER_NICE });
     try {
       const learning = trainLive({ collector, durationMs: 2500, window: 6, model: path });
       for (let i = 0; i < 4; i++) {
@@ -36,6 +36,8 @@ export interface LatencyResult {
   targetPerSec: number;
   /** Rate the kernel matched. */
   eventsPerSec: number;
+  /** Intruder processes started during the run (each should raise one alert). */
+  intruders?: number;
   alerts: number;
   p50Ms: number;
   p99Ms: number;
@@ -43,21 +45,42 @@ export interface LatencyResult {
   lost: number;
 }
 
+/** How often an intruder starts during a latency run. */
+const INTRUDER_EVERY_S = 0.1;
+
 /**
- * Syscall-to-alert latency: a loop at a set rate that makes one rare call
- * (getsid) every 10 000 calls, which the model has never seen; each one
- * opens an incident whose alert carries the kernel timestamp of the call
- * that completed the window. Latency = alert emission minus that timestamp.
+ * Syscall-to-alert latency under load: a loop of getppid() at a set rate
+ * keeps the pipeline busy, and every 100 ms an intruder process joins the
+ * same cgroup and makes a burst of calls the model has never seen
+ * (sw-workload pattern: getppid, getpgid, getsid). An alert carries the
+ * kernel timestamp of the call that completed the alarming window; latency
+ * = alert emission minus that timestamp.
+ *
+ * Why not the loop's own rare call (one getsid every 10 000): a live-trained
+ * STIDE alarms only on more unseen windows in a frame than one displaced
+ * call can make (window + 1), and one getsid makes `window`. It alarmed only
+ * when the loop, ahead of its rate, slept right after it (the unseen
+ * clock_nanosleep adding its windows); a loop that falls behind never sleeps,
+ * and such a run ended with 0 alerts. The intruder's burst is unseen for as
+ * long as it lasts, so it alarms whatever the loop does.
+ *
+ * A shell outside the watched cgroup starts the intruders, so the forks stall
+ * neither the measured process's JavaScript thread nor show up as events.
  */
 export async function runLatency(model: string, ratePerSec: number, seconds: number): Promise<LatencyResult> {
   const cg = createScratchCgroup(`sw-bench-latency-${process.pid}`);
   try {
-    const collector = await Collector.open({ targets: [cg.spec] });
-    const pipeline = await Pipeline.create({ model, quietWindows: 100 });
+    const collector = await Collector.open({ targets: [cg.spec], consumerNice: AGENT_CONSUMER_NICE });
+    const pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, quietWindows: 100 });
     pipeline.attach(collector);
     const threads = ratePerSec > 500_000 ? 2 : 1;
+    const intruders = Math.max(1, Math.floor(seconds / INTRUDER_EVERY_S) - 1);
+    const script = `i=0; while [ $i -lt ${intruders} ]; do sleep ${INTRUDER_EVERY_S}; "$0" --cgroup "$1" pattern 20 >/dev/null || exit 1; i=$((i + 1)); done`;
     try {
-      await run(cg, ['rate', String(ratePerSec), String(seconds), String(threads)]);
+      const starter = runProcess('sh', ['-c', script, workloadPath(), cg.dir]);
+      const loop = run(cg, ['rate', String(ratePerSec), String(seconds), String(threads)]);
+      const [started] = await Promise.all([starter, loop]);
+      if (started.code !== 0) throw new SyswardenError('ERR_BENCH', `the latency intruders failed (exit ${started.code}): ${started.stderr}`);
     } finally {
       await collector.close();
       await pipeline.close();
@@ -67,6 +90,7 @@ export async function runLatency(model: string, ratePerSec: number, seconds: num
     return {
       targetPerSec: ratePerSec,
       eventsPerSec: c.kernel.matched / seconds,
+      intruders,
       alerts: p.latency.count,
       p50Ms: p.latency.p50,
       p99Ms: p.latency.p99,

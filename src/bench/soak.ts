@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Collector } from '../capture/collector.js';
+import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { createScratchCgroup } from '../capture/scratch-cgroup.js';
 import { workloadPath } from '../capture/addon.js';
 import { trainLive } from '../detect/train.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { cpuMs, runProcess, sleep } from './measure.js';
 
 export interface SoakSample {
@@ -46,10 +46,10 @@ export async function runSoak(minutes: number, onSample?: (s: SoakSample) => voi
     }
   };
   try {
-    const collector = await Collector.open({ targets: [cg.spec] });
+    const collector = await Collector.open({ targets: [cg.spec], consumerNice: AGENT_CONSUMER_NICE });
     const load = mixed();
     await trainLive({ collector, durationMs: 5000, window: 6, model });
-    const pipeline = await Pipeline.create({ model });
+    const pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model });
     pipeline.attach(collector);
     let alerts = 0;
     pipeline.on('alert', () => alerts++);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
-import { Collector } from '../capture/collector.js';
+import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../capture/scratch-cgroup.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { cpuMs, summarize, type Summary } from './measure.js';
 import type { Workload, WorkloadRun } from './workloads.js';
 
@@ -72,10 +72,10 @@ async function runOnce(w: Workload, config: ConfigName, watched: ScratchCgroup, 
   if (config === 'bare') return { run: await w.run(watched, false) };
   if (config === 'strace') return { run: await w.run(watched, true) };
   const targets = config === 'idle' ? [] : [config === 'other' ? other.spec : watched.spec];
-  const collector = await Collector.open({ targets });
+  const collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE });
   let events = 0;
   collector.on('batch', (b: { count: number }) => (events += b.count));
-  const pipeline = config === 'pipeline' ? await Pipeline.create({ model }) : undefined;
+  const pipeline = config === 'pipeline' ? await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model }) : undefined;
   pipeline?.attach(collector);
   const cpu0 = cpuMs();
   let run: WorkloadRun;
