@@ -3,27 +3,12 @@
  * SBSeg 2020) on the hids-docker traces, until the trace readers of src/trace
  * and the windows of src/window exist. Not used by src/.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { datasetPath } from '../../../src/trace/dataset.js';
 import { syscallNumber } from '../../../src/trace/syscalls.js';
 import type { WindowSet } from '../../../src/window/window-set.js';
 import type { DetectorFactory } from '../../../src/detect/detector.js';
-
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-
-/** Dataset root: $SYSWARDEN_DATASET, else ../shared/datasets/hids-docker next to the project. */
-export function datasetRoot(): string {
-  return resolve(projectRoot, process.env.SYSWARDEN_DATASET ?? '../shared/datasets/hids-docker');
-}
-
-export function datasetMissing(): string | undefined {
-  const root = datasetRoot();
-  if (!existsSync(join(root, 'wordpress/iscc/normal'))) {
-    return `hids-docker dataset not found at ${root} (wordpress/iscc/normal missing): set SYSWARDEN_DATASET to the folder holding wordpress/ and syscalls.csv`;
-  }
-  return undefined;
-}
 
 /** Level-4 ("harmless") syscalls of the study's filter. */
 export const LEVEL4 = ['stat', 'fstat', 'lstat', 'access', 'pipe', 'setitimer', 'getpid', 'uname', 'getdents', 'getcwd', 'times', 'getuid'];
@@ -79,7 +64,7 @@ export interface Corpus {
 
 /** Stand-in for the paper's data: 25 ISCC normal traces + the SBSeg attack trace. */
 export function standIn(): Corpus {
-  const root = datasetRoot();
+  const root = datasetPath();
   return {
     normal: tracesIn(join(root, 'wordpress/iscc/normal')).map(readStrace),
     attack: [readStrace(join(root, 'wordpress/sbseg/exec/wordpress_exec_1_teste1'))],
@@ -88,7 +73,7 @@ export function standIn(): Corpus {
 
 /** 25 ISCC normal + 25 ISCC attack traces. */
 export function iscc(): Corpus {
-  const root = datasetRoot();
+  const root = datasetPath();
   return {
     normal: tracesIn(join(root, 'wordpress/iscc/normal')).map(readStrace),
     attack: tracesIn(join(root, 'wordpress/iscc/exec')).map(readStrace),
