@@ -19,7 +19,7 @@ fi
 # busybox-static (its image), strace (the baseline), util-linux (setpriv, unshare),
 # nginx-light and wrk (the web benchmark).
 packages=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++ linux-libc-dev
-          strace docker.io containerd runc busybox-static util-linux nginx-light wrk coreutils)
+          strace docker.io containerd runc busybox-static util-linux nginx-light wrk coreutils libfuse3-dev fuse3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

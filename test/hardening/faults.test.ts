@@ -12,6 +12,7 @@ import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scrat
 import { trainLive } from '../../src/detect/train.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { cliPath, runWorkload, waitFor } from '../capture/helpers.js';
+import { bpfObjectsOf, countOf, stillLoaded } from './bpf-objects.js';
 import { workloadLoop } from '../pipeline/helpers.js';
 
 let cg: ScratchCgroup;
@@ -25,31 +26,23 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function ourMaps(): string[] {
-  const maps = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show'], { encoding: 'utf8' }) || '[]') as Array<{ id: number; name?: string }>;
-  return maps.filter((m) => ['targets', 'events', 'counters', 'verdicts'].includes(m.name ?? '') || /^syscalls_/.test(m.name ?? '')).map((m) => `${m.id}:${m.name}`);
-}
-
-function ourLinks(): number[] {
-  const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' }) || '[]') as Array<{ id: number; prog_id: number; type: string }>;
-  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' }) || '[]') as Array<{ id: number; name?: string }>;
-  const ours = new Set(progs.filter((p) => p.name === 'sys_enter_btf' || p.name === 'sys_enter_tp').map((p) => p.id));
-  return links.filter((l) => ours.has(l.prog_id)).map((l) => l.id);
-}
-
 describe('faults', () => {
   it('a collector killed with SIGKILL leaves no program, link or map behind', async () => {
-    const mapsBefore = new Set(ourMaps());
-    const child = spawn(process.execPath, [cliPath, 'record', '--all', '--out', '/dev/null', '--force'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const out = join(dir, 'killed.swrec');
+    const child = spawn(process.execPath, [cliPath, 'record', '--all', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    await waitFor(() => err.includes('recording'), 'the recorder to start', 15000);
-    expect(ourLinks().length).toBeGreaterThan(0);
-    expect(ourMaps().filter((m) => !mapsBefore.has(m)).length).toBeGreaterThanOrEqual(4);
+    await waitFor(() => err.includes('recording'), 'the recorder to start', 60_000);
+    const held = bpfObjectsOf(child.pid!);
+    expect(held.progs.length, 'programs the recorder holds').toBeGreaterThan(0);
+    expect(held.links.length, 'links the recorder holds').toBeGreaterThan(0);
+    expect(held.maps.length, 'maps the recorder holds').toBeGreaterThanOrEqual(4);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    // The kernel frees them when the last fd closes, after an RCU grace period.
-    await waitFor(() => ourLinks().length === 0 && ourMaps().filter((m) => !mapsBefore.has(m)).length === 0, 'links and maps to go', 5000);
+    // The kernel frees them when the last descriptor closes, after an RCU
+    // grace period: on a loaded machine that can take a while, so wait on
+    // the objects themselves, with a deadline far beyond any grace period.
+    await waitFor(() => countOf(stillLoaded(held)) === 0, 'the killed recorder\'s program, link and maps to go', 60_000);
   });
 
   it('a full disk ends the recording cleanly, readable up to its last batch', async () => {
