@@ -55,4 +55,14 @@ describe('watch', () => {
     expect(readFileSync(out, 'utf8')).toMatch(/^\S+ {2}READY {2}watching \/\S+ with stide \(window 4, 1 workers, (tp_btf|tracepoint)\); started in \d+ ms\n/);
     expect(await cli.stop()).toBe(0);
   });
+
+  it('a --duration beyond what one Node timer holds (30 days) keeps watching instead of ending after a millisecond', async () => {
+    // 2592000 s overflowed setTimeout: watch ended right after start-up, exit 0, unmonitored.
+    const cli = startCli(['watch', '--target', cg.spec, '--model', model, '--workers', '1', '--duration', '2592000', '--stats-every', '0.2']);
+    await cli.waitFor(() => cli.records().some((r) => r.type === 'ready'), 'the ready record');
+    // Still watching several stats periods later: count the periodic lines after ready.
+    const after = cli.stderr().length;
+    await cli.waitFor(() => (cli.stderr().slice(after).match(/events\/s/g) ?? []).length >= 3, 'three stats lines after ready');
+    expect(await cli.stop()).toBe(0);
+  });
 });
