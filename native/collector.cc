@@ -124,24 +124,17 @@ Napi::Error BpfError(Napi::Env env, const char* what, int err, const std::string
   return e;
 }
 
-uint32_t OptU32(const Napi::Object& o, const char* key, uint32_t def, uint32_t lo, uint32_t hi) {
+// An optional whole-number option in [lo, hi] (the TypeScript layer has
+// already checked it and named the fix; this only guards the types).
+template <typename T>
+T OptInt(const Napi::Object& o, const char* key, T def, T lo, T hi) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) return def;
   if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi) || d != uint32_t(d))
+  if (!(d >= lo && d <= hi) || d != T(d))
     throw Napi::RangeError::New(o.Env(), std::string(key) + " out of range");
-  return uint32_t(d);
-}
-
-int32_t OptI32(const Napi::Object& o, const char* key, int32_t def, int32_t lo, int32_t hi) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return def;
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi) || d != int32_t(d))
-    throw Napi::RangeError::New(o.Env(), std::string(key) + " out of range");
-  return int32_t(d);
+  return T(d);
 }
 
 // Row of the per-slot counters for a record's target id: its slot, or the
@@ -182,12 +175,12 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
     throw Napi::TypeError::New(env, "NativeCollector(options, onBatch)");
   Napi::Object opts = info[0].As<Napi::Object>();
-  poll_ms_ = OptU32(opts, "pollMs", 2, 1, 1000);
-  max_batch_events_ = OptU32(opts, "maxBatchEvents", 65536, 1, 1u << 24);
-  max_queued_batches_ = OptU32(opts, "maxQueuedBatches", 64, 1, 1u << 16);
+  poll_ms_ = OptInt<uint32_t>(opts, "pollMs", 2, 1, 1000);
+  max_batch_events_ = OptInt<uint32_t>(opts, "maxBatchEvents", 65536, 1, 1u << 24);
+  max_queued_batches_ = OptInt<uint32_t>(opts, "maxQueuedBatches", 64, 1, 1u << 16);
   // Absent: the consumer thread keeps the priority it inherits.
   if (!opts.Get("consumerNice").IsUndefined()) {
-    consumer_nice_ = OptI32(opts, "consumerNice", 0, -20, 19);
+    consumer_nice_ = OptInt<int32_t>(opts, "consumerNice", 0, -20, 19);
     set_consumer_nice_ = true;
   }
   if (opts.Has("fairShare")) fair_share_ = opts.Get("fairShare").ToBoolean();
@@ -217,12 +210,12 @@ void Collector::CleanupHook(void* arg) {
 }
 
 void Collector::Load(Napi::Env env, const Napi::Object& opts) {
-  uint32_t ring_bytes = OptU32(opts, "ringBytes", 1u << 22, 4096, 1u << 30);
+  uint32_t ring_bytes = OptInt<uint32_t>(opts, "ringBytes", 1u << 22, 4096, 1u << 30);
   if (ring_bytes & (ring_bytes - 1))
     throw Napi::RangeError::New(env, "ringBytes must be a power of two");
   ring_bytes_ = ring_bytes;
   bool match_all = opts.Get("matchAll").ToBoolean();
-  uint32_t self_tgid = OptU32(opts, "selfTgid", uint32_t(getpid()), 0, 0xffffffffu);
+  uint32_t self_tgid = OptInt<uint32_t>(opts, "selfTgid", uint32_t(getpid()), 0, 0xffffffffu);
   std::string attach = "auto";
   if (opts.Get("attach").IsString()) attach = opts.Get("attach").As<Napi::String>().Utf8Value();
   if (attach != "auto" && attach != "tp_btf" && attach != "tracepoint")

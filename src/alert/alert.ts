@@ -1,3 +1,4 @@
+import type { TargetInfo } from '../capture/collector.js';
 /** Where an alert's container came from (a live target or a recording's header). */
 export interface AlertContainer {
   slot: number;
@@ -19,6 +20,11 @@ export function alertContainer(slot: number, t?: { spec: string; cgroupPath: str
   if (t.container?.id) c.id = t.container.id;
   if (t.container?.name) c.name = t.container.name;
   return c;
+}
+
+/** How an alert names a live target (by its id: slot and generation). */
+export function targetContainer(t: TargetInfo): AlertContainer {
+  return alertContainer(t.id, { spec: t.spec, cgroupPath: t.cgroup.path, ...(t.container ? { container: t.container } : {}) });
 }
 
 /**

@@ -203,12 +203,10 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
   private readonly pending: EventBatch[] = [];
   private readonly waiters: Array<(r: IteratorResult<EventBatch>) => void> = [];
   private readonly maxPending: number;
-  private jsDroppedBatches = 0;
-  private jsDroppedEvents = 0;
-  private readonly jsDroppedById = new Map<number, number>();
-  private listenerFailedBatches = 0;
-  private listenerFailedEvents = 0;
-  private readonly listenerLostById = new Map<number, number>();
+  /** Batches the iterator's queue had no room for. */
+  private readonly jsDropped = new BatchLoss();
+  /** Batches a 'batch' listener threw on. */
+  private readonly listenerLost = new BatchLoss();
   private closing: Promise<void> | undefined;
   private finalStats: CollectorStats | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -491,9 +489,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
       } catch (err) {
         if (!lost) {
           lost = true;
-          this.listenerFailedBatches++;
-          this.listenerFailedEvents += batch.count;
-          countById(batch, this.listenerLostById);
+          this.listenerLost.add(batch);
         }
         this.reportListenerError(err, batch);
       }
@@ -508,9 +504,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     if (this.pending.length >= this.maxPending) {
       // Counted once: a batch a listener failed on is already counted as lost.
       if (!lost) {
-        this.jsDroppedBatches++;
-        this.jsDroppedEvents += batch.count;
-        countById(batch, this.jsDroppedById);
+        this.jsDropped.add(batch);
       }
       return;
     }
@@ -529,8 +523,8 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
   private statsFrom(s: NativeStats, attach: 'tp_btf' | 'tracepoint'): CollectorStats {
     const rows: TargetStats[] = [];
     const add = (id: number, slot: number, c: SlotCounts, info: TargetInfo | undefined, removed: boolean) => {
-      const listenerLost = this.listenerLostById.get(id) ?? 0;
-      const userDropped = c.userDropped + (this.jsDroppedById.get(id) ?? 0) + listenerLost;
+      const listenerLost = this.listenerLost.of(id);
+      const userDropped = c.userDropped + this.jsDropped.of(id) + listenerLost;
       if (c.emitted + c.dropped === 0 && userDropped === 0) return;
       const row: TargetStats = { id, slot, matched: c.emitted + c.dropped, emitted: c.emitted, kernelDropped: c.dropped, userDropped, listenerLost };
       if (info) row.spec = info.spec;
@@ -551,16 +545,17 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
       const live = this.byId.get(id);
       add(id, targetSlot(id), minus(c, this.baseline.get(p.slot) ?? ZERO), live ?? this.retired.get(id)?.info, live === undefined);
     }
-    const listenerErrors = { batches: this.listenerFailedBatches, events: this.listenerFailedEvents };
+    const listenerErrors = { batches: this.listenerLost.batches, events: this.listenerLost.events };
+    const js = this.jsDropped;
     return {
       attach,
       drains: Number(s.drains),
       kernel: { matched: Number(s.matched), emitted: Number(s.emitted), dropped: Number(s.dropped) },
       user: {
-        batches: Number(s.batchesDelivered) - this.jsDroppedBatches - listenerErrors.batches,
-        events: Number(s.eventsDelivered) - this.jsDroppedEvents - listenerErrors.events,
-        droppedBatches: Number(s.userDroppedBatches) + this.jsDroppedBatches + listenerErrors.batches,
-        droppedEvents: Number(s.userDroppedEvents) + this.jsDroppedEvents + listenerErrors.events,
+        batches: Number(s.batchesDelivered) - js.batches - listenerErrors.batches,
+        events: Number(s.eventsDelivered) - js.events - listenerErrors.events,
+        droppedBatches: Number(s.userDroppedBatches) + js.batches + listenerErrors.batches,
+        droppedEvents: Number(s.userDroppedEvents) + js.events + listenerErrors.events,
         listenerErrors,
       },
       fairShare: { episodes: s.shedEpisodes, shedNow: s.shedNow },
@@ -573,18 +568,32 @@ function minus(a: SlotCounts, b: SlotCounts): SlotCounts {
   return { emitted: a.emitted - b.emitted, dropped: a.dropped - b.dropped, userDropped: a.userDropped - b.userDropped };
 }
 
-/** Add the events of `batch` to `into`, per target id (records of one target come in runs). */
-function countById(batch: EventBatch, into: Map<number, number>): void {
-  let id = -1;
-  let run = 0;
-  for (let i = 0; i < batch.count; i++) {
-    const t = batch.targetId(i);
-    if (t !== id && run > 0) {
-      into.set(id, (into.get(id) ?? 0) + run);
-      run = 0;
+/** Batches lost in JavaScript for one reason: in all, and events per target id. */
+class BatchLoss {
+  batches = 0;
+  events = 0;
+  private readonly byId = new Map<number, number>();
+
+  /** Count a lost batch (per id in one pass: records of one target come in runs). */
+  add(batch: EventBatch): void {
+    this.batches++;
+    this.events += batch.count;
+    let id = -1;
+    let run = 0;
+    for (let i = 0; i < batch.count; i++) {
+      const t = batch.targetId(i);
+      if (t !== id && run > 0) {
+        this.byId.set(id, (this.byId.get(id) ?? 0) + run);
+        run = 0;
+      }
+      id = t;
+      run++;
     }
-    id = t;
-    run++;
+    if (run > 0) this.byId.set(id, (this.byId.get(id) ?? 0) + run);
   }
-  if (run > 0) into.set(id, (into.get(id) ?? 0) + run);
+
+  /** Events of target `id` lost this way. */
+  of(id: number): number {
+    return this.byId.get(id) ?? 0;
+  }
 }

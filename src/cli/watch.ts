@@ -1,4 +1,4 @@
-import { alertContainer, type AlertRecord } from '../alert/alert.js';
+import { targetContainer, type AlertRecord } from '../alert/alert.js';
 import { AlertWriter } from '../alert/sink.js';
 import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { preflight } from '../capture/preflight.js';
@@ -85,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
         model: p.modelName,
         windowSize: p.windowSize,
         workers: p.workerCount,
-        targets: watched.map((t) => alertContainer(t.id, { spec: t.spec, cgroupPath: t.cgroup.path, ...(t.container ? { container: t.container } : {}) })),
+        targets: watched.map(targetContainer),
         attach: c.attachMode,
         startupMs: Math.round(performance.now()),
       });

@@ -6,7 +6,7 @@ import { field, unpackPlain } from '../safe-msgpack.js';
 import { FILTER_NAMES, type FilterName } from '../window/filter.js';
 import { MAX_WINDOW, MIN_WINDOW } from '../window/windows.js';
 import type { Detector } from './detector.js';
-import { getDetector } from './registry.js';
+import { DETECTOR_NAMES, detectorFactories } from './registry.js';
 
 export const MODEL_MAGIC = 'syswarden-model';
 /**
@@ -196,14 +196,27 @@ export async function readModelBytes(path: string): Promise<Buffer> {
 /** Restores a detector from bytes, checking its name (when expected) and its state version. */
 export function modelFromBytes(bytes: Uint8Array, where: string, opts: { expect?: string } = {}): { detector: Detector; file: ModelFile } {
   const file = decodeModel(bytes, where, opts);
-  const factory = getDetector(file.detector);
+  const factory = detectorFactories().find((f) => f.name === file.detector);
+  if (!factory) {
+    throw new SyswardenError(
+      'ERR_UNKNOWN_DETECTOR',
+      `${where} holds a model of detector '${file.detector}', which this syswarden does not have (it has ${DETECTOR_NAMES.join(', ')}). Fix: re-train the model with this version, or use the syswarden that wrote it.`,
+    );
+  }
   if (file.detectorVersion !== factory.version) {
     throw new SyswardenError(
       'ERR_MODEL_VERSION',
       `${where} holds a ${file.detector} model of version ${file.detectorVersion}; this syswarden's ${file.detector} is version ${factory.version}. Fix: re-train the model with this version.`,
     );
   }
-  const detector = factory.restore(file.state);
+  let detector: Detector;
+  try {
+    detector = factory.restore(file.state);
+  } catch (e) {
+    // The detector speaks of its state; the user needs to know which file holds it.
+    if (e instanceof SyswardenError && e.code === 'ERR_MODEL_STATE') throw new SyswardenError(e.code, `cannot load model ${where}: ${e.message}`, { cause: e });
+    throw e;
+  }
   // The worker windows by the file's size and the detector scores by its own: they must agree.
   if (detector.windowSize !== file.windowSize) {
     throw new SyswardenError('ERR_MODEL_STATE', `${where} declares windows of ${file.windowSize} calls but its ${file.detector} state was fitted on ${detector.windowSize}. Fix: re-train the model.`);

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { alertContainer, type Alert, type AlertContainer, type AlertRecord, type AlertsLostRecord } from '../alert/alert.js';
+import { targetContainer, type Alert, type AlertContainer, type AlertRecord, type AlertsLostRecord } from '../alert/alert.js';
 import type { Collector, TargetInfo } from '../capture/collector.js';
 import { EventBatch, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
-import { decodeModel, modelFromBytes, readModelBytes } from '../detect/model-file.js';
-import { checkThresholdReachable, DETECTOR_NAMES } from '../detect/registry.js';
+import { modelFromBytes, readModelBytes } from '../detect/model-file.js';
+import { checkThresholdReachable } from '../detect/registry.js';
 import { SyswardenError } from '../errors.js';
 import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
@@ -26,34 +26,11 @@ export class PipelineModel {
     /** How alerts and messages name the model. */
     readonly name: string,
   ) {
-    const { detector, file } = PipelineModel.restore(bytes, name);
+    const { detector, file } = modelFromBytes(bytes, name);
     checkThresholdReachable(detector, name);
     this.detector = file.detector;
     this.windowSize = file.windowSize;
     this.threshold = detector.threshold;
-  }
-
-  /** modelFromBytes, with every refusal naming the model file. */
-  private static restore(bytes: Uint8Array, name: string): ReturnType<typeof modelFromBytes> {
-    try {
-      return modelFromBytes(bytes, name);
-    } catch (e) {
-      if (!(e instanceof SyswardenError)) throw e;
-      // The registry's refusal is worded for a --detector option, not for a file.
-      if (e.code === 'ERR_UNKNOWN_DETECTOR') {
-        const { detector } = decodeModel(bytes, name);
-        throw new SyswardenError(
-          e.code,
-          `${name} holds a model of detector '${detector}', which this syswarden does not have (it has ${DETECTOR_NAMES.join(', ')}). Fix: re-train the model with this version, or use the syswarden that wrote it.`,
-          { cause: e },
-        );
-      }
-      // A state refusal speaks of the detector, not of the file it came from.
-      if (e.code === 'ERR_MODEL_STATE' && !e.message.includes(name)) {
-        throw new SyswardenError(e.code, `cannot load model ${name}: ${e.message}`, { cause: e });
-      }
-      throw e;
-    }
   }
 
   /** Read and check a model file (named by its path unless `name` is given). */
@@ -296,16 +273,15 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
    * 'target-gone' record. Returns a function that detaches.
    */
   attach(collector: Collector, options: { degradedCheckMs?: number } = {}): () => void {
-    const describe = (t: TargetInfo) => alertContainer(t.id, { spec: t.spec, cgroupPath: t.cgroup.path, ...(t.container ? { container: t.container } : {}) });
     // The collector names every id it handed out, removed targets' too
     // (their last events and incidents' ends arrive after they are gone).
     this.setContainers((id) => {
       const t = collector.target(id);
-      return t ? describe(t) : { slot: id };
+      return t ? targetContainer(t) : { slot: id };
     });
     const onGone = (t: TargetInfo) => {
       if (this.closed) return;
-      this.deliver({ type: 'target-gone', time: new Date().toISOString(), container: describe(t), remaining: collector.targets().length });
+      this.deliver({ type: 'target-gone', time: new Date().toISOString(), container: targetContainer(t), remaining: collector.targets().length });
     };
     const onBatch = (b: EventBatch) => {
       // The collector's last batches may land after close(): count them, don't throw at the emitter.

@@ -3,12 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
-import { saveModel } from '../../src/detect/model-file.js';
-import { Stide } from '../../src/detect/stide.js';
-import { windowStream } from '../../src/window/windows.js';
 import { runWorkload } from '../capture/helpers.js';
 import { startCli } from '../pipeline/cli-process.js';
 import { fill, jsonLines, mountTmpfs } from './helpers.js';
+import { saveAlarmingModel } from '../pipeline/helpers.js';
 
 const disk = join(tmpdir(), `sw-watch-fulldisk-${process.pid}`);
 let unmount: () => void;
@@ -20,10 +18,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sw-watch-fulldisk-'));
   model = join(dir, 'alarm.model');
   // Normal is a cycle of six calls no real program makes in that order: everything a process does alarms.
-  const d = new Stide({ frame: 1 });
-  d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4));
-  d.threshold = 1;
-  await saveModel(model, d, { filter: 'none' });
+  await saveAlarmingModel(model);
   writeFileSync(join(dir, 'trace.txt'), 'socket\nconnect\nexecve\nread\nwrite\nclose\n');
   cg = createScratchCgroup(`sw-test-fulldisk-${process.pid}`);
 });

@@ -3,10 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
-import { saveModel } from '../../src/detect/model-file.js';
-import { Stide } from '../../src/detect/stide.js';
-import { windowStream } from '../../src/window/windows.js';
 import { startCli } from './cli-process.js';
+import { saveAlarmingModel } from './helpers.js';
 
 let dir: string;
 let model: string;
@@ -25,10 +23,7 @@ const BAD: Array<{ what: string; path: () => string; message: RegExp }> = [
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sw-badout-'));
   model = join(dir, 'toy.model');
-  const d = new Stide({ frame: 1 });
-  d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4));
-  d.threshold = 1;
-  await saveModel(model, d, { filter: 'none' });
+  await saveAlarmingModel(model);
   writeFileSync(trace(), 'socket\nconnect\nexecve\nread\nwrite\nclose\n');
   writeFileSync(join(dir, 'target.jsonl'), '');
   symlinkSync(join(dir, 'target.jsonl'), join(dir, 'link.jsonl'));

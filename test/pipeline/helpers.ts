@@ -1,3 +1,6 @@
+import { saveModel } from '../../src/detect/model-file.js';
+import { Stide } from '../../src/detect/stide.js';
+import { windowStream } from '../../src/window/windows.js';
 import type { Alert } from '../../src/alert/alert.js';
 import { EventBatch, RECORD_LAYOUT } from '../../src/capture/record.js';
 import type { ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
@@ -39,4 +42,15 @@ export function makeBatch(events: ReadonlyArray<readonly [tid: number, nr: numbe
 /** What identifies an alert across runs (not its time, latency or /proc details). */
 export function alertKey(a: Alert): string {
   return JSON.stringify([a.type, a.tid, a.window, a.score, a.count, a.container.slot, a.detector]);
+}
+
+/**
+ * Save a STIDE model (windows of 4, frame 1) that knows only a toy cycle and
+ * alarms at threshold 1: every window of a real process alarms under it.
+ */
+export async function saveAlarmingModel(path: string): Promise<void> {
+  const d = new Stide({ frame: 1 });
+  d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4));
+  d.threshold = 1;
+  await saveModel(path, d, { filter: 'none' });
 }

@@ -3,22 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertRecord } from '../../src/alert/alert.js';
-import { saveModel } from '../../src/detect/model-file.js';
-import { Stide } from '../../src/detect/stide.js';
 import { MAX_QUEUED_ALERTS, Pipeline } from '../../src/pipeline/pipeline.js';
 import { syscallNumber } from '../../src/trace/syscalls.js';
-import { windowStream } from '../../src/window/windows.js';
-import { makeBatch } from './helpers.js';
+import { makeBatch, saveAlarmingModel } from './helpers.js';
 
 let dir: string;
 let model: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sw-iter-'));
   model = join(dir, 'toy.model');
-  const d = new Stide({ frame: 1 });
-  d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4));
-  d.threshold = 1;
-  await saveModel(model, d, { filter: 'none' });
+  await saveAlarmingModel(model);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

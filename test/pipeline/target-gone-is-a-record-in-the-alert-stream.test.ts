@@ -5,22 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertRecord } from '../../src/alert/alert.js';
 import { Collector } from '../../src/capture/collector.js';
 import { createScratchCgroup } from '../../src/capture/scratch-cgroup.js';
-import { saveModel } from '../../src/detect/model-file.js';
-import { Stide } from '../../src/detect/stide.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
-import { windowStream } from '../../src/window/windows.js';
 import { waitFor } from '../capture/helpers.js';
 import { startCli } from './cli-process.js';
+import { saveAlarmingModel } from './helpers.js';
 
 let dir: string;
 let model: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sw-gone-'));
   model = join(dir, 'toy.model');
-  const d = new Stide({ frame: 1 });
-  d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4));
-  d.threshold = 1;
-  await saveModel(model, d, { filter: 'none' });
+  await saveAlarmingModel(model);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -3,11 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
-import { saveModel } from '../../src/detect/model-file.js';
-import { Stide } from '../../src/detect/stide.js';
-import { windowStream } from '../../src/window/windows.js';
 import { runWorkload } from '../capture/helpers.js';
 import { startCli } from './cli-process.js';
+import { saveAlarmingModel } from './helpers.js';
 
 let dir: string;
 let model: string;
@@ -16,10 +14,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sw-ready-'));
   model = join(dir, 'alarm.model');
   // Everything a real process does alarms under this model.
-  const d = new Stide({ frame: 1 });
-  d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4));
-  d.threshold = 1;
-  await saveModel(model, d, { filter: 'none' });
+  await saveAlarmingModel(model);
   cg = createScratchCgroup(`sw-test-ready-${process.pid}`);
 });
 afterAll(async () => {
