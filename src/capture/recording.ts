@@ -237,7 +237,7 @@ export interface ReadRecordingResult {
  */
 function notRecording(path: string, first: Buffer): SyswardenError {
   const hint = /^[a-z_0-9]+\(|^\[pid|^\d+ /.test(first.toString('latin1'))
-    ? ' It looks like strace output: give it to the commands that read traces (e.g. eval, replay), not to summary.'
+    ? ' It looks like strace output: give it to a command that reads traces (summary, replay, train --from, eval).'
     : '';
   return new SyswardenError('ERR_NOT_RECORDING', `${path} is not a syswarden recording (it does not start with the syswarden recording preamble 'SWREC').${hint}`);
 }

@@ -1,4 +1,5 @@
 import { syscallName } from '../trace/syscalls.js';
+import { syscallTable } from '../trace/trace-summary.js';
 import { readRecording, type RecordingHeader, type RecordingTrailer } from './recording.js';
 
 export interface RecordingSummary {
@@ -87,12 +88,6 @@ export function formatSummary(s: RecordingSummary, top = 25): string {
   if (s.perTarget.length > 1) {
     for (const t of s.perTarget) lines.push(`  ${String(t.events).padStart(10)}  ${t.spec}`);
   }
-  lines.push('syscalls:');
-  const width = Math.max(...s.syscalls.slice(0, top).map((x) => x.name.length), 4);
-  for (const x of s.syscalls.slice(0, top)) {
-    const pct = s.events ? ((100 * x.count) / s.events).toFixed(1) : '0';
-    lines.push(`  ${x.name.padEnd(width)} ${String(x.count).padStart(10)}  ${pct.padStart(5)}%`);
-  }
-  if (s.syscalls.length > top) lines.push(`  ... ${s.syscalls.length - top} more (--json lists all)`);
+  lines.push(...syscallTable(s.syscalls, s.events, top));
   return lines.join('\n');
 }

@@ -3,20 +3,22 @@ import { checkOutputPath } from '../io/safe-file.js';
 import { AGENT_WORKER_NICE, Pipeline, PipelineModel } from '../pipeline/pipeline.js';
 import { replayFile } from '../pipeline/replay.js';
 import { SyswardenError } from '../errors.js';
-import { parseCommandArgs, parseInteger } from './args.js';
+import { asUsage, parseCommandArgs, parseInteger } from './args.js';
+import { parseAbi } from '../trace/syscalls.js';
 
-const HELP = `usage: syswarden replay <recording|trace> --model <file> [--out <file>] [--pretty] [--workers N]
+const HELP = `usage: syswarden replay <recording|trace> --model <file> [--out <file>] [--pretty] [--workers N] [--abi x86_64|i386]
 
 Scores a recording or a trace file offline, exactly as watch scores live
 capture: identical input gives identical alerts. If the alert output cannot
 be written (a full disk), records wait in memory; replay exits 1 if any
-record was lost.`;
+record was lost. --abi: the syscall numbering of a trace file (i386 for
+32-bit processes; recordings carry their own).`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(
     'replay',
     argv,
-    { model: { type: 'string', short: 'm' }, out: { type: 'string', short: 'o' }, pretty: { type: 'boolean' }, workers: { type: 'string' } },
+    { model: { type: 'string', short: 'm' }, out: { type: 'string', short: 'o' }, pretty: { type: 'boolean' }, workers: { type: 'string' }, abi: { type: 'string' } },
     HELP,
     true,
   );
@@ -27,6 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new SyswardenError('ERR_USAGE', `replay takes one recording or trace file.\n\n${HELP}`);
   if (!values.model) throw new SyswardenError('ERR_USAGE', 'replay needs --model <file>.');
   const workers = parseInteger('workers', values.workers, { min: 1, max: 256 });
+  const abi = asUsage(() => parseAbi(values.abi ?? 'x86_64'));
   // The model and the output are checked before a worker starts, and whatever was started is closed on every path.
   const model = await PipelineModel.read(values.model);
   if (values.out !== undefined && values.out !== '-') checkOutputPath(values.out, { what: 'alert file', append: true });
@@ -35,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, ...(workers ? { workers } : {}) });
     pipeline.on('alert', (a) => writer.write(a));
-    const r = await replayFile(pipeline, positionals[0]!);
+    const r = await replayFile(pipeline, positionals[0]!, { abi });
     if (r.warning) console.error(`syswarden: warning: ${positionals[0]} is incomplete: ${r.warning}.`);
   } finally {
     await pipeline?.close();

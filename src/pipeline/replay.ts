@@ -1,7 +1,7 @@
 import { alertContainer, type AlertContainer } from '../alert/alert.js';
 import { isRecording, recordingBatches, type RecordingHeader } from '../capture/recording.js';
 import { EventBatch, NR_U16, RECORD_LAYOUT, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
-import { openTrace, type TraceBatch } from '../trace/read-trace.js';
+import { openTrace, type ReadTraceOptions, type TraceBatch } from '../trace/read-trace.js';
 import type { Pipeline } from './pipeline.js';
 
 /** A trace batch as raw records (tid = stream id + 1, slot 0, no timestamp), so traces replay like recordings. */
@@ -26,7 +26,7 @@ function containersOf(header: RecordingHeader): (slot: number) => AlertContainer
  * would, waiting for the workers so no batch is dropped. Returns a warning
  * when the file was incomplete.
  */
-export async function replayFile(pipeline: Pipeline, path: string): Promise<{ events: number; warning?: string }> {
+export async function replayFile(pipeline: Pipeline, path: string, read: ReadTraceOptions = {}): Promise<{ events: number; warning?: string }> {
   let events = 0;
   const pushAll = async (b: EventBatch) => {
     events += b.count;
@@ -46,7 +46,7 @@ export async function replayFile(pipeline: Pipeline, path: string): Promise<{ ev
       await pushAll(r.value.batch);
     }
   }
-  const src = await openTrace(path);
+  const src = await openTrace(path, read);
   pipeline.setContainers((slot) => ({ slot, spec: path }));
   for await (const b of src) if (b.count > 0) await pushAll(traceBatchToEvents(b));
   await pipeline.drain();

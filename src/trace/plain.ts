@@ -1,7 +1,7 @@
-import { MAX_SYSCALL, PSEUDO_BASE, syscallName, syscallNumber } from './syscalls.js';
+import { MAX_SYSCALL, PSEUDO_BASE, canonicalFromNative, syscallName, syscallNumber, type Abi } from './syscalls.js';
 import { reportLine, type TraceIssues } from './issues.js';
 import type { EventSink } from './sink.js';
-import { clip } from './strace.js';
+import { clip, traceSyscallNumber, unknownSyscallReason } from './strace.js';
 
 const TOKEN = /^(?:\d+|[A-Za-z_][A-Za-z0-9_]*)$/;
 
@@ -17,6 +17,8 @@ export class PlainParser {
     private readonly sink: EventSink,
     private readonly issues: TraceIssues,
     private readonly lenient: boolean,
+    /** Numbering of the traced process: names and numbers are read in it. */
+    private readonly abi: Abi = 'x86_64',
   ) {}
 
   line(text: string, lineNo: number): void {
@@ -28,9 +30,9 @@ export class PlainParser {
         reportLine(this.issues, this.lenient, 'malformed', this.file, lineNo, `a token of ${token.length} characters is neither a syscall name nor a number (not quoted: the file may hold secrets)`);
         continue;
       }
-      const nr = resolveToken(token);
+      const nr = resolveToken(token, this.abi);
       if (nr === undefined) {
-        reportLine(this.issues, this.lenient, 'unknownSyscall', this.file, lineNo, `unknown syscall '${clip(token)}'`);
+        reportLine(this.issues, this.lenient, 'unknownSyscall', this.file, lineNo, unknownSyscallReason(token, this.abi, clip(token)));
         continue;
       }
       if (!this.started) {
@@ -46,16 +48,20 @@ export class PlainParser {
   }
 }
 
-function resolveToken(token: string): number | undefined {
+/**
+ * Canonical id of a token. A number is the process's own (native) number in
+ * `abi`, accepted when it names something: a syscall of that ABI's table, or
+ * a signal pseudo-syscall (PSEUDO_BASE and up, the same in every ABI).
+ */
+function resolveToken(token: string, abi: Abi): number | undefined {
   const c = token.charCodeAt(0);
   if (c >= 48 && c <= 57) {
     const nr = Number(token);
-    // A number is accepted when it names something: a syscall of the table or a signal pseudo-syscall.
-    if (nr <= MAX_SYSCALL && !syscallName(nr).startsWith('sys_')) return nr;
-    if (nr >= PSEUDO_BASE && syscallNumber(syscallName(nr)) === nr) return nr;
-    return undefined;
+    if (nr >= PSEUDO_BASE) return syscallNumber(syscallName(nr)) === nr ? nr : undefined;
+    if (abi === 'x86_64') return nr <= MAX_SYSCALL && !syscallName(nr).startsWith('sys_') ? nr : undefined;
+    return canonicalFromNative(abi, nr);
   }
-  return syscallNumber(token);
+  return traceSyscallNumber(token, abi);
 }
 
 /** True when a line could belong to a plain list. */

@@ -8,6 +8,7 @@ import { PlainParser, looksLikePlain } from './plain.js';
 import type { EventSink } from './sink.js';
 import { StraceParser, looksLikeStrace } from './strace.js';
 import { recordingTraceFormat } from './recording-format.js';
+import { parseAbi, type Abi } from './syscalls.js';
 
 export type { TraceIssues } from './issues.js';
 
@@ -27,6 +28,12 @@ export interface ReadTraceOptions {
   lenient?: boolean;
   /** Events per batch (default 8192). */
   batchSize?: number;
+  /**
+   * Syscall numbering of the traced process (default 'x86_64'): the strace
+   * and plain readers read names and numbers in it, and deliver canonical ids
+   * (see syscalls.ts). Recordings carry their own numbering and ignore it.
+   */
+  abi?: Abi;
 }
 
 /**
@@ -45,7 +52,7 @@ export interface TraceFormat {
    * so a consumer can drain what the sink holds: that pause is the
    * backpressure which keeps a large file from piling up in memory.
    */
-  events(path: string, sink: EventSink, issues: TraceIssues, lenient: boolean): AsyncIterable<void>;
+  events(path: string, sink: EventSink, issues: TraceIssues, lenient: boolean, abi: Abi): AsyncIterable<void>;
 }
 
 const formats = new Map<string, TraceFormat>();
@@ -144,7 +151,7 @@ registerTraceFormat({
   description: 'strace text output (plain, -f pid prefixes, -t/-tt/-ttt timestamps, unfinished/resumed, signals)',
   priority: 20,
   sniff: (head) => isText(head) && headLines(head).some(looksLikeStrace),
-  events: (path, sink, issues, lenient) => eachLine(path, new StraceParser(path, sink, issues, lenient), issues, lenient),
+  events: (path, sink, issues, lenient, abi) => eachLine(path, new StraceParser(path, sink, issues, lenient, abi), issues, lenient),
 });
 
 registerTraceFormat({
@@ -152,7 +159,7 @@ registerTraceFormat({
   description: 'syscall names or numbers, one per line or whitespace-separated',
   priority: 10,
   sniff: (head) => isText(head) && headLines(head).every(looksLikePlain),
-  events: (path, sink, issues, lenient) => eachLine(path, new PlainParser(path, sink, issues, lenient), issues, lenient),
+  events: (path, sink, issues, lenient, abi) => eachLine(path, new PlainParser(path, sink, issues, lenient, abi), issues, lenient),
 });
 
 registerTraceFormat(recordingTraceFormat);
@@ -246,6 +253,7 @@ export interface TraceSource extends AsyncIterable<TraceBatch> {
  * the consumer by at most ~1024 lines.
  */
 export async function openTrace(path: string, opts: ReadTraceOptions = {}): Promise<TraceSource> {
+  const abi = parseAbi(opts.abi ?? 'x86_64');
   const format = await detectFormat(path, opts.format ?? 'auto');
   const issues = emptyIssues();
   const lenient = opts.lenient ?? false;
@@ -262,7 +270,7 @@ export async function openTrace(path: string, opts: ReadTraceOptions = {}): Prom
       const syncPids = () => {
         for (let t = pids.length; t < batcher.pids.length; t++) pids[t] = batcher.pids[t] ?? 0;
       };
-      for await (const _ of format.events(path, batcher, issues, lenient)) {
+      for await (const _ of format.events(path, batcher, issues, lenient, abi)) {
         syncPids();
         while (ready.length > 0) yield ready.shift()!;
       }
@@ -291,6 +299,7 @@ export interface Trace {
 
 /** Reads a whole trace into per-thread streams (2 bytes per syscall, never the text twice). */
 export async function readTrace(path: string, opts: ReadTraceOptions = {}): Promise<Trace> {
+  const abi = parseAbi(opts.abi ?? 'x86_64');
   const format = await detectFormat(path, opts.format ?? 'auto');
   const issues = emptyIssues();
   const streams: GrowableUint16[] = [];
@@ -305,7 +314,7 @@ export async function readTrace(path: string, opts: ReadTraceOptions = {}): Prom
     },
     end() {},
   };
-  for await (const _ of format.events(path, sink, issues, opts.lenient ?? false));
+  for await (const _ of format.events(path, sink, issues, opts.lenient ?? false, abi));
   return {
     path,
     format: format.name,

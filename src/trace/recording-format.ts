@@ -11,7 +11,9 @@ const EXIT_GROUP = syscallNumber('exit_group')!;
  * syswarden's own recordings as a trace format, so every command that reads
  * traces (eval, train --from, replay) reads recordings too. Each kernel
  * thread id becomes a stream; a thread's exit ends its stream, so a reused
- * tid starts a new one.
+ * tid starts a new one. A recording carries its own numbering (what the
+ * capture side stored), so the `abi` read option does not apply to it and
+ * is ignored here.
  */
 export const recordingTraceFormat: TraceFormat = {
   name: 'recording',

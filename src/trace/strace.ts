@@ -1,4 +1,4 @@
-import { PSEUDO_BASE, syscallNumber } from './syscalls.js';
+import { ABIS, PSEUDO_BASE, canonicalFromNative, syscallNumber, type Abi } from './syscalls.js';
 import { reportLine, type TraceIssues } from './issues.js';
 import type { EventSink } from './sink.js';
 
@@ -13,6 +13,42 @@ const CALL = /^([A-Za-z_][A-Za-z0-9_]*)\(/;
 const RESUMED = /^<\.\.\.\s+([A-Za-z_][A-Za-z0-9_]*)\s+resumed>/;
 const UNFINISHED = /<unfinished \.\.\.>\s*$/;
 const NUMBERED = /^syscall_(0x[0-9a-fA-F]+|\d+)$/;
+
+/**
+ * strace shows the calls an i386 process makes through socketcall(2) and
+ * ipc(2) under the subcall's own name. Those that are no i386 syscall but
+ * an x86_64 one (accept, semop, semtimedop) resolve to that x86_64 id: the
+ * same name, the same operation. send and recv name no syscall on either
+ * ABI and stay unknown; socketcall and ipc themselves keep their own ids.
+ */
+const I386_SUBCALLS = new Map<string, number>();
+for (const name of [
+  'socket', 'bind', 'connect', 'listen', 'accept', 'getsockname', 'getpeername', 'socketpair', 'send', 'recv',
+  'sendto', 'recvfrom', 'shutdown', 'setsockopt', 'getsockopt', 'sendmsg', 'recvmsg', 'accept4', 'recvmmsg', 'sendmmsg',
+  'semop', 'semget', 'semctl', 'semtimedop', 'msgsnd', 'msgrcv', 'msgget', 'msgctl', 'shmat', 'shmdt', 'shmget', 'shmctl',
+]) {
+  const id = syscallNumber(name, 'x86_64');
+  if (syscallNumber(name, 'i386') === undefined && id !== undefined) I386_SUBCALLS.set(name, id);
+}
+
+/**
+ * Canonical id of a syscall name a trace of `abi` holds, or undefined. Used
+ * by the strace and plain readers alike, so a name means the same in both.
+ */
+export function traceSyscallNumber(name: string, abi: Abi): number | undefined {
+  const nr = syscallNumber(name, abi);
+  if (nr !== undefined || abi !== 'i386') return nr;
+  return I386_SUBCALLS.get(name);
+}
+
+/**
+ * Why a name is unknown, with a hint when another ABI knows it: an i386
+ * trace read as x86_64 is the likely mistake (mmap2, _llseek, socketcall).
+ */
+export function unknownSyscallReason(name: string, abi: Abi, shown = name): string {
+  const other = ABIS.find((a) => a !== abi && (traceSyscallNumber(name, a) ?? PSEUDO_BASE) < PSEUDO_BASE);
+  return `unknown syscall '${shown}'` + (other ? ` for ${abi} (it is an ${other} syscall: read the trace with --abi ${other})` : '');
+}
 
 /**
  * Line-at-a-time strace parser. Holds per-pid state across lines: which
@@ -30,6 +66,8 @@ export class StraceParser {
     private readonly sink: EventSink,
     private readonly issues: TraceIssues,
     private readonly lenient: boolean,
+    /** Numbering of the traced process: names and `syscall_<n>` numbers are read in it. */
+    private readonly abi: Abi = 'x86_64',
   ) {}
 
   private stream(pid: number): number {
@@ -110,16 +148,17 @@ export class StraceParser {
   }
 
   private resolve(name: string, lineNo: number): number | undefined {
-    const nr = syscallNumber(name);
+    const nr = traceSyscallNumber(name, this.abi);
     if (nr !== undefined && nr < PSEUDO_BASE) return nr;
     const numbered = NUMBERED.exec(name);
-    // strace prints syscall_<nr> for numbers it has no name for; only a syscall's number fits our 16-bit
-    // events without wrapping or aliasing a signal pseudo-syscall (syscall_0x10000 was read as read(2)).
+    // strace prints syscall_<nr> for numbers it has no name for: the process's own (native) number. Only one
+    // with a canonical id fits our 16-bit events without wrapping or aliasing a signal pseudo-syscall
+    // (syscall_0x10000 was read as read(2)) or an i386-only id.
     if (numbered) {
-      const nr = Number(numbered[1]);
-      if (nr < PSEUDO_BASE) return nr;
+      const id = canonicalFromNative(this.abi, Number(numbered[1]));
+      if (id !== undefined) return id;
     }
-    reportLine(this.issues, this.lenient, 'unknownSyscall', this.file, lineNo, `unknown syscall '${name}'`);
+    reportLine(this.issues, this.lenient, 'unknownSyscall', this.file, lineNo, unknownSyscallReason(name, this.abi));
     return undefined;
   }
 

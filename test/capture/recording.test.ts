@@ -96,11 +96,16 @@ describe('recordings', () => {
   });
 
   it('rejects files that are not recordings with a clear message', async () => {
+    // Strace text is a trace (summary reads those too), but not a recording.
     const text = join(dir, 'trace.txt');
     writeFileSync(text, 'openat(AT_FDCWD, "/etc/passwd", O_RDONLY) = 3\n');
-    const res = await runCli(['summary', text]);
+    await expect(readRecording(text, () => {})).rejects.toThrow(/is not a syswarden recording .*looks like strace output/);
+    // Neither a recording nor a trace: one clear line, exit 1.
+    const json = join(dir, 'data.json');
+    writeFileSync(json, '{"not": "a trace"}\n');
+    const res = await runCli(['summary', json]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/is not a syswarden recording .*looks like strace output/);
+    expect(res.stderr).toMatch(/data\.json/);
     expect(res.stderr).not.toMatch(/\n\s+at /); // no stack trace
 
     const newer = join(dir, 'newer.swrec');
