@@ -9,8 +9,10 @@ export { Pipeline, PipelineModel, AGENT_WORKER_NICE, type PipelineOptions, type 
 export { replayFile } from './pipeline/replay.js';
 export { train, trainLive, trainFromFiles, type TrainOptions, type TrainResult, type LearningPoint } from './detect/train.js';
 export { loadModel, saveModel, type ModelFile } from './detect/model-file.js';
-export { getDetector, DETECTOR_NAMES } from './detect/registry.js';
-export type { Detector, DetectorFactory, StreamScorer } from './detect/detector.js';
+export { getDetector, DETECTOR_NAMES, DEFAULT_DETECTOR } from './detect/registry.js';
+export type { Detector, DetectorFactory } from './detect/detector.js';
+export { calibrate, thresholdFromPeaks, formatCalibration, DEFAULT_BUDGET, type Calibration, type BudgetUnit } from './detect/calibration.js';
+export { FrameDecision, DEFAULT_FRAME } from './detect/decision.js';
 export type { WindowSet } from './window/window-set.js';
 export { readTrace, openTrace } from './trace/read-trace.js';
 export { formatAlert, type Alert, type AlertContainer, type AlertRecord } from './alert/alert.js';

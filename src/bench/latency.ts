@@ -6,7 +6,7 @@ import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { SyswardenError } from '../errors.js';
 import { runProcess } from './measure.js';
 
-/** Train the STIDE model the benchmarks score with: the getppid loop and the syscall mix, learnt live. */
+/** Train the model (default detector) the benchmarks score with: the getppid loop and the syscall mix, learnt live. */
 export async function trainBenchModel(path: string): Promise<void> {
   const cg = createScratchCgroup(`sw-bench-train-${process.pid}`);
   try {
@@ -56,13 +56,11 @@ const INTRUDER_EVERY_S = 0.1;
  * kernel timestamp of the call that completed the alarming window; latency
  * = alert emission minus that timestamp.
  *
- * Why not the loop's own rare call (one getsid every 10 000): a live-trained
- * STIDE alarms only on more unseen windows in a frame than one displaced
- * call can make (window + 1), and one getsid makes `window`. It alarmed only
- * when the loop, ahead of its rate, slept right after it (the unseen
- * clock_nanosleep adding its windows); a loop that falls behind never sleeps,
- * and such a run ended with 0 alerts. The intruder's burst is unseen for as
- * long as it lasts, so it alarms whatever the loop does.
+ * Why not the loop's own rare call (one getsid every 10 000): a thread
+ * alarms on the mean score of its last frame of windows, and one rare call
+ * among normal ones moves that mean little, by design (see decision.ts).
+ * The intruder's burst is unseen for as long as it lasts, so it alarms
+ * whatever the loop does.
  *
  * A shell outside the watched cgroup starts the intruders, so the forks stall
  * neither the measured process's JavaScript thread nor show up as events.

@@ -1,15 +1,19 @@
 import { join } from 'node:path';
 import { SyswardenError } from '../errors.js';
-import { checkOutputPath, writeFileSafely } from '../io/safe-file.js';
+import { RecordFile, checkOutputPath } from '../io/safe-file.js';
+import { DEFAULT_BUDGET } from '../detect/calibration.js';
+import { DEFAULT_FRAME, MAX_FRAME } from '../detect/decision.js';
 import { expandPaths } from '../trace/paths.js';
 import { STAND_IN, datasetPath, requireDataset } from '../trace/dataset.js';
 import { defaultThreatTablePath, loadThreatTable } from '../trace/threat-levels.js';
 import { traceFormats } from '../trace/read-trace.js';
+import { ABIS, parseAbi, type Abi } from '../trace/syscalls.js';
 import { parseFilterName, type FilterName } from '../window/filter.js';
 import { DETECTOR_NAMES, parseDetectorList } from '../detect/registry.js';
 import type { DetectorFactory } from '../detect/detector.js';
-import { asUsage, parseCommandArgs, parseInteger, type Parsed } from './args.js';
-import { SPLITS, loadTraces, runEvaluation, type EvalRecord, type Progress, type Split } from '../detect/evaluation.js';
+import { asUsage, parseCommandArgs, parseDecimal, parseInteger, type Parsed } from './args.js';
+import { splitTraces } from '../detect/split.js';
+import { SPLITS, emptySkips, loadTraces, runEvaluation, type EvalRecord, type Progress, type Split } from '../detect/evaluation.js';
 
 const HELP = `usage: syswarden eval [options]
 
@@ -22,15 +26,22 @@ Trains and tests detectors on labelled traces, the reference study's way.
   --window <list>         window sizes, 3..15 (default 3,5,7,9,11,13,15)
   --detector <list>       ${DETECTOR_NAMES.join(', ')} or all (default all)
   --filter <list>         none, harmless, or none,harmless for both (default none)
-  --split <kind>          ordered (first half of each class's windows trains), shuffled (seeded 50/50),
-                          trace (first half of the normal files trains; the rest and all attack files test)
-                          (default ordered)
-  --seed <n>              seed for the shuffled split and randomised detectors, 0 to 4294967295 (default 1)
+  --split <kind>          trace (whole files, seeded: half the normal files train, the rest test; attack
+                          files are split within each kind (their directory), so supervised detectors
+                          are tested on kinds they saw), or the study's window splits: ordered (first
+                          half of each class's windows trains), shuffled (seeded 50/50) (default trace)
+  --seed <n>              seed for the splits, the calibration folds and randomised detectors,
+                          0 to 4294967295 (default 1)
+  --false-alarms <rate>   the budget: share of normal traces that may alarm; every detector's threshold
+                          is calibrated to it on held-out normal training traces (default ${DEFAULT_BUDGET.trace})
+  --frame <n>             windows per decision frame (default ${DEFAULT_FRAME})
   --threat-table <csv>    name,id,threat_level table for --filter harmless
                           (default: the dataset's syscalls.csv, else the built-in level-4 list)
   --format <fmt>          trace format: auto, ${traceFormats().map((f) => f.name).join(', ')} (default auto)
   --lenient               skip and count malformed lines and unknown syscalls instead of failing
-  --json <out>            also write the records as JSON
+  --abi <abi>             syscall numbering of the traces: ${ABIS.join(', ')} (i386: 32-bit processes;
+                          recordings carry their own) (default x86_64)
+  --json <out>            also write the records as JSON lines, each as soon as it is done
   --force                 replace --json if it exists
   -h, --help              this text
 
@@ -66,7 +77,20 @@ function progressReporter(): (p: Progress) => void {
 
 const fmt = (v: number | null, digits = 3) => (v === null ? '-' : v.toFixed(digits));
 
-/** The study's layout: per detector and window, attack-class precision/recall/F1 and the normal-class F1. */
+/** A header that says what is measured and how. */
+export function formatHeader(c: { normal: number; attack: number; split: Split; seed: number; budget: number; frame: number }): string {
+  return [
+    `normal: ${c.normal} traces, attack: ${c.attack} traces; split ${c.split}, seed ${c.seed}`,
+    `thresholds: calibrated on normal training traces only, to a budget of ${c.budget} false alarms per normal trace;`,
+    `  a trace alarms when the mean score of ${c.frame} consecutive windows of a thread reaches the threshold.`,
+    c.split === 'trace'
+      ? `columns: detected / falseAlarm = attack / normal test traces that alarm at that threshold; AUC and DR@FA = the best any`
+      : `columns: window-level precision, recall and F1 of the attack class at the calibrated threshold (normF1: normal class).`,
+    ...(c.split === 'trace' ? [`  threshold could do at that false-alarm rate (hindsight, chosen on test labels: not an operating point).`] : []),
+  ].join('\n');
+}
+
+/** Per detector and window: the calibrated operating point, then the hindsight figures (trace split) or window-level F1. */
 export function formatTable(records: readonly EvalRecord[]): string {
   const lines: string[] = [];
   const groups = new Map<string, EvalRecord[]>();
@@ -76,16 +100,20 @@ export function formatTable(records: readonly EvalRecord[]): string {
   }
   for (const [key, rows] of groups) {
     const traceSplit = rows[0]?.split === 'trace';
-    lines.push(`\n${key}   (attack is the positive class; normF1 = F1 of the normal class)`);
-    const head = ['detector', 'window', 'precision', 'recall', 'f1', 'normF1', ...(traceSplit ? ['detected', 'falseAlarm'] : []), 'fit ms', 'score ms'];
-    lines.push(head.map((h, i) => (i < 2 ? h.padEnd(9) : h.padStart(10))).join(''));
+    lines.push(`\n${key}`);
+    const head = traceSplit
+      ? ['detector', 'window', 'detected', 'falseAlarm', 'expectedFA', 'AUC', 'DR@FA.01', 'DR@FA.05', 'DR@FA.10', 'fit ms', 'score ms']
+      : ['detector', 'window', 'precision', 'recall', 'f1', 'normF1', 'fit ms', 'score ms'];
+    lines.push(head.map((h, i) => (i < 2 ? h.padEnd(9) : h.padStart(11))).join(''));
     for (const r of rows) {
-      const cells = [r.detector, String(r.window), fmt(r.precision), fmt(r.recall), fmt(r.f1), fmt(r.normalF1),
-        ...(traceSplit ? [fmt(r.tracesDetected, 2), fmt(r.tracesFalseAlarm, 2)] : []), fmt(r.fitMs, 0), fmt(r.scoreMs, 0)];
-      lines.push(cells.map((c, i) => (i < 2 ? c.padEnd(9) : c.padStart(10))).join(''));
+      const dr = (fa: number) => fmt(r.drAt?.find((d) => d.fa === fa)?.dr ?? null, 2);
+      const cells = traceSplit
+        ? [r.detector, String(r.window), fmt(r.tracesDetected, 2), fmt(r.tracesFalseAlarm, 2), fmt(r.expectedFalseAlarm, 3), fmt(r.auc), dr(0.01), dr(0.05), dr(0.1), fmt(r.fitMs, 0), fmt(r.scoreMs, 0)]
+        : [r.detector, String(r.window), fmt(r.precision), fmt(r.recall), fmt(r.f1), fmt(r.normalF1), fmt(r.fitMs, 0), fmt(r.scoreMs, 0)];
+      lines.push(cells.map((c, i) => (i < 2 ? c.padEnd(9) : c.padStart(11))).join(''));
     }
   }
-  lines.push('\nThresholds (set from training data only):');
+  lines.push('\nThresholds (calibrated on normal training data only):');
   for (const r of records) {
     lines.push(`  ${r.detector} w=${r.window} filter=${r.filter}: ${r.threshold === null ? '-' : Number(r.threshold.toPrecision(4))} (${r.thresholdRule})${r.note ? `; ${r.note}` : ''}`);
   }
@@ -100,9 +128,12 @@ export interface EvalArgs {
   filters: FilterName[];
   split: Split;
   seed: number;
+  budget: number;
+  frame: number;
   threatTable: string | undefined;
   format: string;
   lenient: boolean;
+  abi: Abi;
   json: string | undefined;
   force: boolean;
 }
@@ -120,18 +151,23 @@ export function parse(argv: string[]): Parsed<EvalArgs> {
       filter: { type: 'string', multiple: true },
       split: { type: 'string' },
       seed: { type: 'string' },
+      'false-alarms': { type: 'string' },
+      frame: { type: 'string' },
       'threat-table': { type: 'string' },
       format: { type: 'string' },
       lenient: { type: 'boolean' },
+      abi: { type: 'string' },
       json: { type: 'string' },
       force: { type: 'boolean' },
     },
     HELP,
   );
   if (v.help) return { help: true };
-  const split = (v.split ?? 'ordered') as Split;
+  const split = (v.split ?? 'trace') as Split;
   if (!(SPLITS as readonly string[]).includes(split)) throw usageError(`--split ${split} is unknown; use one of ${SPLITS.join(', ')}.`);
   const seed = parseInteger('seed', v.seed, { min: 0, max: 2 ** 32 - 1 }) ?? 1;
+  const budget = parseDecimal('false-alarms', v['false-alarms'], { min: 0.000001, max: 0.5, unit: 'normal traces that may alarm (a share)' }) ?? DEFAULT_BUDGET.trace;
+  const frame = parseInteger('frame', v.frame, { min: 1, max: MAX_FRAME }) ?? DEFAULT_FRAME;
   const windows = parseWindows(list(v.window));
   const detectors = asUsage(() => parseDetectorList(list(v.detector).length ? list(v.detector) : ['all']));
   const filters = [...new Set(list(v.filter).length ? list(v.filter).map((f) => asUsage(() => parseFilterName(f))) : (['none'] as FilterName[]))];
@@ -148,9 +184,12 @@ export function parse(argv: string[]): Parsed<EvalArgs> {
     filters,
     split,
     seed,
+    budget,
+    frame,
     threatTable: v['threat-table'],
     format,
     lenient: v.lenient === true,
+    abi: asUsage(() => parseAbi(v.abi ?? 'x86_64')),
     json: v.json,
     force: v.force === true,
   };
@@ -162,7 +201,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const { split, seed, windows, detectors, filters } = args;
+  const { split, seed, windows, detectors, filters, budget, frame } = args;
   // A report that could not be written is found out now, not after the whole evaluation.
   if (args.json !== undefined) checkOutputPath(args.json, { what: 'JSON report', force: args.force });
 
@@ -176,20 +215,34 @@ export async function run(argv: string[]): Promise<number> {
     if (normalSpecs.length === 0) normalSpecs = [join(root, STAND_IN.normal)];
     if (attackSpecs.length === 0) attackSpecs = [join(root, STAND_IN.attack)];
   }
-  const readOpts = { lenient: args.lenient, format: args.format };
-  const normal = await loadTraces(expandPaths(normalSpecs, '--normal'), 0, readOpts);
-  const attack = await loadTraces(expandPaths(attackSpecs, '--attack'), 1, readOpts);
+  const readOpts = { lenient: args.lenient, format: args.format, abi: args.abi };
+  const skips = emptySkips();
+  const normal = await loadTraces(expandPaths(normalSpecs, '--normal'), 0, readOpts, skips);
+  const attack = await loadTraces(expandPaths(attackSpecs, '--attack'), 1, readOpts, skips);
+  if (skips.files > 0) {
+    console.error(`syswarden: --lenient skipped ${skips.malformed} malformed and ${skips.unknownSyscall} unknown-syscall lines in ${skips.files} files (first: ${skips.example}).`);
+  }
   const threatTable = filters.includes('harmless') ? await loadThreatTable(args.threatTable ?? defaultThreatTablePath()) : undefined;
 
-  console.log(`normal: ${normal.length} traces, attack: ${attack.length} traces; split ${split}, seed ${seed}`);
+  console.log(formatHeader({ normal: normal.length, attack: attack.length, split, seed, budget, frame }));
+  if (split === 'trace') {
+    console.log(`${asUsage(() => splitTraces([...normal, ...attack], seed)).description} One-class detectors are tested on every attack trace.`);
+  }
   if (threatTable) console.log(`threat table: ${threatTable.source}`);
   if (normalSpecs.some((s) => s.startsWith(datasetPath()))) console.log(`dataset: ${datasetPath()}`);
 
-  const records = await runEvaluation({ normal, attack, windows, detectors, filters, split, seed, ...(threatTable ? { threatTable } : {}) }, progressReporter());
-  console.log(formatTable(records));
-  if (args.json !== undefined) {
-    await writeFileSafely(args.json, `${JSON.stringify(records, null, 2)}\n`, { what: 'JSON report', force: args.force });
-    console.log(`\nwrote ${records.length} records to ${args.json}`);
+  // Each record is written (and synced) as soon as it is done: a killed run keeps what it finished.
+  const out = args.json !== undefined ? new RecordFile(args.json, { what: 'JSON report', force: args.force }) : undefined;
+  try {
+    const records = await runEvaluation(
+      { normal, attack, windows, detectors, filters, split, seed, budget, frame, ...(threatTable ? { threatTable } : {}) },
+      progressReporter(),
+      (r) => out?.append(JSON.stringify(r)),
+    );
+    console.log(formatTable(records));
+  } finally {
+    out?.close();
   }
+  if (out !== undefined) console.log(`\nwrote ${out.records} records to ${out.path} (JSON lines)`);
   return 0;
 }

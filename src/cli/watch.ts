@@ -6,6 +6,7 @@ import { resolveTarget, TARGET_SPEC_HELP } from '../capture/targets.js';
 import { checkOutputPath } from '../io/safe-file.js';
 import { AGENT_WORKER_NICE, Pipeline, PipelineModel } from '../pipeline/pipeline.js';
 import { SyswardenError } from '../errors.js';
+import { formatCalibration } from '../detect/calibration.js';
 import { parseCommandArgs, parseDecimal, parseDuration, parseInteger } from './args.js';
 import { withStopSignals } from './signals.js';
 import { setLongTimeout } from '../long-timer.js';
@@ -90,6 +91,7 @@ export async function run(argv: string[]): Promise<number> {
         startupMs: Math.round(performance.now()),
       });
       console.error(`syswarden: watching ${targets.join(', ')} with ${p.detector} (window ${p.windowSize}, ${p.workerCount} workers)`);
+      console.error(formatCalibration(model.calibration).split('\n').map((l) => `  ${l}`).join('\n'));
       let last = { t: Date.now(), events: 0, windows: 0 };
       stats = setInterval(() => {
         const cs = c.stats();

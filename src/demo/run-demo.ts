@@ -5,6 +5,7 @@ import type { Alert, AlertRecord } from '../alert/alert.js';
 import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { createScratchCgroup } from '../capture/scratch-cgroup.js';
 import { trainLive } from '../detect/train.js';
+import { formatBudget } from '../detect/calibration.js';
 import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { startWebWorkload } from './web-workload.js';
 
@@ -24,7 +25,7 @@ export interface DemoSummary {
   attach: string;
   detector: string;
   window: number;
-  learnt: { windows: number; distinct: number; converged: boolean; threshold: number };
+  learnt: { windows: number; distinct: number; converged: boolean; threshold: number; budget: string };
   windowsScored: number;
   alertsNormal: number;
   alertsAttack: number;
@@ -109,7 +110,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       attach: c.attach,
       detector: pipeline.detector,
       window,
-      learnt: { windows: learnt.windows, distinct: learnt.distinct, converged: learnt.converged, threshold: learnt.detector.threshold },
+      learnt: { windows: learnt.windows, distinct: learnt.distinct, converged: learnt.converged, threshold: learnt.calibration.threshold, budget: formatBudget(learnt.calibration) },
       windowsScored: p.windows,
       alertsNormal,
       alertsAttack,

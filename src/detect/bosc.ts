@@ -1,17 +1,11 @@
 import { SyswardenError } from '../errors.js';
 import type { WindowSet } from '../window/window-set.js';
-import { checkFitted, heldOutMax, optHeldOut, type HeldOut, normalWindows, optNumber, requireWindows } from './common.js';
+import { checkFitted, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { SequenceStore, WindowTable } from './window-table.js';
 import { badState, stateObject, stateWindowSize } from './lib/state.js';
 
 export interface BoscOptions {
-  /** With fewer than 3 training traces: fraction of normal windows (the tail) held out to set the threshold (default 0.2). */
-  holdout: number;
-  /** With 3 or more training traces: most cross-validation folds over traces (default 25). */
-  folds: number;
-  /** Held-out traces ('sources', default) or the tail of the windows in time ('tail', for live training). */
-  heldOut: HeldOut;
   /** Distances of unseen bags remembered before the cache is reset (bounds memory on endless streams). */
   cacheLimit: number;
 }
@@ -34,22 +28,13 @@ interface BoscState {
  * Speed: a known bag is one hash lookup; the distance of an unseen bag is
  * found once by a scan over the normal bags and then cached by bag key, so
  * the scan runs once per distinct unseen bag, not once per window.
- *
- * Threshold (training data only): each normal training trace is scored
- * against the bags of the other training traces (see heldOutMax) and the
- * threshold is one distance step (1/w) above the highest score seen; the
- * final model holds the bags of every normal training window.
+ * The model holds the bags of every normal training window.
  */
 export class Bosc implements Detector {
   readonly name = 'bosc';
   readonly version = VERSION;
   readonly supervised = false;
   windowSize = 0;
-  threshold = 1;
-  thresholdRule = 'not fitted';
-  private readonly holdout: number;
-  private readonly folds: number;
-  private readonly heldOut: HeldOut;
   private readonly cacheLimit: number;
   private bags = new SequenceStore(1);
   private cache = new WindowTable();
@@ -57,9 +42,6 @@ export class Bosc implements Detector {
   private scratch = new Uint16Array(0);
 
   constructor(opts: Partial<BoscOptions> = {}) {
-    this.holdout = optNumber(opts, 'holdout', 0.2, 0, 0.9);
-    this.folds = Math.round(optNumber(opts, 'folds', 25, 2, 1000));
-    this.heldOut = optHeldOut('bosc', opts);
     this.cacheLimit = Math.round(optNumber(opts, 'cacheLimit', 1 << 20, 16, 1 << 26));
   }
 
@@ -97,14 +79,6 @@ export class Bosc implements Detector {
     requireWindows(this.name, normal);
     const w = normal.size;
     this.setSize(w);
-    const { max, scheme } = heldOutMax(normal, this.holdout, this.folds, (learn, held) => {
-      this.resetBags(w);
-      this.learn(learn);
-      return this.score(held);
-    }, this.heldOut);
-    const steps = Math.round(max * w);
-    this.threshold = (steps + 1) / w;
-    this.thresholdRule = `one step (1/${w}) above the highest nearest-bag distance (${steps}/${w}) of held-out normal windows: ${scheme}`;
     this.resetBags(w);
     this.learn(normal);
   }
@@ -191,7 +165,6 @@ export class Bosc implements Detector {
     d.bags = new SequenceStore(size, s.bags.length / size);
     // Saved bags are already sorted, and sorting is idempotent, so learn() restores them unchanged.
     d.learn({ size, count: s.bags.length / size, data: s.bags });
-    d.thresholdRule = 'as saved in the model file';
     return d;
   }
 }

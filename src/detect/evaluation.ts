@@ -1,11 +1,17 @@
+import { basename, dirname } from 'node:path';
 import { SyswardenError } from '../errors.js';
 import { readTrace, type ReadTraceOptions } from '../trace/read-trace.js';
 import type { ThreatTable } from '../trace/threat-levels.js';
 import { applyFilter, makeFilter, type FilterName } from '../window/filter.js';
 import type { WindowSet } from '../window/window-set.js';
 import { concatWindows, selectWindows, sliceWindows, windowStreams, type StreamInput } from '../window/windows.js';
+import { Prng } from './lib/prng.js';
 import type { DetectorFactory } from './detector.js';
 import { confusion, metricsOf } from './metrics.js';
+import { calibrate } from './calibration.js';
+import { decisionScores } from './decision.js';
+import { drAtFalseAlarm, operatingPoint, rocOf } from './roc.js';
+import { splitTraces } from './split.js';
 
 export const SPLITS = ['ordered', 'shuffled', 'trace'] as const;
 export type Split = (typeof SPLITS)[number];
@@ -14,6 +20,8 @@ export type Split = (typeof SPLITS)[number];
 export interface LoadedTrace {
   path: string;
   label: 0 | 1;
+  /** Attack kind (the attack file's directory); 'normal' for normal traces. */
+  kind: string;
   threads: Uint16Array[];
 }
 
@@ -25,8 +33,15 @@ export interface EvalConfig {
   filters: readonly FilterName[];
   split: Split;
   seed: number;
+  /** False-alarm budget: the share of normal traces that may alarm. */
+  budget: number;
+  /** Windows per decision frame. */
+  frame: number;
   threatTable?: ThreatTable;
 }
+
+/** The false-alarm rates at which eval reports the best (hindsight) detection rate. */
+export const FA_POINTS = [0.01, 0.05, 0.1] as const;
 
 /** One row of results; null where the split or detector makes a figure meaningless. */
 export interface EvalRecord {
@@ -34,14 +49,25 @@ export interface EvalRecord {
   window: number;
   filter: FilterName;
   split: Split;
+  seed: number;
+  /** The false-alarm budget the threshold was calibrated to (share of normal traces). */
+  budget: number;
+  frame: number;
+  /** Window-level figures at the calibrated threshold (attack = positive). */
   precision: number | null;
   recall: number | null;
   f1: number | null;
   normalF1: number | null;
-  /** Share of attack test traces with at least one alarm (trace split only). */
+  /** Trace split: share of attack test traces with an alarm, at the calibrated threshold. */
   tracesDetected: number | null;
-  /** Share of normal test traces with at least one alarm (trace split only). */
+  /** Trace split: share of normal test traces with an alarm, at the calibrated threshold. */
   tracesFalseAlarm: number | null;
+  /** Trace split: the calibration's expected false-alarm rate per normal trace. */
+  expectedFalseAlarm: number | null;
+  /** Trace split: area under the trace-level ROC curve of peak decision scores. */
+  auc: number | null;
+  /** Trace split: the best detection rate any threshold reaches at these false-alarm rates (hindsight: chosen on test labels). */
+  drAt: { fa: number; dr: number | null }[] | null;
   fitMs: number | null;
   scoreMs: number | null;
   threshold: number | null;
@@ -59,13 +85,28 @@ export interface Progress {
   label: string;
 }
 
-export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: ReadTraceOptions = {}): Promise<LoadedTrace[]> {
+/** What --lenient skipped over a whole load: one summary, not one line per file. */
+export interface SkipSummary {
+  files: number;
+  malformed: number;
+  unknownSyscall: number;
+  example: string | undefined;
+}
+
+export function emptySkips(): SkipSummary {
+  return { files: 0, malformed: 0, unknownSyscall: 0, example: undefined };
+}
+
+export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: ReadTraceOptions = {}, skips: SkipSummary = emptySkips()): Promise<LoadedTrace[]> {
   const out: LoadedTrace[] = [];
   for (const path of paths) {
     const t = await readTrace(path, opts);
     const skipped = t.issues.malformed + t.issues.unknownSyscall;
     if (skipped > 0) {
-      process.stderr.write(`syswarden: ${path}: skipped ${t.issues.malformed} malformed and ${t.issues.unknownSyscall} unknown-syscall lines (e.g. ${t.issues.examples[0] ?? ''})\n`);
+      skips.files++;
+      skips.malformed += t.issues.malformed;
+      skips.unknownSyscall += t.issues.unknownSyscall;
+      skips.example ??= `${path}: ${t.issues.examples[0] ?? ''}`;
     }
     // A trace with no syscall at all has no windows and no label to give them: refuse it by name, here.
     if (t.threads.every((th) => th.calls.length === 0)) {
@@ -74,148 +115,145 @@ export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: R
         `${path} holds no syscalls${skipped > 0 ? ` (all ${skipped} of its lines were skipped)` : ''}, so it gives nothing to ${label === 0 ? 'learn or test' : 'detect'}. Fix: give traces that hold syscalls, or leave this one out.`,
       );
     }
-    out.push({ path, label, threads: t.threads.map((th) => th.calls) });
+    out.push({ path, label, kind: label === 0 ? 'normal' : basename(dirname(path)) || 'attack', threads: t.threads.map((th) => th.calls) });
   }
   return out;
 }
 
-/** Deterministic PRNG (mulberry32): the shuffled split must be reproducible from --seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+interface Prepared {
+  /** Normal training windows, with the part (trace) each came from. */
+  normal: WindowSet;
+  partOf: Int32Array;
+  /** What a part is: a trace, or (one trace alone) a tenth of the normal training windows. */
+  part: 'trace' | 'segment';
+  /** Attack training windows for supervised detectors (null: none to give). */
+  attack: WindowSet | null;
+  test: WindowSet;
+  /** Trace split: test windows' trace index, and the test traces. */
+  traceOf?: Int32Array;
+  testTraces?: { index: number; label: number }[];
+  /** Trace split: the attack traces supervised detectors learn from, hence are not tested on. */
+  learntAttacks?: ReadonlySet<number>;
+  note?: string;
+}
+
+/** What a detector is tested on: supervised detectors never on the attack traces they learnt from. */
+function forDetector(p: Prepared, supervised: boolean): Prepared {
+  if (!supervised || !p.learntAttacks || p.learntAttacks.size === 0) return p;
+  const learnt = p.learntAttacks;
+  const keep: number[] = [];
+  for (let i = 0; i < p.test.count; i++) if (!learnt.has(p.traceOf![i]!)) keep.push(i);
+  return {
+    ...p,
+    test: selectWindows(p.test, keep),
+    traceOf: Int32Array.from(keep, (i) => p.traceOf![i]!),
+    testTraces: p.testTraces!.filter((t) => !learnt.has(t.index)),
   };
 }
 
-interface Prepared {
-  train: WindowSet;
-  test: WindowSet;
-  /** Test windows' trace file index (into normal ++ attack), for trace-level figures. */
-  traceOf?: Int32Array;
-  testTraces?: { index: number; label: number }[];
-  /** Training set for supervised detectors when it differs (trace split). */
-  supervisedTrain?: WindowSet | null;
-  supervisedNote?: string;
-}
-
-/** Streams of a list of traces, filtered; source = stream index, traceOf[source] = trace index. */
-function streamsOf(traces: readonly LoadedTrace[], firstTrace: number, filter: ReturnType<typeof makeFilter>, firstStream: number, traceOf: number[]): StreamInput[] {
+/** Streams of some traces, filtered; source = stream index, traceOf[source] = trace index. */
+function streamsOf(traces: readonly LoadedTrace[], indices: readonly number[], filter: ReturnType<typeof makeFilter>, traceOf: number[]): StreamInput[] {
   const streams: StreamInput[] = [];
-  traces.forEach((t, k) => {
+  for (const k of indices) {
+    const t = traces[k]!;
     for (const calls of t.threads) {
-      traceOf[firstStream + streams.length] = firstTrace + k;
-      streams.push({ calls: applyFilter(calls, filter), label: t.label, source: firstStream + streams.length });
+      traceOf.push(k);
+      streams.push({ calls: applyFilter(calls, filter), label: t.label, source: traceOf.length - 1 });
     }
-  });
+  }
   return streams;
 }
 
-interface FilteredStreams {
-  normalStreams: StreamInput[];
-  attackStreams: StreamInput[];
-  traceOfStream: number[];
+function partsOf(set: WindowSet, traceOf: readonly number[]): Int32Array {
+  return Int32Array.from({ length: set.count }, (_, i) => traceOf[set.source![i]!]!);
 }
 
-/** Every trace's streams through one filter: done once per filter, not once per window size. */
-function filterStreams(cfg: EvalConfig, filterName: FilterName): FilteredStreams {
-  const filter = makeFilter(filterName, cfg.threatTable);
-  const traceOfStream: number[] = [];
-  const normalStreams = streamsOf(cfg.normal, 0, filter, 0, traceOfStream);
-  const attackStreams = streamsOf(cfg.attack, cfg.normal.length, filter, normalStreams.length, traceOfStream);
-  return { normalStreams, attackStreams, traceOfStream };
+function withLabel(set: WindowSet, wanted: 0 | 1): WindowSet {
+  const idx: number[] = [];
+  for (let i = 0; i < set.count; i++) if (set.labels![i] === wanted) idx.push(i);
+  return selectWindows(set, idx);
 }
 
-function prepare(cfg: EvalConfig, { normalStreams, attackStreams, traceOfStream }: FilteredStreams, size: number): Prepared {
-  if (cfg.split === 'ordered' || cfg.split === 'shuffled') {
-    const normal = windowStreams(normalStreams, size);
-    const attack = windowStreams(attackStreams, size);
-    if (cfg.split === 'ordered') {
-      // The study's protocol: the first half of each class's windows in file order trains, the second half tests.
-      const hn = Math.floor(normal.count / 2);
-      const ha = Math.floor(attack.count / 2);
-      return {
-        train: concatWindows([sliceWindows(normal, 0, hn), sliceWindows(attack, 0, ha)]),
-        test: concatWindows([sliceWindows(normal, hn, normal.count), sliceWindows(attack, ha, attack.count)]),
-      };
-    }
-    const all = concatWindows([normal, attack]);
-    const order = Array.from({ length: all.count }, (_, i) => i);
-    const rand = rng(cfg.seed);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
-    const half = Math.floor(all.count / 2);
-    // Each half back in stream order, so locality frames see windows in sequence.
-    const trainIdx = order.slice(0, half).sort((a, b) => a - b);
-    const testIdx = order.slice(half).sort((a, b) => a - b);
-    return { train: selectWindows(all, trainIdx), test: selectWindows(all, testIdx) };
+/** The study's window splits (ordered, shuffled): training normal windows are held out by the stream they came from. */
+function prepareWindowSplit(cfg: EvalConfig, all: readonly LoadedTrace[], filter: ReturnType<typeof makeFilter>, size: number): Prepared {
+  const traceOf: number[] = [];
+  const normal = windowStreams(streamsOf(all, all.map((_, i) => i).filter((i) => all[i]!.label === 0), filter, traceOf), size);
+  const attack = windowStreams(streamsOf(all, all.map((_, i) => i).filter((i) => all[i]!.label === 1), filter, traceOf), size);
+  let train: WindowSet;
+  let test: WindowSet;
+  if (cfg.split === 'ordered') {
+    // The study's protocol: the first half of each class's windows in file order trains, the second half tests.
+    const hn = Math.floor(normal.count / 2);
+    const ha = Math.floor(attack.count / 2);
+    train = concatWindows([sliceWindows(normal, 0, hn), sliceWindows(attack, 0, ha)]);
+    test = concatWindows([sliceWindows(normal, hn, normal.count), sliceWindows(attack, ha, attack.count)]);
+  } else {
+    const both = concatWindows([normal, attack]);
+    const order = Array.from({ length: both.count }, (_, i) => i);
+    new Prng(cfg.seed).shuffle(order);
+    const half = Math.floor(both.count / 2);
+    // Each half back in stream order, so decision frames see windows in sequence.
+    train = selectWindows(both, order.slice(0, half).sort((a, b) => a - b));
+    test = selectWindows(both, order.slice(half).sort((a, b) => a - b));
   }
-  // trace split: whole files. First half of the normal files train; the other normal files and every attack file test.
-  const nTrainNormal = Math.floor(cfg.normal.length / 2);
-  if (nTrainNormal === 0) throw new SyswardenError('ERR_INVALID_INPUT', 'the trace split needs at least 2 normal traces. Fix: give more --normal files or use --split ordered.');
-  const isTrainNormal = (s: StreamInput) => traceOfStream[s.source!]! < nTrainNormal;
-  const train = windowStreams(normalStreams.filter(isTrainNormal), size);
-  const testStreams = [...normalStreams.filter((s) => !isTrainNormal(s)), ...attackStreams];
-  const test = windowStreams(testStreams, size);
-  const traceOf = new Int32Array(test.count);
-  for (let i = 0; i < test.count; i++) traceOf[i] = traceOfStream[test.source![i]!]!;
-  const testTraces = [
-    ...cfg.normal.slice(nTrainNormal).map((_, k) => ({ index: nTrainNormal + k, label: 0 })),
-    ...cfg.attack.map((_, k) => ({ index: cfg.normal.length + k, label: 1 })),
-  ];
-  // Classifiers cannot learn without attack examples: they also get the first half of the
-  // attack files (and are tested on the rest), which makes their test set smaller, not easier.
-  const nTrainAttack = Math.floor(cfg.attack.length / 2);
-  let supervisedTrain: WindowSet | null = null;
-  let supervisedNote = 'supervised detectors need attack traces to train: give at least 2 --attack files for the trace split';
-  if (nTrainAttack > 0) {
-    const attackTrain = attackStreams.filter((s) => traceOfStream[s.source!]! < cfg.normal.length + nTrainAttack);
-    supervisedTrain = windowStreams([...normalStreams.filter(isTrainNormal), ...attackTrain], size);
-    supervisedNote = `supervised detectors also trained on the first ${nTrainAttack} attack traces and are tested on the other ${cfg.attack.length - nTrainAttack}`;
+  const trainNormal = withLabel(train, 0);
+  let partOf = partsOf(trainNormal, traceOf);
+  let part: Prepared['part'] = 'trace';
+  if (new Set(partOf).size < 2) {
+    partOf = Int32Array.from({ length: trainNormal.count }, (_, i) => Math.floor((i * 10) / trainNormal.count));
+    part = 'segment';
   }
-  return { train, test, traceOf, testTraces, supervisedTrain, supervisedNote };
+  const trainAttack = withLabel(train, 1);
+  return { normal: trainNormal, partOf, part, attack: trainAttack.count > 0 ? trainAttack : null, test };
 }
 
-function traceLevel(scores: Float64Array, threshold: number, p: Prepared, excludeTraces: Set<number>) {
-  const firstAlarm = new Map<number, number>();
-  const position = new Map<number, number>();
-  for (let i = 0; i < scores.length; i++) {
-    const t = p.traceOf![i]!;
-    const pos = position.get(t) ?? 0;
-    position.set(t, pos + 1);
-    if (scores[i]! >= threshold && !firstAlarm.has(t)) firstAlarm.set(t, pos);
-  }
-  const traces = p.testTraces!.filter((t) => !excludeTraces.has(t.index));
-  const attack = traces.filter((t) => t.label === 1);
-  const normal = traces.filter((t) => t.label === 0);
+/** The trace split: whole traces, seeded and stratified by attack kind (splitTraces). */
+function prepareTraceSplit(all: readonly LoadedTrace[], split: ReturnType<typeof splitTraces>, filter: ReturnType<typeof makeFilter>, size: number): Prepared {
+  const traceOf: number[] = [];
+  const normal = windowStreams(streamsOf(all, split.train, filter, traceOf), size);
+  const attack = split.attackTrain.length > 0 ? windowStreams(streamsOf(all, split.attackTrain, filter, traceOf), size) : null;
+  // One-class detectors never learn from attacks: they are tested on every attack trace. Supervised ones leave out those they learnt from (see forDetector).
+  const tested = [...split.test, ...split.attackTrain].sort((a, b) => a - b);
+  const test = windowStreams(streamsOf(all, tested, filter, traceOf), size);
+  const testTraceOf = Int32Array.from({ length: test.count }, (_, i) => traceOf[test.source![i]!]!);
   return {
-    tracesDetected: attack.length ? attack.filter((t) => firstAlarm.has(t.index)).length / attack.length : null,
-    tracesFalseAlarm: normal.length ? normal.filter((t) => firstAlarm.has(t.index)).length / normal.length : null,
-    firstAlarm: attack.map((t) => firstAlarm.get(t.index) ?? -1),
+    normal,
+    partOf: partsOf(normal, traceOf),
+    part: 'trace',
+    attack: attack && attack.count > 0 ? attack : null,
+    test,
+    traceOf: testTraceOf,
+    testTraces: tested.map((index) => ({ index, label: all[index]!.label })),
+    learntAttacks: new Set(split.attackTrain),
+    note: split.unseenKinds.length > 0 ? `supervised detectors never trained on the attack kinds ${split.unseenKinds.join(', ')} (one trace each)` : undefined,
   };
 }
 
-/** Runs every (filter, window, detector) combination in-process and returns one record each. */
-export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) => void): Promise<EvalRecord[]> {
+/**
+ * Runs every (filter, window, detector) combination in-process. Each record
+ * is handed to `onRecord` as soon as it is done (so a report can be written
+ * as it goes) and returned at the end.
+ */
+export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) => void, onRecord?: (r: EvalRecord) => void): Promise<EvalRecord[]> {
   if (cfg.normal.length === 0) throw new SyswardenError('ERR_INVALID_INPUT', 'no normal traces. Fix: pass --normal <files|dirs>.');
   if (cfg.attack.length === 0) throw new SyswardenError('ERR_INVALID_INPUT', 'no attack traces. Fix: pass --attack <files|dirs>.');
+  const all = [...cfg.normal, ...cfg.attack];
+  const split = cfg.split === 'trace' ? splitTraces(all, cfg.seed) : undefined;
   const records: EvalRecord[] = [];
   const total = cfg.filters.length * cfg.windows.length * cfg.detectors.length;
   let done = 0;
-  for (const filter of cfg.filters) {
-    const streams = filterStreams(cfg, filter);
+  for (const filterName of cfg.filters) {
+    const filter = makeFilter(filterName, cfg.threatTable);
     for (const size of cfg.windows) {
-      const p = prepare(cfg, streams, size);
+      const p = split ? prepareTraceSplit(all, split, filter, size) : prepareWindowSplit(cfg, all, filter, size);
       for (const factory of cfg.detectors) {
-        onProgress?.({ done, total, label: `${factory.name} w=${size} filter=${filter}` });
-        records.push(runOne(cfg, p, factory, filter, size));
+        onProgress?.({ done, total, label: `${factory.name} w=${size} filter=${filterName}` });
+        const r = runOne(cfg, p, factory, filterName, size);
+        records.push(r);
+        onRecord?.(r);
         done++;
         // Let the progress bar repaint and signals through between detectors.
-        await new Promise<void>((r) => setImmediate(r));
+        await new Promise<void>((res) => setImmediate(res));
       }
     }
   }
@@ -223,52 +261,93 @@ export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) 
   return records;
 }
 
-function runOne(cfg: EvalConfig, p: Prepared, factory: DetectorFactory, filter: FilterName, size: number): EvalRecord {
-  const detector = factory.create({ seed: cfg.seed });
-  let train = p.train;
-  let test = p.test;
-  let note: string | undefined;
-  let exclude = new Set<number>();
-  let traceOf = p.traceOf;
-  const base = { detector: factory.name, window: size, filter, split: cfg.split };
-  if (detector.supervised && cfg.split === 'trace') {
-    note = p.supervisedNote;
-    if (!p.supervisedTrain) {
-      return { ...base, precision: null, recall: null, f1: null, normalF1: null, tracesDetected: null, tracesFalseAlarm: null, fitMs: null, scoreMs: null, threshold: null, thresholdRule: 'not run', firstAlarm: null, trainWindows: 0, testWindows: 0, note };
-    }
-    train = p.supervisedTrain;
-    const nTrainAttack = Math.floor(cfg.attack.length / 2);
-    exclude = new Set(Array.from({ length: nTrainAttack }, (_, k) => cfg.normal.length + k));
-    const keep: number[] = [];
-    for (let i = 0; i < p.test.count; i++) if (!exclude.has(p.traceOf![i]!)) keep.push(i);
-    test = selectWindows(p.test, keep);
-    traceOf = Int32Array.from(keep, (i) => p.traceOf![i]!);
+function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, filter: FilterName, size: number): EvalRecord {
+  const base = { detector: factory.name, window: size, filter, split: cfg.split, seed: cfg.seed, budget: cfg.budget, frame: cfg.frame };
+  const supervised = factory.create({ seed: cfg.seed }).supervised;
+  let p = prepared;
+  const none = {
+    precision: null, recall: null, f1: null, normalF1: null, tracesDetected: null, tracesFalseAlarm: null, expectedFalseAlarm: null, auc: null, drAt: null,
+    fitMs: null, scoreMs: null, threshold: null, firstAlarm: null, trainWindows: 0, testWindows: 0,
+  };
+  if (supervised && !p.attack) {
+    return { ...base, ...none, thresholdRule: 'not run', note: 'supervised detectors need attack traces to learn from: give at least 2 attack traces of a kind' };
   }
-  const labels = test.labels;
-  if (!labels) throw new SyswardenError('ERR_INVALID_INPUT', `the test windows of ${factory.name} w=${size} carry no labels (a class without syscalls). Fix: give normal and attack traces that hold syscalls.`);
+  let detector;
+  let calibration;
   const t0 = performance.now();
-  detector.fit(train);
+  try {
+    ({ detector, calibration } = calibrate({
+      factory,
+      options: { seed: cfg.seed },
+      normal: p.normal,
+      partOf: p.partOf,
+      part: p.part,
+      ...(p.attack ? { attack: p.attack } : {}),
+      budget: cfg.budget,
+      unit: 'trace',
+      frame: cfg.frame,
+      seed: cfg.seed,
+    }));
+  } catch (e) {
+    // A detector that cannot meet the budget on this data is a result to report, not the end of the evaluation.
+    if (e instanceof SyswardenError && (e.code === 'ERR_UNREACHABLE_THRESHOLD' || e.code === 'ERR_NO_DATA')) {
+      return { ...base, ...none, thresholdRule: 'not calibrated', note: e.message };
+    }
+    throw e;
+  }
   const fitMs = performance.now() - t0;
+  p = forDetector(p, supervised);
   const t1 = performance.now();
-  const scores = detector.score(test);
+  const decided = decisionScores(p.test, detector.score(p.test), cfg.frame);
   const scoreMs = performance.now() - t1;
-  const m = metricsOf(confusion(scores, labels, detector.threshold));
-  const trace = cfg.split === 'trace' ? traceLevel(scores, detector.threshold, { ...p, traceOf: traceOf! }, exclude) : null;
+  const threshold = calibration.threshold;
+  const m = metricsOf(confusion(decided, p.test.labels!, threshold));
+  const trace = p.traceOf ? traceLevel(decided, threshold, p) : null;
   return {
     ...base,
     precision: m.precision,
     recall: m.recall,
     f1: m.f1,
     normalF1: m.normalF1,
-    tracesDetected: trace?.tracesDetected ?? null,
-    tracesFalseAlarm: trace?.tracesFalseAlarm ?? null,
+    tracesDetected: trace?.dr ?? null,
+    tracesFalseAlarm: trace?.fa ?? null,
+    expectedFalseAlarm: trace ? calibration.expected : null,
+    auc: trace?.auc ?? null,
+    drAt: trace?.drAt ?? null,
     fitMs,
     scoreMs,
-    threshold: detector.threshold,
-    thresholdRule: detector.thresholdRule ?? (detector.supervised ? 'fixed at 0.5 on the attack-class probability (classifier)' : `set by the detector (${detector.threshold})`),
+    threshold,
+    thresholdRule: calibration.rule,
     firstAlarm: trace?.firstAlarm ?? null,
-    trainWindows: train.count,
-    testWindows: test.count,
-    ...(note ? { note } : {}),
+    trainWindows: p.normal.count + (supervised && p.attack ? p.attack.count : 0),
+    testWindows: p.test.count,
+    ...(supervised && p.note ? { note: p.note } : {}),
+  };
+}
+
+/** Trace-level figures from the test windows' decision scores: each trace's peak, the operating point, ROC/AUC, first alarms. */
+function traceLevel(decided: Float64Array, threshold: number, p: Prepared) {
+  const peak = new Map<number, number>();
+  const firstAlarm = new Map<number, number>();
+  const position = new Map<number, number>();
+  for (let i = 0; i < decided.length; i++) {
+    const t = p.traceOf![i]!;
+    const pos = position.get(t) ?? 0;
+    position.set(t, pos + 1);
+    if (decided[i]! > (peak.get(t) ?? -Infinity)) peak.set(t, decided[i]!);
+    if (decided[i]! >= threshold && !firstAlarm.has(t)) firstAlarm.set(t, pos);
+  }
+  // A trace shorter than one window has no score: it can never alarm.
+  const peaksOf = (label: number) => p.testTraces!.filter((t) => t.label === label).map((t) => peak.get(t.index) ?? -Infinity);
+  const normalPeaks = peaksOf(0);
+  const attackPeaks = peaksOf(1);
+  const op = operatingPoint(normalPeaks, attackPeaks, threshold);
+  const roc = rocOf(normalPeaks, attackPeaks);
+  return {
+    dr: op.dr,
+    fa: op.fa,
+    auc: roc.auc,
+    drAt: roc.auc === null ? null : FA_POINTS.map((fa) => ({ fa, dr: drAtFalseAlarm(roc, fa)?.dr ?? null })),
+    firstAlarm: p.testTraces!.filter((t) => t.label === 1).map((t) => firstAlarm.get(t.index) ?? -1),
   };
 }

@@ -13,7 +13,8 @@ import { asF64, asI32, checkInt, checkLength, checkState, checkTrees, checkValue
  *
  * Score = 2^(-E[path length] / c(256)), the anomaly score in (0, 1);
  * scikit-learn's contamination 'auto' flags a window when that score exceeds
- * 0.5 (score_samples < offset_ = -0.5), so the threshold is 0.5.
+ * 0.5 (score_samples < offset_ = -0.5); syswarden calibrates the threshold
+ * on held-out normal data instead, as for every detector.
  */
 export interface IsolationForestOptions {
   /** Number of trees (n_estimators). */
@@ -30,7 +31,6 @@ const VERSION = 1;
 interface IsolationForestState extends TaggedState {
   options: IsolationForestOptions;
   windowSize: number;
-  threshold: number;
   /** c(samples per tree): normalises the mean path length. */
   norm: number;
   feature: Int32Array;
@@ -53,10 +53,9 @@ export class IsolationForest implements Detector {
   readonly name = NAME;
   readonly version = VERSION;
   readonly supervised = false;
-  threshold = 0.5;
   windowSize = 0;
   readonly options: IsolationForestOptions;
-  private trees: Omit<IsolationForestState, 'name' | 'version' | 'options' | 'windowSize' | 'threshold'> | null = null;
+  private trees: Omit<IsolationForestState, 'name' | 'version' | 'options' | 'windowSize'> | null = null;
 
   constructor(options: Partial<IsolationForestOptions> & { seed?: number } = {}) {
     this.options = { ...DEFAULTS, ...options };
@@ -210,7 +209,7 @@ export class IsolationForest implements Detector {
 
   state(): IsolationForestState {
     if (!this.trees) throw new Error(`${NAME}: state() called before fit()`);
-    return { name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, threshold: this.threshold, ...this.trees };
+    return { name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, ...this.trees };
   }
 
   static restore(state: unknown): IsolationForest {
@@ -218,7 +217,6 @@ export class IsolationForest implements Detector {
       const s = checkState<IsolationForestState>(state, NAME, VERSION);
       const m = new IsolationForest(stateObject(NAME, s.options));
       m.windowSize = stateWindowSize(NAME, s.windowSize);
-      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
       const trees = {
         norm: stateNumber(NAME, s.norm, 'norm', Number.MIN_VALUE),
         feature: asI32(s.feature, 'feature'),

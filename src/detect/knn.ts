@@ -1,7 +1,7 @@
 import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
-import { asF64, asU16, badState, checkInt, checkLength, checkState, checkValues, requireFitted, requireLabels, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
+import { asF64, asU16, badState, checkInt, checkLength, checkState, checkValues, requireFitted, requireLabels, restoring, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
  * k-nearest neighbours (scikit-learn's KNeighborsClassifier, k = 3, uniform
@@ -27,7 +27,6 @@ const VERSION = 1;
 interface KnnState extends TaggedState {
   options: KnnOptions;
   windowSize: number;
-  threshold: number;
   /** Distinct training windows, row-major. */
   data: Uint16Array;
   normal: Float64Array;
@@ -38,7 +37,6 @@ export class Knn implements Detector {
   readonly name = NAME;
   readonly version = VERSION;
   readonly supervised = true;
-  threshold = 0.5;
   windowSize = 0;
   readonly options: KnnOptions;
   private data: Uint16Array = new Uint16Array(0);
@@ -119,7 +117,7 @@ export class Knn implements Detector {
   state(): KnnState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {
-      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, threshold: this.threshold,
+      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize,
       data: this.data, normal: this.normal, attack: this.attack,
     };
   }
@@ -129,7 +127,6 @@ export class Knn implements Detector {
       const s = checkState<KnnState>(state, NAME, VERSION);
       const m = new Knn(stateObject(NAME, s.options));
       const d = (m.windowSize = stateWindowSize(NAME, s.windowSize));
-      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
       m.data = asU16(s.data, 'data');
       m.normal = asF64(s.normal, 'normal');
       m.attack = asF64(s.attack, 'attack');

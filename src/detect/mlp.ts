@@ -47,7 +47,6 @@ const EPS = 2.220446049250313e-16;
 interface MlpState extends TaggedState {
   options: MlpOptions;
   windowSize: number;
-  threshold: number;
   /** Input-to-hidden weights, row-major [input][hidden]. */
   w1: Float64Array;
   b1: Float64Array;
@@ -62,7 +61,6 @@ export class Mlp implements Detector {
   readonly name = NAME;
   readonly version = VERSION;
   readonly supervised = true;
-  threshold = 0.5;
   windowSize = 0;
   readonly options: MlpOptions;
   epochs = 0;
@@ -244,7 +242,7 @@ export class Mlp implements Detector {
   state(): MlpState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {
-      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, threshold: this.threshold,
+      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize,
       w1: this.w1, b1: this.b1, w2: this.w2, b2: this.b2, epochs: this.epochs, loss: this.loss,
     };
   }
@@ -255,7 +253,6 @@ export class Mlp implements Detector {
       const m = new Mlp(stateObject(NAME, s.options));
       const d = (m.windowSize = stateWindowSize(NAME, s.windowSize));
       const H = m.options.hiddenUnits;
-      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
       m.w1 = asF64(s.w1, 'w1');
       m.b1 = asF64(s.b1, 'b1');
       m.w2 = asF64(s.w2, 'w2');

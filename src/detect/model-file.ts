@@ -6,7 +6,9 @@ import { field, unpackPlain } from '../safe-msgpack.js';
 import { FILTER_NAMES, type FilterName } from '../window/filter.js';
 import { MAX_WINDOW, MIN_WINDOW } from '../window/windows.js';
 import type { Detector } from './detector.js';
-import { DETECTOR_NAMES, detectorFactories } from './registry.js';
+import { DETECTOR_NAMES, checkThresholdReachable, detectorFactories } from './registry.js';
+import type { BudgetUnit, Calibration } from './calibration.js';
+import { MAX_FRAME } from './decision.js';
 
 export const MODEL_MAGIC = 'syswarden-model';
 /**
@@ -14,8 +16,11 @@ export const MODEL_MAGIC = 'syswarden-model';
  * SHA-256 of the body), so a flipped bit or an edited copy is refused
  * instead of loading as a different model (a threshold of 0 alarms on
  * everything; a changed normal database hides an attack).
+ * 3: the threshold applies to the frame mean of window scores and comes with
+ * its calibration (budget, held-out peaks, expected rate); detectors no
+ * longer carry a threshold or a frame of their own.
  */
-export const MODEL_FORMAT = 2;
+export const MODEL_FORMAT = 3;
 const MODEL_SEAL_MAGIC = Buffer.from('SWMD');
 const MODEL_SEAL_BYTES = MODEL_SEAL_MAGIC.length + 32;
 
@@ -25,7 +30,9 @@ export interface ModelFile {
   detector: string;
   detectorVersion: number;
   windowSize: number;
+  /** The alarm threshold on a thread's frame mean (the same as calibration.threshold). */
   threshold: number;
+  calibration: Calibration;
   filter: FilterName;
   /** ISO 8601. */
   createdAt: string;
@@ -38,14 +45,15 @@ export interface ModelFile {
 // the wrong length; with it every typed array round-trips as its own type.
 const packr = new Packr({ moreTypes: true, useRecords: false });
 
-export function encodeModel(detector: Detector, opts: { filter: FilterName; meta?: Record<string, unknown>; createdAt?: Date }): Buffer {
+export function encodeModel(detector: Detector, calibration: Calibration, opts: { filter: FilterName; meta?: Record<string, unknown>; createdAt?: Date }): Buffer {
   const file: ModelFile = {
     magic: MODEL_MAGIC,
     format: MODEL_FORMAT,
     detector: detector.name,
     detectorVersion: detector.version,
     windowSize: detector.windowSize,
-    threshold: detector.threshold,
+    threshold: calibration.threshold,
+    calibration,
     filter: opts.filter,
     createdAt: (opts.createdAt ?? new Date()).toISOString(),
     meta: opts.meta ?? {},
@@ -83,8 +91,8 @@ function unseal(bytes: Uint8Array): { body: Uint8Array } | { problem: 'absent' |
  * writeFileSafely): a crash or a full disk leaves either the old model or the
  * new one, never half of one. An existing model is replaced only with `force`.
  */
-export async function saveModel(path: string, detector: Detector, opts: { filter: FilterName; meta?: Record<string, unknown>; force?: boolean }): Promise<void> {
-  const bytes = encodeModel(detector, opts);
+export async function saveModel(path: string, detector: Detector, calibration: Calibration, opts: { filter: FilterName; meta?: Record<string, unknown>; force?: boolean }): Promise<void> {
+  const bytes = encodeModel(detector, calibration, opts);
   await writeFileSafely(path, bytes, { what: 'model', force: opts.force === true });
 }
 
@@ -151,6 +159,7 @@ export function decodeModel(bytes: Uint8Array, where: string, opts: { expect?: s
   // A NaN or infinite threshold would make `score >= threshold` false for every window: a model that never alarms.
   const threshold = get('threshold');
   if (typeof threshold !== 'number' || !Number.isFinite(threshold)) damaged(`threshold is ${clip(threshold)}, not a finite number`);
+  const calibration = checkCalibration(get('calibration'), threshold as number, damaged);
   const filter = get('filter');
   if (!(FILTER_NAMES as readonly unknown[]).includes(filter)) damaged(`filter is ${clip(filter)}, not one of ${FILTER_NAMES.join(', ')}`);
   const createdAt = get('createdAt');
@@ -165,10 +174,47 @@ export function decodeModel(bytes: Uint8Array, where: string, opts: { expect?: s
     detectorVersion: detectorVersion as number,
     windowSize: windowSize as number,
     threshold: threshold as number,
+    calibration,
     filter: filter as FilterName,
     createdAt: createdAt as string,
     meta: meta as Record<string, unknown>,
     state: get('state'),
+  };
+}
+
+/** A saved calibration, every field checked: a damaged one is refused, never trusted. */
+function checkCalibration(v: unknown, threshold: number, damaged: (why: string) => never): Calibration {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) return damaged('it has no calibration (how its threshold was set)');
+  const get = (k: keyof Calibration): unknown => field(v, k);
+  const num = (k: keyof Calibration, min: number, max: number): number => {
+    const x = get(k);
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < min || x > max) damaged(`calibration.${k} is ${clip(x)}, not a number from ${min} to ${max}`);
+    return x as number;
+  };
+  const frame = num('frame', 1, MAX_FRAME);
+  if (!Number.isInteger(frame)) damaged(`calibration.frame is ${frame}, not a whole number`);
+  if (get('threshold') !== threshold) damaged('its calibration threshold differs from its threshold');
+  const unit = get('unit');
+  if (unit !== 'trace' && unit !== 'hour') damaged(`calibration.unit is ${clip(unit)}, not trace or hour`);
+  const part = get('part');
+  if (part !== 'trace' && part !== 'time' && part !== 'segment') damaged(`calibration.part is ${clip(part)}, not trace, time or segment`);
+  const peaks = get('peaks');
+  if (!(peaks instanceof Float64Array) || peaks.length === 0 || peaks.length > 1 << 20 || !peaks.every(Number.isFinite)) damaged('calibration.peaks is not a list of finite numbers');
+  const rule = get('rule');
+  if (typeof rule !== 'string' || rule.length > 1000) damaged('calibration.rule is not a sentence');
+  const folds = num('folds', 1, 1 << 20);
+  return {
+    frame,
+    threshold,
+    budget: num('budget', Number.MIN_VALUE, 3600),
+    unit: unit as BudgetUnit,
+    part: part as Calibration['part'],
+    partHours: num('partHours', 0, 1e6),
+    peaks: peaks as Float64Array,
+    folds,
+    observed: num('observed', 0, 1),
+    expected: num('expected', 0, 1e12),
+    rule: rule as string,
   };
 }
 
@@ -221,7 +267,7 @@ export function modelFromBytes(bytes: Uint8Array, where: string, opts: { expect?
   if (detector.windowSize !== file.windowSize) {
     throw new SyswardenError('ERR_MODEL_STATE', `${where} declares windows of ${file.windowSize} calls but its ${file.detector} state was fitted on ${detector.windowSize}. Fix: re-train the model.`);
   }
-  detector.threshold = file.threshold;
+  checkThresholdReachable(detector, file.threshold, where);
   return { detector, file };
 }
 

@@ -1,7 +1,7 @@
 import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
-import { asF64, checkLength, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
+import { asF64, checkLength, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
  * Gaussian Naive Bayes as scikit-learn's GaussianNB: one normal density per
@@ -21,7 +21,6 @@ const VERSION = 1;
 interface NaiveBayesState extends TaggedState {
   options: NaiveBayesOptions;
   windowSize: number;
-  threshold: number;
   /** log prior per class [normal, attack]. */
   logPrior: Float64Array;
   /** Per class, then per position: mean and variance (2 * windowSize each). */
@@ -33,7 +32,6 @@ export class NaiveBayes implements Detector {
   readonly name = NAME;
   readonly version = VERSION;
   readonly supervised = true;
-  threshold = 0.5;
   windowSize = 0;
   readonly options: NaiveBayesOptions;
   private logPrior: Float64Array = new Float64Array(2);
@@ -128,7 +126,7 @@ export class NaiveBayes implements Detector {
   state(): NaiveBayesState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {
-      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, threshold: this.threshold,
+      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize,
       logPrior: this.logPrior, mean: this.mean, variance: this.variance,
     };
   }
@@ -138,7 +136,6 @@ export class NaiveBayes implements Detector {
       const s = checkState<NaiveBayesState>(state, NAME, VERSION);
       const nb = new NaiveBayes(stateObject(NAME, s.options));
       const d = (nb.windowSize = stateWindowSize(NAME, s.windowSize));
-      nb.threshold = stateNumber(NAME, s.threshold, 'threshold');
       nb.logPrior = asF64(s.logPrior, 'logPrior');
       nb.mean = asF64(s.mean, 'mean');
       nb.variance = asF64(s.variance, 'variance');

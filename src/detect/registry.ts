@@ -1,5 +1,6 @@
 import { SyswardenError } from '../errors.js';
 import type { Detector, DetectorFactory } from './detector.js';
+import { factory as markov } from './markov.js';
 import { factory as stide } from './stide.js';
 import { factory as bosc } from './bosc.js';
 import { factory as ngram } from './ngram.js';
@@ -12,10 +13,13 @@ import { factory as ada } from './ada.js';
 import { factory as ocsvm } from './ocsvm.js';
 import { factory as iforest } from './iforest.js';
 
-/** Sequence methods first, then the study's classifiers in its table order. */
-const FACTORIES: readonly DetectorFactory[] = [stide, bosc, ngram, lookup, rf, nb, knn, mlp, ada, ocsvm, iforest] as DetectorFactory[];
+/** The default first, then the other sequence methods, then the study's classifiers in its table order. */
+const FACTORIES: readonly DetectorFactory[] = [markov, stide, bosc, ngram, lookup, rf, nb, knn, mlp, ada, ocsvm, iforest] as DetectorFactory[];
 
 const byName = new Map(FACTORIES.map((f) => [f.name, f]));
+
+/** The detector train and the demo use unless told otherwise. */
+export const DEFAULT_DETECTOR = 'markov';
 
 /** Every registered detector name, in report order. */
 export const DETECTOR_NAMES: readonly string[] = FACTORIES.map((f) => f.name);
@@ -58,7 +62,7 @@ export function highestScore(d: Detector): number {
 }
 
 /** Two numbers for a message, with the digits it takes to tell them apart. */
-function twoNumbers(a: number, b: number): [string, string] {
+export function twoNumbers(a: number, b: number): [string, string] {
   for (let digits = 4; digits < 17; digits++) {
     const x = String(Number(a.toPrecision(digits)));
     const y = String(Number(b.toPrecision(digits)));
@@ -69,25 +73,18 @@ function twoNumbers(a: number, b: number): [string, string] {
 
 /**
  * Refuses a model that can never alarm: its threshold is above every score
- * a window can reach (a window alarms when score >= threshold). `where`
- * names the model file when loading; without it, the model is being trained.
- * State-derived bounds are computed in floating point, hence the slack.
+ * a window (hence a frame mean of windows) can reach; a window alarms when
+ * score >= threshold. `where` names the model file being loaded. Strict:
+ * the bound is exact (a test checks that no window scores above it), and a
+ * threshold a hair above it can never be reached either.
  */
-export function checkThresholdReachable(d: Detector, where?: string): void {
+export function checkThresholdReachable(d: Detector, threshold: number, where: string): void {
   const max = highestScore(d);
-  if (!(d.threshold > max + 1e-9 * Math.max(1, Math.abs(max)))) return;
-  const [t, m] = twoNumbers(d.threshold, max);
-  if (where === undefined) {
-    throw new SyswardenError(
-      'ERR_UNREACHABLE_THRESHOLD',
-      `the ${d.name} threshold ${t} is above the highest score ${m} any window can reach, so the model could never alarm; it was not saved` +
-        (d.thresholdRule ? ` (the threshold is ${d.thresholdRule})` : '') +
-        `. Fix: train on more normal data (a longer --duration, or more recordings with --from), use a smaller --window, or choose another --detector.`,
-    );
-  }
+  if (!(threshold > max)) return;
+  const [t, m] = twoNumbers(threshold, max);
   throw new SyswardenError(
     'ERR_UNREACHABLE_THRESHOLD',
     `${where} holds a ${d.name} model whose threshold ${t} is above the highest score ${m} any window can reach, so it could never alarm. ` +
-      `Fix: re-train it on more normal data, with a smaller --window, or with another --detector.`,
+      `Fix: re-train it on more normal data, with a larger --false-alarms budget, or with another --detector.`,
   );
 }

@@ -3,7 +3,7 @@ import type { WindowSet } from '../window/window-set.js';
 import { ForestBuilder, type FlatForest } from './lib/cart.js';
 import { Prng } from './lib/prng.js';
 import { scoreDistinct, uniqueWindows, type UniqueWindows } from './lib/unique.js';
-import { asF64, asI32, checkInt, checkLength, checkState, checkTrees, checkValues, requireFitted, requireLabels, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
+import { asF64, asI32, checkInt, checkLength, checkState, checkTrees, checkValues, requireFitted, requireLabels, restoring, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
  * Random Forest (Breiman 2001) as scikit-learn's RandomForestClassifier with its
@@ -34,7 +34,6 @@ const VERSION = 1;
 export interface RandomForestState extends TaggedState {
   options: RandomForestOptions;
   windowSize: number;
-  threshold: number;
   forest: FlatForest;
 }
 
@@ -69,7 +68,6 @@ export class RandomForest implements Detector {
   readonly name = NAME;
   readonly version = VERSION;
   readonly supervised = true;
-  threshold = 0.5;
   windowSize = 0;
   readonly options: RandomForestOptions;
   private forest: FlatForest | null = null;
@@ -213,7 +211,7 @@ export class RandomForest implements Detector {
 
   state(): RandomForestState {
     if (!this.forest) throw new Error(`${NAME}: state() called before fit()`);
-    return { name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, threshold: this.threshold, forest: this.forest };
+    return { name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, forest: this.forest };
   }
 
   static restore(state: unknown): RandomForest {
@@ -235,7 +233,6 @@ export class RandomForest implements Detector {
       checkValues(NAME, forest.value, 'forest.value', 0, 1);
       rf.setForest(forest);
       rf.windowSize = windowSize;
-      rf.threshold = stateNumber(NAME, s.threshold, 'threshold');
       return rf;
     });
   }

@@ -3,7 +3,7 @@ import type { EventBatch } from '../capture/record.js';
 import { SyswardenError } from '../errors.js';
 import { checkOutputPath } from '../io/safe-file.js';
 import { setLongTimeout } from '../long-timer.js';
-import { openTrace } from '../trace/read-trace.js';
+import { openTrace, type ReadTraceOptions } from '../trace/read-trace.js';
 import { GrowableInt32, GrowableUint16 } from '../trace/growable.js';
 import { syscallNumber } from '../trace/syscalls.js';
 import { makeFilter, type FilterName } from '../window/filter.js';
@@ -11,12 +11,24 @@ import { IncrementalWindower } from '../window/incremental.js';
 import type { WindowSet } from '../window/window-set.js';
 import type { Detector } from './detector.js';
 import { saveModel } from './model-file.js';
-import { checkThresholdReachable, getDetector } from './registry.js';
+import { DEFAULT_DETECTOR, getDetector } from './registry.js';
+import { DEFAULT_BUDGET, calibrate, type BudgetUnit, type Calibration } from './calibration.js';
+import { DEFAULT_FRAME } from './decision.js';
 import { WindowTable } from './window-table.js';
 
 export interface TrainOptions {
-  /** Detector name (default 'stide'). */
+  /** Detector name (default DEFAULT_DETECTOR). */
   detector?: string;
+  /**
+   * False-alarm budget: alarms per container-hour for live training, the
+   * share of normal traces that may alarm when training from files (default
+   * DEFAULT_BUDGET of that unit).
+   */
+  falseAlarms?: number;
+  /** Windows per decision frame (default DEFAULT_FRAME). */
+  frame?: number;
+  /** Seed for the calibration folds and randomised detectors (default 1). */
+  seed?: number;
   /** Window size (default 6). */
   window?: number;
   /** Syscall filter applied before windowing (default 'none'). */
@@ -40,6 +52,8 @@ export interface LiveTrainOptions extends TrainOptions {
 export interface FileTrainOptions extends TrainOptions {
   /** Recordings or trace files (any format `openTrace` reads). */
   from: readonly string[];
+  /** How trace files are read (ABI, format); recordings carry their own numbering. */
+  read?: ReadTraceOptions;
 }
 
 /** One point of the learning curve: windows seen and distinct windows so far. */
@@ -51,6 +65,7 @@ export interface LearningPoint {
 
 export interface TrainResult {
   detector: Detector;
+  calibration: Calibration;
   windows: number;
   distinct: number;
   threads: number;
@@ -73,6 +88,11 @@ export class NormalLearner {
   private readonly windower: IncrementalWindower;
   private readonly data = new GrowableUint16(1 << 16);
   private readonly source = new GrowableInt32(1 << 12);
+  /** The held-out part of each window: a file, or a stretch of live training time. */
+  private readonly part = new GrowableInt32(1 << 12);
+  /** The part windows collected from now on belong to. */
+  currentPart = 0;
+  private parts = 0;
   private readonly table = new WindowTable(1 << 12);
   private readonly threads = new Set<number>();
   private nextStream = 0;
@@ -150,34 +170,58 @@ export class NormalLearner {
       this.threads.add(w.source![i]!);
     }
     this.data.append(w.data);
-    for (let i = 0; i < w.count; i++) this.source.push(w.source![i]!);
+    for (let i = 0; i < w.count; i++) {
+      this.source.push(w.source![i]!);
+      this.part.push(this.currentPart);
+    }
+    this.parts = Math.max(this.parts, this.currentPart + 1);
   }
 
   windowSet(): WindowSet {
     return { size: this.window, count: this.source.length, data: this.data.view(), source: this.source.view() };
   }
 
-  /** Fit a fresh detector on everything learnt. */
-  fit(options: TrainOptions): TrainResult {
+  /**
+   * Fit a fresh detector on everything learnt and calibrate its threshold
+   * (see calibrate()): live, the parts held out are stretches of time and the
+   * budget counts alarms per container-hour; from files, each file is a part
+   * (a single file is cut into ten segments in stream order) and the budget
+   * is the share of normal traces that may alarm.
+   */
+  fit(options: TrainOptions, partSeconds = 0, totalSeconds = 0): TrainResult {
     if (this.windows === 0) {
       throw new SyswardenError(
         'ERR_NO_DATA',
         `no complete window of ${this.window} syscalls was seen, so there is nothing to learn. Fix: train for longer, or check that the target is busy.`,
       );
     }
-    const factory = getDetector(options.detector ?? 'stide');
-    // Live sources are threads, and a long-lived thread is one of a kind:
-    // one-class detectors set their threshold on the tail of the learning in
-    // time instead of leaving threads out. STIDE also needs more mismatches
-    // in a frame than one displaced call can make: a signal that lands a
-    // little earlier or later under load (SIGCHLD's rt_sigreturn between two
-    // reads) turns up to `window` consecutive windows into unseen ones.
-    const stideFloor = { minMismatches: this.window + 1 };
-    const defaults = !this.live || factory.create().supervised ? {} : { heldOut: 'tail', ...(factory.name === 'stide' ? stideFloor : {}) };
-    const detector = factory.create({ ...defaults, ...(options.detectorOptions ?? {}) });
-    detector.fit(this.windowSet());
+    const factory = getDetector(options.detector ?? DEFAULT_DETECTOR);
+    const unit: BudgetUnit = this.live ? 'hour' : 'trace';
+    let partOf = this.part.view();
+    let part: Calibration['part'] = this.live ? 'time' : 'trace';
+    let partHours = partSeconds / 3600;
+    if (this.parts < 2) {
+      // One file, or a target busy for less than one stretch of time: ten segments of the windows in order.
+      const n = this.windows;
+      partOf = Int32Array.from({ length: n }, (_, i) => Math.floor((i * 10) / n));
+      part = 'segment';
+      partHours = totalSeconds / 10 / 3600;
+    }
+    const seed = options.seed ?? 1;
+    const { detector, calibration } = calibrate({
+      factory,
+      options: { ...(options.detectorOptions ?? {}), seed },
+      normal: this.windowSet(),
+      partOf,
+      part,
+      partHours,
+      budget: options.falseAlarms ?? DEFAULT_BUDGET[unit],
+      unit,
+      frame: options.frame ?? DEFAULT_FRAME,
+      seed,
+    });
     const { converged, convergence } = judgeCurve(this.curve, this.distinct, this.windows);
-    return { detector, windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
+    return { detector, calibration, windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
   }
 }
 
@@ -198,12 +242,11 @@ function judgeCurve(curve: LearningPoint[], distinct: number, windows: number): 
   return { converged, convergence };
 }
 
-async function finish(learner: NormalLearner, options: TrainOptions, meta: Record<string, unknown>): Promise<TrainResult> {
-  const result = learner.fit(options);
-  // A threshold no window can reach (every held-out normal window was novel) is a model that never alarms: say so, save nothing.
-  checkThresholdReachable(result.detector);
+async function finish(learner: NormalLearner, options: TrainOptions, meta: Record<string, unknown>, partSeconds = 0, totalSeconds = 0): Promise<TrainResult> {
+  // A threshold no window can reach is refused by calibrate(): a model that never alarms is never saved.
+  const result = learner.fit(options, partSeconds, totalSeconds);
   if (options.model) {
-    await saveModel(options.model, result.detector, {
+    await saveModel(options.model, result.detector, result.calibration, {
       force: options.force === true,
       filter: options.filter ?? 'none',
       meta: { ...meta, windows: result.windows, distinct: result.distinct, threads: result.threads, converged: result.converged },
@@ -222,7 +265,12 @@ export async function trainLive(options: LiveTrainOptions): Promise<TrainResult>
   checkModelPath(options);
   const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
   const start = Date.now();
-  const onBatch = (b: EventBatch) => learner.addBatch(b);
+  // About ten stretches of time to hold out, of at least a second each.
+  const partMs = Math.max(1000, options.durationMs / 10);
+  const onBatch = (b: EventBatch) => {
+    learner.currentPart = Math.floor((Date.now() - start) / partMs);
+    learner.addBatch(b);
+  };
   options.collector.on('batch', onBatch);
   try {
     await new Promise<void>((resolve) => {
@@ -244,7 +292,8 @@ export async function trainLive(options: LiveTrainOptions): Promise<TrainResult>
     options.collector.off('batch', onBatch);
   }
   learner.mark((Date.now() - start) / 1000);
-  return finish(learner, options, { source: 'live', targets: options.collector.targets().map((t) => t.spec), seconds: (Date.now() - start) / 1000 });
+  const seconds = (Date.now() - start) / 1000;
+  return finish(learner, options, { source: 'live', targets: options.collector.targets().map((t) => t.spec), seconds }, partMs / 1000, seconds);
 }
 
 /** Learn normal behaviour from recordings or trace files. */
@@ -254,8 +303,9 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
   const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
   let t = 0;
   for (const path of options.from) {
-    const src = await openTrace(path);
+    const src = await openTrace(path, options.read ?? {});
     const base = learner.reserveStreams(1 << 20);
+    learner.currentPart = t;
     for await (const b of src) learner.addStreams(b.threads, b.calls, b.count, base, b.ended);
     learner.mark(++t);
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, openSync, read, statSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, openSync, read, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -346,6 +346,60 @@ export async function readInputFile(path: string, opts: InputOptions): Promise<B
     if (e instanceof SyswardenError) throw e;
     throw inputError('ERR_INPUT', opts, path, `reading failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'check the file and the file system', e);
   } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A file of records written as they are made (JSON lines): opened like every
+ * output (openOutputFd), each record written and synced before it counts, so
+ * a killed run keeps every record it finished. A failed write closes the
+ * file and says how many records it kept; a file that kept none is removed.
+ */
+export class RecordFile {
+  private fd: number | undefined;
+  private kept = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly opts: OutputOptions,
+  ) {
+    this.fd = openOutputFd(path, opts);
+  }
+
+  /** Records written and synced so far. */
+  get records(): number {
+    return this.kept;
+  }
+
+  append(line: string): void {
+    if (this.fd === undefined) throw new SyswardenError('ERR_OUTPUT', `${this.opts.what} ${this.path} is closed.`);
+    try {
+      writeSync(this.fd, line.endsWith('\n') ? line : `${line}\n`);
+      fsyncSync(this.fd);
+      this.kept++;
+    } catch (e) {
+      this.close();
+      const code = (e as NodeJS.ErrnoException).code;
+      const kept = this.kept === 0 ? 'nothing was written' : `it keeps the ${this.kept} records written before`;
+      if (this.kept === 0) {
+        try {
+          unlinkSync(this.path);
+        } catch {
+          /* already gone */
+        }
+      }
+      if (code === 'ENOSPC' || code === 'EDQUOT') {
+        throw outputError('ERR_DISK_FULL', this.opts, this.path, `the disk is full (${code}); ${kept}`, `free space on the file system of ${dirname(this.path)} or choose another disk`, e);
+      }
+      throw outputError('ERR_OUTPUT', this.opts, this.path, `${code ?? (e as Error).message}; ${kept}`, 'check the path and the file system', e);
+    }
+  }
+
+  close(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
     closeSync(fd);
   }
 }

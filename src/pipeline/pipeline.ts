@@ -5,7 +5,7 @@ import { targetContainer, type Alert, type AlertContainer, type AlertRecord, typ
 import type { Collector, TargetInfo } from '../capture/collector.js';
 import { EventBatch, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
 import { modelFromBytes, readModelBytes } from '../detect/model-file.js';
-import { checkThresholdReachable } from '../detect/registry.js';
+import type { Calibration } from '../detect/calibration.js';
 import { SyswardenError } from '../errors.js';
 import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
@@ -20,17 +20,18 @@ export class PipelineModel {
   readonly detector: string;
   readonly windowSize: number;
   readonly threshold: number;
+  readonly calibration: Calibration;
 
   constructor(
     readonly bytes: Uint8Array,
     /** How alerts and messages name the model. */
     readonly name: string,
   ) {
-    const { detector, file } = modelFromBytes(bytes, name);
-    checkThresholdReachable(detector, name);
+    const { file } = modelFromBytes(bytes, name);
     this.detector = file.detector;
     this.windowSize = file.windowSize;
-    this.threshold = detector.threshold;
+    this.threshold = file.threshold;
+    this.calibration = file.calibration;
   }
 
   /** Read and check a model file (named by its path unless `name` is given). */

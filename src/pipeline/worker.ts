@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { NR_U16 as NR, SLOT_U16 as SLOT, TID_U32 as TID, TS_LO_U32 as TS, U16_PER_RECORD as U16, U32_PER_RECORD as U32 } from '../capture/record.js';
-import { streamScorerOf } from '../detect/detector.js';
+import { FrameDecision } from '../detect/decision.js';
 import { modelFromBytes } from '../detect/model-file.js';
 import { syscallName, syscallNumber } from '../trace/syscalls.js';
 import { IncrementalWindower } from '../window/incremental.js';
@@ -28,8 +28,10 @@ function post(m: FromWorker): void {
 }
 
 const { detector, file } = modelFromBytes(init.model, init.modelName);
-const scorer = streamScorerOf(detector);
-const threshold = detector.threshold;
+// Window scores, then each thread's frame mean: the one decision eval and replay make too.
+const decision = new FrameDecision(file.calibration.frame);
+const threshold = file.threshold;
+let scores = new Float64Array(1024);
 const size = file.windowSize;
 const windower = new IncrementalWindower(size, { filter: makeFilter(file.filter) });
 
@@ -70,7 +72,7 @@ function endIncident(tid: number, out: WorkerAlert[]): void {
 function forgetThread(tid: number, out: WorkerAlert[]): void {
   endIncident(tid, out);
   windower.forget(tid);
-  scorer.forget(tid);
+  decision.forget(tid);
 }
 
 function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: boolean): void {
@@ -99,7 +101,9 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
 
   // Views, not copies: this batch's windows are scored before the next push.
   const { windows, tags } = windower.drainTagged();
-  const scores = scorer.score(windows);
+  if (scores.length < windows.count) scores = new Float64Array(Math.max(windows.count, scores.length * 2));
+  detector.score(windows, scores);
+  decision.decide(windows, scores, scores);
   const alerts: WorkerAlert[] = [];
   let alarms = 0;
   const source = windows.source!;

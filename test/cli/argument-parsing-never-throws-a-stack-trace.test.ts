@@ -13,8 +13,8 @@ import { expectFailure, returnsOrRefuses, runCli } from './helpers.js';
 const FLAGS: Record<string, string[]> = {
   record: ['--target', '--all', '--out', '-o', '--duration', '-d', '--force', '--ring', '--help', '-h'],
   summary: ['--json', '--help'],
-  train: ['--target', '--from', '--duration', '-d', '--model', '-m', '--force', '--detector', '--window', '-w', '--filter', '--help'],
-  eval: ['--normal', '--attack', '--window', '--detector', '--filter', '--split', '--seed', '--threat-table', '--format', '--lenient', '--json', '--force', '--help'],
+  train: ['--target', '--from', '--duration', '-d', '--model', '-m', '--force', '--detector', '--window', '-w', '--filter', '--false-alarms', '--frame', '--seed', '--help'],
+  eval: ['--normal', '--attack', '--window', '--detector', '--filter', '--split', '--seed', '--false-alarms', '--frame', '--threat-table', '--format', '--lenient', '--json', '--force', '--help'],
   soak: ['--minutes', '--out', '--force', '--help'],
   bench: ['--quick', '--runs', '--workloads', '--configs', '--parts', '--out', '--force', '--help'],
   demo: ['--json', '--learn', '--normal', '--help'],

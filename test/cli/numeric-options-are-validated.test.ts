@@ -63,6 +63,21 @@ describe('numeric options are decimal, in a named range, and say so when they ar
     expect(parseSoak(['--minutes', '0.5'])).toMatchObject({ minutes: 0.5 });
   });
 
+  it('the false-alarm budget and the decision frame of train and eval', () => {
+    const fromFiles = (...extra: string[]) => parseTrain(['--from', 'a', '--model', 'm', ...extra]);
+    const live = (...extra: string[]) => parseTrain(['--target', 'cgroup:x', '--duration', '5', '--model', 'm', ...extra]);
+    // From files the budget is a share of normal traces; live, false alarms per container-hour.
+    expect(fromFiles('--false-alarms', '0.1', '--frame', '30', '--seed', '7')).toMatchObject({ falseAlarms: 0.1, frame: 30, seed: 7 });
+    expect(usage(() => fromFiles('--false-alarms', '2'))).toBe("--false-alarms must be a number of normal traces that may alarm (a share) from 0.000001 to 0.5, got '2'.");
+    expect(live('--false-alarms', '2')).toMatchObject({ falseAlarms: 2 });
+    expect(usage(() => live('--false-alarms', '0'))).toMatch(/--false-alarms must be a number of false alarms per container-hour from 0\.000001 to 3600, got '0'/);
+    expect(usage(() => fromFiles('--frame', '0'))).toMatch(/^--frame must be a whole number from 1 to \d+, got '0'\.$/);
+    expect(usage(() => fromFiles('--frame', '1.5'))).toMatch(/--frame must be a whole number from 1 to \d+, got '1\.5'/);
+    expect(usage(() => parseEval(['--false-alarms', '-0.1']))).toMatch(/--false-alarms must be a number of normal traces that may alarm \(a share\) from 0\.000001 to 0\.5, got '-0\.1'/);
+    expect(usage(() => parseEval(['--frame', '0x10']))).toMatch(/--frame must be a whole number from 1 to \d+, got '0x10'/);
+    expect(parseEval(['--false-alarms', '0.01', '--frame', '5'])).toMatchObject({ budget: 0.01, frame: 5 });
+  });
+
   it('the shared parsers', () => {
     expect(parseInteger('n', undefined, { min: 1, max: 2 })).toBeUndefined();
     expect(parseInteger('n', '007', { min: 1, max: 10 })).toBe(7);

@@ -17,7 +17,6 @@ describe('state() -> msgpack -> restore() gives identical scores', () => {
       expect(restored.name).toBe(factory.name);
       expect(restored.version).toBe(factory.version);
       expect(restored.windowSize).toBe(det.windowSize);
-      expect(restored.threshold).toBe(det.threshold);
       expect(Array.from(restored.score(test))).toEqual(Array.from(before));
     });
   }

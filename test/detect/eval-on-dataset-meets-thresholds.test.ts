@@ -1,5 +1,6 @@
 /**
- * `syswarden eval` on a slice of the real hids-docker traces: thresholds on
+ * `syswarden eval` on a slice of the real hids-docker traces, at the
+ * defaults a user gets (false-alarm budget, decision frame): thresholds on
  * the outcome, not exact numbers. The dataset comes from $SYSWARDEN_DATASET
  * (default ../shared/datasets/hids-docker beside the project); without it
  * these tests skip, with one line saying what is missing and where it comes from.
@@ -7,33 +8,55 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { datasetPath } from '../../src/trace/dataset.js';
+import { DEFAULT_BUDGET } from '../../src/detect/calibration.js';
+import { DEFAULT_FRAME } from '../../src/detect/decision.js';
 import { loadTraces, runEvaluation } from '../../src/detect/evaluation.js';
-import { getDetector } from '../../src/detect/registry.js';
+import { DEFAULT_DETECTOR, getDetector } from '../../src/detect/registry.js';
+import { splitTraces } from '../../src/detect/split.js';
 import { formatTable } from '../../src/cli/eval.js';
 import { datasetMissingForTests } from './helpers/dataset.js';
 
 const missing = datasetMissingForTests(['wordpress/iscc/normal', 'wordpress/iscc/exec']);
 const root = datasetPath();
 const trace = (kind: 'normal' | 'exec', i: number) => join(root, 'wordpress/iscc', kind, `wordpress_${kind}_${i}`);
+const defaults = { budget: DEFAULT_BUDGET.trace, frame: DEFAULT_FRAME };
 
 describe.skipIf(missing !== undefined)('eval on a slice of the hids-docker dataset', () => {
-  it('trace split: the Markov model catches every attack trace without alarming on a normal one, thresholds from training only', async () => {
+  it('trace split, default detector and budget, four seeds: every attack trace found, false alarms within the budget on average', async () => {
     const normal = await loadTraces(Array.from({ length: 25 }, (_, i) => trace('normal', i)), 0);
-    const attack = await loadTraces([0, 5, 10, 15, 20].map((i) => trace('exec', i)), 1);
-    const records = await runEvaluation({ normal, attack, windows: [9], detectors: [getDetector('ngram')], filters: ['none'], split: 'trace', seed: 1 });
-    const ngram = records.find((r) => r.detector === 'ngram')!;
-    expect(ngram.tracesDetected).toBe(1);
-    expect(ngram.tracesFalseAlarm).toBe(0);
-    expect(ngram.precision).toBeGreaterThan(0.9);
-    expect(ngram.thresholdRule).toMatch(/leave-one-trace-out over the 12 normal training traces/);
-    expect(ngram.firstAlarm).toHaveLength(5);
-    expect(formatTable(records)).toMatch(/ngram w=9 filter=none: .*held-out normal windows/);
+    const attack = await loadTraces(Array.from({ length: 25 }, (_, i) => trace('exec', i)), 1);
+    const windows = [3, 5, 7, 9, 11, 13, 15];
+    const falseAlarms: number[] = [];
+    for (const seed of [1, 2, 3, 4]) {
+      const records = await runEvaluation({ normal, attack, windows, detectors: [getDetector(DEFAULT_DETECTOR)], filters: ['none'], split: 'trace', seed, ...defaults });
+      const split = splitTraces([...normal, ...attack], seed);
+      expect(split.train).toHaveLength(12);
+      for (const r of records) {
+        const where = `seed ${seed} w=${r.window}`;
+        expect(r.budget, where).toBe(defaults.budget);
+        // Some threshold separates the test traces perfectly (hindsight) ...
+        expect(r.auc, where).toBe(1);
+        // ... and the one calibrated on the 12 normal training traces alone finds every attack trace.
+        expect(r.thresholdRule, where).toMatch(/12 held-out normal traces/);
+        expect(r.tracesDetected, where).toBe(1);
+        expect(r.firstAlarm, where).toHaveLength(25);
+        for (const first of r.firstAlarm!) expect(first).toBeGreaterThanOrEqual(0);
+        falseAlarms.push(r.tracesFalseAlarm!);
+      }
+      expect(formatTable(records)).toMatch(new RegExp(`${DEFAULT_DETECTOR} w=3 filter=none: [\\d.e-]+ \\(.*12 held-out normal traces`));
+    }
+    // The budget is a rate: over the splits, the share of normal test traces that alarm stays within it.
+    // (Per split it varies: at seed 1 two of the 13 test traces share a behaviour no training trace has.)
+    const mean = falseAlarms.reduce((a, b) => a + b, 0) / falseAlarms.length;
+    expect(mean).toBeLessThanOrEqual(defaults.budget);
   });
 
   it('ordered split on the ISCC traces: STIDE flags attack windows with high precision at window 3', async () => {
     const normal = await loadTraces(Array.from({ length: 25 }, (_, i) => trace('normal', i)), 0);
     const attack = await loadTraces(Array.from({ length: 25 }, (_, i) => trace('exec', i)), 1);
-    const [r] = await runEvaluation({ normal, attack, windows: [3], detectors: [getDetector('stide')], filters: ['none'], split: 'ordered', seed: 1 });
+    const [r] = await runEvaluation({ normal, attack, windows: [3], detectors: [getDetector('stide')], filters: ['none'], split: 'ordered', seed: 1, ...defaults });
+    expect(r!.note).toBeUndefined();
+    expect(r!.threshold).not.toBeNull();
     expect(r!.precision!).toBeGreaterThan(0.9);
     expect(r!.recall!).toBeGreaterThan(0.3);
   });

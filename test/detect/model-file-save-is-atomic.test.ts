@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { factory as stide } from '../../src/detect/stide.js';
+import { statedCalibration } from '../../src/detect/calibration.js';
 import { loadModel, saveModel } from '../../src/detect/model-file.js';
 import type { Detector } from '../../src/detect/detector.js';
 import { toyProblem } from './helpers/sequence-toy.js';
@@ -12,12 +13,16 @@ describe('saveModel', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sw-model-'));
     const path = join(dir, 'stide.model');
     writeFileSync(path, 'old contents');
+    const toy = toyProblem(3);
     const d = stide.create();
-    d.fit(toyProblem(3).train);
-    await saveModel(path, d, { filter: 'none', force: true });
+    d.fit(toy.train);
+    const calibration = statedCalibration(0.35, 20);
+    await saveModel(path, d, calibration, { filter: 'none', force: true });
     expect(readdirSync(dir)).toEqual(['stide.model']);
-    const { detector } = await loadModel(path, { expect: 'stide' });
-    expect(detector.threshold).toBe(d.threshold);
+    const { detector, file } = await loadModel(path, { expect: 'stide' });
+    expect(file.threshold).toBe(0.35);
+    expect(file.calibration).toEqual(calibration);
+    expect(detector.score(toy.attackTest)).toEqual(d.score(toy.attackTest));
   });
 
   it('leaves the old model untouched and no temporary file when the save fails', async () => {
@@ -29,13 +34,13 @@ describe('saveModel', () => {
         throw new Error('state exploded');
       },
     });
-    await expect(saveModel(path, broken, { filter: 'none', force: true })).rejects.toThrow(/state exploded/);
+    await expect(saveModel(path, broken, statedCalibration(1), { filter: 'none', force: true })).rejects.toThrow(/state exploded/);
     // A failure at rename (target is a directory) must clean its temporary file too.
     const target = join(dir, 'is-a-dir');
     mkdirSync(target);
     const d = stide.create();
     d.fit(toyProblem(3).train);
-    await expect(saveModel(target, d, { filter: 'none', force: true })).rejects.toThrow(/cannot write model .*is-a-dir/);
+    await expect(saveModel(target, d, statedCalibration(1), { filter: 'none', force: true })).rejects.toThrow(/cannot write model .*is-a-dir/);
     expect(readFileSync(path, 'utf8')).toBe('old contents');
     expect(readdirSync(dir).sort()).toEqual(['is-a-dir', 'm.model']);
   });

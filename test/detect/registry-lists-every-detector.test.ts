@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DETECTOR_NAMES, getDetector, parseDetectorList } from '../../src/detect/registry.js';
+import { DEFAULT_DETECTOR, DETECTOR_NAMES, getDetector, parseDetectorList } from '../../src/detect/registry.js';
 
 describe('detector registry', () => {
-  it('has the sequence detectors and the study classifiers', () => {
-    expect(DETECTOR_NAMES).toEqual(['stide', 'bosc', 'ngram', 'lookup', 'rf', 'nb', 'knn', 'mlp', 'ada', 'ocsvm', 'iforest']);
+  it('has the default first, the sequence detectors and the study classifiers', () => {
+    expect(DEFAULT_DETECTOR).toBe('markov');
+    expect(DETECTOR_NAMES).toEqual(['markov', 'stide', 'bosc', 'ngram', 'lookup', 'rf', 'nb', 'knn', 'mlp', 'ada', 'ocsvm', 'iforest']);
     for (const n of DETECTOR_NAMES) expect(getDetector(n).name).toBe(n);
   });
 
@@ -13,6 +14,6 @@ describe('detector registry', () => {
   });
 
   it('names the known detectors when given an unknown one', () => {
-    expect(() => parseDetectorList('svm')).toThrow(/unknown detector 'svm'\. Fix: use one of stide, bosc/);
+    expect(() => parseDetectorList('svm')).toThrow(/unknown detector 'svm'\. Fix: use one of markov, stide, bosc/);
   });
 });

@@ -6,12 +6,13 @@ import { expect } from 'vitest';
 import { RecordingWriter } from '../../src/capture/recording.js';
 import { EventBatch } from '../../src/capture/record.js';
 import type { DetectorFactory } from '../../src/detect/detector.js';
+import { DEFAULT_FRAME } from '../../src/detect/decision.js';
 import { encodeModel } from '../../src/detect/model-file.js';
 import { detectorFactories } from '../../src/detect/registry.js';
 import { SyswardenError } from '../../src/errors.js';
 import { syscallNumber } from '../../src/trace/syscalls.js';
 import type { WindowSet } from '../../src/window/window-set.js';
-import { supervisedToyProblem } from '../detect/helpers/sequence-toy.js';
+import { calibrateOnToy, supervisedToyProblem } from '../detect/helpers/sequence-toy.js';
 
 /**
  * Inputs per property: a few thousand in the test suite, FUZZ_RUNS (100 000
@@ -129,14 +130,17 @@ export interface FittedModel {
 
 let fitted: FittedModel[] | undefined;
 
-/** One fitted model of every registered detector, on the toy problem, with its state and its saved bytes. */
+/**
+ * One fitted and calibrated model of every registered detector, on the toy
+ * problem (threshold set on its held-out normal traces, as train does), with
+ * its state and its saved bytes.
+ */
 export function fittedModels(): FittedModel[] {
   if (fitted) return fitted;
   const toy = supervisedToyProblem(4);
   fitted = detectorFactories().map((factory) => {
-    const d = factory.create({ ...QUICK[factory.name], seed: 1 });
-    d.fit(toy.train);
-    return { factory, state: d.state() as Record<string, unknown>, bytes: new Uint8Array(encodeModel(d, { filter: 'none' })) };
+    const { detector: d, calibration } = calibrateOnToy(factory, toy, DEFAULT_FRAME, { ...QUICK[factory.name], seed: 1 });
+    return { factory, state: d.state() as Record<string, unknown>, bytes: new Uint8Array(encodeModel(d, calibration, { filter: 'none' })) };
   });
   return fitted;
 }

@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { decodeModel, modelFromBytes, modelBody, sealModel } from '../../src/detect/model-file.js';
+import { statedCalibration } from '../../src/detect/calibration.js';
+import { FrameDecision, MAX_FRAME } from '../../src/detect/decision.js';
+import { MODEL_FORMAT, decodeModel, modelFromBytes, modelBody, sealModel, type ModelFile } from '../../src/detect/model-file.js';
 import { SyswardenError } from '../../src/errors.js';
 import { checkPlain } from '../../src/safe-msgpack.js';
 import { decodesOrRejects, fcParams, fittedModels, mutated, probeWindows } from './helpers.js';
@@ -9,14 +11,45 @@ import { decodesOrRejects, fcParams, fittedModels, mutated, probeWindows } from 
 const packr = new Packr({ moreTypes: true, useRecords: false, largeBigIntToFloat: true });
 const models = fittedModels();
 
-/** A restored model must also score: a hostile state must not make score() hang, crash or fail silently. */
+/** A saved model's calibration, as a plain record to mutate. */
+function calibrationOf(m: { bytes: Uint8Array }): Record<string, unknown> {
+  return (packr.unpack(modelBody(m.bytes)) as Record<string, unknown>).calibration as Record<string, unknown>;
+}
+
+/** What a loaded calibration must be for the worker to decide with it: every field checked, none trusted blindly. */
+function expectUsableCalibration(file: ModelFile): void {
+  const c = file.calibration;
+  expect(Number.isFinite(file.threshold)).toBe(true);
+  expect(c.threshold).toBe(file.threshold);
+  expect(Number.isInteger(c.frame) && c.frame >= 1 && c.frame <= MAX_FRAME).toBe(true);
+  expect(['trace', 'hour']).toContain(c.unit);
+  expect(['trace', 'time', 'segment']).toContain(c.part);
+  expect(c.peaks).toBeInstanceOf(Float64Array);
+  expect(c.peaks.length).toBeGreaterThan(0);
+  expect(c.peaks.every(Number.isFinite)).toBe(true);
+  for (const v of [c.budget, c.partHours, c.folds, c.observed, c.expected]) expect(Number.isFinite(v)).toBe(true);
+  expect(typeof c.rule).toBe('string');
+}
+
+/**
+ * A restored model must also score and decide: a hostile state or
+ * calibration must not make score() or the frame decision hang, crash or
+ * fail silently.
+ */
 function loadAndScore(bytes: Uint8Array): void {
   const loaded = decodesOrRejects(() => modelFromBytes(bytes, 'fuzz.model'));
   if (!loaded) return;
   checkPlain(loaded.file.meta, 'meta');
-  expect(Number.isFinite(loaded.detector.threshold)).toBe(true);
+  expectUsableCalibration(loaded.file);
   const w = probeWindows(loaded.file.windowSize);
-  decodesOrRejects(() => loaded.detector.score(w));
+  const scores = decodesOrRejects(() => loaded.detector.score(w));
+  if (scores) new FrameDecision(loaded.file.calibration.frame).decide(w, scores);
+}
+
+/** The fields of a saved model file around a given state, as encodeModel writes them. */
+function fileAround(name: string, version: number, state: unknown): Record<string, unknown> {
+  const calibration = statedCalibration(0.5, 4);
+  return { magic: 'syswarden-model', format: MODEL_FORMAT, detector: name, detectorVersion: version, windowSize: 4, threshold: calibration.threshold, calibration, filter: 'none', createdAt: '', meta: {}, state };
 }
 
 /** Values a hostile state field may hold instead of the saved one. */
@@ -84,22 +117,33 @@ describe('model files load or are rejected', () => {
         fc.property(mutateState(m.state), (state) => {
           const d = decodesOrRejects(() => m.factory.restore(state));
           if (d) decodesOrRejects(() => d.score(probeWindows(d.windowSize)));
-          const file = { magic: 'syswarden-model', format: 1, detector: m.factory.name, detectorVersion: m.factory.version, windowSize: 4, threshold: 0.5, filter: 'none', createdAt: '', meta: {}, state };
-          loadAndScore(sealModel(packr.pack(file)));
+          loadAndScore(sealModel(packr.pack(fileAround(m.factory.name, m.factory.version, state))));
         }),
         fcParams(0.25, 1 / models.length),
       );
     });
   }
 
+  it(`calibration mutations of saved models`, () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...models), fc.constantFrom(...models).chain((m) => mutateState(calibrationOf(m))), (m, calibration) => {
+        const file = packr.unpack(modelBody(m.bytes)) as Record<string, unknown>;
+        loadAndScore(sealModel(packr.pack({ ...file, calibration })));
+      }),
+      fcParams(0.25),
+    );
+  });
+
   it('generated msgpack values and raw bytes', () => {
+    const valid = statedCalibration(0.5, 4);
     const header = fc.record({
       magic: fc.constantFrom('syswarden-model', 'x'),
-      format: fc.constantFrom(1, 2, NaN),
+      format: fc.constantFrom(MODEL_FORMAT, 2, 1, NaN),
       detector: fc.constantFrom(...models.map((m) => m.factory.name), 'toString', '__proto__', 'constructor'),
       detectorVersion: fc.constantFrom(1, 0, -1),
       windowSize: fc.constantFrom(4, 0, 1, 65, 2 ** 32, NaN),
       threshold: fc.constantFrom(0.5, NaN, Infinity, -Infinity),
+      calibration: fc.oneof(fc.constant(valid), fc.record({ ...Object.fromEntries(Object.entries(valid).map(([k, v]) => [k, fc.constant(v)])), frame: fc.constantFrom(1, 4, 0, 1.5, MAX_FRAME + 1, NaN) }), fc.anything({ maxDepth: 2, withTypedArray: true })),
       filter: fc.constantFrom('none', 'harmless', 'evil'),
       createdAt: fc.string(),
       meta: fc.anything({ maxDepth: 2 }),
@@ -158,6 +202,36 @@ describe('decoding never pollutes prototypes or yields foreign objects', () => {
     const m = models.find((x) => x.factory.name === 'stide')!;
     const file = packr.unpack(modelBody(m.bytes)) as Record<string, unknown>;
     expect(() => modelFromBytes(sealModel(packr.pack({ ...file, threshold: NaN })), 'nan.model')).toThrow(/threshold is NaN, not a finite number/);
+  });
+
+  it('refuses a damaged calibration, naming the field', () => {
+    const m = models.find((x) => x.factory.name === 'stide')!;
+    const file = packr.unpack(modelBody(m.bytes)) as Record<string, unknown>;
+    const calibration = file.calibration as Record<string, unknown>;
+    const damaged: Array<[string, unknown, RegExp]> = [
+      ['a missing calibration', undefined, /it has no calibration/],
+      ['a calibration that is a list', [1, 2], /it has no calibration/],
+      ['a frame of 0', { ...calibration, frame: 0 }, /calibration\.frame is 0/],
+      ['a fractional frame', { ...calibration, frame: 2.5 }, /calibration\.frame is 2\.5, not a whole number/],
+      ['a frame beyond MAX_FRAME', { ...calibration, frame: MAX_FRAME + 1 }, /calibration\.frame is/],
+      ['another threshold', { ...calibration, threshold: (file.threshold as number) / 2 }, /its calibration threshold differs from its threshold/],
+      ['an unknown unit', { ...calibration, unit: 'day' }, /calibration\.unit is 'day'/],
+      ['an unknown part', { ...calibration, part: 'file' }, /calibration\.part is 'file'/],
+      ['no peaks', { ...calibration, peaks: new Float64Array(0) }, /calibration\.peaks is not a list of finite numbers/],
+      ['a NaN peak', { ...calibration, peaks: Float64Array.of(0.1, NaN) }, /calibration\.peaks is not a list of finite numbers/],
+      ['peaks that are not numbers', { ...calibration, peaks: 'high' }, /calibration\.peaks is not a list of finite numbers/],
+      ['a budget of 0', { ...calibration, budget: 0 }, /calibration\.budget is 0/],
+      ['a NaN budget', { ...calibration, budget: NaN }, /calibration\.budget is NaN/],
+      ['an observed rate above 1', { ...calibration, observed: 2 }, /calibration\.observed is 2/],
+      ['a negative expected rate', { ...calibration, expected: -1 }, /calibration\.expected is -1/],
+      ['0 folds', { ...calibration, folds: 0 }, /calibration\.folds is 0/],
+      ['a rule that is not a sentence', { ...calibration, rule: 42 }, /calibration\.rule is not a sentence/],
+    ];
+    for (const [what, value, why] of damaged) {
+      const bytes = sealModel(packr.pack({ ...file, calibration: value }));
+      expect(() => modelFromBytes(bytes, 'cal.model'), what).toThrow(expect.objectContaining({ code: 'ERR_NOT_A_MODEL', message: expect.stringMatching(/^cal\.model is a damaged syswarden model: /) }));
+      expect(() => modelFromBytes(bytes, 'cal.model'), what).toThrow(why);
+    }
   });
 
   it('refuses a STIDE state whose windows are not whole, and trees whose children loop', () => {

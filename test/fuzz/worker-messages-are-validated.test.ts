@@ -33,7 +33,7 @@ describe('worker messages are validated', () => {
 
   it('a real worker reports malformed messages as fatal and keeps scoring', async () => {
     const stide = fittedModels().find((m) => m.factory.name === 'stide')!;
-    const init: WorkerInit = { index: 0, workers: 1, model: stide.bytes, modelName: 'toy', quietWindows: 4, idleNs: 1e12 };
+    const init: WorkerInit = { index: 0, workers: 1, model: stide.bytes, modelName: 'toy', quietWindows: 4, idleNs: 1e12, nice: null };
     const worker = new Worker(new URL('../../dist/pipeline/worker.js', import.meta.url), { workerData: init });
     const got: FromWorker[] = [];
     const waitFor = (pred: (m: FromWorker) => boolean): Promise<FromWorker> =>

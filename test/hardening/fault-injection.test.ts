@@ -2,11 +2,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert, AlertRecord } from '../../src/alert/alert.js';
 import { Collector, type CollectorStats } from '../../src/capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
+import { statedCalibration } from '../../src/detect/calibration.js';
 import { encodeModel, modelBody, modelFromBytes, sealModel } from '../../src/detect/model-file.js';
 import { Stide } from '../../src/detect/stide.js';
 import { SyswardenError } from '../../src/errors.js';
@@ -86,10 +88,10 @@ function scratch(tag: string): ScratchCgroup {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sw-fi-'));
-  const d = new Stide({ frame: 1 });
+  // Frame 1, threshold 1: every window not in the toy cycle alarms.
+  const d = new Stide();
   d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4));
-  d.threshold = 1;
-  goodModel = encodeModel(d, { filter: 'none' });
+  goodModel = encodeModel(d, statedCalibration(1, 1), { filter: 'none' });
   model = join(dir, 'alarm.model');
   writeFileSync(model, goodModel, { mode: 0o600 });
   trace = join(dir, 'trace.txt');
@@ -324,7 +326,8 @@ describe('ENOSPC and EIO on every output', { timeout: 120_000 }, () => {
     const busy = loop(cg, ['pattern', '300', '2']);
     const before = [fullDisk, eioAll.dir, eioSync.dir].map(filesIn);
     try {
-      const train = (model: string, ...more: string[]) => spawnCli(['train', '--target', cg.spec, '--duration', '1', '--model', model, ...more]);
+      // 3 s: live training holds out stretches of at least a second, and calibration needs two of them.
+      const train = (model: string, ...more: string[]) => spawnCli(['train', '--target', cg.spec, '--duration', '3', '--model', model, ...more]);
       const runs = [
         { cli: train(join(fullDisk, 'old.model'), '--force'), message: /cannot write model .*old\.model: the disk is full \(ENOSPC\); the old file is unchanged\. Fix: free space/ },
         { cli: train(join(eioAll.dir, 'new.model')), message: /cannot write model .*new\.model: EIO\. Fix:/ },
@@ -343,13 +346,14 @@ describe('ENOSPC and EIO on every output', { timeout: 120_000 }, () => {
     }
   });
 
-  it('eval --json: ENOSPC and EIO (on write or on fsync) leave no file and no temporary file, exit 1, a clear message', async () => {
+  it('eval --json: ENOSPC and EIO (on write or on fsync) before any record leave no file, exit 1, a clear message', async () => {
     const before = [fullDisk, eioAll.dir, eioSync.dir].map(filesIn);
-    const args = ['eval', '--normal', join(fixtures, 'strace-plain.txt'), '--attack', join(fixtures, 'strace-ttt.txt'), '--detector', 'stide', '--window', '3', '--json'];
+    // The window split: one small normal trace is enough to train, calibrate and test on (the trace split needs two or more).
+    const args = ['eval', '--normal', join(fixtures, 'strace-plain.txt'), '--attack', join(fixtures, 'strace-ttt.txt'), '--detector', 'stide', '--window', '3', '--split', 'ordered', '--json'];
     const runs = [
       { cli: spawnCli([...args, join(fullDisk, 'eval.json')]), message: /cannot write JSON report .*eval\.json: the disk is full \(ENOSPC\); nothing was written/ },
-      { cli: spawnCli([...args, join(eioAll.dir, 'eval.json')]), message: /cannot write JSON report .*eval\.json: EIO\. Fix:/ },
-      { cli: spawnCli([...args, join(eioSync.dir, 'eval.json')]), message: /cannot write JSON report .*eval\.json: EIO\. Fix:/ },
+      { cli: spawnCli([...args, join(eioAll.dir, 'eval.json')]), message: /cannot write JSON report .*eval\.json: EIO; nothing was written\. Fix:/ },
+      { cli: spawnCli([...args, join(eioSync.dir, 'eval.json')]), message: /cannot write JSON report .*eval\.json: EIO; nothing was written\. Fix:/ },
     ];
     const codes = await Promise.all(runs.map((r) => r.cli.exit(60_000)));
     runs.forEach((r, i) => expectCleanFailure(r.cli, codes[i]!, r.message));
@@ -749,7 +753,7 @@ describe('a corrupt model', { timeout: 120_000 }, () => {
   }
 
   it('no single-bit flip anywhere in a model loads as a different model: each is refused with a SyswardenError or scores exactly as the original', () => {
-    const ref = modelFromBytes(goodModel, 'good').detector;
+    const { detector: ref, file: refFile } = modelFromBytes(goodModel, 'good');
     const probe = [
       windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4),
       windowStream(new Uint16Array(600).map((_, i) => ((i * 7919) % 13) + 1), 4),
@@ -760,16 +764,19 @@ describe('a corrupt model', { timeout: 120_000 }, () => {
       const b = Buffer.from(goodModel);
       b[bit >> 3]! ^= 1 << (bit & 7);
       let loaded;
+      let file;
       try {
         new PipelineModel(b, 'flipped');
-        loaded = modelFromBytes(b, 'flipped').detector;
+        ({ detector: loaded, file } = modelFromBytes(b, 'flipped'));
       } catch (e) {
         if (!(e instanceof SyswardenError)) throw new Error(`bit ${bit}: ${String(e)}`);
         continue;
       }
       const scores = probe.flatMap((w) => [...loaded.score(w)]);
-      if (loaded.threshold !== ref.threshold || scores.some((s, k) => s !== refScores[k])) {
-        silentlyDifferent.push(`byte ${bit >> 3} bit ${bit & 7}${loaded.threshold !== ref.threshold ? ` (threshold ${ref.threshold} -> ${loaded.threshold})` : ''}`);
+      // The decision is the calibration too: a changed threshold or frame is a different model.
+      const sameCalibration = isDeepStrictEqual(file.calibration, refFile.calibration);
+      if (file.threshold !== refFile.threshold || !sameCalibration || scores.some((s, k) => s !== refScores[k])) {
+        silentlyDifferent.push(`byte ${bit >> 3} bit ${bit & 7}${file.threshold !== refFile.threshold ? ` (threshold ${refFile.threshold} -> ${file.threshold})` : ''}${sameCalibration ? '' : ' (calibration changed)'}`);
       }
     }
     expect(silentlyDifferent.length, `${silentlyDifferent.length} of ${goodModel.length * 8} single-bit flips load without a word and score differently, e.g. ${silentlyDifferent.slice(0, 5).join('; ')}`).toBe(0);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stide } from '../../src/detect/stide.js';
+import { statedCalibration } from '../../src/detect/calibration.js';
 import { saveModel } from '../../src/detect/model-file.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { windowStream } from '../../src/window/windows.js';
@@ -14,9 +15,10 @@ let model: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sw-flood-'));
   model = join(dir, 'toy.model');
-  const d = new Stide({ frame: 1 });
+  // Frame 1, threshold 1: every window not in the cycle alarms, so the flood is scored and alarms in full.
+  const d = new Stide();
   d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 6));
-  await saveModel(model, d, { filter: 'none' });
+  await saveModel(model, d, statedCalibration(1, 1), { filter: 'none' });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,3 +1,4 @@
+import { statedCalibration } from '../../src/detect/calibration.js';
 import { saveModel } from '../../src/detect/model-file.js';
 import { Stide } from '../../src/detect/stide.js';
 import { windowStream } from '../../src/window/windows.js';
@@ -45,12 +46,13 @@ export function alertKey(a: Alert): string {
 }
 
 /**
- * Save a STIDE model (windows of 4, frame 1) that knows only a toy cycle and
- * alarms at threshold 1: every window of a real process alarms under it.
+ * Save a STIDE model (windows of 4) that knows only a toy cycle and alarms
+ * on every window it has not seen: with a frame of 1 the decision is the
+ * window's own score (1 when unseen), and the stated threshold is 1. Every
+ * window of a real process alarms under it.
  */
 export async function saveAlarmingModel(path: string): Promise<void> {
-  const d = new Stide({ frame: 1 });
+  const d = new Stide();
   d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4));
-  d.threshold = 1;
-  await saveModel(path, d, { filter: 'none' });
+  await saveModel(path, d, statedCalibration(1, 1), { filter: 'none' });
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
+import { statedCalibration } from '../../src/detect/calibration.js';
 import { encodeModel, modelBody, sealModel } from '../../src/detect/model-file.js';
 import { Stide } from '../../src/detect/stide.js';
 import { Pipeline, PipelineModel } from '../../src/pipeline/pipeline.js';
@@ -44,13 +45,19 @@ const BAD: Array<{ what: string; code: string; message: RegExp; bytes: () => Buf
     message: /the saved state is damaged: normal holds 7 calls.*Fix: re-train/,
     bytes: () => craft((f) => ((f.state as Record<string, unknown>).normal = new Uint16Array(7))),
   },
+  {
+    what: 'a damaged calibration',
+    code: 'ERR_NOT_A_MODEL',
+    message: /is a damaged syswarden model: calibration\.frame is 0, not a number from 1 to \d+\. Fix: re-train/,
+    bytes: () => craft((f) => ((f.calibration as Record<string, unknown>).frame = 0)),
+  },
 ];
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sw-badmodel-'));
-  const d = new Stide({ frame: 1 });
+  const d = new Stide();
   d.fit(windowStream(new Uint16Array(600).map((_, i) => (i % 6) + 1), 4));
-  good = encodeModel(d, { filter: 'none' });
+  good = encodeModel(d, statedCalibration(1, 1), { filter: 'none' });
   writeFileSync(trace(), 'read\nwrite\nclose\nopenat\nread\nwrite\n');
   for (const b of BAD) writeFileSync(join(dir, `${b.code}.model`), b.bytes());
   cg = createScratchCgroup(`sw-test-badmodel-${process.pid}`);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stide } from '../../src/detect/stide.js';
+import { statedCalibration } from '../../src/detect/calibration.js';
 import { saveModel } from '../../src/detect/model-file.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { ownerOf } from '../../src/pipeline/protocol.js';
@@ -18,10 +19,10 @@ beforeAll(async () => {
   model = join(dir, 'toy.model');
   // Normal: the cycle 1 2 3 4 5 6 repeated.
   const calls = new Uint16Array(600).map((_, i) => (i % 6) + 1);
-  const d = new Stide({ frame: 1 });
+  // Frame 1, threshold 1: every window not in the cycle alarms.
+  const d = new Stide();
   d.fit(windowStream(calls, 4));
-  d.threshold = 1;
-  await saveModel(model, d, { filter: 'none' });
+  await saveModel(model, d, statedCalibration(1, 1), { filter: 'none' });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

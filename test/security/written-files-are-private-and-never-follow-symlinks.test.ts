@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AlertWriter } from '../../src/alert/sink.js';
 import { RecordingWriter } from '../../src/capture/recording.js';
+import { statedCalibration } from '../../src/detect/calibration.js';
 import { loadModel, saveModel } from '../../src/detect/model-file.js';
 import { factory as stide } from '../../src/detect/stide.js';
 import { SyswardenError } from '../../src/errors.js';
@@ -27,16 +28,17 @@ describe('files syswarden writes are private and never follow a planted symlink'
   it('a model is saved with mode 0600, and a symlink at its path is refused, with or without force, never written through', async () => {
     const d = stide.create();
     d.fit(toyProblem(3).train);
+    const calibration = statedCalibration(1);
     const fresh = join(dir, 'fresh.model');
-    await saveModel(fresh, d, { filter: 'none' });
+    await saveModel(fresh, d, calibration, { filter: 'none' });
     expect(mode(fresh)).toBe(0o600);
     expect((await loadModel(fresh)).detector.name).toBe('stide');
-    await expect(saveModel(fresh, d, { filter: 'none' })).rejects.toThrow(/already exists.*--force/);
+    await expect(saveModel(fresh, d, calibration, { filter: 'none' })).rejects.toThrow(/already exists.*--force/);
 
     const planted = join(dir, 'planted.model');
     symlinkSync(victim, planted);
-    await expect(saveModel(planted, d, { filter: 'none' })).rejects.toThrow(/symbolic link/);
-    await expect(saveModel(planted, d, { filter: 'none', force: true })).rejects.toThrow(/symbolic link/);
+    await expect(saveModel(planted, d, calibration, { filter: 'none' })).rejects.toThrow(/symbolic link/);
+    await expect(saveModel(planted, d, calibration, { filter: 'none', force: true })).rejects.toThrow(/symbolic link/);
     expect(readFileSync(victim, 'utf8')).toBe('precious');
     expect(lstatSync(planted).isSymbolicLink()).toBe(true);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);

@@ -1,5 +1,8 @@
+import { DEFAULT_BUDGET, calibrate, type Calibration } from '../../../src/detect/calibration.js';
+import { decisionScores } from '../../../src/detect/decision.js';
+import type { Detector, DetectorFactory } from '../../../src/detect/detector.js';
 import type { WindowSet } from '../../../src/window/window-set.js';
-import { windowStreams } from '../../../src/window/windows.js';
+import { selectWindows, windowStreams } from '../../../src/window/windows.js';
 
 /** Seeded LCG: the toy data must be the same on every run. */
 export function lcg(seed: number): () => number {
@@ -54,9 +57,40 @@ export function supervisedToyProblem(size: number): Toy {
   };
 }
 
-/** Positions whose score reaches the detector's threshold. */
+/** Positions whose score reaches the threshold. */
 export function alarmsOf(scores: Float64Array, threshold: number): number[] {
   return [...scores.keys()].filter((i) => scores[i]! >= threshold);
+}
+
+function withLabel(set: WindowSet, label: number): WindowSet {
+  return selectWindows(set, [...set.labels!.keys()].filter((i) => set.labels![i] === label));
+}
+
+/**
+ * A detector fitted on a toy's training streams and calibrated as train and
+ * eval do: each normal training stream is one held-out part (a trace), the
+ * budget is the default share of normal traces, and attack streams (when
+ * the toy has them) are what a supervised detector also learns from.
+ */
+export function calibrateOnToy(factory: DetectorFactory, toy: Toy, frame: number, options: Record<string, unknown> = {}): { detector: Detector; calibration: Calibration } {
+  const normal = withLabel(toy.train, 0);
+  const attack = withLabel(toy.train, 1);
+  return calibrate({
+    factory,
+    options,
+    normal,
+    partOf: normal.source!,
+    part: 'trace',
+    ...(attack.count > 0 ? { attack } : {}),
+    budget: DEFAULT_BUDGET.trace,
+    unit: 'trace',
+    frame,
+  });
+}
+
+/** Decision scores (frame means, see decision.ts) of a window set under a calibrated detector. */
+export function decided(detector: Detector, set: WindowSet, frame: number): Float64Array {
+  return decisionScores(set, detector.score(set), frame);
 }
 
 /** A WindowSet of the given rows (all of one size), one source per row as given (default: one stream). */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { datasetPath } from '../../../src/trace/dataset.js';
 import { syscallNumber } from '../../../src/trace/syscalls.js';
 import type { WindowSet } from '../../../src/window/window-set.js';
+import { sklearnCut } from './sklearn.js';
 import type { DetectorFactory } from '../../../src/detect/detector.js';
 
 /** Level-4 ("harmless") syscalls of the study's filter. */
@@ -119,5 +120,5 @@ export function evaluate(factory: DetectorFactory, train: WindowSet, test: Windo
   const t1 = performance.now();
   const scores = det.score(test);
   const t2 = performance.now();
-  return { ...f1(test.labels!, scores, det.threshold), fitMs: t1 - t0, scoreMs: t2 - t1, supervised: det.supervised };
+  return { ...f1(test.labels!, scores, sklearnCut(det.name)), fitMs: t1 - t0, scoreMs: t2 - t1, supervised: det.supervised };
 }

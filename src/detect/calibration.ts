@@ -1,0 +1,285 @@
+import { SyswardenError } from '../errors.js';
+import type { WindowSet } from '../window/window-set.js';
+import { concatWindows, selectWindows } from '../window/windows.js';
+import { justAbove } from './common.js';
+import { decisionScores } from './decision.js';
+import type { Detector, DetectorFactory } from './detector.js';
+import { twoNumbers } from './registry.js';
+import { Prng } from './lib/prng.js';
+
+/**
+ * What a false-alarm budget counts: alarming traces among normal traces
+ * (files: `eval`, `train --from` with several files), or alarms per hour of
+ * a container's normal activity (live models).
+ */
+export type BudgetUnit = 'trace' | 'hour';
+
+/** Default false-alarm budgets: per normal trace, and per container-hour. */
+export const DEFAULT_BUDGET: Readonly<Record<BudgetUnit, number>> = { trace: 0.05, hour: 1 };
+
+/** How a model's alarm threshold was set, stored with the model and printed by train and watch. */
+export interface Calibration {
+  /** Windows per decision frame (see FrameDecision). */
+  frame: number;
+  /** Alarm when a stream's frame mean is at or above this. */
+  threshold: number;
+  /** The false-alarm budget asked for, per `unit`. */
+  budget: number;
+  unit: BudgetUnit;
+  /** What one held-out part was: a trace, or a stretch of time (seconds) of live training. */
+  part: 'trace' | 'time' | 'segment';
+  /** Length of one held-out part in hours (unit 'hour'), else 0. */
+  partHours: number;
+  /** The highest decision score of each held-out normal part, ascending. */
+  peaks: Float64Array;
+  /** Cross-validation folds the peaks came from. */
+  folds: number;
+  /** Share of held-out parts whose peak reaches the threshold. */
+  observed: number;
+  /** Expected false alarms per unit at the threshold (from the peaks' tail where they are too few to count). */
+  expected: number;
+  /** One sentence: how the threshold was chosen. */
+  rule: string;
+}
+
+export interface CalibrateInput {
+  factory: DetectorFactory;
+  /** Options for the factory (seed included). */
+  options?: Record<string, unknown>;
+  /** Normal training windows; `source` must be set (the stream of each window). */
+  normal: WindowSet;
+  /** The held-out part of each normal window (a trace index, a time segment), same length as normal.count. */
+  partOf: Int32Array;
+  part: Calibration['part'];
+  /** Hours per part (unit 'hour'). */
+  partHours?: number;
+  /** Attack windows a supervised detector also learns from (in every fold: only normal parts are held out). */
+  attack?: WindowSet;
+  budget: number;
+  unit: BudgetUnit;
+  frame: number;
+  /** Most folds (default 25 for one-class detectors, 5 for supervised ones). */
+  folds?: number;
+  seed?: number;
+}
+
+/** Checks a budget from the command line or an API caller. */
+export function checkBudget(budget: number, unit: BudgetUnit): number {
+  const max = unit === 'trace' ? 0.5 : 3600;
+  if (!(Number.isFinite(budget) && budget > 0 && budget <= max)) {
+    throw new SyswardenError(
+      'ERR_INVALID_INPUT',
+      `false-alarm budget ${budget} is out of range. Fix: give a rate above 0 and at most ${max} (${unit === 'trace' ? 'a share of normal traces, e.g. 0.05' : 'false alarms per container-hour, e.g. 1'}).`,
+    );
+  }
+  return budget;
+}
+
+function distinct(a: Int32Array, count: number): number[] {
+  const s = new Set<number>();
+  for (let i = 0; i < count; i++) s.add(a[i]!);
+  return [...s].sort((x, y) => x - y);
+}
+
+/**
+ * Fits a detector on all the training data and sets its alarm threshold to
+ * meet a false-alarm budget on normal data it did not learn from:
+ * the normal parts are dealt (seeded) into k folds; each fold is scored by a
+ * model learnt from the other folds, through the same frame decision as
+ * live scoring, and each part's highest decision score is its peak. The
+ * threshold is then chosen from the peaks (see thresholdFromPeaks).
+ */
+export function calibrate(input: CalibrateInput): { detector: Detector; calibration: Calibration } {
+  const { normal, partOf, factory } = input;
+  checkBudget(input.budget, input.unit);
+  if (!normal.source) throw new SyswardenError('ERR_INVALID_INPUT', 'calibration needs the stream of every window.');
+  if (partOf.length < normal.count) throw new SyswardenError('ERR_INVALID_INPUT', 'calibration needs the part of every window.');
+  const parts = distinct(partOf, normal.count);
+  if (parts.length < 2) {
+    throw new SyswardenError(
+      'ERR_NO_DATA',
+      `${factory.name}: the normal training data is one ${input.part === 'trace' ? 'trace' : 'stretch'}, so there is nothing to hold out and measure false alarms on. Fix: give at least 2 normal traces (or train live for longer).`,
+    );
+  }
+  // One part per fold up to 25 (leave-one-out: two similar parts never hide each other);
+  // supervised detectors cost a fit per fold and learn attacks in every fold anyway: 5.
+  const supervised = factory.create(input.options).supervised;
+  const folds = Math.min(parts.length, Math.max(2, Math.round(input.folds ?? (supervised ? 5 : 25))));
+  // Parts are dealt to folds in a seeded order, so neither file order nor time decides which parts are held out together.
+  const order = [...parts];
+  const rand = new Prng(input.seed ?? 1);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rand.uint32() % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const foldOf = new Map<number, number>();
+  order.forEach((p, i) => foldOf.set(p, i % folds));
+
+  const peakOf = new Map<number, number>(parts.map((p) => [p, 0]));
+  for (let f = 0; f < folds; f++) {
+    const learnIdx: number[] = [];
+    const heldIdx: number[] = [];
+    for (let i = 0; i < normal.count; i++) (foldOf.get(partOf[i]!) === f ? heldIdx : learnIdx).push(i);
+    const detector = factory.create(input.options);
+    const learn = selectWindows(normal, learnIdx);
+    detector.fit(input.attack && detector.supervised ? concatWindows([learn, input.attack]) : learn);
+    const held = selectWindows(normal, heldIdx);
+    const decided = decisionScores(held, detector.score(held), input.frame);
+    for (let k = 0; k < heldIdx.length; k++) {
+      const p = partOf[heldIdx[k]!]!;
+      if (decided[k]! > peakOf.get(p)!) peakOf.set(p, decided[k]!);
+    }
+  }
+  const peaks = Float64Array.from(peakOf.values()).sort();
+  const detector = factory.create(input.options);
+  detector.fit(input.attack && detector.supervised ? concatWindows([normal, input.attack]) : normal);
+  const partHours = input.unit === 'hour' ? input.partHours ?? 0 : 0;
+  if (input.unit === 'hour' && !(partHours > 0)) throw new SyswardenError('ERR_INVALID_INPUT', 'an hourly budget needs the length of each held-out part.');
+  const perPart = input.unit === 'hour' ? Math.min(0.5, input.budget * partHours) : input.budget;
+  const chosen = thresholdFromPeaks(peaks, perPart);
+  const max = detector.maxScore();
+  const calibration: Calibration = {
+    frame: input.frame,
+    threshold: chosen.threshold,
+    budget: input.budget,
+    unit: input.unit,
+    part: input.part,
+    partHours,
+    peaks,
+    folds,
+    observed: chosen.observed,
+    expected: input.unit === 'hour' ? chosen.expected / partHours : chosen.expected,
+    rule: describe(chosen, peaks.length, folds, input.part, perPart),
+  };
+  // Strictly: a threshold a hair above the bound (just above a peak that is the bound) is still one no frame can reach.
+  if (chosen.threshold > max) {
+    const [t, m] = twoNumbers(chosen.threshold, max);
+    throw new SyswardenError(
+      'ERR_UNREACHABLE_THRESHOLD',
+      `${factory.name}: meeting a budget of ${formatBudget(calibration)} needs a threshold of ${t}, above the highest score ${m} any window can reach: the model could never alarm, so it was not saved. ` +
+        `Fix: train on more normal data, allow more false alarms (--false-alarms), or choose another --detector.`,
+    );
+  }
+  return { detector, calibration };
+}
+
+export interface ChosenThreshold {
+  threshold: number;
+  /** Share of peaks at or above the threshold. */
+  observed: number;
+  /** Estimated probability that a new part's peak reaches it. */
+  expected: number;
+  how: 'quantile' | 'tail' | 'floor' | 'above-all';
+}
+
+/**
+ * The threshold for a per-part false-alarm rate `rate`, from held-out peaks:
+ * - When the peaks are enough to count that rate (n·rate >= 1): the lowest
+ *   threshold that at most floor(n·rate) peaks reach (an empirical
+ *   quantile: the few most unusual parts do not set it).
+ * - Otherwise the rate is finer than n parts can count, and the threshold is
+ *   extrapolated from the upper half of the peaks, modelled as an
+ *   exponential tail (peaks-over-threshold, Pickands 1975): with m the
+ *   median peak and s the median excess over m divided by ln 2 (a scale
+ *   that one outlying part cannot move much), P(peak >= m + x) = 0.5·e^(-x/s),
+ *   so the threshold is m + s·ln(0.5 / rate). It may sit below the highest
+ *   peak: one unusual part is allowed to be unusual. But not two: where the
+ *   fitted tail would let two or more held-out parts alarm (the peaks are a
+ *   mixture, e.g. a rare normal activity several parts share), the data
+ *   overrules the model and the threshold is just above the second highest
+ *   peak.
+ * - When more than half the peaks equal the highest (a tail of zero width,
+ *   e.g. no held-out window was unusual at all) there is no tail to
+ *   extrapolate: the threshold is just above the highest peak.
+ */
+export function thresholdFromPeaks(peaks: Float64Array, rate: number): ChosenThreshold {
+  const n = peaks.length;
+  if (n === 0) throw new SyswardenError('ERR_NO_DATA', 'no held-out normal data to set a threshold on.');
+  const sorted = Float64Array.from(peaks).sort();
+  const reach = (t: number) => {
+    let c = 0;
+    for (let i = 0; i < n; i++) if (sorted[i]! >= t) c++;
+    return c / n;
+  };
+  const allowed = Math.floor(n * rate + 1e-9);
+  if (allowed >= 1) {
+    // The (allowed+1)-th highest peak must stay below the threshold.
+    const t = justAbove(sorted[n - 1 - allowed]!);
+    const observed = reach(t);
+    return { threshold: t, observed, expected: observed, how: 'quantile' };
+  }
+  const m = median(sorted);
+  const excess: number[] = [];
+  for (let i = 0; i < n; i++) if (sorted[i]! > m) excess.push(sorted[i]! - m);
+  const s = excess.length > 0 ? median(Float64Array.from(excess).sort()) / Math.LN2 : 0;
+  if (!(s > 0)) {
+    const t = justAbove(sorted[n - 1]!);
+    return { threshold: t, observed: 0, expected: 1 / (n + 1), how: 'above-all' };
+  }
+  const t = m + s * Math.log(0.5 / rate);
+  // The tail is a model; the peaks are data. Where the model would let more
+  // than one held-out part alarm (a mixture: a rare normal activity that
+  // several parts share), the data wins: the threshold rises to just above
+  // the second highest peak, so only one outlying part may reach it.
+  const floor = n >= 3 ? justAbove(sorted[n - 2]!) : -Infinity;
+  if (floor > t) return { threshold: floor, observed: reach(floor), expected: rate, how: 'floor' };
+  return { threshold: t, observed: reach(t), expected: rate, how: 'tail' };
+}
+
+function median(sorted: Float64Array): number {
+  const n = sorted.length;
+  return n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+}
+
+function partWord(part: Calibration['part'], n: number): string {
+  if (part === 'trace') return n === 1 ? 'normal trace' : 'normal traces';
+  if (part === 'time') return n === 1 ? 'stretch of training time' : 'stretches of training time';
+  return n === 1 ? 'segment of the training data' : 'segments of the training data';
+}
+
+function describe(c: ChosenThreshold, n: number, folds: number, part: Calibration['part'], rate: number): string {
+  const held = `${n} held-out ${partWord(part, n)} (${folds}-fold cross-validation, frame means)`;
+  if (c.how === 'quantile') return `the lowest threshold that at most ${Math.floor(n * rate + 1e-9)} of the peaks of ${held} reach`;
+  if (c.how === 'floor') return `just above the second highest peak of ${held}: the exponential tail fitted to their upper half would let more than one of them alarm, so only the single most unusual one may`;
+  if (c.how === 'tail') return `extrapolated from the upper half of the peaks of ${held}, modelled as an exponential tail (a rate of ${rate.toPrecision(2)} per part is finer than ${n} parts can count)`;
+  return `just above the highest peak of ${held}: more than half of them peak at the same value, so there is no tail to extrapolate`;
+}
+
+/** The budget in words, e.g. "0.05 per normal trace" or "1 per container-hour". */
+export function formatBudget(c: Pick<Calibration, 'budget' | 'unit'>): string {
+  return `${Number(c.budget.toPrecision(3))} false alarm${c.budget === 1 ? '' : 's'} per ${c.unit === 'trace' ? 'normal trace' : 'container-hour'}`;
+}
+
+/** A model's calibration in a few lines, for train and watch. */
+export function formatCalibration(c: Calibration): string {
+  const q = (p: number) => c.peaks[Math.min(c.peaks.length - 1, Math.floor(p * (c.peaks.length - 1)))]!;
+  const num = (v: number) => String(Number(v.toPrecision(4)));
+  return [
+    `budget: ${formatBudget(c)}`,
+    `threshold: ${num(c.threshold)} on the mean score of the last ${c.frame} windows of a thread; ${c.rule}`,
+    `held-out peaks: min ${num(c.peaks[0]!)}, median ${num(q(0.5))}, 90% ${num(q(0.9))}, max ${num(c.peaks[c.peaks.length - 1]!)}; ` +
+      `${Math.round(c.observed * c.peaks.length)} of ${c.peaks.length} reach the threshold`,
+    `expected false alarms: ${num(c.expected)} per ${c.unit === 'trace' ? 'normal trace' : 'container-hour'}`,
+  ].join('\n');
+}
+
+/**
+ * A calibration whose threshold is stated, not measured: for tests and for
+ * embedders who set their own threshold. Its rule says so, and it carries a
+ * single peak (the threshold itself) so that every field is well formed.
+ */
+export function statedCalibration(threshold: number, frame = 1): Calibration {
+  return {
+    frame,
+    threshold,
+    budget: DEFAULT_BUDGET.trace,
+    unit: 'trace',
+    part: 'trace',
+    partHours: 0,
+    peaks: Float64Array.of(threshold),
+    folds: 1,
+    observed: 0,
+    expected: 0,
+    rule: 'stated by the caller, not calibrated on data',
+  };
+}

@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import { calibrate, checkBudget, thresholdFromPeaks } from '../../src/detect/calibration.js';
+import { decisionScores } from '../../src/detect/decision.js';
+import { getDetector } from '../../src/detect/registry.js';
+import { Prng } from '../../src/detect/lib/prng.js';
+import { windowStreams } from '../../src/window/windows.js';
+
+/**
+ * The threshold is chosen to meet a false-alarm budget on held-out normal
+ * data: counted where the data can count it, extrapolated from the tail where
+ * it cannot, never "above the highest score seen".
+ */
+
+const sorted = (xs: number[]) => Float64Array.from(xs).sort();
+const reaching = (peaks: ArrayLike<number>, t: number) => Array.from(peaks).filter((p) => p >= t).length;
+
+describe('thresholdFromPeaks', () => {
+  it('counts the budget when the peaks can: at most floor(n * rate) of 100 peaks reach it', () => {
+    const peaks = sorted(Array.from({ length: 100 }, (_, i) => i + 1));
+    for (const rate of [0.01, 0.05, 0.1, 0.25]) {
+      const c = thresholdFromPeaks(peaks, rate);
+      expect(c.how).toBe('quantile');
+      expect(reaching(peaks, c.threshold)).toBe(Math.floor(100 * rate));
+      // The lowest such threshold: one more peak reaches anything a step lower.
+      expect(reaching(peaks, c.threshold - 0.5)).toBe(Math.floor(100 * rate) + 1);
+    }
+  });
+
+  it('extrapolates when the rate is finer than the peaks can count, and one outlier does not set it', () => {
+    const rand = new Prng(7);
+    const base = Array.from({ length: 19 }, () => 1 + rand.float());
+    const without = thresholdFromPeaks(sorted(base), 0.01);
+    const withOutlier = thresholdFromPeaks(sorted([...base, 1000]), 0.01);
+    expect(without.how).toBe('tail');
+    expect(withOutlier.how).toBe('tail');
+    // "Above the maximum" would be 1000: the robust tail is set by the bulk of the parts.
+    expect(withOutlier.threshold).toBeLessThan(10);
+    expect(Math.abs(withOutlier.threshold - without.threshold) / without.threshold).toBeLessThan(0.5);
+    // And it is above the typical part: most peaks stay below it.
+    expect(reaching(base, withOutlier.threshold)).toBeLessThanOrEqual(1);
+  });
+
+  it('is calibrated on an exponential tail: the true exceedance averages near the rate', () => {
+    // Peaks 1 + Exp(1): P(peak >= t) = exp(-(t - 1)). 12 parts, rate 0.05: the tail regime.
+    const rand = new Prng(11);
+    const rate = 0.05;
+    let sum = 0;
+    let floors = 0;
+    const trials = 400;
+    for (let k = 0; k < trials; k++) {
+      const peaks = sorted(Array.from({ length: 12 }, () => 1 - Math.log(1 - rand.float())));
+      const c = thresholdFromPeaks(peaks, rate);
+      expect(['tail', 'floor']).toContain(c.how);
+      if (c.how === 'floor') floors++;
+      sum += Math.min(1, Math.exp(-(c.threshold - 1)));
+    }
+    const mean = sum / trials;
+    // The floor (two peaks above the fitted tail) is the rare case on a true exponential tail.
+    expect(floors).toBeLessThan(trials / 4);
+    // A point estimate from 12 peaks scatters; on average it must land within a factor of 2 of the budget.
+    expect(mean).toBeGreaterThan(rate / 2);
+    expect(mean).toBeLessThan(rate * 2);
+  });
+
+  it('sits just above the highest peak when more than half of them are equal (no tail to fit)', () => {
+    const c = thresholdFromPeaks(sorted([0.1, 0.2, 0.5, 0.5, 0.5, 0.5, 0.5]), 0.01);
+    expect(c.how).toBe('above-all');
+    expect(c.threshold).toBeGreaterThan(0.5);
+    expect(c.threshold).toBeLessThan(0.5 + 1e-12);
+  });
+});
+
+/** A toy program: requests of a few shapes; an attack injects a burst of calls it never makes. */
+function program(rand: Prng, len: number, attack = false): Uint16Array {
+  const out: number[] = [];
+  while (out.length < len) {
+    const r = rand.float();
+    if (r < 0.6) out.push(0, 1, 2, 3, 1);
+    else if (r < 0.9) out.push(0, 1, 4, 3, 1);
+    else out.push(0, 5, 6, 1);
+    if (rand.float() < 0.2) out.push(7);
+  }
+  if (attack) for (let i = 0; i < 60; i++) out[len / 2 + i] = [59, 57, 41, 42, 33][rand.int(5)]!;
+  return Uint16Array.from(out.slice(0, len));
+}
+
+describe('calibrate', () => {
+  it('meets its budget on fresh normal traces and still detects the attack traces (markov, window 5)', () => {
+    const rand = new Prng(3);
+    const size = 5;
+    const train = windowStreams(Array.from({ length: 20 }, (_, s) => ({ calls: program(rand, 800), label: 0, source: s })), size);
+    const { detector, calibration } = calibrate({
+      factory: getDetector('markov'),
+      normal: train,
+      partOf: Int32Array.from(train.source!),
+      part: 'trace',
+      budget: 0.05,
+      unit: 'trace',
+      frame: 20,
+    });
+    expect(calibration.peaks.length).toBe(20);
+    expect(calibration.threshold).toBeLessThanOrEqual(detector.maxScore());
+    const peak = (calls: Uint16Array) => {
+      const w = windowStreams([{ calls, label: 0, source: 0 }], size);
+      return Math.max(...decisionScores(w, detector.score(w), calibration.frame));
+    };
+    const fresh = Array.from({ length: 200 }, () => peak(program(rand, 800)));
+    const attacks = Array.from({ length: 50 }, () => peak(program(rand, 800, true)));
+    const fa = reaching(fresh, calibration.threshold) / fresh.length;
+    // The budget is 5 %; a threshold "above the maximum" would give 0 here and miss attacks elsewhere, one that ignores the tail far more.
+    expect(fa).toBeLessThanOrEqual(0.1);
+    expect(reaching(attacks, calibration.threshold)).toBe(attacks.length);
+  });
+
+  it('refuses to return a model that could never alarm', () => {
+    // STIDE on parts that share no window: every held-out window is new, every peak is 1,
+    // so the only threshold that meets the budget is above 1, the highest score there is.
+    const size = 3;
+    const streams = Array.from({ length: 6 }, (_, s) => ({ calls: Uint16Array.from({ length: 50 }, (_, i) => 100 * s + (i % 7)), label: 0, source: s }));
+    const normal = windowStreams(streams, size);
+    expect(() =>
+      calibrate({ factory: getDetector('stide'), normal, partOf: Int32Array.from(normal.source!), part: 'trace', budget: 0.05, unit: 'trace', frame: 5 }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_UNREACHABLE_THRESHOLD', message: expect.stringMatching(/could never alarm.*Fix: train on more normal data, allow more false alarms \(--false-alarms\)/) }));
+  });
+
+  it('needs two parts to hold one out', () => {
+    const normal = windowStreams([{ calls: program(new Prng(1), 300), label: 0, source: 0 }], 4);
+    expect(() =>
+      calibrate({ factory: getDetector('markov'), normal, partOf: new Int32Array(normal.count), part: 'trace', budget: 0.05, unit: 'trace', frame: 10 }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_NO_DATA' }));
+  });
+
+  it('turns an hourly budget into a rate per part from the part length', () => {
+    const rand = new Prng(5);
+    const normal = windowStreams(Array.from({ length: 10 }, (_, s) => ({ calls: program(rand, 400), label: 0, source: s })), 4);
+    const base = { factory: getDetector('markov'), normal, partOf: Int32Array.from(normal.source!), part: 'time' as const, unit: 'hour' as const, frame: 10 };
+    const strict = calibrate({ ...base, budget: 1, partHours: 2 / 3600 }).calibration;
+    const loose = calibrate({ ...base, budget: 360, partHours: 2 / 3600 }).calibration;
+    // 1 per hour over 2 s parts is a rate of 1/1800 per part; 360 per hour is 0.2: a lower threshold.
+    expect(loose.threshold).toBeLessThan(strict.threshold);
+    expect(strict.unit).toBe('hour');
+    expect(strict.expected).toBeCloseTo(1, 6);
+  });
+
+  it('refuses budgets outside their range, naming the unit', () => {
+    expect(() => checkBudget(0, 'trace')).toThrow(/share of normal traces/);
+    expect(() => checkBudget(0.9, 'trace')).toThrow(/at most 0.5/);
+    expect(() => checkBudget(Number.NaN, 'hour')).toThrow(/per container-hour/);
+  });
+});
+
+describe('thresholdFromPeaks on a mixture', () => {
+  it('never lets two held-out parts alarm where the tail model would', () => {
+    // Most parts quiet, three share a rare normal activity: the tail fitted from the median says "low".
+    const peaks = sorted([...Array.from({ length: 30 }, (_, i) => 0.2 + 0.001 * i), 1.8, 1.9, 2.0]);
+    const c = thresholdFromPeaks(peaks, 0.001);
+    expect(c.how).toBe('floor');
+    expect(reaching(peaks, c.threshold)).toBe(1);
+    expect(c.threshold).toBeGreaterThan(1.9);
+  });
+});
