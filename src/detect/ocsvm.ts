@@ -15,8 +15,9 @@ import { asF64, asU16, checkInt, checkLength, checkNumber, checkState, checkValu
  * approximation. Working-set selection is libsvm's second-order rule, the
  * stopping rule its `m(a) - M(a) < tol`, rho its mean gradient of free points.
  *
- * Score = -decision_function = rho - Σ a_i K(x_i, x); alarm when > 0, which is
- * where scikit-learn's predict says -1. Threshold 0.
+ * Score = -decision_function = rho - Σ a_i K(x_i, x): above 0 is where
+ * scikit-learn's predict says -1; syswarden calibrates its threshold on
+ * held-out normal data instead, as for every detector.
  */
 export interface OneClassSvmOptions {
   /** Upper bound on the training outlier fraction, lower bound on the support-vector fraction. */
@@ -38,7 +39,6 @@ const VERSION = 1;
 interface OneClassSvmState extends TaggedState {
   options: OneClassSvmOptions;
   windowSize: number;
-  threshold: number;
   gamma: number;
   rho: number;
   /** Support vectors (row-major) and their alphas. */
@@ -50,7 +50,6 @@ export class OneClassSvm implements Detector {
   readonly name = NAME;
   readonly version = VERSION;
   readonly supervised = false;
-  threshold = 0;
   windowSize = 0;
   readonly options: OneClassSvmOptions;
   /** Iterations the last fit took (for reports). */
@@ -120,12 +119,21 @@ export class OneClassSvm implements Detector {
       return r;
     };
 
-    // libsvm's start: the first nu·n copies at their bound, in training order.
+    // libsvm's start: the first nu·n training windows (copies, not distinct
+    // windows) at their bound of 1, the next one at the remainder. Where the
+    // solver starts decides which tol-optimal solution it stops at, and with
+    // heavily repeated windows the commonest ones are free support vectors
+    // whose decision value is 0 up to that tolerance: starting elsewhere put
+    // them on the other side of the boundary from libsvm's (see
+    // test/detect/ocsvm-matches-libsvm.test.ts).
     const alpha = new Float64Array(U);
     let left = this.options.nu * n;
-    for (let i = 0; i < U && left > 0; i++) {
-      alpha[i] = Math.min(C[i]!, left);
-      left -= alpha[i]!;
+    for (let i = 0; i < u.index.length && left > 0; i++) {
+      const k = u.index[i]!;
+      if (k < 0) continue; // not a normal window
+      const a = Math.min(1, left);
+      alpha[k]! += a;
+      left -= a;
     }
     const G = new Float64Array(U);
     for (let i = 0; i < U; i++) {
@@ -249,7 +257,7 @@ export class OneClassSvm implements Detector {
   state(): OneClassSvmState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {
-      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, threshold: this.threshold,
+      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize,
       gamma: this.gamma, rho: this.rho, sv: this.sv, alpha: this.alpha,
     };
   }
@@ -259,7 +267,6 @@ export class OneClassSvm implements Detector {
       const s = checkState<OneClassSvmState>(state, NAME, VERSION);
       const m = new OneClassSvm(stateObject(NAME, s.options));
       const d = (m.windowSize = stateWindowSize(NAME, s.windowSize));
-      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
       m.gamma = stateNumber(NAME, s.gamma, 'gamma', 0);
       m.rho = stateNumber(NAME, s.rho, 'rho');
       m.sv = asU16(s.sv, 'sv');
@@ -274,7 +281,7 @@ export class OneClassSvm implements Detector {
 export const factory: DetectorFactory<OneClassSvmOptions> = {
   name: NAME,
   version: VERSION,
-  description: 'One-class SVM (RBF, nu = 0.01) on normal windows; score = -decision function, alarm above 0',
+  description: 'One-class SVM (RBF, nu = 0.01) on normal windows; score = -decision function (above 0: outside the learnt region)',
   create: (options) => new OneClassSvm(options),
   restore: (state) => OneClassSvm.restore(state),
 };

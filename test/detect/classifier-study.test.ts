@@ -2,7 +2,8 @@
  * The reference study's protocol (Castanhel et al., SBSeg 2020) on the real
  * stand-in data: 25 ISCC normal traces + the SBSeg attack trace, sliding
  * windows, ordered split, attack-class F1. Asserts each classifier lands in
- * the band of scikit-learn's figures (±0.05), not exact numbers.
+ * the band of scikit-learn's figures (±0.05, or down to half the figure where
+ * it is below 0.1; never down to 0), not exact numbers.
  *
  * SYSWARDEN_STUDY=full runs the whole table (7 classifiers x windows 3..15 x
  * with/without the level-4 filter), Random Forest on the 25+25 ISCC traces and
@@ -31,16 +32,41 @@ const NEEDS = [STAND_IN.normal, STAND_IN.attack, 'wordpress/iscc/exec'];
 // The band tests skip without the dataset; the full table was asked for by name, so there it is an error.
 const missing = full ? datasetMissing(NEEDS) : datasetMissingForTests(NEEDS);
 
-/** scikit-learn's attack-class F1 on this data, widened by the 0.05 allowed. */
-const BAND: Record<string, (w: number, filter: boolean) => [number, number]> = {
-  rf: (w, filter) => (filter ? (w === 3 ? [0.2, 0.3] : [0.43, 0.53]) : w === 3 ? [0.07, 0.17] : [0.24, 0.34]),
-  ada: (w, filter) => BAND.rf!(w, filter),
-  knn: () => [0, 0.14],
-  nb: () => [0, 0.07],
-  mlp: () => [0, 0.25],
-  ocsvm: () => [0, 0.08],
-  iforest: () => [0, 0.08],
+/**
+ * scikit-learn's attack-class F1 on this data (docs/classifiers.md,
+ * scripts/results.mjs), per asserted cell. The band is the reference ± 0.05,
+ * except that below 0.1 a 0.05 margin would reach 0 and pass a classifier
+ * that never alarms: there the lower bound is half the reference instead.
+ * Where the study reported a range over window sizes, the reference is the
+ * range's low end (nb 0.02, ocsvm and iforest 0.01 – 0.03: the weakest figure
+ * scikit-learn got), or, where that low end is 0, the high end at the cell
+ * where the model does best (knn ≤ 0.09: small windows; mlp 0 – 0.20: large).
+ */
+const REFERENCE: Record<string, (w: number, filter: boolean) => number> = {
+  rf: (w, filter) => (filter ? (w === 3 ? 0.25 : 0.48) : w === 3 ? 0.12 : 0.29),
+  ada: (w, filter) => REFERENCE.rf!(w, filter), // "about the same as Random Forest"
+  knn: () => 0.09,
+  nb: () => 0.02,
+  mlp: () => 0.2,
+  ocsvm: () => 0.01,
+  iforest: () => 0.01,
 };
+
+/** The upper bounds: the top of scikit-learn's figures + 0.05. */
+const UPPER: Record<string, (w: number, filter: boolean) => number> = {
+  rf: (w, filter) => REFERENCE.rf!(w, filter) + 0.05,
+  ada: (w, filter) => REFERENCE.rf!(w, filter) + 0.05,
+  knn: () => 0.14,
+  nb: () => 0.07,
+  mlp: () => 0.25,
+  ocsvm: () => 0.08,
+  iforest: () => 0.08,
+};
+
+function band(name: string, w: number, filter: boolean): [number, number] {
+  const ref = REFERENCE[name]!(w, filter);
+  return [Math.max(ref - 0.05, ref / 2), UPPER[name]!(w, filter)];
+}
 
 describe.skipIf(full || missing !== undefined)('classifiers on the stand-in data land in the band of scikit-learn\'s F1', () => {
   // Read when the first test runs: vitest collects a skipped suite's tests too.
@@ -51,9 +77,14 @@ describe.skipIf(full || missing !== undefined)('classifiers on the stand-in data
     if (!splits.has(key)) splits.set(key, orderedSplit((corpus ??= standIn()), w, filter));
     return splits.get(key)!;
   };
+  // Not asserted, because no positive lower bound holds there (measured with
+  // the current code; scikit-learn's figure for the cell is not recorded):
+  // knn at window 15 with the filter, F1 0.000 (33 alarms, all on normal
+  // windows; the study gives knn only as "≤ 0.09"), and mlp at window 3 with
+  // the filter, F1 0.000 (the study's mlp range starts at 0).
   const cases: Array<[number, boolean, DetectorFactory[]]> = [
-    [3, true, ALL],
-    [15, true, ALL],
+    [3, true, ALL.filter((f) => f !== mlp)],
+    [15, true, ALL.filter((f) => f !== knn)],
     [3, false, [rf]],
   ];
   for (const [w, filter, factories] of cases) {
@@ -61,9 +92,13 @@ describe.skipIf(full || missing !== undefined)('classifiers on the stand-in data
       it(`${f.name}, window ${w}, ${filter ? 'level-4 filter' : 'no filter'}`, () => {
         const { train, test } = split(w, filter);
         const r = evaluate(f, train, test);
-        const [lo, hi] = BAND[f.name]!(w, filter);
+        const [lo, hi] = band(f.name, w, filter);
+        expect(lo).toBeGreaterThan(0);
         expect(r.f1Attack).toBeGreaterThanOrEqual(lo);
         expect(r.f1Attack).toBeLessThanOrEqual(hi);
+        // Small F1s (0.02) are near what random alarms would score (~0.007): at
+        // least beat a guesser that alarms on as many windows.
+        expect(r.f1Attack).toBeGreaterThan(r.f1Chance);
         // One-class models: scikit-learn's normal-class F1 was 0.93..0.99.
         if (!r.supervised) expect(r.f1Normal).toBeGreaterThanOrEqual(0.88);
       });

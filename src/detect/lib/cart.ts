@@ -13,13 +13,15 @@ import type { Prng } from './prng.js';
  * buckets by value instead of sorting its samples: O(samples + distinct values).
  */
 export class ForestBuilder {
-  readonly feature: number[] = [];
-  readonly threshold: number[] = [];
-  readonly left: number[] = [];
-  readonly right: number[] = [];
-  /** Attack fraction of the leaf's weight (internal nodes too, unused). */
-  readonly value: number[] = [];
-  readonly roots: number[] = [];
+  /**
+   * Nodes live in fixed-size typed chunks until build() copies them out at
+   * their exact count. AdaBoost grows 50 forests of up to ~1M nodes each on
+   * large training sets: number[]s grown by push held 8 bytes per int, up to
+   * half again in spare capacity, and a second copy while being converted.
+   */
+  private nodes = 0;
+  private readonly chunks: NodeChunk[] = [];
+  private readonly roots: number[] = [];
 
   private readonly acc0 = new Float64Array(65536);
   private readonly acc1 = new Float64Array(65536);
@@ -55,7 +57,9 @@ export class ForestBuilder {
         W1 += w1[idx[i]!]!;
       }
       const W = W0 + W1;
-      this.value[node] = W > 0 ? W1 / W : 0;
+      const at = this.chunks[node >>> CHUNK_BITS]!;
+      const o = node & CHUNK_MASK;
+      at.value[o] = W > 0 ? W1 / W : 0;
       if (W0 <= 0 || W1 <= 0 || end - start < 2 || (maxDepth > 0 && depth >= maxDepth)) continue;
 
       let bestProxy = -Infinity;
@@ -122,34 +126,69 @@ export class ForestBuilder {
       }
       const l = this.newNode();
       const r = this.newNode();
-      this.feature[node] = bestF;
-      this.threshold[node] = bestThr;
-      this.left[node] = l;
-      this.right[node] = r;
+      at.feature[o] = bestF;
+      at.threshold[o] = bestThr;
+      at.left[o] = l;
+      at.right[o] = r;
       stack.push(r, i, end, depth + 1, l, start, i, depth + 1);
     }
   }
 
   private newNode(): number {
-    const id = this.feature.length;
-    this.feature.push(-1);
-    this.threshold.push(0);
-    this.left.push(-1);
-    this.right.push(-1);
-    this.value.push(0);
+    const id = this.nodes++;
+    const o = id & CHUNK_MASK;
+    if (o === 0) this.chunks.push(newChunk());
+    const at = this.chunks[id >>> CHUNK_BITS]!;
+    at.feature[o] = -1;
+    at.threshold[o] = 0;
+    at.left[o] = -1;
+    at.right[o] = -1;
+    at.value[o] = 0;
     return id;
   }
 
+  /** The trees grown so far, in arrays of exactly their node count; the builder starts afresh. */
   build(): FlatForest {
-    return {
-      feature: Int32Array.from(this.feature),
-      threshold: Float64Array.from(this.threshold),
-      left: Int32Array.from(this.left),
-      right: Int32Array.from(this.right),
-      value: Float64Array.from(this.value),
+    const n = this.nodes;
+    const forest: FlatForest = {
+      feature: new Int32Array(n),
+      threshold: new Float64Array(n),
+      left: new Int32Array(n),
+      right: new Int32Array(n),
+      value: new Float64Array(n),
       roots: Int32Array.from(this.roots),
     };
+    this.chunks.forEach((c, k) => {
+      const from = k << CHUNK_BITS;
+      const len = Math.min(CHUNK, n - from);
+      forest.feature.set(c.feature.subarray(0, len), from);
+      forest.threshold.set(c.threshold.subarray(0, len), from);
+      forest.left.set(c.left.subarray(0, len), from);
+      forest.right.set(c.right.subarray(0, len), from);
+      forest.value.set(c.value.subarray(0, len), from);
+    });
+    this.nodes = 0;
+    this.chunks.length = 0;
+    this.roots.length = 0;
+    return forest;
   }
+}
+
+const CHUNK_BITS = 16;
+const CHUNK = 1 << CHUNK_BITS;
+const CHUNK_MASK = CHUNK - 1;
+
+/** CHUNK consecutive nodes, the layout of FlatForest. */
+interface NodeChunk {
+  feature: Int32Array;
+  threshold: Float64Array;
+  left: Int32Array;
+  right: Int32Array;
+  value: Float64Array;
+}
+
+function newChunk(): NodeChunk {
+  return { feature: new Int32Array(CHUNK), threshold: new Float64Array(CHUNK), left: new Int32Array(CHUNK), right: new Int32Array(CHUNK), value: new Float64Array(CHUNK) };
 }
 
 /** Trees as parallel arrays; a node with feature -1 is a leaf. */

@@ -96,12 +96,14 @@ export function orderedSplit(c: Corpus, size: number, filter: boolean): { train:
 export interface Result {
   f1Attack: number;
   f1Normal: number;
+  /** The attack-class F1 of a guesser that alarms on as many test windows at random: what F1 must beat to mean anything. */
+  f1Chance: number;
   fitMs: number;
   scoreMs: number;
   supervised: boolean;
 }
 
-export function f1(labels: Uint8Array, scores: Float64Array, threshold: number): { f1Attack: number; f1Normal: number } {
+export function f1(labels: Uint8Array, scores: Float64Array, threshold: number): { f1Attack: number; f1Normal: number; f1Chance: number } {
   let tp = 0, fp = 0, fn = 0, tn = 0;
   for (let i = 0; i < labels.length; i++) {
     const alarm = scores[i]! >= threshold;
@@ -109,7 +111,10 @@ export function f1(labels: Uint8Array, scores: Float64Array, threshold: number):
     else alarm ? fp++ : tn++;
   }
   const f = (t: number, p: number, n: number): number => (t === 0 ? 0 : (2 * t) / (2 * t + p + n));
-  return { f1Attack: f(tp, fp, fn), f1Normal: f(tn, fn, fp) };
+  // Alarming on a share q of windows at random: precision = attack share a, recall = q.
+  const a = (tp + fn) / labels.length;
+  const q = (tp + fp) / labels.length;
+  return { f1Attack: f(tp, fp, fn), f1Normal: f(tn, fn, fp), f1Chance: a + q === 0 ? 0 : (2 * a * q) / (a + q) };
 }
 
 /** Fit on the training half (normal windows only for one-class models) and score the test half. */
