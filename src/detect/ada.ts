@@ -2,7 +2,7 @@ import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { Prng } from './lib/prng.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
-import { asF64, badState, checkInt, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
+import { asF64, badState, checkInt, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 import { RandomForest, windowCodes } from './rf.js';
 
 /**
@@ -39,7 +39,6 @@ const VERSION = 1;
 interface AdaBoostState extends TaggedState {
   options: AdaBoostOptions;
   windowSize: number;
-  threshold: number;
   /** Saved states of the base forests, in boosting order. */
   forests: unknown[];
   weights: Float64Array;
@@ -49,7 +48,6 @@ export class AdaBoost implements Detector {
   readonly name = NAME;
   readonly version = VERSION;
   readonly supervised = true;
-  threshold = 0.5;
   windowSize = 0;
   readonly options: AdaBoostOptions;
   private forests: RandomForest[] = [];
@@ -148,7 +146,7 @@ export class AdaBoost implements Detector {
   state(): AdaBoostState {
     if (this.windowSize === 0) throw new Error(`${NAME}: state() called before fit()`);
     return {
-      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize, threshold: this.threshold,
+      name: NAME, version: VERSION, options: { ...this.options }, windowSize: this.windowSize,
       forests: this.forests.map((f) => f.state()), weights: this.weights,
     };
   }
@@ -158,7 +156,6 @@ export class AdaBoost implements Detector {
       const s = checkState<AdaBoostState>(state, NAME, VERSION);
       const m = new AdaBoost(stateObject(NAME, s.options));
       m.windowSize = stateWindowSize(NAME, s.windowSize);
-      m.threshold = stateNumber(NAME, s.threshold, 'threshold');
       if (!Array.isArray(s.forests) || s.forests.length === 0) throw badState(NAME, 'forests is not a non-empty array');
       m.forests = s.forests.map((f) => RandomForest.restore(f));
       for (const rf of m.forests) if (rf.windowSize !== m.windowSize) throw badState(NAME, `a base forest was fitted on windows of ${rf.windowSize}, the model on ${m.windowSize}`);
