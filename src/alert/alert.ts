@@ -83,6 +83,8 @@ export interface ReadyRecord {
   attach: string;
   /** From process start to this record, ms. */
   startupMs: number;
+  /** The model's alarm rule: threshold on the mean of the last `frame` window scores of a thread, set for this budget. */
+  calibration: { threshold: number; frame: number; budget: number; unit: 'trace' | 'hour'; expected: number };
 }
 
 /** A watched target went away (its cgroup was removed: the container stopped); nothing of it is watched any more. */
@@ -118,7 +120,7 @@ function nameOf(c: AlertContainer): string {
 export function formatAlert(a: AlertRecord): string {
   switch (a.type) {
     case 'ready':
-      return `${a.time}  READY  watching ${a.targets.map(nameOf).join(', ')} with ${a.detector} (window ${a.windowSize}, ${a.workers} workers, ${a.attach}); started in ${a.startupMs} ms`;
+      return `${a.time}  READY  watching ${a.targets.map(nameOf).join(', ')} with ${a.detector} (window ${a.windowSize}, ${a.workers} workers, ${a.attach}); started in ${a.startupMs} ms; threshold ${a.calibration.threshold.toPrecision(4)} for ${a.calibration.budget} false alarm(s) per ${a.calibration.unit === 'hour' ? 'container-hour' : 'normal trace'}`;
     case 'target-gone':
       return `${a.time}  GONE   ${nameOf(a.container)}: its cgroup was removed, it is no longer watched (${a.remaining} target(s) left)`;
     case 'alerts-lost':

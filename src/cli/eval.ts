@@ -82,7 +82,8 @@ export function formatHeader(c: { normal: number; attack: number; split: Split; 
   return [
     `normal: ${c.normal} traces, attack: ${c.attack} traces; split ${c.split}, seed ${c.seed}`,
     `thresholds: calibrated on normal training traces only, to a budget of ${c.budget} false alarms per normal trace;`,
-    `  a trace alarms when the mean score of ${c.frame} consecutive windows of a thread reaches the threshold.`,
+    `  a trace alarms when the mean score of ${c.frame} consecutive windows of a thread, less their w highest (w = the window size),`,
+    `  reaches the threshold (one call displaced in time changes at most w windows: it alone never alarms).`,
     c.split === 'trace'
       ? `columns: detected / falseAlarm = attack / normal test traces that alarm at that threshold; AUC and DR@FA = the best any`
       : `columns: window-level precision, recall and F1 of the attack class at the calibrated threshold (normF1: normal class).`,

@@ -89,6 +89,13 @@ export async function run(argv: string[]): Promise<number> {
         targets: watched.map(targetContainer),
         attach: c.attachMode,
         startupMs: Math.round(performance.now()),
+        calibration: {
+          threshold: model.calibration.threshold,
+          frame: model.calibration.frame,
+          budget: model.calibration.budget,
+          unit: model.calibration.unit,
+          expected: model.calibration.expected,
+        },
       });
       console.error(`syswarden: watching ${targets.join(', ')} with ${p.detector} (window ${p.windowSize}, ${p.workerCount} workers)`);
       console.error(formatCalibration(model.calibration).split('\n').map((l) => `  ${l}`).join('\n'));

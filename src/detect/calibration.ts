@@ -21,6 +21,8 @@ export const DEFAULT_BUDGET: Readonly<Record<BudgetUnit, number>> = { trace: 0.0
 export interface Calibration {
   /** Windows per decision frame (see FrameDecision). */
   frame: number;
+  /** Highest scores of each frame left out of its mean (the window size: see FrameDecision). */
+  trim: number;
   /** Alarm when a stream's frame mean is at or above this. */
   threshold: number;
   /** The false-alarm budget asked for, per `unit`. */
@@ -58,6 +60,8 @@ export interface CalibrateInput {
   budget: number;
   unit: BudgetUnit;
   frame: number;
+  /** Highest window scores of a frame left out of its mean (default: the window size, at most frame - 1). */
+  trim?: number;
   /** Most folds (default 25 for one-class detectors, 5 for supervised ones). */
   folds?: number;
   seed?: number;
@@ -115,6 +119,7 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   const foldOf = new Map<number, number>();
   order.forEach((p, i) => foldOf.set(p, i % folds));
 
+  const trim = input.trim ?? Math.min(normal.size, input.frame - 1);
   const peakOf = new Map<number, number>(parts.map((p) => [p, 0]));
   for (let f = 0; f < folds; f++) {
     const learnIdx: number[] = [];
@@ -124,7 +129,7 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
     const learn = selectWindows(normal, learnIdx);
     detector.fit(input.attack && detector.supervised ? concatWindows([learn, input.attack]) : learn);
     const held = selectWindows(normal, heldIdx);
-    const decided = decisionScores(held, detector.score(held), input.frame);
+    const decided = decisionScores(held, detector.score(held), input.frame, trim);
     for (let k = 0; k < heldIdx.length; k++) {
       const p = partOf[heldIdx[k]!]!;
       if (decided[k]! > peakOf.get(p)!) peakOf.set(p, decided[k]!);
@@ -140,6 +145,7 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   const max = detector.maxScore();
   const calibration: Calibration = {
     frame: input.frame,
+    trim,
     threshold: chosen.threshold,
     budget: input.budget,
     unit: input.unit,
@@ -174,9 +180,10 @@ export interface ChosenThreshold {
 
 /**
  * The threshold for a per-part false-alarm rate `rate`, from held-out peaks:
- * - When the peaks are enough to count that rate (n·rate >= 1): the lowest
- *   threshold that at most floor(n·rate) peaks reach (an empirical
- *   quantile: the few most unusual parts do not set it).
+ * - When the peaks are enough to count that rate (rate·(n+1) >= 2): the
+ *   lowest threshold that at most a = floor(rate·(n+1)) - 1 peaks reach (an
+ *   empirical quantile: a new part's peak reaches it with probability
+ *   (a+1)/(n+1) <= rate, and the few most unusual parts do not set it).
  * - Otherwise the rate is finer than n parts can count, and the threshold is
  *   extrapolated from the upper half of the peaks, modelled as an
  *   exponential tail (peaks-over-threshold, Pickands 1975): with m the
@@ -201,12 +208,13 @@ export function thresholdFromPeaks(peaks: Float64Array, rate: number): ChosenThr
     for (let i = 0; i < n; i++) if (sorted[i]! >= t) c++;
     return c / n;
   };
-  const allowed = Math.floor(n * rate + 1e-9);
+  const allowed = quantileAllowance(n, rate);
   if (allowed >= 1) {
-    // The (allowed+1)-th highest peak must stay below the threshold.
+    // The (allowed+1)-th highest peak must stay below the threshold: a new part
+    // exceeds it with probability (allowed + 1) / (n + 1) <= rate.
     const t = justAbove(sorted[n - 1 - allowed]!);
     const observed = reach(t);
-    return { threshold: t, observed, expected: observed, how: 'quantile' };
+    return { threshold: t, observed, expected: (allowed + 1) / (n + 1), how: 'quantile' };
   }
   const m = median(sorted);
   const excess: number[] = [];
@@ -226,6 +234,17 @@ export function thresholdFromPeaks(peaks: Float64Array, rate: number): ChosenThr
   return { threshold: t, observed: reach(t), expected: rate, how: 'tail' };
 }
 
+/**
+ * Peaks that may reach an empirical threshold: a new part's peak exceeds the
+ * (a+1)-th highest of n with probability (a + 1) / (n + 1), so a =
+ * floor(rate·(n+1)) - 1. Below 1 (the maximum itself would be the
+ * threshold), the tail is extrapolated instead: one outlying part must not
+ * set it.
+ */
+function quantileAllowance(n: number, rate: number): number {
+  return Math.floor(rate * (n + 1) + 1e-9) - 1;
+}
+
 function median(sorted: Float64Array): number {
   const n = sorted.length;
   return n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
@@ -239,7 +258,7 @@ function partWord(part: Calibration['part'], n: number): string {
 
 function describe(c: ChosenThreshold, n: number, folds: number, part: Calibration['part'], rate: number): string {
   const held = `${n} held-out ${partWord(part, n)} (${folds}-fold cross-validation, frame means)`;
-  if (c.how === 'quantile') return `the lowest threshold that at most ${Math.floor(n * rate + 1e-9)} of the peaks of ${held} reach`;
+  if (c.how === 'quantile') return `the lowest threshold that at most ${quantileAllowance(n, rate)} of the peaks of ${held} reach (a new part's peak then reaches it with probability ${quantileAllowance(n, rate) + 1}/${n + 1})`;
   if (c.how === 'floor') return `just above the second highest peak of ${held}: the exponential tail fitted to their upper half would let more than one of them alarm, so only the single most unusual one may`;
   if (c.how === 'tail') return `extrapolated from the upper half of the peaks of ${held}, modelled as an exponential tail (a rate of ${rate.toPrecision(2)} per part is finer than ${n} parts can count)`;
   return `just above the highest peak of ${held}: more than half of them peak at the same value, so there is no tail to extrapolate`;
@@ -256,7 +275,7 @@ export function formatCalibration(c: Calibration): string {
   const num = (v: number) => String(Number(v.toPrecision(4)));
   return [
     `budget: ${formatBudget(c)}`,
-    `threshold: ${num(c.threshold)} on the mean score of the last ${c.frame} windows of a thread; ${c.rule}`,
+    `threshold: ${num(c.threshold)} on the mean score of the last ${c.frame} windows of a thread${c.trim > 0 ? ` (less its ${c.trim} highest)` : ''}; ${c.rule}`,
     `held-out peaks: min ${num(c.peaks[0]!)}, median ${num(q(0.5))}, 90% ${num(q(0.9))}, max ${num(c.peaks[c.peaks.length - 1]!)}; ` +
       `${Math.round(c.observed * c.peaks.length)} of ${c.peaks.length} reach the threshold`,
     `expected false alarms: ${num(c.expected)} per ${c.unit === 'trace' ? 'normal trace' : 'container-hour'}`,
@@ -268,9 +287,10 @@ export function formatCalibration(c: Calibration): string {
  * embedders who set their own threshold. Its rule says so, and it carries a
  * single peak (the threshold itself) so that every field is well formed.
  */
-export function statedCalibration(threshold: number, frame = 1): Calibration {
+export function statedCalibration(threshold: number, frame = 1, trim = 0): Calibration {
   return {
     frame,
+    trim,
     threshold,
     budget: DEFAULT_BUDGET.trace,
     unit: 'trace',

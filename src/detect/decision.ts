@@ -9,6 +9,9 @@ import type { WindowSet } from '../window/window-set.js';
  * as 0, so one odd window at a stream's start is not a full frame of
  * anomaly). A stream alarms while that mean is at or above the threshold.
  *
+ * The highest `trim` scores of the frame (the window size, by default) are
+ * left out: see the constructor.
+ *
  * Why a frame mean (Forrest et al.'s locality frame, generalised from 0/1
  * mismatches to any score): one unusual window among normal ones — a signal
  * landing a call earlier, a read split in two — moves the mean by 1/frame of
@@ -27,6 +30,8 @@ interface Ring {
   sum: number;
   /** Non-zero scores in the frame: when none is left, the mean is exactly 0, whatever the running sum's rounding left. */
   nonZero: number;
+  /** Negative scores in the frame (a one-class SVM's inside-the-region windows): the quick upper bound needs none. */
+  negative: number;
 }
 
 export class FrameDecision {
@@ -34,18 +39,58 @@ export class FrameDecision {
   // Consecutive windows mostly belong to one stream: skip the map then.
   private lastSource = Number.NaN;
   private last: Ring | undefined;
+  private readonly scratch: Float64Array;
+  /** Windows a frame mean is taken over: the frame less the trimmed ones. */
+  private readonly kept: number;
 
-  constructor(readonly frame: number) {
+  /**
+   * `trim`: the highest scores of each frame left out of its mean. One call
+   * displaced in time (a signal handled a call earlier, a read split in two)
+   * changes at most `window size` consecutive windows, so with trim = window
+   * size no single displaced call can make a frame alarm, however surprising
+   * the windows it makes; an attack's burst, more unusual windows than that,
+   * still does. The mean is over the frame's other `frame - trim` windows.
+   */
+  constructor(
+    readonly frame: number,
+    readonly trim = 0,
+  ) {
     if (!Number.isInteger(frame) || frame < 1 || frame > MAX_FRAME) {
       throw new SyswardenError('ERR_INVALID_INPUT', `decision frame ${frame} is out of range. Fix: use a whole number of windows from 1 to ${MAX_FRAME}.`);
     }
+    if (!Number.isInteger(trim) || trim < 0 || trim >= frame) {
+      throw new SyswardenError('ERR_INVALID_INPUT', `decision trim ${trim} is out of range for a frame of ${frame} windows. Fix: use a whole number from 0 to ${frame - 1} (a longer --frame for longer windows).`);
+    }
+    this.kept = frame - trim;
+    this.scratch = new Float64Array(frame);
   }
 
-  /** Adds one window score to `source`'s frame; returns the frame mean. */
+  /** Adds one window score to `source`'s frame; returns the frame's decision score (its trimmed mean). */
   push(source: number, score: number): number {
+    const r = this.add(source, score);
+    return this.trim === 0 ? r.sum / this.frame : this.trimmedMean(r);
+  }
+
+  /**
+   * push(), for a caller that only needs to know whether the decision score
+   * reaches `threshold`: the exact score when it may, else a cheaper number
+   * that is below `threshold` too (the untrimmed sum over the kept windows
+   * bounds the trimmed one from above when no score is negative).
+   */
+  pushAgainst(source: number, score: number, threshold: number): number {
+    const r = this.add(source, score);
+    if (this.trim === 0) return r.sum / this.frame;
+    if (r.negative === 0) {
+      const bound = r.sum / this.kept;
+      if (bound < threshold) return bound;
+    }
+    return this.trimmedMean(r);
+  }
+
+  private add(source: number, score: number): Ring {
     let r = source === this.lastSource ? this.last : this.rings.get(source);
     if (r === undefined) {
-      r = { scores: new Float64Array(this.frame), pos: 0, sum: 0, nonZero: 0 };
+      r = { scores: new Float64Array(this.frame), pos: 0, sum: 0, nonZero: 0, negative: 0 };
       this.rings.set(source, r);
     }
     this.lastSource = source;
@@ -53,6 +98,7 @@ export class FrameDecision {
     const old = r.scores[r.pos]!;
     r.sum += score - old;
     r.nonZero += (score !== 0 ? 1 : 0) - (old !== 0 ? 1 : 0);
+    r.negative += (score < 0 ? 1 : 0) - (old < 0 ? 1 : 0);
     r.scores[r.pos] = score;
     r.pos = r.pos + 1 === this.frame ? 0 : r.pos + 1;
     // A running sum drifts in floating point; it is exact again at each frame turn.
@@ -62,7 +108,19 @@ export class FrameDecision {
       r.sum = s;
     }
     if (r.nonZero === 0) r.sum = 0;
-    return r.sum / this.frame;
+    return r;
+  }
+
+  /** Mean of the frame's `frame - trim` lowest scores (windows not yet seen count as 0). */
+  private trimmedMean(r: Ring): number {
+    // Every non-zero score is among the trimmed ones: the rest are zeros.
+    if (r.negative === 0 && r.nonZero <= this.trim) return 0;
+    const s = this.scratch;
+    s.set(r.scores);
+    s.sort();
+    let sum = 0;
+    for (let i = 0; i < this.kept; i++) sum += s[i]!;
+    return sum / this.kept;
   }
 
   /** Drop a stream's frame (an exited thread). */
@@ -92,6 +150,6 @@ export class FrameDecision {
 }
 
 /** Frame-mean decision scores of a whole window set, each stream from a fresh frame. */
-export function decisionScores(windows: WindowSet, scores: Float64Array, frame: number): Float64Array {
-  return new FrameDecision(frame).decide(windows, scores);
+export function decisionScores(windows: WindowSet, scores: Float64Array, frame: number, trim = 0): Float64Array {
+  return new FrameDecision(frame, trim).decide(windows, scores);
 }

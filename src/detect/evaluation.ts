@@ -298,7 +298,7 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
   const fitMs = performance.now() - t0;
   p = forDetector(p, supervised);
   const t1 = performance.now();
-  const decided = decisionScores(p.test, detector.score(p.test), cfg.frame);
+  const decided = decisionScores(p.test, detector.score(p.test), cfg.frame, calibration.trim);
   const scoreMs = performance.now() - t1;
   const threshold = calibration.threshold;
   const m = metricsOf(confusion(decided, p.test.labels!, threshold));

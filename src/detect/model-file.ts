@@ -193,6 +193,8 @@ function checkCalibration(v: unknown, threshold: number, damaged: (why: string) 
   };
   const frame = num('frame', 1, MAX_FRAME);
   if (!Number.isInteger(frame)) damaged(`calibration.frame is ${frame}, not a whole number`);
+  const trim = num('trim', 0, frame - 1);
+  if (!Number.isInteger(trim)) damaged(`calibration.trim is ${trim}, not a whole number`);
   if (get('threshold') !== threshold) damaged('its calibration threshold differs from its threshold');
   const unit = get('unit');
   if (unit !== 'trace' && unit !== 'hour') damaged(`calibration.unit is ${clip(unit)}, not trace or hour`);
@@ -205,6 +207,7 @@ function checkCalibration(v: unknown, threshold: number, damaged: (why: string) 
   const folds = num('folds', 1, 1 << 20);
   return {
     frame,
+    trim,
     threshold,
     budget: num('budget', Number.MIN_VALUE, 3600),
     unit: unit as BudgetUnit,

@@ -129,3 +129,57 @@ describe('the frame decision', () => {
     expect(new FrameDecision(MAX_FRAME).frame).toBe(MAX_FRAME);
   });
 });
+
+describe('FrameDecision with a trim', () => {
+  const brute = (ring: number[], frame: number, trim: number) => {
+    const full = [...Array(Math.max(0, frame - ring.length)).fill(0), ...ring.slice(-frame)].sort((a, b) => a - b);
+    return full.slice(0, frame - trim).reduce((a, b) => a + b, 0) / (frame - trim);
+  };
+
+  it('is the mean of the frame less its highest `trim` scores, window by window', () => {
+    let x = 12345;
+    const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const d = new FrameDecision(10, 3);
+    const seen: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      const v = rand() < 0.5 ? 0 : rand() * 40 - 5; // zeros, positives and a few negatives
+      seen.push(v);
+      expect(d.push(7, v)).toBeCloseTo(brute(seen, 10, 3), 9);
+    }
+  });
+
+  it('never alarms on one displaced call: up to `trim` unusual windows in a row leave the decision at 0', () => {
+    const w = 6;
+    const d = new FrameDecision(40, w);
+    let max = 0;
+    for (let i = 0; i < 200; i++) max = Math.max(max, d.push(1, i >= 100 && i < 100 + w ? 36 : 0));
+    expect(max).toBe(0);
+    // One more unusual window than a displaced call can make, and the frame moves.
+    const e = new FrameDecision(40, w);
+    let peak = 0;
+    for (let i = 0; i < 200; i++) peak = Math.max(peak, e.push(1, i >= 100 && i < 100 + w + 1 ? 36 : 0));
+    expect(peak).toBeCloseTo(36 / (40 - w), 12);
+  });
+
+  it('pushAgainst decides exactly as push: the same alarms, the exact score wherever it alarms', () => {
+    let x = 99;
+    const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (const threshold of [0.5, 2, 8]) {
+      const exact = new FrameDecision(20, 4);
+      const lazy = new FrameDecision(20, 4);
+      for (let i = 0; i < 3000; i++) {
+        const src = Math.floor(rand() * 3);
+        const v = rand() < 0.7 ? 0 : rand() < 0.05 ? -1 : rand() * 30;
+        const a = exact.push(src, v);
+        const b = lazy.pushAgainst(src, v, threshold);
+        expect(b >= threshold).toBe(a >= threshold);
+        if (a >= threshold) expect(b).toBe(a);
+      }
+    }
+  });
+
+  it('refuses a trim that leaves nothing to average', () => {
+    expect(() => new FrameDecision(5, 5)).toThrow(/trim 5 is out of range for a frame of 5 windows/);
+    expect(() => new FrameDecision(5, -1)).toThrow(/trim -1/);
+  });
+});

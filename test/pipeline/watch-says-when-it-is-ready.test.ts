@@ -35,6 +35,8 @@ describe('watch', () => {
       workers: 2,
       targets: [{ slot: 0, spec: cg.spec, cgroup: cg.ref.path }],
       attach: expect.stringMatching(/^(tp_btf|tracepoint)$/),
+      // The hand-set model of saveAlarmingModel: threshold 1 on a frame of 1 window.
+      calibration: { threshold: 1, frame: 1, unit: 'trace' },
     });
     expect(ready.startupMs).toBeGreaterThan(0);
     expect(Date.parse(ready.time as string)).not.toBeNaN();
@@ -47,7 +49,7 @@ describe('watch', () => {
     const out = join(dir, 'alerts.log');
     const cli = startCli(['watch', '--target', cg.spec, '--model', model, '--workers', '1', '--out', out, '--pretty']);
     await cli.waitFor(() => /syswarden: watching/.test(cli.stderr()), 'watch to be running');
-    expect(readFileSync(out, 'utf8')).toMatch(/^\S+ {2}READY {2}watching \/\S+ with stide \(window 4, 1 workers, (tp_btf|tracepoint)\); started in \d+ ms\n/);
+    expect(readFileSync(out, 'utf8')).toMatch(/^\S+ {2}READY {2}watching \/\S+ with stide \(window 4, 1 workers, (tp_btf|tracepoint)\); started in \d+ ms; threshold 1\.000 for 0\.05 false alarm\(s\) per normal trace\n/);
     expect(await cli.stop()).toBe(0);
   });
 
