@@ -67,6 +67,11 @@ export interface CalibrateInput {
   seed?: number;
 }
 
+/** Parts for data that comes as one piece (one trace, one short stretch): `count` windows cut into `parts` runs in order. */
+export function segmentParts(count: number, parts = 10): Int32Array {
+  return Int32Array.from({ length: count }, (_, i) => Math.floor((i * parts) / count));
+}
+
 /** Checks a budget from the command line or an API caller. */
 export function checkBudget(budget: number, unit: BudgetUnit): number {
   const max = unit === 'trace' ? 0.5 : 3600;

@@ -2,12 +2,18 @@ import { SyswardenError } from '../errors.js';
 import { selectWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
 
+/** The windows of one class (0 normal, 1 attack); a set without labels counts as normal. */
+export function windowsLabelled(set: WindowSet, label: 0 | 1): WindowSet {
+  const labels = set.labels;
+  if (!labels) return label === 0 ? set : selectWindows(set, []);
+  const idx: number[] = [];
+  for (let i = 0; i < set.count; i++) if (labels[i] === label) idx.push(i);
+  return idx.length === set.count ? set : selectWindows(set, idx);
+}
+
 /** The windows a one-class method learns from: those labelled normal, or all when unlabelled. */
 export function normalWindows(train: WindowSet): WindowSet {
-  if (!train.labels) return train;
-  const idx: number[] = [];
-  for (let i = 0; i < train.count; i++) if (train.labels[i] === 0) idx.push(i);
-  return idx.length === train.count ? train : selectWindows(train, idx);
+  return windowsLabelled(train, 0);
 }
 
 export function requireWindows(name: string, set: WindowSet): void {

@@ -8,7 +8,8 @@ import { concatWindows, selectWindows, sliceWindows, windowStreams, type StreamI
 import { Prng } from './lib/prng.js';
 import type { DetectorFactory } from './detector.js';
 import { confusion, metricsOf } from './metrics.js';
-import { calibrate } from './calibration.js';
+import { calibrate, segmentParts } from './calibration.js';
+import { windowsLabelled } from './common.js';
 import { decisionScores } from './decision.js';
 import { drAtFalseAlarm, operatingPoint, rocOf } from './roc.js';
 import { splitTraces } from './split.js';
@@ -151,14 +152,14 @@ function forDetector(p: Prepared, supervised: boolean): Prepared {
   };
 }
 
-/** Streams of some traces, filtered; source = stream index, traceOf[source] = trace index. */
-function streamsOf(traces: readonly LoadedTrace[], indices: readonly number[], filter: ReturnType<typeof makeFilter>, traceOf: number[]): StreamInput[] {
+/** Streams of some (filtered) traces; source = stream index, traceOf[source] = trace index. */
+function streamsOf(traces: readonly LoadedTrace[], indices: readonly number[], traceOf: number[]): StreamInput[] {
   const streams: StreamInput[] = [];
   for (const k of indices) {
     const t = traces[k]!;
     for (const calls of t.threads) {
       traceOf.push(k);
-      streams.push({ calls: applyFilter(calls, filter), label: t.label, source: traceOf.length - 1 });
+      streams.push({ calls, label: t.label, source: traceOf.length - 1 });
     }
   }
   return streams;
@@ -168,17 +169,11 @@ function partsOf(set: WindowSet, traceOf: readonly number[]): Int32Array {
   return Int32Array.from({ length: set.count }, (_, i) => traceOf[set.source![i]!]!);
 }
 
-function withLabel(set: WindowSet, wanted: 0 | 1): WindowSet {
-  const idx: number[] = [];
-  for (let i = 0; i < set.count; i++) if (set.labels![i] === wanted) idx.push(i);
-  return selectWindows(set, idx);
-}
-
 /** The study's window splits (ordered, shuffled): training normal windows are held out by the stream they came from. */
-function prepareWindowSplit(cfg: EvalConfig, all: readonly LoadedTrace[], filter: ReturnType<typeof makeFilter>, size: number): Prepared {
+function prepareWindowSplit(cfg: EvalConfig, all: readonly LoadedTrace[], size: number): Prepared {
   const traceOf: number[] = [];
-  const normal = windowStreams(streamsOf(all, all.map((_, i) => i).filter((i) => all[i]!.label === 0), filter, traceOf), size);
-  const attack = windowStreams(streamsOf(all, all.map((_, i) => i).filter((i) => all[i]!.label === 1), filter, traceOf), size);
+  const normal = windowStreams(streamsOf(all, all.map((_, i) => i).filter((i) => all[i]!.label === 0), traceOf), size);
+  const attack = windowStreams(streamsOf(all, all.map((_, i) => i).filter((i) => all[i]!.label === 1), traceOf), size);
   let train: WindowSet;
   let test: WindowSet;
   if (cfg.split === 'ordered') {
@@ -196,25 +191,25 @@ function prepareWindowSplit(cfg: EvalConfig, all: readonly LoadedTrace[], filter
     train = selectWindows(both, order.slice(0, half).sort((a, b) => a - b));
     test = selectWindows(both, order.slice(half).sort((a, b) => a - b));
   }
-  const trainNormal = withLabel(train, 0);
+  const trainNormal = windowsLabelled(train, 0);
   let partOf = partsOf(trainNormal, traceOf);
   let part: Prepared['part'] = 'trace';
   if (new Set(partOf).size < 2) {
-    partOf = Int32Array.from({ length: trainNormal.count }, (_, i) => Math.floor((i * 10) / trainNormal.count));
+    partOf = segmentParts(trainNormal.count);
     part = 'segment';
   }
-  const trainAttack = withLabel(train, 1);
+  const trainAttack = windowsLabelled(train, 1);
   return { normal: trainNormal, partOf, part, attack: trainAttack.count > 0 ? trainAttack : null, test };
 }
 
 /** The trace split: whole traces, seeded and stratified by attack kind (splitTraces). */
-function prepareTraceSplit(all: readonly LoadedTrace[], split: ReturnType<typeof splitTraces>, filter: ReturnType<typeof makeFilter>, size: number): Prepared {
+function prepareTraceSplit(all: readonly LoadedTrace[], split: ReturnType<typeof splitTraces>, size: number): Prepared {
   const traceOf: number[] = [];
-  const normal = windowStreams(streamsOf(all, split.train, filter, traceOf), size);
-  const attack = split.attackTrain.length > 0 ? windowStreams(streamsOf(all, split.attackTrain, filter, traceOf), size) : null;
+  const normal = windowStreams(streamsOf(all, split.train, traceOf), size);
+  const attack = split.attackTrain.length > 0 ? windowStreams(streamsOf(all, split.attackTrain, traceOf), size) : null;
   // One-class detectors never learn from attacks: they are tested on every attack trace. Supervised ones leave out those they learnt from (see forDetector).
   const tested = [...split.test, ...split.attackTrain].sort((a, b) => a - b);
-  const test = windowStreams(streamsOf(all, tested, filter, traceOf), size);
+  const test = windowStreams(streamsOf(all, tested, traceOf), size);
   const testTraceOf = Int32Array.from({ length: test.count }, (_, i) => traceOf[test.source![i]!]!);
   return {
     normal,
@@ -243,9 +238,11 @@ export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) 
   const total = cfg.filters.length * cfg.windows.length * cfg.detectors.length;
   let done = 0;
   for (const filterName of cfg.filters) {
+    // Filtered once per filter, not once per window size.
     const filter = makeFilter(filterName, cfg.threatTable);
+    const filtered = all.map((t) => ({ ...t, threads: t.threads.map((calls) => applyFilter(calls, filter)) }));
     for (const size of cfg.windows) {
-      const p = split ? prepareTraceSplit(all, split, filter, size) : prepareWindowSplit(cfg, all, filter, size);
+      const p = split ? prepareTraceSplit(filtered, split, size) : prepareWindowSplit(cfg, filtered, size);
       for (const factory of cfg.detectors) {
         onProgress?.({ done, total, label: `${factory.name} w=${size} filter=${filterName}` });
         const r = runOne(cfg, p, factory, filterName, size);

@@ -12,7 +12,7 @@ import type { WindowSet } from '../window/window-set.js';
 import type { Detector } from './detector.js';
 import { saveModel } from './model-file.js';
 import { DEFAULT_DETECTOR, getDetector } from './registry.js';
-import { DEFAULT_BUDGET, calibrate, type BudgetUnit, type Calibration } from './calibration.js';
+import { DEFAULT_BUDGET, calibrate, segmentParts, type BudgetUnit, type Calibration } from './calibration.js';
 import { DEFAULT_FRAME } from './decision.js';
 import { WindowTable } from './window-table.js';
 
@@ -203,7 +203,7 @@ export class NormalLearner {
     if (this.parts < 2) {
       // One file, or a target busy for less than one stretch of time: ten segments of the windows in order.
       const n = this.windows;
-      partOf = Int32Array.from({ length: n }, (_, i) => Math.floor((i * 10) / n));
+      partOf = segmentParts(n);
       part = 'segment';
       partHours = totalSeconds / 10 / 3600;
     }
