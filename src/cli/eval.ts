@@ -225,10 +225,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const threatTable = filters.includes('harmless') ? await loadThreatTable(args.threatTable ?? defaultThreatTablePath()) : undefined;
 
+  // A split that cannot be made is refused before anything is printed.
+  const splitLine = split === 'trace' ? `${asUsage(() => splitTraces([...normal, ...attack], seed)).description} One-class detectors are tested on every attack trace.` : undefined;
   console.log(formatHeader({ normal: normal.length, attack: attack.length, split, seed, budget, frame }));
-  if (split === 'trace') {
-    console.log(`${asUsage(() => splitTraces([...normal, ...attack], seed)).description} One-class detectors are tested on every attack trace.`);
-  }
+  if (splitLine) console.log(splitLine);
   if (threatTable) console.log(`threat table: ${threatTable.source}`);
   if (normalSpecs.some((s) => s.startsWith(datasetPath()))) console.log(`dataset: ${datasetPath()}`);
 
