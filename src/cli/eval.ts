@@ -11,9 +11,10 @@ import { ABIS, parseAbi, type Abi } from '../trace/syscalls.js';
 import { parseFilterName, type FilterName } from '../window/filter.js';
 import { DETECTOR_NAMES, parseDetectorList } from '../detect/registry.js';
 import type { DetectorFactory } from '../detect/detector.js';
+import { progressReporter } from './progress.js';
 import { asUsage, parseCommandArgs, parseDecimal, parseInteger, type Parsed } from './args.js';
 import { splitTraces } from '../detect/split.js';
-import { SPLITS, emptySkips, loadTraces, runEvaluation, type EvalRecord, type Progress, type Split } from '../detect/evaluation.js';
+import { SPLITS, emptySkips, loadTraces, runEvaluation, type EvalRecord, type Split } from '../detect/evaluation.js';
 
 const HELP = `usage: syswarden eval [options]
 
@@ -59,20 +60,6 @@ function list(values: readonly string[] | undefined): string[] {
 function parseWindows(values: string[]): number[] {
   const sizes = values.length ? values : ['3', '5', '7', '9', '11', '13', '15'];
   return [...new Set(sizes.map((v) => parseInteger('window', v, { min: 3, max: 15 })!))].sort((a, b) => a - b);
-}
-
-/** Progress on stderr: a redrawn bar on a terminal, one plain line per step otherwise (logs, CI). */
-function progressReporter(): (p: Progress) => void {
-  const tty = process.stderr.isTTY === true;
-  return ({ done, total, label }) => {
-    if (tty) {
-      const width = 30;
-      const filled = total === 0 ? width : Math.round((done / total) * width);
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}`.padEnd(80) + (done === total ? '\n' : ''));
-    } else if (done < total) {
-      process.stderr.write(`eval: ${done + 1}/${total} ${label}\n`);
-    }
-  };
 }
 
 const fmt = (v: number | null, digits = 3) => (v === null ? '-' : v.toFixed(digits));
@@ -237,7 +224,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const records = await runEvaluation(
       { normal, attack, windows, detectors, filters, split, seed, budget, frame, ...(threatTable ? { threatTable } : {}) },
-      progressReporter(),
+      progressReporter('eval'),
       (r) => out?.append(JSON.stringify(r)),
     );
     console.log(formatTable(records));

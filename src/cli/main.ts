@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
   bench: { help: 'benchmarks: overhead against bare and strace, capacity, latency', load: async () => (await import('./bench.js')).run },
   soak: { help: 'run the full pipeline for a long time and watch memory, CPU and loss', load: async () => (await import('./soak.js')).run },
   demo: { help: 'the built-in default job (see README)', load: async () => (await import('./demo.js')).run },
+  scenario: { help: 'record labelled datasets of real containers under attack (list, run)', load: async () => (await import('./scenario.js')).run },
   eval: { help: 'evaluate detectors on labelled traces (the reference study\'s protocol)', load: async () => (await import('./eval.js')).run },
 };
 

@@ -23,9 +23,36 @@ export const recordingTraceFormat: TraceFormat = {
   events: (path: string, sink: EventSink, issues: TraceIssues) => recordingEvents(path, sink, issues),
 };
 
+/**
+ * Kernel thread ids to stream ids, the rule every reader of recordings uses:
+ * each thread is a stream, and its exit ends the stream, so a reused tid
+ * starts a new one.
+ */
+export class ThreadStreams {
+  private readonly streams = new Map<number, number>();
+  private next = 0;
+
+  /** The stream of a call by `tid`, a new one (reported to `onNew`) if the thread has none open. */
+  streamOf(tid: number, onNew?: (id: number) => void): number {
+    let id = this.streams.get(tid);
+    if (id === undefined) {
+      id = this.next++;
+      this.streams.set(tid, id);
+      onNew?.(id);
+    }
+    return id;
+  }
+
+  /** After the call `nr` by `tid`: true (and the stream closed) when it was the thread's exit. */
+  ended(tid: number, nr: number): boolean {
+    if (nr !== EXIT && nr !== EXIT_GROUP) return false;
+    this.streams.delete(tid);
+    return true;
+  }
+}
+
 async function* recordingEvents(path: string, sink: EventSink, issues: TraceIssues): AsyncGenerator<void> {
-  const streams = new Map<number, number>();
-  let next = 0;
+  const streams = new ThreadStreams();
   const it = recordingBatches(path);
   for (;;) {
     const r = await it.next();
@@ -36,18 +63,10 @@ async function* recordingEvents(path: string, sink: EventSink, issues: TraceIssu
     const b = r.value.batch;
     for (let i = 0; i < b.count; i++) {
       const tid = b.tid(i);
-      let id = streams.get(tid);
-      if (id === undefined) {
-        id = next++;
-        streams.set(tid, id);
-        sink.thread(id, tid);
-      }
       const nr = b.nr(i);
+      const id = streams.streamOf(tid, (n) => sink.thread(n, tid));
       sink.call(id, nr);
-      if (nr === EXIT || nr === EXIT_GROUP) {
-        sink.end(id);
-        streams.delete(tid);
-      }
+      if (streams.ended(tid, nr)) sink.end(id);
     }
     yield;
   }

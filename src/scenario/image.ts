@@ -1,0 +1,163 @@
+/**
+ * Scenario images, built here from Debian packages (no registry is
+ * reachable): a minimal Debian root filesystem made once by debootstrap, the
+ * scenario's packages installed into a copy of it in a chroot, its files and
+ * setup commands added, then `docker import`ed. Root filesystems are cached
+ * as tarballs under the cache directory (SYSWARDEN_CACHE, default
+ * /var/cache/syswarden), named by a hash of everything that goes into them,
+ * so a changed recipe builds a new image and an unchanged one is never
+ * rebuilt.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { SyswardenError } from '../errors.js';
+import { docker, imageExists } from './engine.js';
+
+export interface ImageRecipe {
+  /** Short name; the image is syswarden-scenario-<name>:<hash>. */
+  name: string;
+  /** Debian packages, installed with --no-install-recommends. */
+  packages: readonly string[];
+  /** Files written after the packages: absolute path → text (mode 0644) or { text, mode }. */
+  files?: Readonly<Record<string, string | { text: string; mode: number }>>;
+  /** Shell commands (sh -e) run in the chroot last: users, passwords, databases. */
+  setup?: string;
+}
+
+/** Bump when the build procedure itself changes, so every cached image is rebuilt. */
+const BUILD_VERSION = 1;
+const SUITE = process.env.SYSWARDEN_SUITE ?? 'bookworm';
+const MIRROR = process.env.SYSWARDEN_MIRROR ?? 'http://deb.debian.org/debian';
+
+export function defaultCacheDir(): string {
+  return process.env.SYSWARDEN_CACHE ?? '/var/cache/syswarden';
+}
+
+export interface BuildOptions {
+  cacheDir?: string;
+  /** One line per step that takes time (debootstrap, apt-get, import). */
+  onStep?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Run a command; rejects with its last stderr lines. Bounded by `timeoutMs`. */
+function run(cmd: string, args: readonly string[], what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args as string[], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' } });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      err = (err + d.toString('utf8')).slice(-4000);
+    });
+    const kill = () => child.kill('SIGKILL');
+    const timer = setTimeout(kill, timeoutMs);
+    signal?.addEventListener('abort', kill, { once: true });
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new SyswardenError('ERR_IMAGE', e.code === 'ENOENT' ? `${what}: ${cmd} is not installed. Fix: apt-get install ${cmd === 'debootstrap' ? 'debootstrap' : cmd}.` : `${what}: ${e.message}`));
+    });
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', kill);
+      if (code === 0) return resolve();
+      const tail = err.trim().split('\n').slice(-3).join(' / ');
+      const why = signal?.aborted ? 'interrupted' : sig ? `killed (${sig}${sig === 'SIGKILL' ? `, or over ${timeoutMs / 1000} s` : ''})` : `exit ${code}`;
+      reject(new SyswardenError('ERR_IMAGE', `${what} failed (${why})${tail ? `: ${tail}` : ''}`));
+    });
+  });
+}
+
+function hashOf(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
+}
+
+function cacheDirReady(dir: string): void {
+  try {
+    mkdirSync(join(dir, 'images'), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new SyswardenError('ERR_IMAGE', `cannot use ${dir} as the image cache (${(e as Error).message}). Fix: set SYSWARDEN_CACHE to a writable directory.`);
+  }
+}
+
+/** The minimal Debian root filesystem every image starts from (debootstrap --variant=minbase), as a cached tarball. */
+async function baseTarball(cacheDir: string, opts: BuildOptions): Promise<string> {
+  const tar = join(cacheDir, `base-${SUITE}-minbase-v${BUILD_VERSION}.tar`);
+  if (existsSync(tar)) return tar;
+  const work = mkdtempSync(join(cacheDir, '.base-'));
+  try {
+    opts.onStep?.(`building a minimal Debian ${SUITE} root filesystem (debootstrap, once; about a minute)`);
+    await run('debootstrap', ['--variant=minbase', SUITE, join(work, 'root'), MIRROR], `debootstrap ${SUITE} from ${MIRROR}`, 20 * 60_000, opts.signal);
+    await run('tar', ['-C', join(work, 'root'), '-cf', join(work, 'base.tar'), '.'], 'packing the base root filesystem', 10 * 60_000, opts.signal);
+    renameSync(join(work, 'base.tar'), tar);
+    return tar;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The image's tag: the recipe's hash names it, so a changed recipe is a new image. */
+export function imageTag(recipe: ImageRecipe): string {
+  return `syswarden-scenario-${recipe.name}:${hashOf({ BUILD_VERSION, SUITE, MIRROR, recipe })}`;
+}
+
+/**
+ * Build (or find cached) the image of `recipe` and make sure Docker has it.
+ * Returns its tag.
+ */
+export async function buildImage(recipe: ImageRecipe, opts: BuildOptions = {}): Promise<string> {
+  const tag = imageTag(recipe);
+  if (await imageExists(tag)) return tag;
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  cacheDirReady(cacheDir);
+  const tarball = join(cacheDir, 'images', `${tag.replace(/[:/]/g, '-')}.tar`);
+  if (!existsSync(tarball)) {
+    const base = await baseTarball(cacheDir, opts);
+    const work = mkdtempSync(join(cacheDir, '.image-'));
+    const root = join(work, 'root');
+    try {
+      mkdirSync(root);
+      await run('tar', ['-C', root, '-xf', base], 'unpacking the base root filesystem', 10 * 60_000, opts.signal);
+      // No service starts inside the chroot while packages install.
+      writeFileSync(join(root, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+      const files = Object.entries(recipe.files ?? {});
+      for (const [path, f] of files) {
+        if (!path.startsWith('/') || path.includes('..')) throw new SyswardenError('ERR_IMAGE', `recipe ${recipe.name}: file path '${path}' must be absolute and without '..'.`);
+      }
+      opts.onStep?.(`image ${recipe.name}: installing ${recipe.packages.join(', ')}`);
+      const install = [
+        'set -e',
+        'apt-get update -qq',
+        `apt-get install -y -qq --no-install-recommends ${recipe.packages.join(' ')}`,
+        'apt-get clean',
+        'rm -rf /var/lib/apt/lists/*',
+      ].join('\n');
+      await inChroot(root, install, `image ${recipe.name}: apt-get install`, opts);
+      for (const [path, f] of files) {
+        const target = join(root, path);
+        mkdirSync(dirname(target), { recursive: true });
+        const { text, mode } = typeof f === 'string' ? { text: f, mode: 0o644 } : f;
+        writeFileSync(target, text);
+        chmodSync(target, mode);
+      }
+      if (recipe.setup) await inChroot(root, `set -e\n${recipe.setup}`, `image ${recipe.name}: setup`, opts);
+      await run('tar', ['-C', root, '-cf', join(work, 'image.tar'), '.'], `image ${recipe.name}: packing`, 10 * 60_000, opts.signal);
+      renameSync(join(work, 'image.tar'), tarball);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+  opts.onStep?.(`image ${recipe.name}: docker import (${(statSync(tarball).size / 2 ** 20).toFixed(0)} MiB)`);
+  await docker(['import', tarball, tag], { timeoutMs: 10 * 60_000 });
+  return tag;
+}
+
+/**
+ * Run a script in the chroot, in a mount namespace of its own: /proc and
+ * /dev are bind-mounted there and vanish with the namespace, whatever
+ * happens to this process.
+ */
+function inChroot(root: string, script: string, what: string, opts: BuildOptions): Promise<void> {
+  const inner = `mount --bind /proc "$1/proc" && mount --bind /dev "$1/dev" && exec chroot "$1" /bin/sh -c "$2"`;
+  return run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', inner, 'sh', root, script], what, 30 * 60_000, opts.signal);
+}
