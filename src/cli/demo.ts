@@ -1,21 +1,26 @@
 import { formatAlert } from '../alert/alert.js';
-import { runDemo } from '../demo/run-demo.js';
+import { runDemo, type DemoApplication } from '../demo/run-demo.js';
+import { SyswardenError } from '../errors.js';
 import { parseCommandArgs, parseDuration, type Parsed } from './args.js';
 import { withStopSignals } from './signals.js';
 
-const HELP = `usage: syswarden demo [--json] [--learn <s>] [--normal <s>]
+const HELP = `usage: syswarden demo [--json] [--learn <s>] [--normal <s>] [--app auto|container|cgroup]
 
-The built-in default job. In a cgroup of its own it starts a small web
-application (busybox httpd on loopback with a CGI script, and a client
-driving it), learns its normal behaviour live for --learn seconds (default
-20), watches a normal phase for --normal seconds (default 8; no alert is
-expected), then performs a remote-code-execution attack through the CGI
-script (a shell reading /etc/shadow, running programs, connecting out),
-prints the alerts, cleans everything up and prints a summary.
-  --json   the summary as one JSON object on the last line`;
+The built-in default job: the cgi-miner scenario, short. It starts a real
+container (a shop of shell CGI scripts behind busybox httpd, its image built
+once from Debian packages) with its seeded client, learns its normal
+behaviour live for --learn seconds (default 20), watches a normal phase for
+--normal seconds (default 8; no alert is expected), then attacks it (remote
+code execution: a dropped miner that connects out, escape attempts), prints
+the alerts, cleans everything up and prints a summary. Without Docker (or
+without an image), it says why and runs the same job on a web server in a
+cgroup of its own instead.
+  --app <a>  auto (default), container (fail without Docker), cgroup (no container)
+  --json     the summary as one JSON object on the last line`;
 
 export interface DemoArgs {
   json: boolean;
+  app: DemoApplication;
   learn: number;
   normal: number;
 }
@@ -28,13 +33,16 @@ export function parse(argv: string[]): Parsed<DemoArgs> {
   const { values } = parseCommandArgs(
     'demo',
     argv,
-    { json: { type: 'boolean' }, learn: { type: 'string' }, normal: { type: 'string' } },
+    { json: { type: 'boolean' }, learn: { type: 'string' }, normal: { type: 'string' }, app: { type: 'string' } },
     HELP,
   );
   if (values.help) return { help: true };
+  const app = values.app ?? 'auto';
+  if (app !== 'auto' && app !== 'container' && app !== 'cgroup') throw new SyswardenError('ERR_USAGE', `demo: --app must be auto, container or cgroup, got '${app}'.`);
   return {
     help: false,
     json: values.json === true,
+    app,
     learn: parseDuration('learn', values.learn, MAX_PHASE_SECONDS) ?? 20,
     normal: parseDuration('normal', values.normal, MAX_PHASE_SECONDS) ?? 8,
   };
@@ -49,6 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   const { learn, normal } = args;
   return withStopSignals(async (signal) => {
     const s = await runDemo({
+      application: args.app,
       learnMs: learn * 1000,
       normalMs: normal * 1000,
       signal,
@@ -56,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
       onAlert: (a, phase) => console.error(`  [${phase}] ${formatAlert(a)}`),
     });
     const lines = [
+      `application     ${s.application === 'container' ? `container ${s.target}` : `cgroup ${s.cgroup}`}${s.note ? ` (${s.note})` : ''}`,
       `detector        ${s.detector}, window ${s.window}, threshold ${s.learnt.threshold.toFixed(3)} (${s.learnt.distinct} distinct normal windows${s.learnt.converged ? ', database stopped growing' : ', database still growing'})`,
       `windows scored  ${s.windowsScored}`,
       `alerts          ${s.alertsNormal} during the normal phase, ${s.alertsAttack} during the attack`,

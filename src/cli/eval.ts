@@ -14,6 +14,7 @@ import type { DetectorFactory } from '../detect/detector.js';
 import { progressReporter } from './progress.js';
 import { asUsage, parseCommandArgs, parseDecimal, parseInteger, type Parsed } from './args.js';
 import { splitTraces } from '../detect/split.js';
+import type { ScenarioEvalRecord } from '../scenario/evaluate.js';
 import { SPLITS, emptySkips, loadTraces, runEvaluation, type EvalRecord, type Split } from '../detect/evaluation.js';
 
 const HELP = `usage: syswarden eval [options]
@@ -42,6 +43,11 @@ Trains and tests detectors on labelled traces, the reference study's way.
   --lenient               skip and count malformed lines and unknown syscalls instead of failing
   --abi <abi>             syscall numbering of the traces: ${ABIS.join(', ')} (i386: 32-bit processes;
                           recordings carry their own) (default x86_64)
+  --dataset <dir>         a scenario dataset ('syswarden scenario run --out <dir>') instead of traces: a
+                          model per scenario, normal runs split (seeded) to train and calibrate / to test,
+                          every attack run tested; reports detection rate, false alarms per normal run,
+                          first-alarm delay after the attack's start, and LID-DS's consecutive false alarms.
+                          --normal, --attack, --split, --filter, --format, --lenient, --abi do not apply
   --json <out>            also write the records as JSON lines, each as soon as it is done
   --force                 replace --json if it exists
   -h, --help              this text
@@ -124,6 +130,7 @@ export interface EvalArgs {
   abi: Abi;
   json: string | undefined;
   force: boolean;
+  dataset: string | undefined;
 }
 
 /** The checked options of `eval`; throws an ERR_USAGE SyswardenError. Touches nothing outside. */
@@ -147,6 +154,7 @@ export function parse(argv: string[]): Parsed<EvalArgs> {
       abi: { type: 'string' },
       json: { type: 'string' },
       force: { type: 'boolean' },
+      dataset: { type: 'string' },
     },
     HELP,
   );
@@ -163,6 +171,11 @@ export function parse(argv: string[]): Parsed<EvalArgs> {
   const formatNames = traceFormats().map((f) => f.name);
   if (format !== 'auto' && !formatNames.includes(format)) throw usageError(`--format ${format} is unknown; use auto or one of ${formatNames.join(', ')}.`);
   if (v.json === '') throw usageError('--json needs a file name.');
+  if (v.dataset !== undefined) {
+    if (v.dataset === '') throw usageError('--dataset needs a directory.');
+    const traceOnly = (['normal', 'attack', 'split', 'filter', 'threat-table', 'format', 'lenient', 'abi'] as const).filter((k) => v[k] !== undefined);
+    if (traceOnly.length > 0) throw usageError(`--${traceOnly[0]} does not apply to --dataset (a scenario dataset carries its labels, runs and syscall numbering).`);
+  }
   return {
     help: false,
     normal: list(v.normal),
@@ -180,6 +193,7 @@ export function parse(argv: string[]): Parsed<EvalArgs> {
     abi: asUsage(() => parseAbi(v.abi ?? 'x86_64')),
     json: v.json,
     force: v.force === true,
+    dataset: v.dataset,
   };
 }
 
@@ -192,6 +206,7 @@ export async function run(argv: string[]): Promise<number> {
   const { split, seed, windows, detectors, filters, budget, frame } = args;
   // A report that could not be written is found out now, not after the whole evaluation.
   if (args.json !== undefined) checkOutputPath(args.json, { what: 'JSON report', force: args.force });
+  if (args.dataset !== undefined) return runOnDataset(args, args.dataset);
 
   let normalSpecs = args.normal;
   let attackSpecs = args.attack;
@@ -232,5 +247,59 @@ export async function run(argv: string[]): Promise<number> {
     out?.close();
   }
   if (out !== undefined) console.log(`\nwrote ${out.records} records to ${out.path} (JSON lines)`);
+  return 0;
+}
+
+const secs = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
+
+function median(xs: readonly number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Per scenario, then overall: the operating point at the calibrated threshold, in runs and seconds. */
+export function formatScenarioTable(records: readonly ScenarioEvalRecord[]): string {
+  const head = ['scenario', 'detector', 'window', 'detected', 'DR', 'FA runs', 'FA rate', 'early', 'CFA', 'delay p50', 'delay max', 'AUC'];
+  const widths = [18, 9, 7, 10, 6, 9, 8, 6, 5, 10, 10, 6];
+  const row = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' ');
+  const lines = [row(head)];
+  for (const r of records) {
+    lines.push(
+      row([
+        r.scenario, r.detector, String(r.window), `${r.detected}/${r.attackRuns}`, fmt(r.detectionRate, 2), `${r.falseAlarmRuns}/${r.normalTest}`, fmt(r.falseAlarmRate, 2),
+        String(r.earlyAlarmRuns), String(r.consecutiveFalseAlarms), secs(median(r.delays)), secs(r.delays.length ? Math.max(...r.delays) : undefined), fmt(r.auc, 2),
+      ]),
+    );
+  }
+  const notes = records.filter((r) => r.note).map((r) => `  ${r.scenario} ${r.detector} w=${r.window}: ${r.note}`);
+  return [...lines, ...(notes.length ? ['notes:', ...notes] : [])].join('\n');
+}
+
+async function runOnDataset(args: EvalArgs, dir: string): Promise<number> {
+  const { evaluateScenarios, overall } = await import('../scenario/evaluate.js');
+  const { readDataset } = await import('../scenario/dataset.js');
+  const scenarios = await readDataset(dir);
+  const { windows, detectors, seed, budget, frame } = args;
+  console.log(
+    [
+      `dataset ${dir}: ${scenarios.map((s) => `${s.scenario} (${s.runs.filter((r) => r.label.kind === 'normal').length} normal, ${s.runs.filter((r) => r.label.kind === 'attack').length} attack runs)`).join(', ')}; seed ${seed}`,
+      `a model per scenario, trained and calibrated on half its normal runs (seeded) to a budget of ${budget} false alarms per normal run;`,
+      `  tested on the other normal runs and every attack run (supervised detectors: the attack runs they did not learn from).`,
+      `columns: detected = attack runs with an alarm at or after the attack's start; FA = normal test runs with any alarm;`,
+      `  early = attack runs that alarmed before the attack; CFA = LID-DS's consecutive false alarms (each run of alarming`,
+      `  windows in normal time counted once); delay = seconds from the attack's start to the first alarm; AUC = run-level peaks.`,
+    ].join('\n'),
+  );
+  const out = args.json !== undefined ? new RecordFile(args.json, { what: 'JSON report', force: args.force }) : undefined;
+  try {
+    const records = await evaluateScenarios({ scenarios, detectors, windows, seed, budget, frame }, progressReporter('eval'), (r) => out?.append(JSON.stringify(r)));
+    const pooled = overall(records);
+    for (const r of pooled) out?.append(JSON.stringify(r));
+    console.log(`\n${formatScenarioTable(records)}\n\noverall (all scenarios pooled)\n${formatScenarioTable(pooled)}`);
+  } finally {
+    out?.close();
+  }
+  if (out !== undefined) console.log(`\nwrote ${out.records} records to ${out.path} (JSON lines; scenario "all" = pooled)`);
   return 0;
 }

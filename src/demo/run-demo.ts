@@ -7,7 +7,50 @@ import { createScratchCgroup } from '../capture/scratch-cgroup.js';
 import { trainLive } from '../detect/train.js';
 import { formatBudget } from '../detect/calibration.js';
 import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
+import { ensureEngine } from '../scenario/engine.js';
+import { buildImage } from '../scenario/image.js';
+import { startApplication } from '../scenario/runner.js';
+import { cgiMiner } from '../scenario/scenarios/cgi-miner.js';
 import { startWebWorkload } from './web-workload.js';
+
+/** What the demo watches: a scenario's container, or (no Docker) a web server in a cgroup of its own. */
+export type DemoApplication = 'auto' | 'container' | 'cgroup';
+
+interface DemoApp {
+  /** What runs, for the phase lines and the summary. */
+  description: string;
+  attackDescription: string;
+  /** Target spec for the collector (opened after start()). */
+  target: string;
+  attack(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The cgi-miner scenario (short): a real container built from Debian packages, its seeded client, its attack. */
+async function containerApp(onPhase: (p: string) => void, signal?: AbortSignal): Promise<DemoApp> {
+  const engine = await ensureEngine(30_000);
+  try {
+    const image = await buildImage(cgiMiner.image, { onStep: onPhase, ...(signal ? { signal } : {}) });
+    const app = await startApplication(cgiMiner, image, { name: `syswarden-demo-${process.pid}`, ...(signal ? { signal } : {}) });
+    app.startClient(1);
+    return {
+      description: `${cgiMiner.application}, in container ${app.container} (scenario ${cgiMiner.name}), with its seeded client`,
+      attackDescription: cgiMiner.attack,
+      target: `docker:${app.container}`,
+      async attack() {
+        await app.attack(1);
+      },
+      async close() {
+        await app.stopClient().catch(() => {});
+        await app.close();
+        await engine.stop();
+      },
+    };
+  } catch (e) {
+    await engine.stop();
+    throw e;
+  }
+}
 
 export interface DemoOptions {
   learnMs?: number;
@@ -15,12 +58,19 @@ export interface DemoOptions {
   /** How long to wait for alerts after the attack request. */
   attackMs?: number;
   window?: number;
+  /** auto (default): the container when Docker and an image can be had, else the cgroup application, with a note. */
+  application?: DemoApplication;
   onAlert?: (a: Alert, phase: 'normal' | 'attack') => void;
   onPhase?: (phase: string) => void;
   signal?: AbortSignal;
 }
 
 export interface DemoSummary {
+  /** 'container' (a scenario's container) or 'cgroup' (the fallback without Docker). */
+  application: 'container' | 'cgroup';
+  /** Why the demo fell back to the cgroup application, when it did. */
+  note?: string;
+  target: string;
   cgroup: string;
   attach: string;
   detector: string;
@@ -49,22 +99,49 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /**
- * The built-in job: a cgroup of its own, a small web application in it,
- * live learning of its normal behaviour, a normal phase that must stay
- * quiet, then a remote-code-execution attack that must raise an alert.
+ * The built-in job: a real application (the cgi-miner scenario's container;
+ * without Docker, a small web server in a cgroup of its own), live learning
+ * of its normal behaviour, a normal phase that must stay quiet, then an
+ * attack that must raise an alert.
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const started = Date.now();
   const window = options.window ?? 6;
-  const cg = createScratchCgroup(`syswarden-demo-${process.pid}`);
+  const onPhase = options.onPhase ?? (() => {});
   const tmp = mkdtempSync(join(tmpdir(), 'syswarden-demo-'));
-  let web: Awaited<ReturnType<typeof startWebWorkload>> | undefined;
+  let app: DemoApp | undefined;
+  let note: string | undefined;
+  let cg: ReturnType<typeof createScratchCgroup> | undefined;
   let collector: Collector | undefined;
   let pipeline: Pipeline | undefined;
   try {
-    collector = await Collector.open({ targets: [cg.spec], consumerNice: AGENT_CONSUMER_NICE });
-    web = await startWebWorkload(cg);
-    options.onPhase?.(`learning the normal behaviour of a web server and its client in ${cg.ref.path} for ${((options.learnMs ?? 20000) / 1000).toFixed(0)} s`);
+    const want = options.application ?? 'auto';
+    if (want !== 'cgroup') {
+      try {
+        app = await containerApp(onPhase, options.signal);
+      } catch (e) {
+        if (want === 'container' || options.signal?.aborted) throw e;
+        note = `no container demo (${(e as Error).message}); running the cgroup demo instead`;
+        onPhase(note);
+      }
+    }
+    if (!app) {
+      const scratch = createScratchCgroup(`syswarden-demo-${process.pid}`);
+      cg = scratch;
+      // The collector watches the cgroup before anything runs in it.
+      collector = await Collector.open({ targets: [scratch.spec], consumerNice: AGENT_CONSUMER_NICE });
+      const web = await startWebWorkload(scratch);
+      app = {
+        description: `a small web application (busybox httpd on loopback with a CGI script, and a client) in ${scratch.ref.path}`,
+        attackDescription: 'a request makes the CGI script run a shell that reads /etc/shadow, runs programs and connects out',
+        target: scratch.spec,
+        attack: () => web.attack(),
+        close: () => web.stop(),
+      };
+    } else {
+      collector = await Collector.open({ targets: [app.target], consumerNice: AGENT_CONSUMER_NICE });
+    }
+    onPhase(`learning the normal behaviour of ${app.description} for ${((options.learnMs ?? 20000) / 1000).toFixed(0)} s`);
     const model = join(tmp, 'demo.model');
     const learnt = await trainLive({ collector, durationMs: options.learnMs ?? 20000, window, model, ...(options.signal ? { signal: options.signal } : {}) });
 
@@ -88,25 +165,29 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       options.onAlert?.(a, phase);
     });
     pipeline.attach(collector);
-    options.onPhase?.(`watching the normal phase for ${((options.normalMs ?? 8000) / 1000).toFixed(0)} s (no alert expected)`);
+    onPhase(`watching the normal phase for ${((options.normalMs ?? 8000) / 1000).toFixed(0)} s (no alert expected)`);
     await sleep(options.normalMs ?? 8000, options.signal);
     await pipeline.drain();
 
     phase = 'attack';
-    options.onPhase?.('attacking: a request makes the CGI script run a shell that reads /etc/shadow, runs programs and connects out');
+    onPhase(`attacking: ${app.attackDescription}`);
     attackSentNs = process.hrtime.bigint();
-    await web.attack();
+    await app.attack();
     const deadline = Date.now() + (options.attackMs ?? 3000);
     while (alertsAttack === 0 && Date.now() < deadline && !options.signal?.aborted) await sleep(20);
     await sleep(200);
-    await web.stop();
-    web = undefined;
+    const target = collector.targets()[0]!;
+    await app.close();
+    app = undefined;
     await collector.close();
     await pipeline.close();
     const c = collector.stats();
     const p = pipeline.stats();
     return {
-      cgroup: cg.ref.path,
+      application: cg ? 'cgroup' : 'container',
+      ...(note ? { note } : {}),
+      target: target.spec,
+      cgroup: target.cgroup.path,
       attach: c.attach,
       detector: pipeline.detector,
       window,
@@ -122,10 +203,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       seconds: (Date.now() - started) / 1000,
     };
   } finally {
-    await web?.stop();
+    await app?.close();
     await collector?.close();
     await pipeline?.close();
-    await cg.remove();
+    await cg?.remove();
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -27,7 +27,9 @@ export interface ImageRecipe {
 }
 
 /** Bump when the build procedure itself changes, so every cached image is rebuilt. */
-const BUILD_VERSION = 1;
+const BUILD_VERSION = 2;
+/** Bump when the base root filesystem's making changes. */
+const BASE_VERSION = 1;
 const SUITE = process.env.SYSWARDEN_SUITE ?? 'bookworm';
 const MIRROR = process.env.SYSWARDEN_MIRROR ?? 'http://deb.debian.org/debian';
 
@@ -82,7 +84,7 @@ function cacheDirReady(dir: string): void {
 
 /** The minimal Debian root filesystem every image starts from (debootstrap --variant=minbase), as a cached tarball. */
 async function baseTarball(cacheDir: string, opts: BuildOptions): Promise<string> {
-  const tar = join(cacheDir, `base-${SUITE}-minbase-v${BUILD_VERSION}.tar`);
+  const tar = join(cacheDir, `base-${SUITE}-minbase-v${BASE_VERSION}.tar`);
   if (existsSync(tar)) return tar;
   const work = mkdtempSync(join(cacheDir, '.base-'));
   try {
@@ -131,6 +133,8 @@ export async function buildImage(recipe: ImageRecipe, opts: BuildOptions = {}): 
         `apt-get install -y -qq --no-install-recommends ${recipe.packages.join(' ')}`,
         'apt-get clean',
         'rm -rf /var/lib/apt/lists/*',
+        // Host-network containers get the host's resolv.conf: names resolve from /etc/hosts only, so no lookup leaves the machine.
+        "sed -i 's/^hosts:.*/hosts: files/' /etc/nsswitch.conf",
       ].join('\n');
       await inChroot(root, install, `image ${recipe.name}: apt-get install`, opts);
       for (const [path, f] of files) {

@@ -247,13 +247,30 @@ export async function runScenario(scenario: Scenario, o: RunScenarioOptions): Pr
   return { scenario: scenario.name, dir, runs: plan.length, skipped, image };
 }
 
-async function runOne(scenario: Scenario, run: PlannedRun, image: string, dir: string, o: RunScenarioOptions): Promise<RunLabel> {
-  const name = `syswarden-scenario-${scenario.name}-${process.pid}-${run.index}`;
+/** A scenario's application running in a fresh container, with its normal client and its attack at hand. */
+export interface LiveApplication {
+  /** The container's name; watch or record it as `docker:<name>`. */
+  readonly container: string;
+  /** Start the normal client: sessions over and over with seeded think time, until stopClient(). */
+  startClient(seed: number): void;
+  /** Run the attack (bounded in time); returns its span on the monotonic clock. */
+  attack(seed: number): Promise<{ startNs: bigint; endNs: bigint }>;
+  /** Stop the client after its current session; what it did. */
+  stopClient(): Promise<{ sessions: number; errors: number; firstError: string; actions: string[]; actionCount: number; actionsSha256: string; attackActions: string[] }>;
+  /** Whether the container still runs (why not, if it stopped). */
+  check(): Promise<void>;
+  /** Stop everything and remove the container (idempotent). */
+  close(): Promise<void>;
+}
+
+/** Start `scenario`'s container from `image` and wait until the application answers. */
+export async function startApplication(scenario: Scenario, image: string, options: { name: string; signal?: AbortSignal; labels?: Record<string, string> }): Promise<LiveApplication> {
+  const name = options.name;
   const ports: number[] = [];
   for (let i = 0; i < 1 + (scenario.extraPorts ?? 0); i++) ports.push(await freePort());
   const stop = new AbortController();
   const onOuterAbort = () => stop.abort();
-  o.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const listeners: LoopbackListener[] = [];
   const normalLog: string[] = [];
   const normalHash = createHash('sha256');
@@ -278,58 +295,100 @@ async function runOne(scenario: Scenario, run: PlannedRun, image: string, dir: s
     },
   });
   const ctx = ctxFor('normal');
-  const partial = join(dir, `${run.id}.swrec.partial`);
-  let collector: Collector | undefined;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    stop.abort();
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    for (const l of listeners) await l.close();
+    await removeContainer(name).catch(() => {});
+  };
   try {
     await removeContainer(name);
-    await startContainer({ name, image, command: scenario.command(ctx), ...(scenario.seccompUnconfined ? { seccompUnconfined: true } : {}), labels: { 'syswarden.scenario': scenario.name, 'syswarden.run': run.id } });
+    await startContainer({ name, image, command: scenario.command(ctx), ...(scenario.seccompUnconfined ? { seccompUnconfined: true } : {}), labels: { 'syswarden.scenario': scenario.name, ...(options.labels ?? {}) } });
     await waitReady(scenario, ctx);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  let client: Promise<void> | undefined;
+  const clientStop = new AbortController();
+  stop.signal.addEventListener('abort', () => clientStop.abort(), { once: true });
+  let sessions = 0;
+  let errors = 0;
+  let firstError = '';
+  return {
+    container: name,
+    startClient(seed: number) {
+      if (client) throw new Error('the client already runs');
+      const clientCtx = { ...ctx, signal: clientStop.signal };
+      client = (async () => {
+        const pauses = new Prng(seedOf('pauses', seed));
+        for (let k = 0; !clientStop.signal.aborted; k++) {
+          try {
+            await within(scenario.session(clientCtx, new Prng(seedOf('session', seed, k))), 30_000, `a normal session of ${scenario.name}`);
+          } catch (e) {
+            if (clientStop.signal.aborted) break;
+            errors++;
+            firstError ||= (e as Error).message;
+          }
+          sessions++;
+          // Think time: mostly short, sometimes a longer pause (a user reading).
+          await sleep(pauses.float() < 0.15 ? 300 + pauses.float() * 900 : 20 + pauses.float() * 180, clientStop.signal);
+        }
+      })();
+    },
+    async attack(seed: number) {
+      const startNs = process.hrtime.bigint();
+      await within(scenario.attackRun(ctxFor('attack'), new Prng(seedOf('attack', seed))), ATTACK_MS, `the attack of ${scenario.name}`);
+      return { startNs, endNs: process.hrtime.bigint() };
+    },
+    async stopClient() {
+      clientStop.abort();
+      if (client) await within(client, 35_000, `the normal client of ${scenario.name} stopping`);
+      return { sessions, errors, firstError, actions: normalLog, actionCount: normalCount, actionsSha256: normalHash.digest('hex'), attackActions: attackLog };
+    },
+    async check() {
+      const state = await containerState(name);
+      if (!state.running) throw new SyswardenError('ERR_SCENARIO', `the ${scenario.name} container stopped (exit ${state.exitCode}): ${state.logs || 'no log'}`);
+    },
+    close,
+  };
+}
 
-    collector = await Collector.open({ targets: [`docker:${name}`], consumerNice: AGENT_CONSUMER_NICE });
+async function runOne(scenario: Scenario, run: PlannedRun, image: string, dir: string, o: RunScenarioOptions): Promise<RunLabel> {
+  const partial = join(dir, `${run.id}.swrec.partial`);
+  const app = await startApplication(scenario, image, { name: `syswarden-scenario-${scenario.name}-${process.pid}-${run.index}`, labels: { 'syswarden.run': run.id }, ...(o.signal ? { signal: o.signal } : {}) });
+  let collector: Collector | undefined;
+  try {
+    collector = await Collector.open({ targets: [`docker:${app.container}`], consumerNice: AGENT_CONSUMER_NICE });
     const recStop = new AbortController();
     const startNs = process.hrtime.bigint();
     const recording = recordToFile(collector, partial, { signal: recStop.signal });
-    let sessions = 0;
-    let sessionErrors = 0;
-    let firstError = '';
-    const normalLoop = (async () => {
-      const pauses = new Prng(seedOf('pauses', run.seed));
-      for (let k = 0; !stop.signal.aborted; k++) {
-        try {
-          await within(scenario.session(ctx, new Prng(seedOf('session', run.seed, k))), 30_000, `a normal session of ${scenario.name}`);
-        } catch (e) {
-          if (stop.signal.aborted) break;
-          sessionErrors++;
-          firstError ||= (e as Error).message;
-        }
-        sessions++;
-        // Think time: mostly short, sometimes a longer pause (a user reading).
-        await sleep(pauses.float() < 0.15 ? 300 + pauses.float() * 900 : 20 + pauses.float() * 180, stop.signal);
-      }
-    })();
-
+    // Awaited at the end of the run; a failure meanwhile (disk full) must not count as unhandled.
+    recording.catch(() => {});
+    app.startClient(run.seed);
+    const interrupted = () => new SyswardenError('ERR_ABORTED', 'interrupted; run the same command again to resume.');
     let attack: RunLabel['attack'] = null;
     const endAt = Date.now() + run.seconds * 1000;
     if (run.kind === 'attack') {
-      await sleep(run.attackAt! * 1000, stop.signal);
-      const attackStart = process.hrtime.bigint();
-      await within(scenario.attackRun(ctxFor('attack'), new Prng(seedOf('attack', run.seed))), ATTACK_MS, `the attack of ${scenario.name}`);
-      const attackEnd = process.hrtime.bigint();
-      attack = { startNs: attackStart.toString(), endNs: attackEnd.toString() };
+      await sleep(run.attackAt! * 1000, o.signal);
+      if (o.signal?.aborted) throw interrupted();
+      const span = await app.attack(run.seed);
+      attack = { startNs: span.startNs.toString(), endNs: span.endNs.toString() };
     }
-    await sleep(Math.max(endAt - Date.now(), run.kind === 'attack' ? TAIL_MS : 0), stop.signal);
-    stop.abort();
-    await within(normalLoop, 35_000, `the normal client of ${scenario.name} stopping`);
+    await sleep(Math.max(endAt - Date.now(), run.kind === 'attack' ? TAIL_MS : 0), o.signal);
+    const client = await app.stopClient();
     const endNs = process.hrtime.bigint();
     recStop.abort();
     const events = await recording;
     const stats = collector.stats();
-    if (o.signal?.aborted) throw new SyswardenError('ERR_ABORTED', 'interrupted; run the same command again to resume.');
-    const state = await containerState(name);
-    if (!state.running) throw new SyswardenError('ERR_SCENARIO', `the ${scenario.name} container stopped during ${run.id} (exit ${state.exitCode}): ${state.logs || 'no log'}`);
+    if (o.signal?.aborted) throw interrupted();
+    await app.check();
     // A run where most sessions failed recorded a broken application, not its normal behaviour.
-    if (sessions === 0 || sessionErrors > sessions / 2) {
-      throw new SyswardenError('ERR_SCENARIO', `${sessionErrors} of ${sessions} normal sessions of ${scenario.name} failed in ${run.id} (first: ${firstError || 'none ran'}).`);
+    if (client.sessions === 0 || client.errors > client.sessions / 2) {
+      throw new SyswardenError('ERR_SCENARIO', `${client.errors} of ${client.sessions} normal sessions of ${scenario.name} failed in ${run.id} (first: ${client.firstError || 'none ran'}).`);
     }
     const label: RunLabel = {
       format: RUN_LABEL_FORMAT,
@@ -349,10 +408,10 @@ async function runOne(scenario: Scenario, run: PlannedRun, image: string, dir: s
       attack,
       plannedSeconds: run.seconds,
       attackAtSeconds: run.attackAt,
-      actions: { normal: normalLog, attack: attackLog },
-      normalActionsSha256: normalHash.digest('hex'),
-      sessions,
-      sessionErrors,
+      actions: { normal: client.actions, attack: client.attackActions },
+      normalActionsSha256: client.actionsSha256,
+      sessions: client.sessions,
+      sessionErrors: client.errors,
       events,
       drops: { kernel: stats.kernel.dropped, user: stats.user.droppedEvents },
     };
@@ -360,11 +419,8 @@ async function runOne(scenario: Scenario, run: PlannedRun, image: string, dir: s
     await writeFileSafely(join(dir, `${run.id}.json`), JSON.stringify(label) + '\n', { what: 'run label' });
     return label;
   } finally {
-    stop.abort();
-    o.signal?.removeEventListener('abort', onOuterAbort);
     await collector?.close();
-    for (const l of listeners) await l.close();
-    await removeContainer(name).catch(() => {});
+    await app.close();
     rmSync(partial, { force: true });
   }
 }

@@ -1,22 +1,13 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { ensureEngine } from '../../src/scenario/engine.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleep } from './helpers.js';
 
 export const TEST_IMAGE = 'syswarden-test-busybox:1';
 
 function docker(args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
-
-function engineUp(): boolean {
-  try {
-    docker(['version', '--format', '{{.Server.Version}}']);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -33,23 +24,8 @@ export async function ensureDocker(): Promise<() => Promise<void>> {
       throw new Error(`${bin} is not installed; the container tests need docker.io and busybox-static (apt-get install docker.io busybox-static).`);
     }
   }
-  let stop = async () => {};
-  if (!engineUp()) {
-    const log = openSync(join(tmpdir(), 'syswarden-test-dockerd.log'), 'a');
-    const d = spawn('dockerd', ['--iptables=false', '--ip6tables=false', '--bridge=none'], { stdio: ['ignore', log, log], detached: true });
-    d.unref();
-    const deadline = Date.now() + 60_000;
-    while (!engineUp()) {
-      if (Date.now() > deadline || d.exitCode !== null) {
-        throw new Error(`dockerd did not come up (see ${join(tmpdir(), 'syswarden-test-dockerd.log')})`);
-      }
-      await sleep(200);
-    }
-    stop = async () => {
-      d.kill('SIGTERM');
-      await new Promise((r) => (d.exitCode !== null ? r(null) : d.once('exit', r)));
-    };
-  }
+  const engine = await ensureEngine();
+  const stop = () => engine.stop();
   if (!docker(['images', '-q', TEST_IMAGE])) {
     const root = mkdtempSync(join(tmpdir(), 'sw-rootfs-'));
     try {

@@ -42,10 +42,11 @@ export async function buildSmall(name: string, runs = 3, seed = 7): Promise<Buil
 /**
  * What each scenario's test asserts about its build: the attack run's label
  * points at the attack's own syscalls (every evidence syscall of the
- * scenario occurs between the attack's start and end), and something in the
- * attack's time span (a syscall, or a pair of consecutive syscalls of one
- * thread) occurs in no normal run, so the label marks behaviour that is
- * really new. Normal runs had working sessions and nothing was dropped.
+ * scenario occurs between the attack's start and end, and at least one of
+ * them occurs in no normal run, so normal traffic going on around the attack
+ * cannot pass the check for it), and a pair of consecutive syscalls of one
+ * thread in the attack's span occurs in no normal run. Normal runs had
+ * working sessions and nothing was dropped.
  */
 export async function checkAttackVisible(name: string, built: BuiltScenario): Promise<void> {
   const scenario = scenarioNamed(name);
@@ -54,11 +55,19 @@ export async function checkAttackVisible(name: string, built: BuiltScenario): Pr
   expect(attackRuns.length).toBeGreaterThan(0);
   expect(normalRuns.length).toBeGreaterThan(0);
   const normalPairs = new Set<number>();
+  const normalCalls = new Set<string>();
   for (const run of normalRuns) {
     expect(run.label.sessions).toBeGreaterThan(0);
     expect(run.label.drops).toEqual({ kernel: 0, user: 0 });
-    for (const t of await loadRun(run)) for (let i = 0; i < t.calls.length; i++) normalPairs.add(i === 0 ? 0x10000 + t.calls[i]! : t.calls[i - 1]! * 0x10000 + t.calls[i]!);
+    for (const t of await loadRun(run)) {
+      for (let i = 0; i < t.calls.length; i++) {
+        normalPairs.add(i === 0 ? 0x10000 + t.calls[i]! : t.calls[i - 1]! * 0x10000 + t.calls[i]!);
+        normalCalls.add(syscallName(t.calls[i]!));
+      }
+    }
   }
+  const ownEvidence = scenario.evidence.filter((s) => !normalCalls.has(s));
+  expect(ownEvidence.length, `${name}: an evidence syscall that no normal run makes (evidence: ${scenario.evidence.join(', ')})`).toBeGreaterThan(0);
   for (const run of attackRuns) {
     expect(run.label.drops).toEqual({ kernel: 0, user: 0 });
     const start = Number(BigInt(run.label.attack!.startNs) - BigInt(run.label.startNs));
