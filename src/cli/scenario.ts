@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SyswardenError } from '../errors.js';
 import { ensureEngine } from '../scenario/engine.js';
@@ -92,6 +93,8 @@ export async function run(argv: string[]): Promise<number> {
   if (process.getuid?.() !== 0) throw new SyswardenError('ERR_PERMISSION', 'scenario run needs root (it starts containers and loads the BPF program). Fix: run it with sudo.');
   const scenarios = parseScenarioList(args.names);
   const out = resolve(args.out);
+  // Found out before dockerd is started or an image built.
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new SyswardenError('ERR_OUTPUT', `--out ${out} exists and is not a directory. Fix: give a dataset directory (it is created if missing).`);
   return withStopSignals(async (signal) => {
     const engine = await ensureEngine();
     try {

@@ -92,6 +92,8 @@ export async function readDataset(dir: string): Promise<ScenarioRuns[]> {
 
 /** A thread's calls and the time of each, ns after the run's start. */
 export interface TimedThread {
+  /** The kernel's thread id (a reused tid after an exit is a new stream). */
+  tid: number;
   calls: Uint16Array;
   times: Float64Array;
 }
@@ -102,6 +104,7 @@ export async function loadRun(run: DatasetRun): Promise<TimedThread[]> {
   const streams = new ThreadStreams();
   const calls: GrowableUint16[] = [];
   const times: number[][] = [];
+  const tids: number[] = [];
   const it = recordingBatches(run.recording);
   for (;;) {
     const r = await it.next();
@@ -116,11 +119,12 @@ export async function loadRun(run: DatasetRun): Promise<TimedThread[]> {
       const id = streams.streamOf(tid, (n) => {
         calls[n] = new GrowableUint16(64);
         times[n] = [];
+        tids[n] = tid;
       });
       calls[id]!.push(nr);
       times[id]!.push(b.tsNs(i) - start);
       streams.ended(tid, nr);
     }
   }
-  return calls.map((c, i) => ({ calls: c.toArray(), times: Float64Array.from(times[i]!) }));
+  return calls.map((c, i) => ({ tid: tids[i]!, calls: c.toArray(), times: Float64Array.from(times[i]!) }));
 }

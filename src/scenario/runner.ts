@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { Collector, AGENT_CONSUMER_NICE } from '../capture/collector.js';
 import { recordToFile } from '../capture/record-session.js';
@@ -207,11 +208,22 @@ interface ScenarioManifest {
 /** The scenario's directory, checked against a build already there (same seed, runs and lengths, or a clear refusal). */
 function scenarioDir(scenario: Scenario, o: RunScenarioOptions): string {
   const dir = join(o.out, scenario.name);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SyswardenError('ERR_OUTPUT', `cannot make the dataset directory ${dir} (${code === 'ENOTDIR' || code === 'EEXIST' ? `${o.out} or a part of it is not a directory` : code ?? String(e)}). Fix: give --out a directory (it is created if missing).`);
+  }
   const manifestPath = join(dir, 'scenario.json');
   const manifest: ScenarioManifest = { format: 'syswarden-scenario', version: 1, scenario: scenario.name, seed: o.seed, runs: o.runs, length: [o.length[0], o.length[1]] };
   if (existsSync(manifestPath)) {
-    const old = JSON.parse(readFileSync(manifestPath, 'utf8')) as ScenarioManifest;
+    let old: ScenarioManifest;
+    try {
+      old = JSON.parse(readFileSync(manifestPath, 'utf8')) as ScenarioManifest;
+      if (!Array.isArray(old.length)) throw new Error('no lengths');
+    } catch {
+      throw new SyswardenError('ERR_DATASET', `${manifestPath} is damaged, so this build cannot be resumed safely. Fix: choose another --out, or delete ${dir} to build ${scenario.name} again.`);
+    }
     if (old.seed !== o.seed || old.runs !== o.runs || old.length[0] !== o.length[0] || old.length[1] !== o.length[1]) {
       throw new SyswardenError(
         'ERR_SCENARIO',
@@ -296,6 +308,8 @@ export async function startApplication(scenario: Scenario, image: string, option
   });
   const ctx = ctxFor('normal');
   let closed = false;
+  // A scenario's clients may hold many connections at once (a brute force's parallel logins), each listening for the end of the run.
+  setMaxListeners(256, stop.signal);
   const close = async () => {
     if (closed) return;
     closed = true;
@@ -314,6 +328,7 @@ export async function startApplication(scenario: Scenario, image: string, option
   }
   let client: Promise<void> | undefined;
   const clientStop = new AbortController();
+  setMaxListeners(256, clientStop.signal);
   stop.signal.addEventListener('abort', () => clientStop.abort(), { once: true });
   let sessions = 0;
   let errors = 0;
