@@ -2,7 +2,8 @@
 // Turns `syswarden eval --dataset <dir> --json <file>` records into
 // docs/scenarios.md and its chart (detection rate and false alarms per
 // normal run, per detector, all scenarios pooled).
-// usage: node scripts/scenarios-page.mjs <eval.jsonl> [--dataset <dir>] [--window 6] [--out docs/scenarios.md]
+// usage: node scripts/scenarios-page.mjs <eval.jsonl>... [--dataset <dir>] [--window 6] [--out docs/scenarios.md]
+// (several record files: the first record of a (scenario, detector, window) wins)
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { barChart } from './lib/svg.mjs';
@@ -12,13 +13,13 @@ const opt = (name, dflt) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : dflt;
 };
-const input = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
-if (!input) {
-  console.error('usage: node scripts/scenarios-page.mjs <eval.jsonl> [--dataset <dir>] [--window 6] [--out docs/scenarios.md]');
+const inputs = args.filter((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
+if (inputs.length === 0) {
+  console.error('usage: node scripts/scenarios-page.mjs <eval.jsonl>... [--dataset <dir>] [--window 6] [--out docs/scenarios.md]');
   process.exit(2);
 }
 const out = opt('out', 'docs/scenarios.md');
-const records = readFileSync(input, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+const records = inputs.flatMap((input) => readFileSync(input, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)));
 const windows = [...new Set(records.map((r) => r.window))].sort((a, b) => a - b);
 const window = Number(opt('window', windows.includes(6) ? 6 : windows[0]));
 const detectors = [...new Set(records.map((r) => r.detector))];
@@ -44,6 +45,12 @@ const lines = [
   '(supervised detectors: on the attack runs they did not learn from). An attack run is detected by an alarm at or',
   'after the attack\'s start; an alarm before it is an early (false) alarm. Delay: seconds from the attack\'s start to',
   'the first alarm. CFA: LID-DS\'s consecutive false alarms (each run of alarming windows in normal time counts once).',
+  '',
+  'Made with `syswarden scenario run all --out ds` (defaults: seed 1, 30 runs per scenario of 6 to 12 s), then',
+  '`syswarden eval --dataset ds --window 6 --json a.jsonl` (every detector) and',
+  '`syswarden eval --dataset ds --detector markov,ngram,stide,bosc --window 3,6,9,12,15 --json b.jsonl`, then',
+  '`node scripts/scenarios-page.mjs a.jsonl b.jsonl --dataset ds`. One build, one split seed: with 10 attack runs per',
+  'scenario (5 for supervised detectors, which learn from the other 5) and 10 normal test runs, one run is 0.1 (0.2) of a rate.',
   '',
 ];
 if (opt('dataset')) {
