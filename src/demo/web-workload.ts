@@ -1,11 +1,11 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { workloadPath } from '../capture/addon.js';
 import { SyswardenError } from '../errors.js';
 import type { ScratchCgroup } from '../capture/scratch-cgroup.js';
+import { freePort } from '../scenario/runner.js';
 
 /**
  * A small web application for the demo and the live tests: busybox httpd on
@@ -28,17 +28,6 @@ function busybox(): string {
   } catch {
     throw new SyswardenError('ERR_MISSING_TOOL', 'the demo needs busybox (Debian: apt-get install busybox-static).');
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {

@@ -161,6 +161,13 @@ const WORKER_URL = import.meta.url.endsWith('.ts')
   ? new URL('../../dist/pipeline/worker.js', import.meta.url)
   : new URL('./worker.js', import.meta.url);
 
+/**
+ * Light containers' batches, once the heavy ones are shed, may be this many
+ * times maxInFlight batches behind (their events stay within twice the event
+ * bound): a worker busy with a flood's big batches sees many small ones queue.
+ */
+const LIGHT_BATCH_RESERVE = 8;
+
 /** Records the async iterator holds for a reader that is behind; beyond that they are dropped and counted. */
 export const MAX_QUEUED_ALERTS = 10_000;
 
@@ -355,7 +362,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       batch = shed.batch;
     }
     // Workers that are behind (or gone, while closing) do not get the batch: their share is counted as lost.
-    const takers = this.slots.filter((s) => !s.exited && !this.behind(s, reserve));
+    // What is left for the light containers is judged by its events: many small batches queued behind
+    // a flood's big ones are little work, and counting them as batches would drop them first.
+    const batchReserve = reserve === 2 ? LIGHT_BATCH_RESERVE : reserve;
+    const takers = this.slots.filter((s) => !s.exited && !this.behind(s, reserve, batchReserve));
     if (takers.length < this.slots.length) this.countDropped(batch.buffer, batch.count, takers.length === 0 ? null : this.slots.map((s) => !takers.includes(s)));
     if (takers.length === 0) return false;
     const shared = this.pool.take(batch.buffer.byteLength);
@@ -604,9 +614,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     dead.queuedEvents = 0;
   }
 
-  /** Whether a worker holds `share` of either bound (batches, events) or more. */
-  private behind(s: Slot, share: number): boolean {
-    return s.inFlight.size >= Math.max(1, Math.floor(this.maxInFlight * share)) || s.queuedEvents >= this.maxQueuedEvents * share;
+  /** Whether a worker holds `batchShare` of the batch bound or `share` of the event bound, or more. */
+  private behind(s: Slot, share: number, batchShare = share): boolean {
+    return s.inFlight.size >= Math.max(1, Math.floor(this.maxInFlight * batchShare)) || s.queuedEvents >= this.maxQueuedEvents * share;
   }
 
   /**

@@ -101,7 +101,8 @@ export function planRuns(scenario: string, o: RunPlanOptions): PlannedRun[] {
   });
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 at the time of asking. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
