@@ -13,6 +13,7 @@ import type { DetectorFactory } from '../detect/detector.js';
 import { rocOf } from '../detect/roc.js';
 import { splitTraces } from '../detect/split.js';
 import { selectWindows, windowCount, windowStreams, type StreamInput } from '../window/windows.js';
+import type { WindowSet } from '../window/window-set.js';
 import { loadRun, type ScenarioRuns, type TimedThread } from './dataset.js';
 
 export interface ScenarioEvalConfig {
@@ -95,9 +96,11 @@ export async function evaluateScenarios(
     }
     const split = splitTraces(runs.map((r) => ({ label: r.kind === 'attack' ? 1 : 0, kind: r.kind })), cfg.seed);
     for (const size of cfg.windows) {
+      // Cut once per window size, shared by every detector.
+      const sets = new SizeSets(runs, split, size);
       for (const factory of cfg.detectors) {
         onProgress?.({ done, total, label: `${s.scenario} ${factory.name} w=${size}` });
-        const rec = evaluateOne(cfg, s.scenario, runs, split, factory, size);
+        const rec = evaluateOne(cfg, s.scenario, runs, split, sets, factory, size);
         out.push(rec);
         onRecord?.(rec);
         done++;
@@ -135,29 +138,71 @@ function windowsOf(runs: readonly LoadedRun[], indices: readonly number[], size:
   return { set, runOf, timeOf };
 }
 
-function evaluateOne(cfg: ScenarioEvalConfig, scenario: string, runs: readonly LoadedRun[], split: ReturnType<typeof splitTraces>, factory: DetectorFactory, size: number): ScenarioEvalRecord {
-  const attackIdx = runs.map((r, i) => (r.kind === 'attack' ? i : -1)).filter((i) => i >= 0);
-  const normalTest = split.test.filter((i) => runs[i]!.kind === 'normal');
+type Windowed = ReturnType<typeof windowsOf>;
+
+/** One window size's window sets of a scenario, each cut when first needed and then reused by every detector. */
+class SizeSets {
+  readonly normalTest: number[];
+  /** Attack runs tested: all (one-class detectors), or those supervised detectors did not learn from. */
+  readonly testedAttacks: { oneClass: number[]; supervised: number[] };
+  private cache = new Map<string, Windowed | WindowSet | null>();
+
+  constructor(
+    private readonly runs: readonly LoadedRun[],
+    private readonly split: ReturnType<typeof splitTraces>,
+    private readonly size: number,
+  ) {
+    const attacks = runs.map((r, i) => (r.kind === 'attack' ? i : -1)).filter((i) => i >= 0);
+    this.normalTest = split.test.filter((i) => runs[i]!.kind === 'normal');
+    const learnt = new Set(split.attackTrain);
+    this.testedAttacks = { oneClass: attacks, supervised: attacks.filter((i) => !learnt.has(i)) };
+  }
+
+  private once<T extends Windowed | WindowSet | null>(key: string, make: () => T): T {
+    if (!this.cache.has(key)) this.cache.set(key, make());
+    return this.cache.get(key) as T;
+  }
+
+  get train(): Windowed {
+    return this.once('train', () => windowsOf(this.runs, this.split.train, this.size));
+  }
+
+  /** The attack spans' windows of the runs supervised detectors learn from (null: none). */
+  get attackTrain(): WindowSet | null {
+    return this.once('attack', () => {
+      const a = windowsOf(this.runs, this.split.attackTrain, this.size, () => 1);
+      const keep: number[] = [];
+      for (let i = 0; i < a.set.count; i++) {
+        const span = this.runs[a.runOf[i]!]!.attack!;
+        if (a.timeOf[i]! >= span[0] && a.timeOf[i]! <= span[1]) keep.push(i);
+      }
+      return keep.length ? selectWindows(a.set, keep) : null;
+    });
+  }
+
+  test(supervised: boolean): Windowed {
+    return this.once(supervised ? 'test-supervised' : 'test', () =>
+      windowsOf(this.runs, [...this.normalTest, ...this.testedAttacks[supervised ? 'supervised' : 'oneClass']].sort((a, b) => a - b), this.size),
+    );
+  }
+}
+
+function evaluateOne(cfg: ScenarioEvalConfig, scenario: string, runs: readonly LoadedRun[], split: ReturnType<typeof splitTraces>, sets: SizeSets, factory: DetectorFactory, size: number): ScenarioEvalRecord {
+  const { normalTest } = sets;
   const supervised = factory.create({ seed: cfg.seed }).supervised;
   // Supervised detectors learn from some attack runs' attack spans, so they are tested on the others only.
-  const testedAttacks = supervised ? attackIdx.filter((i) => !split.attackTrain.includes(i)) : attackIdx;
+  const testedAttacks = sets.testedAttacks[supervised ? 'supervised' : 'oneClass'];
   const base: ScenarioEvalRecord = {
     scenario, detector: factory.name, window: size, seed: cfg.seed, budget: cfg.budget, frame: cfg.frame,
     normalTrain: split.train.length, normalTest: normalTest.length, attackRuns: testedAttacks.length,
     threshold: null, thresholdRule: 'not run', expectedFalseAlarm: null, detected: 0, detectionRate: null, falseAlarmRuns: 0, falseAlarmRate: null,
     earlyAlarmRuns: 0, consecutiveFalseAlarms: 0, delays: [], auc: null,
   };
-  const train = windowsOf(runs, split.train, size);
-  let attack;
+  const train = sets.train;
+  let attack: WindowSet | undefined;
   if (supervised) {
-    const a = windowsOf(runs, split.attackTrain, size, () => 1);
-    const keep: number[] = [];
-    for (let i = 0; i < a.set.count; i++) {
-      const span = runs[a.runOf[i]!]!.attack!;
-      if (a.timeOf[i]! >= span[0] && a.timeOf[i]! <= span[1]) keep.push(i);
-    }
-    if (keep.length === 0) return { ...base, note: 'supervised detectors need attack runs to learn from: build more runs' };
-    attack = selectWindows(a.set, keep);
+    attack = sets.attackTrain ?? undefined;
+    if (!attack) return { ...base, note: 'supervised detectors need attack runs to learn from: build more runs' };
   }
   let detector;
   let calibration;
@@ -170,7 +215,7 @@ function evaluateOne(cfg: ScenarioEvalConfig, scenario: string, runs: readonly L
     if (e instanceof SyswardenError && (e.code === 'ERR_UNREACHABLE_THRESHOLD' || e.code === 'ERR_NO_DATA')) return { ...base, thresholdRule: 'not calibrated', note: e.message };
     throw e;
   }
-  const test = windowsOf(runs, [...normalTest, ...testedAttacks].sort((a, b) => a - b), size);
+  const test = sets.test(supervised);
   const decided = decisionScores(test.set, detector.score(test.set), cfg.frame, calibration.trim);
   const threshold = calibration.threshold;
   const firstAlarm = new Map<number, number>();

@@ -269,7 +269,7 @@ export interface LiveApplication {
   /** Run the attack (bounded in time); returns its span on the monotonic clock. */
   attack(seed: number): Promise<{ startNs: bigint; endNs: bigint }>;
   /** Stop the client after its current session; what it did. */
-  stopClient(): Promise<{ sessions: number; errors: number; firstError: string; actions: string[]; actionCount: number; actionsSha256: string; attackActions: string[] }>;
+  stopClient(): Promise<{ sessions: number; errors: number; firstError: string; actions: string[]; actionsSha256: string; attackActions: string[] }>;
   /** Whether the container still runs (why not, if it stopped). */
   check(): Promise<void>;
   /** Stop everything and remove the container (idempotent). */
@@ -287,7 +287,6 @@ export async function startApplication(scenario: Scenario, image: string, option
   const listeners: LoopbackListener[] = [];
   const normalLog: string[] = [];
   const normalHash = createHash('sha256');
-  let normalCount = 0;
   const attackLog: string[] = [];
   const ctxFor = (to: 'normal' | 'attack'): ScenarioContext => ({
     container: name,
@@ -297,7 +296,6 @@ export async function startApplication(scenario: Scenario, image: string, option
     log(action: string) {
       if (to === 'normal') {
         normalHash.update(action + '\n');
-        normalCount++;
         if (normalLog.length < LOG_CAP) normalLog.push(action);
       } else if (attackLog.length < LOG_CAP) attackLog.push(action);
     },
@@ -363,7 +361,7 @@ export async function startApplication(scenario: Scenario, image: string, option
     async stopClient() {
       clientStop.abort();
       if (client) await within(client, 35_000, `the normal client of ${scenario.name} stopping`);
-      return { sessions, errors, firstError, actions: normalLog, actionCount: normalCount, actionsSha256: normalHash.digest('hex'), attackActions: attackLog };
+      return { sessions, errors, firstError, actions: normalLog, actionsSha256: normalHash.digest('hex'), attackActions: attackLog };
     },
     async check() {
       const state = await containerState(name);

@@ -1,6 +1,7 @@
 /** A small HTTP/1.1 client for scenario workloads: one request per connection, bounded in time and size. */
 import { request } from 'node:http';
 import { SyswardenError } from '../../errors.js';
+import type { ScenarioContext } from '../types.js';
 
 export interface HttpResponse {
   status: number;
@@ -48,4 +49,11 @@ export async function httpOk(req: HttpRequest): Promise<HttpResponse> {
   const res = await http(req);
   if (res.status < 200 || res.status > 299) throw new SyswardenError('ERR_SCENARIO', `${req.method ?? 'GET'} ${req.path} answered ${res.status}`);
   return res;
+}
+
+/** One request of a normal user's session: logged as "METHOD path" for the run's action list, ended with the run, insisting on 2xx. */
+export function visit(ctx: ScenarioContext, req: { path: string; method?: string; body?: string | undefined; headers?: Record<string, string> }): Promise<HttpResponse> {
+  const method = req.method ?? 'GET';
+  ctx.log(`${method} ${req.path}`);
+  return httpOk({ port: ctx.port, path: req.path, method, ...(req.body !== undefined ? { body: req.body } : {}), ...(req.headers ? { headers: req.headers } : {}), signal: ctx.signal });
 }

@@ -8,7 +8,7 @@
  * (unshare, mount, writing /proc/sys).
  */
 import type { Prng } from '../../detect/lib/prng.js';
-import { http, httpOk } from '../clients/http.js';
+import { http, httpOk, visit } from '../clients/http.js';
 import type { Scenario, ScenarioContext } from '../types.js';
 
 const PRODUCTS = ['kettle', 'teapot', 'mug', 'saucer', 'spoon', 'strainer', 'caddy', 'cosy', 'tray', 'timer', 'infuser', 'scale'];
@@ -60,8 +60,7 @@ export const cgiMiner: Scenario = {
         path = '/cgi-bin/order';
         body = `user=${user}&items=${1 + rng.int(5)}`;
       }
-      ctx.log(`${method} ${path}`);
-      await httpOk({ port: ctx.port, path, method, ...(body !== undefined ? { body } : {}), signal: ctx.signal });
+      await visit(ctx, { method, path, body });
     }
   },
   async attackRun(ctx, rng) {

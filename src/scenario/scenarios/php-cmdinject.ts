@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Prng } from '../../detect/lib/prng.js';
-import { http, httpOk } from '../clients/http.js';
+import { http, httpOk, visit } from '../clients/http.js';
 import type { Scenario, ScenarioContext } from '../types.js';
 
 const ITEMS: [string, string, number][] = [
@@ -187,9 +187,7 @@ export const phpCmdInject: Scenario = {
         body = `name=${user}&message=${encodeURIComponent(`the ${item} was ${['great', 'fine', 'late', 'dirty', 'perfect'][rng.int(5)]!}`)}`;
       } else if (pick < 0.85) path = `/tools.php?type=hosts&q=${encodeURIComponent(HOST_QUERIES[rng.int(HOST_QUERIES.length)]!)}`;
       else path = `/tools.php?type=services&q=${SERVICE_QUERIES[rng.int(SERVICE_QUERIES.length)]!}`;
-      ctx.log(`${method} ${path}`);
-      const headers: Record<string, string> = body !== undefined ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {};
-      await httpOk({ port: ctx.port, path, method, headers, ...(body !== undefined ? { body } : {}), signal: ctx.signal });
+      await visit(ctx, { method, path, body, headers: body !== undefined ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {} });
     }
   },
   async attackRun(ctx, rng) {
