@@ -1,5 +1,5 @@
 import { formatAlert } from '../alert/alert.js';
-import { runDemo, type DemoApplication } from '../demo/run-demo.js';
+import { DEFAULT_LEARN_MS, runDemo, type DemoApplication } from '../demo/run-demo.js';
 import { SyswardenError } from '../errors.js';
 import { parseCommandArgs, parseDuration, type Parsed } from './args.js';
 import { withStopSignals } from './signals.js';
@@ -9,7 +9,7 @@ const HELP = `usage: syswarden demo [--json] [--learn <s>] [--normal <s>] [--app
 The built-in default job: the cgi-miner scenario, short. It starts a real
 container (a shop of shell CGI scripts behind busybox httpd, its image built
 once from Debian packages) with its seeded client, learns its normal
-behaviour live for --learn seconds (default 20), watches a normal phase for
+behaviour live for --learn seconds (default 40), watches a normal phase for
 --normal seconds (default 8; no alert is expected), then attacks it (remote
 code execution: a dropped miner that connects out, escape attempts), prints
 the alerts, cleans everything up and prints a summary. Without Docker (or
@@ -43,7 +43,7 @@ export function parse(argv: string[]): Parsed<DemoArgs> {
     help: false,
     json: values.json === true,
     app,
-    learn: parseDuration('learn', values.learn, MAX_PHASE_SECONDS) ?? 20,
+    learn: parseDuration('learn', values.learn, MAX_PHASE_SECONDS) ?? DEFAULT_LEARN_MS / 1000,
     normal: parseDuration('normal', values.normal, MAX_PHASE_SECONDS) ?? 8,
   };
 }

@@ -180,7 +180,7 @@ export interface ChosenThreshold {
   observed: number;
   /** Estimated probability that a new part's peak reaches it. */
   expected: number;
-  how: 'quantile' | 'tail' | 'floor' | 'above-all';
+  how: 'quantile' | 'tail' | 'floor' | 'above-rare' | 'above-all';
 }
 
 /**
@@ -199,7 +199,9 @@ export interface ChosenThreshold {
  *   fitted tail would let two or more held-out parts alarm (the peaks are a
  *   mixture, e.g. a rare normal activity several parts share), the data
  *   overrules the model and the threshold is just above the second highest
- *   peak.
+ *   peak. Nor one, where one alarm among n parts is implausible at the rate
+ *   (oneOutlierPlausible: short live training against an hourly budget):
+ *   then the threshold is just above the highest peak.
  * - When more than half the peaks equal the highest (a tail of zero width,
  *   e.g. no held-out window was unusual at all) there is no tail to
  *   extrapolate: the threshold is just above the highest peak.
@@ -233,10 +235,31 @@ export function thresholdFromPeaks(peaks: Float64Array, rate: number): ChosenThr
   // The tail is a model; the peaks are data. Where the model would let more
   // than one held-out part alarm (a mixture: a rare normal activity that
   // several parts share), the data wins: the threshold rises to just above
-  // the second highest peak, so only one outlying part may reach it.
-  const floor = n >= 3 ? justAbove(sorted[n - 2]!) : -Infinity;
-  if (floor > t) return { threshold: floor, observed: reach(floor), expected: rate, how: 'floor' };
+  // the second highest peak, so only one outlying part may reach it. And
+  // that one only where a single alarm among n parts is a plausible sight at
+  // the budget's rate (see oneOutlierPlausible): otherwise the part that
+  // would alarm is normal behaviour recurring far more often than the budget
+  // allows, and the threshold rises above it too.
+  const allowOne = oneOutlierPlausible(n, rate);
+  const floor = allowOne ? (n >= 3 ? justAbove(sorted[n - 2]!) : -Infinity) : justAbove(sorted[n - 1]!);
+  if (floor > t) return { threshold: floor, observed: reach(floor), expected: rate, how: allowOne ? 'floor' : 'above-rare' };
   return { threshold: t, observed: reach(t), expected: rate, how: 'tail' };
+}
+
+/** Below this chance of being seen at the budget's rate, one held-out part's alarm is evidence against the threshold, not an outlier. */
+export const OUTLIER_PLAUSIBILITY = 0.05;
+
+/**
+ * Whether one of n held-out parts alarming is a plausible sight when alarms
+ * come at `rate` per part: the chance of at least one among n,
+ * 1 - (1 - rate)^n, is at least OUTLIER_PLAUSIBILITY. Twelve normal traces at
+ * 0.05 per trace: 0.46, so one outlying trace may be let through (and must
+ * not set the threshold). Twenty seconds of live training in ten parts at one
+ * alarm per hour: 0.0056, so a part that alarms shows normal behaviour that
+ * would alarm some 180 times an hour, and the threshold must stay above it.
+ */
+export function oneOutlierPlausible(n: number, rate: number): boolean {
+  return 1 - Math.pow(1 - rate, n) >= OUTLIER_PLAUSIBILITY;
 }
 
 /**
@@ -266,6 +289,9 @@ function describe(c: ChosenThreshold, n: number, folds: number, part: Calibratio
   if (c.how === 'quantile') return `the lowest threshold that at most ${quantileAllowance(n, rate)} of the peaks of ${held} reach (a new part's peak then reaches it with probability ${quantileAllowance(n, rate) + 1}/${n + 1})`;
   if (c.how === 'floor') return `just above the second highest peak of ${held}: the exponential tail fitted to their upper half would let more than one of them alarm, so only the single most unusual one may`;
   if (c.how === 'tail') return `extrapolated from the upper half of the peaks of ${held}, modelled as an exponential tail (a rate of ${rate.toPrecision(2)} per part is finer than ${n} parts can count)`;
+  if (c.how === 'above-rare') {
+    return `just above the highest peak of ${held}: the exponential tail fitted to their upper half would let one of them alarm, and at a rate of ${rate.toPrecision(2)} per part one alarm among ${n} parts is too unlikely to be an outlier`;
+  }
   return `just above the highest peak of ${held}: more than half of them peak at the same value, so there is no tail to extrapolate`;
 }
 

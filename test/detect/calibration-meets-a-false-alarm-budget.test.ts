@@ -160,9 +160,26 @@ describe('thresholdFromPeaks on a mixture', () => {
   it('never lets two held-out parts alarm where the tail model would', () => {
     // Most parts quiet, three share a rare normal activity: the tail fitted from the median says "low".
     const peaks = sorted([...Array.from({ length: 30 }, (_, i) => 0.2 + 0.001 * i), 1.8, 1.9, 2.0]);
-    const c = thresholdFromPeaks(peaks, 0.001);
+    const c = thresholdFromPeaks(peaks, 0.01);
     expect(c.how).toBe('floor');
     expect(reaching(peaks, c.threshold)).toBe(1);
     expect(c.threshold).toBeGreaterThan(1.9);
+  });
+
+  it('lets no held-out part alarm where one alarm among them is too unlikely at the rate to be an outlier', () => {
+    // 33 parts at 0.001 per part: one alarm among them has a chance of 3 %, so the part that
+    // would alarm is behaviour recurring far more often than the budget, not an outlier.
+    const peaks = sorted([...Array.from({ length: 30 }, (_, i) => 0.2 + 0.001 * i), 1.8, 1.9, 2.0]);
+    const c = thresholdFromPeaks(peaks, 0.001);
+    expect(c.how).toBe('above-rare');
+    expect(reaching(peaks, c.threshold)).toBe(0);
+    expect(c.threshold).toBeGreaterThan(2.0);
+    // Ten parts of 2 s of live training at one alarm per hour: the same.
+    const live = sorted([0.02, 0.021, 0.022, 0.022, 0.023, 0.024, 0.025, 0.026, 0.03, 0.077]);
+    const l = thresholdFromPeaks(live, 2 / 3600);
+    expect(reaching(live, l.threshold)).toBe(0);
+    // Twelve normal traces at 0.05 per trace: one outlying trace is plausible and does not set the threshold.
+    const traces = sorted([1, 1.1, 1.2, 1.2, 1.3, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 50]);
+    expect(thresholdFromPeaks(traces, 0.05).threshold).toBeLessThan(50);
   });
 });
