@@ -31,6 +31,52 @@ struct sw_event {
 	__u16 slot;  /* target id (slot | generation << SW_SLOT_BITS); SW_SLOT_ALL in all-processes mode */
 };
 
+/*
+ * Process events: exec, fork (and thread creation), exit, from the
+ * scheduler's BTF tracepoints, in the same ring as the syscall records and
+ * under the same cgroup filter. They are rare and larger: a consumer tells
+ * them apart by their size, and their first 16 bytes are a struct sw_event
+ * whose nr is one of the SW_REC_* tags (no syscall number reaches them), so
+ * the ring's order of a thread's syscalls and its process events is kept.
+ * They are never shed and are counted apart from syscall records
+ * (SW_PROC_CNT_*), so syscall counts stay counts of syscalls.
+ */
+#define SW_REC_EXEC 0xfff0
+#define SW_REC_FORK 0xfff1
+#define SW_REC_EXIT 0xfff2
+
+#define SW_COMM_LEN 16
+#define SW_PATH_MAX 256
+#define SW_ARGS_MAX 256
+
+/* sw_proc_event.flags */
+#define SW_PROC_THREAD 0x1          /* fork: a thread of the same process, not a new process */
+#define SW_PROC_GROUP_DEAD 0x2      /* exit: the last thread of the process */
+#define SW_PROC_PATH_TRUNCATED 0x4  /* exec: the path was longer than SW_PATH_MAX - 1 */
+#define SW_PROC_ARGS_TRUNCATED 0x8  /* exec: the arguments were longer than SW_ARGS_MAX */
+
+struct sw_proc_event {
+	struct sw_event head; /* ts; tid: the thread the event is about (the parent's, for fork); nr: SW_REC_*; slot */
+	__u32 pid;            /* that thread's process (tgid) */
+	__u32 ppid;           /* the process's parent (tgid of real_parent) */
+	__u32 child_tid;      /* fork: the new task; exit: the exit code */
+	__u32 child_pid;      /* fork: the new task's process */
+	__u32 at;             /* set by user space: index of the next syscall record of the batch */
+	__u32 flags;          /* SW_PROC_* */
+	__u16 path_len;       /* exec: bytes of path, with its NUL */
+	__u16 args_len;       /* exec: bytes of args (NUL-separated, as in /proc/pid/cmdline) */
+	char comm[SW_COMM_LEN];
+	char path[SW_PATH_MAX];
+	char args[SW_ARGS_MAX];
+};
+
+/* Indices into the per-CPU process-event counters. */
+enum sw_proc_counter {
+	SW_PROC_CNT_EMITTED = 0,
+	SW_PROC_CNT_DROPPED = 1, /* ring full */
+	SW_PROC_CNT__MAX = 2,
+};
+
 /* The target id of events recorded in all-processes mode. */
 #define SW_SLOT_ALL 0xffff
 

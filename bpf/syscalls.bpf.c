@@ -8,6 +8,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "event.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -33,8 +34,9 @@ __u32 level_list[SW_MAX_LEVELS] = {};
 /* Bumped by user space after every change of targets: invalidates the verdict caches. */
 __u32 filter_gen = 0;
 
-/* Emits struct sw_event into the object's BTF, where the decoder check reads its layout. */
+/* Emit the records' structs into the object's BTF, where the decoder check reads their layout. */
 const struct sw_event *sw_event_btf_anchor __attribute__((unused));
+const struct sw_proc_event *sw_proc_event_btf_anchor __attribute__((unused));
 
 /* ---- maps ---- */
 
@@ -230,4 +232,122 @@ SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter_tp(struct trace_event_raw_sys_enter *ctx)
 {
 	return on_enter(ctx->id);
+}
+
+/* ---- process events (see event.h) ---- */
+
+/* emitted / dropped process events, per CPU; apart from the syscall counters. */
+struct sw_proc_counts {
+	__u64 n[SW_PROC_CNT__MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sw_proc_counts);
+} proc_counters SEC(".maps");
+
+/*
+ * A process-event record for `task` (the current task: the exec'ing task,
+ * the parent of a fork, the exiting task) when it is watched, header filled.
+ * Never shed: a process event is what names the process behind an alert.
+ */
+static __always_inline struct sw_proc_event *proc_reserve(struct task_struct *task, __u16 kind)
+{
+	__u16 target = SW_SLOT_ALL;
+	__u32 zero = 0;
+	struct sw_proc_counts *cnt;
+	struct sw_proc_event *e;
+
+	if (!match_all) {
+		if (!match_target(task, &target))
+			return NULL;
+		target &= ~SW_SHED_BIT;
+	}
+	if ((__u32)task->tgid == self_tgid)
+		return NULL;
+	cnt = bpf_map_lookup_elem(&proc_counters, &zero);
+	if (!cnt)
+		return NULL;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&cnt->n[SW_PROC_CNT_DROPPED], 1);
+		return NULL;
+	}
+	__sync_fetch_and_add(&cnt->n[SW_PROC_CNT_EMITTED], 1);
+	e->head.ts_ns = bpf_ktime_get_ns();
+	e->head.tid = (__u32)task->pid;
+	e->head.nr = kind;
+	e->head.slot = target;
+	e->pid = (__u32)task->tgid;
+	e->ppid = (__u32)BPF_CORE_READ(task, real_parent, tgid);
+	e->child_tid = 0;
+	e->child_pid = 0;
+	e->at = 0;
+	e->flags = 0;
+	e->path_len = 0;
+	e->args_len = 0;
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), task->comm);
+	return e;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct sw_proc_event *e = proc_reserve(p, SW_REC_EXEC);
+	unsigned long start, end, len;
+	long n;
+
+	if (!e)
+		return 0;
+	n = bpf_probe_read_kernel_str(e->path, sizeof(e->path), BPF_CORE_READ(bprm, filename));
+	if (n > 0) {
+		e->path_len = (__u16)n;
+		if (n == sizeof(e->path))
+			e->flags |= SW_PROC_PATH_TRUNCATED;
+	} else {
+		e->path[0] = 0;
+	}
+	/* The new program's arguments, just copied to its stack by exec. */
+	start = BPF_CORE_READ(p, mm, arg_start);
+	end = BPF_CORE_READ(p, mm, arg_end);
+	len = end > start ? end - start : 0;
+	if (len > SW_ARGS_MAX) {
+		len = SW_ARGS_MAX;
+		e->flags |= SW_PROC_ARGS_TRUNCATED;
+	}
+	if (len > 0 && bpf_probe_read_user(e->args, (__u32)len, (const void *)start) == 0)
+		e->args_len = (__u16)len;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct sw_proc_event *e = proc_reserve(parent, SW_REC_FORK);
+
+	if (!e)
+		return 0;
+	e->child_tid = (__u32)child->pid;
+	e->child_pid = (__u32)child->tgid;
+	if (child->tgid == parent->tgid)
+		e->flags |= SW_PROC_THREAD;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(proc_exit, struct task_struct *p, bool group_dead)
+{
+	struct sw_proc_event *e = proc_reserve(p, SW_REC_EXIT);
+
+	if (!e)
+		return 0;
+	e->child_tid = (__u32)p->exit_code;
+	if (group_dead)
+		e->flags |= SW_PROC_GROUP_DEAD;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
 }

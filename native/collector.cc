@@ -228,6 +228,8 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
   auto unload = [&] {
     if (link_) bpf_link__destroy(link_);
     link_ = nullptr;
+    for (bpf_link* l : proc_links_) bpf_link__destroy(l);
+    proc_links_.clear();
     if (skel_) syscalls_bpf__destroy(skel_);
     skel_ = nullptr;
   };
@@ -249,10 +251,26 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
       bpf_program__set_autoload(skel_->progs.sys_enter_btf, btf);
       bpf_program__set_autoload(skel_->progs.sys_enter_tp, !btf);
+      // Process events come from BTF tracepoints: with the tracepoint fallback there are none (stats say so).
+      bpf_program__set_autoload(skel_->progs.proc_exec, btf);
+      bpf_program__set_autoload(skel_->progs.proc_fork, btf);
+      bpf_program__set_autoload(skel_->progs.proc_exit, btf);
       int err = syscalls_bpf__load(skel_);
       if (err) { stage = "load BPF program"; return err; }
       link_ = bpf_program__attach(btf ? skel_->progs.sys_enter_btf : skel_->progs.sys_enter_tp);
       if (!link_) { stage = btf ? "attach tp_btf/sys_enter" : "attach tracepoint raw_syscalls/sys_enter"; return -errno; }
+      if (btf) {
+        const std::pair<bpf_program*, const char*> procs[] = {
+            {skel_->progs.proc_exec, "attach tp_btf/sched_process_exec"},
+            {skel_->progs.proc_fork, "attach tp_btf/sched_process_fork"},
+            {skel_->progs.proc_exit, "attach tp_btf/sched_process_exit"},
+        };
+        for (const auto& [prog, what] : procs) {
+          bpf_link* l = bpf_program__attach(prog);
+          if (!l) { stage = what; return -errno; }
+          proc_links_.push_back(l);
+        }
+      }
       return 0;
     };
     if (attach != "tracepoint") {
@@ -298,6 +316,18 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
 
 int Collector::OnRecord(void* ctx, void* data, size_t size) {
   Collector* self = static_cast<Collector*>(ctx);
+  if (size == sizeof(sw_proc_event)) {
+    // A process event: kept beside the syscall records, placed among them by `at`.
+    self->proc_taken_++;
+    std::vector<uint8_t>& proc = self->current_->proc;
+    size_t at = proc.size();
+    proc.resize(at + sizeof(sw_proc_event));
+    memcpy(proc.data() + at, data, sizeof(sw_proc_event));
+    uint32_t next = uint32_t(self->current_->bytes.size() / sizeof(sw_event));
+    memcpy(proc.data() + at + offsetof(sw_proc_event, at), &next, sizeof(next));
+    if (proc.size() >= kMaxProcPerBatch * sizeof(sw_proc_event)) self->Flush(false);
+    return 0;
+  }
   if (size != sizeof(sw_event)) {
     self->shared_->malformed_records.fetch_add(1, std::memory_order_relaxed);
     return 0;
@@ -322,7 +352,7 @@ size_t Collector::InitialBatchBytes() const {
 }
 
 void Collector::Flush(bool coalesce) {
-  if (current_->bytes.empty()) return;
+  if (current_->bytes.empty() && current_->proc.empty()) return;
   Shared& s = *shared_;
   // JavaScript is behind (batches are already waiting for it): grow this
   // batch instead of queueing another. What it costs JavaScript is mostly
@@ -336,6 +366,7 @@ void Collector::Flush(bool coalesce) {
   if (s.in_flight.load(std::memory_order_acquire) >= max_queued_batches_) {
     CountDropped(*current_);
     current_->bytes.clear();
+    current_->proc.clear();
     return;
   }
   current_->drained_ns = MonotonicNs();
@@ -355,8 +386,10 @@ void Collector::Flush(bool coalesce) {
 void Collector::CountDropped(const Batch& batch) { CountDroppedIn(*shared_, batch); }
 
 void Collector::CountDroppedIn(Shared& s, const Batch& batch) {
+  s.proc_user_dropped.fetch_add(batch.proc.size() / sizeof(sw_proc_event), std::memory_order_relaxed);
   size_t events = batch.bytes.size() / sizeof(sw_event);
-  s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
+  // Batches count batches of syscall records: one of process events only is counted in proc_user_dropped alone.
+  if (events > 0) s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
   s.user_dropped_events.fetch_add(events, std::memory_order_relaxed);
   // Add per run of one slot, not per record: records of one container come
   // in runs, and this is the path taken when the process is already behind.
@@ -506,19 +539,29 @@ void Collector::Deliver(Napi::Env env, Napi::Function js_cb, SharedRef* ctx, Bat
   size_t n = owned->bytes.size();
   size_t events = n / sizeof(sw_event);
   // Counted as delivered before the call, so that stats() read by a listener includes this batch.
-  s.batches_delivered.fetch_add(1, std::memory_order_relaxed);
+  const size_t procs = owned->proc.size() / sizeof(sw_proc_event);
+  const uint64_t counted = events > 0 ? 1 : 0;  // as in CountDroppedIn
+  s.batches_delivered.fetch_add(counted, std::memory_order_relaxed);
   s.events_delivered.fetch_add(events, std::memory_order_relaxed);
+  s.proc_delivered.fetch_add(procs, std::memory_order_relaxed);
   try {
     // Copy into a V8-owned buffer: it can then be transferred to a worker,
     // which an external buffer over our memory could not.
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
     memcpy(ab.Data(), owned->bytes.data(), n);
-    js_cb.Call({ab, Napi::BigInt::New(env, owned->drained_ns)});
+    Napi::Value proc = env.Undefined();
+    if (procs > 0) {
+      Napi::ArrayBuffer pb = Napi::ArrayBuffer::New(env, owned->proc.size());
+      memcpy(pb.Data(), owned->proc.data(), owned->proc.size());
+      proc = pb;
+    }
+    js_cb.Call({ab, Napi::BigInt::New(env, owned->drained_ns), proc});
   } catch (const Napi::Error&) {
+    s.proc_delivered.fetch_sub(procs, std::memory_order_relaxed);
     // The JavaScript callback catches what its listeners throw; this is the
     // backstop. The exception (cleared by catching it) is counted instead of
     // left pending for N-API to warn about, and the batch counts as dropped.
-    s.batches_delivered.fetch_sub(1, std::memory_order_relaxed);
+    s.batches_delivered.fetch_sub(counted, std::memory_order_relaxed);
     s.events_delivered.fetch_sub(events, std::memory_order_relaxed);
     s.callback_errors.fetch_add(1, std::memory_order_relaxed);
     CountDroppedIn(s, *owned);
@@ -619,6 +662,18 @@ void Collector::ReadKernelCounters() {
       for (int k = 0; k < SW_CNT__MAX; k++) sums[size_t(row) * SW_CNT__MAX + k] += per_cpu[c].n[k];
   }
   kernel_counts_.swap(sums);
+  ReadProcCounters();
+}
+
+void Collector::ReadProcCounters() {
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return;
+  std::vector<uint64_t> per_cpu(size_t(ncpu) * SW_PROC_CNT__MAX);
+  uint32_t zero = 0;
+  if (bpf_map__lookup_elem(skel_->maps.proc_counters, &zero, sizeof(zero), per_cpu.data(), per_cpu.size() * sizeof(uint64_t), 0) != 0) return;
+  for (int k = 0; k < SW_PROC_CNT__MAX; k++) proc_kernel_[k] = 0;
+  for (int c = 0; c < ncpu; c++)
+    for (int k = 0; k < SW_PROC_CNT__MAX; k++) proc_kernel_[k] += per_cpu[size_t(c) * SW_PROC_CNT__MAX + k];
 }
 
 Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
@@ -673,6 +728,18 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
   out.Set("userDroppedBatches", Napi::BigInt::New(env, user_dropped_batches));
   out.Set("userDroppedEvents", Napi::BigInt::New(env, user_dropped_events));
   out.Set("malformedRecords", Napi::BigInt::New(env, s.malformed_records.load()));
+  // Process events: counted apart from syscall records (event.h). Delivered is read first, as above.
+  {
+    Napi::Object p = Napi::Object::New(env);
+    const uint64_t delivered = s.proc_delivered.load();
+    const uint64_t user_dropped = s.proc_user_dropped.load();
+    p.Set("available", Napi::Boolean::New(env, attach_mode_ == "tp_btf"));
+    p.Set("emitted", Napi::Number::New(env, double(proc_kernel_[SW_PROC_CNT_EMITTED])));
+    p.Set("kernelDropped", Napi::Number::New(env, double(proc_kernel_[SW_PROC_CNT_DROPPED])));
+    p.Set("delivered", Napi::Number::New(env, double(delivered)));
+    p.Set("userDropped", Napi::Number::New(env, double(user_dropped)));
+    out.Set("proc", p);
+  }
   out.Set("callbackErrors", Napi::Number::New(env, double(s.callback_errors.load())));
   out.Set("drains", Napi::BigInt::New(env, s.drains.load()));
   out.Set("shedEpisodes", Napi::Number::New(env, double(s.shed_episodes.load())));
@@ -735,7 +802,7 @@ void Collector::Settle() {
       d += kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_DROPPED];
       taken += consumed_by_row_[row];
     }
-    const bool agree = m == e + d && taken == e;
+    const bool agree = m == e + d && taken == e && proc_taken_ == proc_kernel_[SW_PROC_CNT_EMITTED];
     if (agree && e == last_emitted && d == last_dropped) {
       settled_ = true;
       break;
@@ -745,6 +812,8 @@ void Collector::Settle() {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   if (kernel_counts_.size() != size_t(rows) * SW_CNT__MAX) return;
+  if (proc_kernel_[SW_PROC_CNT_EMITTED] > proc_taken_)
+    shared_->proc_user_dropped.fetch_add(proc_kernel_[SW_PROC_CNT_EMITTED] - proc_taken_, std::memory_order_relaxed);
   for (uint32_t row = 0; row < rows; row++) {
     uint64_t e = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_EMITTED];
     if (e <= consumed_by_row_[row]) continue;
@@ -763,6 +832,8 @@ void Collector::Shutdown(bool settle) {
   closed_ = true;
   if (link_) bpf_link__destroy(link_);
   link_ = nullptr;
+  for (bpf_link* l : proc_links_) bpf_link__destroy(l);
+  proc_links_.clear();
   stop_.store(true, std::memory_order_release);
   if (consumer_.joinable()) consumer_.join();
   if (settle && ring_ && skel_) Settle();

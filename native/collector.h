@@ -37,6 +37,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
  private:
   struct Batch {
     std::vector<uint8_t> bytes;  // raw sw_event records, in ring order
+    std::vector<uint8_t> proc;   // raw sw_proc_event records, in ring order; each one's `at` places it among `bytes`
     uint64_t drained_ns = 0;     // CLOCK_MONOTONIC when the consumer took them
   };
   // Counters shared by the consumer thread, the JS thread and batches still
@@ -50,6 +51,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
     std::atomic<uint64_t> user_dropped_batches{0};
     std::atomic<uint64_t> user_dropped_events{0};
     std::atomic<uint64_t> malformed_records{0};
+    std::atomic<uint64_t> proc_delivered{0};
+    std::atomic<uint64_t> proc_user_dropped{0};
     // Batches whose JavaScript callback threw (counted as dropped too).
     std::atomic<uint64_t> callback_errors{0};
     std::atomic<uint64_t> drains{0};
@@ -78,6 +81,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
   // instead while JavaScript has batches waiting.
   void Flush(bool coalesce);
   static constexpr uint32_t kCoalesceWhenQueued = 2;
+  // Process events per batch before it is handed over (a fork bomb must not grow one batch without bound).
+  static constexpr size_t kMaxProcPerBatch = 1024;
   size_t InitialBatchBytes() const;
   void CountDropped(const Batch& batch);
   static void CountDroppedIn(Shared& s, const Batch& batch);
@@ -93,6 +98,10 @@ class Collector : public Napi::ObjectWrap<Collector> {
 
   syscalls_bpf* skel_ = nullptr;
   bpf_link* link_ = nullptr;
+  std::vector<bpf_link*> proc_links_;  // exec, fork, exit (tp_btf only)
+  uint64_t proc_taken_ = 0;           // process events the consumer took from the ring
+  uint64_t proc_kernel_[SW_PROC_CNT__MAX] = {0, 0};
+  void ReadProcCounters();
   ring_buffer* ring_ = nullptr;
   std::string attach_mode_;
 

@@ -1,3 +1,5 @@
+import type { ContainerIdentity } from '../capture/targets.js';
+import type { ProcessContext } from '../process/table.js';
 import type { TargetInfo } from '../capture/collector.js';
 /** Where an alert's container came from (a live target or a recording's header). */
 export interface AlertContainer {
@@ -5,6 +7,9 @@ export interface AlertContainer {
   /** Container id (64 hex) when the target was a container. */
   id?: string;
   name?: string;
+  /** The image the container was created from, and its content id (Docker targets). */
+  image?: string;
+  imageId?: string;
   /** cgroup v2 path of the target. */
   cgroup?: string;
   /** The target spec as given. */
@@ -12,13 +17,15 @@ export interface AlertContainer {
 }
 
 /** How an alert names a target, from whatever knows it (a live target or a recording's header). */
-export function alertContainer(slot: number, t?: { spec: string; cgroupPath: string; container?: { id: string; name?: string } }): AlertContainer {
+export function alertContainer(slot: number, t?: { spec: string; cgroupPath: string; container?: ContainerIdentity }): AlertContainer {
   const c: AlertContainer = { slot };
   if (!t) return c;
   c.cgroup = t.cgroupPath;
   c.spec = t.spec;
   if (t.container?.id) c.id = t.container.id;
   if (t.container?.name) c.name = t.container.name;
+  if (t.container?.image) c.image = t.container.image;
+  if (t.container?.imageId) c.imageId = t.container.imageId;
   return c;
 }
 
@@ -44,9 +51,11 @@ export interface Alert {
   time: string;
   container: AlertContainer;
   tid: number;
-  /** Thread group (process) id and command name, read from /proc when the thread still exists. */
+  /** Thread group (process) id and command name (live: from the process table). */
   pid?: number;
   comm?: string;
+  /** The process behind the alert (live capture): executable, arguments, parent. */
+  process?: ProcessContext;
   /** Syscall names of the first alarming window, oldest first. */
   window: string[];
   score: number;
@@ -141,5 +150,13 @@ function formatScored(a: Alert): string {
     return `${a.time}  END    #${a.incident} ${who} ${proc}: ${a.count} alarming windows`;
   }
   const lat = a.latencyMs !== undefined ? ` (${a.latencyMs.toFixed(1)} ms after the syscall)` : '';
-  return `${a.time}  ALERT  #${a.incident} ${who} ${proc}: ${a.detector} score ${a.score.toFixed(3)} >= ${a.threshold.toFixed(3)} on [${a.window.join(' ')}]${lat}`;
+  return `${a.time}  ALERT  #${a.incident} ${who} ${proc}${describeProcess(a.process)}: ${a.detector} score ${a.score.toFixed(3)} >= ${a.threshold.toFixed(3)} on [${a.window.join(' ')}]${lat}`;
+}
+
+/** " exe: args (parent: exe)", bounded: what a responder reads first. */
+function describeProcess(p: ProcessContext | undefined): string {
+  if (!p?.exe) return '';
+  const args = p.args && p.args.length > 1 ? ` ${JSON.stringify(p.args.slice(1).join(' ').slice(0, 120))}` : '';
+  const parent = p.parentExe ? ` (parent ${p.parentExe}[${p.ppid}])` : ` (parent ${p.ppid})`;
+  return ` ${p.exe}${args}${parent}`;
 }

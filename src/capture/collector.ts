@@ -4,7 +4,8 @@ import { SyswardenError } from '../errors.js';
 import { loadAddon } from './addon.js';
 import type { NativeCollector, NativeStats } from './native.js';
 import { explainNativeError, preflight } from './preflight.js';
-import { EventBatch, nextTargetId, SLOT_ALL, targetSlot } from './record.js';
+import { decodeProcEvents } from './proc-event.js';
+import { EventBatch, nextTargetId, SLOT_ALL, targetSlot, type ProcBatch } from './record.js';
 import { resolveTarget, type ResolvedTarget } from './targets.js';
 import { SW_MAX_CGROUP_LEVEL, MAX_TARGETS, MAX_TARGET_LEVELS } from './limits.js';
 
@@ -140,6 +141,12 @@ export interface CollectorStats {
    * targets that saw events: the live ones and the last MAX_TARGETS removed.
    */
   perSlot?: TargetStats[];
+  /**
+   * Process events (exec, fork, exit), counted apart from syscalls: what the
+   * kernel emitted, lost there (ring full), reached JavaScript, lost after.
+   * Not kept in recordings yet.
+   */
+  proc?: { available: boolean; emitted: number; kernelDropped: number; delivered: number; userDropped: number; unknown: number };
 }
 
 const DEFAULTS = {
@@ -205,6 +212,8 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
   private readonly maxPending: number;
   /** Batches the iterator's queue had no room for. */
   private readonly jsDropped = new BatchLoss();
+  /** Process-event records of a kind this decoder does not know (a newer BPF object): counted, skipped. */
+  private procUnknown = 0;
   /** Batches a 'batch' listener threw on. */
   private readonly listenerLost = new BatchLoss();
   private closing: Promise<void> | undefined;
@@ -246,7 +255,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
           fairShare: o.fairShare !== false,
           ...(consumerNice !== undefined ? { consumerNice } : {}),
         },
-        (buffer, drainedNs) => this.onBatch(buffer, drainedNs),
+        (buffer, drainedNs, proc) => this.onBatch(buffer, drainedNs, proc),
       );
     } catch (err) {
       throw explainNativeError(err);
@@ -476,8 +485,14 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     }
   }
 
-  private onBatch(buffer: ArrayBuffer, drainedNs: bigint): void {
-    const batch = new EventBatch(buffer, drainedNs);
+  private onBatch(buffer: ArrayBuffer, drainedNs: bigint, procBuffer: ArrayBuffer | undefined): void {
+    let proc: ProcBatch | undefined;
+    if (procBuffer) {
+      const decoded = decodeProcEvents(procBuffer);
+      proc = { events: decoded.events, bytes: procBuffer };
+      this.procUnknown += decoded.unknown;
+    }
+    const batch = new EventBatch(buffer, drainedNs, proc);
     const listeners = this.rawListeners('batch');
     // Each listener on its own: one that throws loses the batch for itself
     // (counted, reported), not for the others, and nothing reaches N-API,
@@ -560,6 +575,14 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
       },
       fairShare: { episodes: s.shedEpisodes, shedNow: s.shedNow },
       perSlot: rows,
+      proc: {
+        available: s.proc.available,
+        emitted: s.proc.emitted,
+        kernelDropped: s.proc.kernelDropped,
+        delivered: s.proc.delivered - js.proc - this.listenerLost.proc,
+        userDropped: s.proc.userDropped + js.proc + this.listenerLost.proc,
+        unknown: this.procUnknown,
+      },
     };
   }
 }
@@ -572,12 +595,16 @@ function minus(a: SlotCounts, b: SlotCounts): SlotCounts {
 class BatchLoss {
   batches = 0;
   events = 0;
+  /** Process events that came with the lost batches. */
+  proc = 0;
   private readonly byId = new Map<number, number>();
 
   /** Count a lost batch (per id in one pass: records of one target come in runs). */
   add(batch: EventBatch): void {
-    this.batches++;
+    // Batches of syscall records, as the addon counts them: one of process events only counts in `proc` alone.
+    if (batch.count > 0) this.batches++;
     this.events += batch.count;
+    this.proc += batch.proc.length;
     let id = -1;
     let run = 0;
     for (let i = 0; i < batch.count; i++) {

@@ -4,6 +4,10 @@ import { SyswardenError } from '../errors.js';
 export interface DockerContainer {
   id: string;
   name: string;
+  /** The image as the container was created from it (Config.Image: a name, or an id). */
+  image?: string;
+  /** The image's content id (sha256:...). */
+  imageId?: string;
   running: boolean;
   status: string;
   pid: number;
@@ -45,10 +49,12 @@ export function inspectContainer(idOrName: string, timeoutMs = 5000): Promise<Do
             return;
           }
           try {
-            const j = JSON.parse(body) as { Id: string; Name: string; State: { Running: boolean; Status: string; Pid: number } };
+            const j = JSON.parse(body) as { Id: string; Name: string; Image?: unknown; Config?: { Image?: unknown }; State: { Running: boolean; Status: string; Pid: number } };
             resolvePromise({
               id: j.Id,
               name: j.Name.replace(/^\//, ''),
+              ...(typeof j.Config?.Image === 'string' && j.Config.Image ? { image: j.Config.Image.slice(0, 256) } : {}),
+              ...(typeof j.Image === 'string' && j.Image ? { imageId: j.Image.slice(0, 256) } : {}),
               running: j.State.Running,
               status: j.State.Status,
               pid: j.State.Pid,

@@ -41,6 +41,17 @@ export interface NativeStats {
   inFlight: number;
   /** After close: the final counters agreed (no program invocation was still running); false if the wait for that timed out. */
   settled: boolean;
+  /** Process events (exec, fork, exit), counted apart from syscall records. */
+  proc: NativeProcStats;
+}
+
+export interface NativeProcStats {
+  /** The kernel reports them (BTF tracepoints attached); false with the tracepoint fallback. */
+  available: boolean;
+  emitted: number;
+  kernelDropped: number;
+  delivered: number;
+  userDropped: number;
 }
 
 export interface NativeCollector {
@@ -59,7 +70,7 @@ export interface NativeCollector {
 export interface NativeAddon {
   NativeCollector: new (
     options: NativeCollectorOptions,
-    onBatch: (buffer: ArrayBuffer, drainedNs: bigint) => void,
+    onBatch: (buffer: ArrayBuffer, drainedNs: bigint, proc: ArrayBuffer | undefined) => void,
   ) => NativeCollector;
   recordLayout: { size: number; ts_ns: number; tid: number; nr: number; slot: number };
   slotAll: number;

@@ -1,3 +1,5 @@
+import type { ProcEvent } from './proc-event.js';
+
 /**
  * The TypeScript decoder of `struct sw_event` (bpf/event.h). Records stay in
  * the buffer the addon handed over; these are strided typed-array views, so
@@ -59,6 +61,14 @@ export const TS_LO_U32 = RECORD_LAYOUT.ts_ns / 4;
 export const NR_U16 = RECORD_LAYOUT.nr / 2;
 export const SLOT_U16 = RECORD_LAYOUT.slot / 2;
 
+const NO_PROC: readonly ProcEvent[] = Object.freeze([]);
+
+/** Process events that came with a batch: decoded, and the raw records they were decoded from. */
+export interface ProcBatch {
+  events: readonly ProcEvent[];
+  bytes: ArrayBuffer;
+}
+
 /** A batch of raw records as drained from the ring in one pass. */
 export class EventBatch {
   /** Raw records, `count * RECORD_LAYOUT.size` bytes; transferable to a worker. */
@@ -66,16 +76,22 @@ export class EventBatch {
   readonly count: number;
   /** CLOCK_MONOTONIC (ns) when the consumer thread took the batch from the ring. */
   readonly drainedNs: bigint;
+  /** The process events (exec, fork, exit) that came with these records, in ring order; each one's `at` places it among them. */
+  readonly proc: readonly ProcEvent[];
+  /** The same, as the raw records the kernel wrote (what a recording keeps). */
+  readonly procBytes: ArrayBuffer | undefined;
   private readonly u32: Uint32Array;
   private readonly u16: Uint16Array;
 
-  constructor(buffer: ArrayBuffer, drainedNs: bigint = 0n) {
+  constructor(buffer: ArrayBuffer, drainedNs: bigint = 0n, proc?: ProcBatch) {
     if (buffer.byteLength % RECORD_LAYOUT.size !== 0) {
       throw new RangeError(`batch of ${buffer.byteLength} bytes is not a whole number of ${RECORD_LAYOUT.size}-byte records`);
     }
     this.buffer = buffer;
     this.count = buffer.byteLength / RECORD_LAYOUT.size;
     this.drainedNs = drainedNs;
+    this.proc = proc?.events ?? NO_PROC;
+    this.procBytes = proc?.bytes;
     this.u32 = new Uint32Array(buffer);
     this.u16 = new Uint16Array(buffer);
   }

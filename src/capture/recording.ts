@@ -1,3 +1,4 @@
+import { decodeProcEvents, PROC_LAYOUT } from './proc-event.js';
 import { closeSync, ftruncateSync, writeSync, fsyncSync, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { arch, release } from 'node:os';
@@ -6,7 +7,8 @@ import { SyswardenError } from '../errors.js';
 import { openInputFile, openOutputFd } from '../io/safe-file.js';
 import { field, unpackPlain } from '../safe-msgpack.js';
 import type { CollectorStats, TargetInfo } from './collector.js';
-import { EventBatch, RECORD_LAYOUT } from './record.js';
+import { EventBatch, RECORD_LAYOUT, type ProcBatch } from './record.js';
+import type { ContainerIdentity } from './targets.js';
 
 /*
  * A recording is:  "SWREC\0" u16le(format)  then frames  u32le(length) msgpack(frame).
@@ -25,7 +27,7 @@ export interface RecordedTarget {
   kind: string;
   cgroupPath: string;
   cgroupId: string;
-  container?: { id: string; name?: string };
+  container?: ContainerIdentity;
 }
 
 export interface RecordingHeader {
@@ -46,6 +48,8 @@ export interface RecordingBatch {
   type: 'batch';
   drainedNs: number;
   events: Uint8Array;
+  /** The process events that came with the batch: raw sw_proc_event records (absent when none, and in recordings made before them). */
+  proc?: Uint8Array;
 }
 
 export interface RecordingTrailer {
@@ -137,7 +141,9 @@ export class RecordingWriter {
   }
 
   writeBatch(batch: EventBatch): void {
-    this.frame({ type: 'batch', drainedNs: Number(batch.drainedNs), events: new Uint8Array(batch.buffer) });
+    const frame: RecordingBatch = { type: 'batch', drainedNs: Number(batch.drainedNs), events: new Uint8Array(batch.buffer) };
+    if (batch.procBytes) frame.proc = new Uint8Array(batch.procBytes);
+    this.frame(frame);
     this.events += batch.count;
     this.batches++;
   }
@@ -292,7 +298,7 @@ function checkFrame(v: unknown, first: boolean): RecordingFrame {
       if (c !== undefined && c !== null) {
         const co = obj(c, `${what}.container`);
         out.container = { id: str(co, 'id', `${what}.container`, 256) };
-        if (field(co, 'name') !== undefined) out.container.name = str(co, 'name', `${what}.container`, 256);
+        for (const k of ['name', 'image', 'imageId'] as const) if (field(co, k) !== undefined) out.container[k] = str(co, k, `${what}.container`, 256);
       }
       return out;
     });
@@ -312,7 +318,13 @@ function checkFrame(v: unknown, first: boolean): RecordingFrame {
     }
     const drainedNs = field(f, 'drainedNs');
     if (typeof drainedNs !== 'number' || !Number.isInteger(drainedNs) || drainedNs < 0) bad(`a batch has drainedNs ${String(drainedNs)}, not a whole number of ns`);
-    return { type: 'batch', events: events as Uint8Array, drainedNs: drainedNs as number };
+    const proc = field(f, 'proc');
+    if (proc !== undefined && (!(proc instanceof Uint8Array) || proc.byteLength % PROC_LAYOUT.size !== 0)) {
+      bad(`a batch's process events are ${proc instanceof Uint8Array ? `${proc.byteLength} bytes, not whole ${PROC_LAYOUT.size}-byte records` : 'not bytes'}`);
+    }
+    const out: RecordingBatch = { type: 'batch', events: events as Uint8Array, drainedNs: drainedNs as number };
+    if (proc !== undefined) out.proc = proc as Uint8Array;
+    return out;
   }
   if (type === 'trailer') {
     const stats = obj(field(f, 'stats'), 'trailer.stats');
@@ -432,7 +444,7 @@ export async function* recordingBatches(path: string): AsyncGenerator<{ batch: E
         // Copy to an aligned buffer of its own: the views need 4-byte alignment.
         const own = new Uint8Array(frame.events.byteLength);
         own.set(frame.events);
-        yield { batch: new EventBatch(own.buffer, BigInt(frame.drainedNs)), header: header! };
+        yield { batch: new EventBatch(own.buffer, BigInt(frame.drainedNs), frame.proc ? procBatch(frame.proc) : undefined), header: header! };
       } else if (frame.type === 'trailer') {
         trailer = frame;
       }
@@ -447,6 +459,13 @@ export async function* recordingBatches(path: string): AsyncGenerator<{ batch: E
   } finally {
     closeSync(fd);
   }
+}
+
+/** A recorded batch's process events, decoded (records of a kind this reader does not know are skipped). */
+function procBatch(bytes: Uint8Array): ProcBatch {
+  const own = new Uint8Array(bytes.byteLength);
+  own.set(bytes);
+  return { events: decodeProcEvents(own.buffer).events, bytes: own.buffer };
 }
 
 /** Read a whole recording, calling `onBatch` for each batch in order (see recordingBatches). */

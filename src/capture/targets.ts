@@ -3,13 +3,21 @@ import { cgroupPathOfPid, cgroupRef, findContainerCgroups, type CgroupRef } from
 import { inspectContainer } from './docker.js';
 
 /** A target spec resolved to the cgroup the kernel filter will match. */
+/** What names a container: its id, and what the runtime told of it. */
+export interface ContainerIdentity {
+  id: string;
+  name?: string;
+  image?: string;
+  imageId?: string;
+}
+
 export interface ResolvedTarget {
   /** The spec as the user gave it. */
   readonly spec: string;
   readonly kind: 'cgroup' | 'pid' | 'docker' | 'container';
   readonly cgroup: CgroupRef;
-  /** Container id and name, when the target is a container. */
-  readonly container?: { id: string; name?: string };
+  /** Container id and name (and image, from Docker), when the target is a container. */
+  readonly container?: ContainerIdentity;
 }
 
 const HEX_ID = /^(?:[0-9a-f]{12}|[0-9a-f]{64})$/;
@@ -68,7 +76,10 @@ async function resolveSpec(spec: string): Promise<ResolvedTarget> {
     } catch {
       throw new SyswardenError('ERR_CONTAINER_GONE', `container ${c.name} (${c.id.slice(0, 12)}) exited while syswarden was resolving it.`);
     }
-    return { spec, kind: 'docker', cgroup: cgroupRef(path), container: { id: c.id, name: c.name } };
+    const container: ContainerIdentity = { id: c.id, name: c.name };
+    if (c.image) container.image = c.image;
+    if (c.imageId) container.imageId = c.imageId;
+    return { spec, kind: 'docker', cgroup: cgroupRef(path), container };
   }
   if (HEX_ID.test(spec)) {
     const paths = findContainerCgroups(spec);

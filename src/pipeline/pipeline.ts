@@ -7,6 +7,7 @@ import { EventBatch, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '.
 import { modelFromBytes, readModelBytes } from '../detect/model-file.js';
 import type { Calibration } from '../detect/calibration.js';
 import { SyswardenError } from '../errors.js';
+import { ProcessTable } from '../process/table.js';
 import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
 /**
@@ -208,6 +209,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private closing: Promise<void> | undefined;
   private readonly latencies: number[] = [];
   private readonly queue: AlertRecord[] = [];
+  /** The watched containers' processes, from the kernel's process events (live batches). */
+  readonly processes = new ProcessTable();
   private readonly waiters: Array<(r: IteratorResult<AlertRecord>) => void> = [];
   private iterated = false;
   /** Alerts the iterator dropped since its last 'alerts-lost' record. */
@@ -350,17 +353,22 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
    */
   push(batch: EventBatch, options: { live?: boolean } = {}): boolean {
     if (this.closed) throw new SyswardenError('ERR_CLOSED', 'the pipeline is closed.');
+    // Process events are never shed: they are what names the process behind an alert.
+    for (const e of batch.proc) this.processes.apply(e);
     if (batch.count === 0) return true;
     // Half full is the warning: shed the containers taking more than their
     // share, so one flooding container cannot push the others' events out.
     let reserve = 1;
+    let shedSome = false;
     if (this.slots.some((s) => this.behind(s, 0.5))) {
       const shed = this.shedHeavy(batch);
       if (shed.batch.count === 0) return false;
       // What is left is the light containers' share: small, and worth a reserve above the limit.
       if (shed.light) reserve = 2;
+      shedSome = shed.batch !== batch;
       batch = shed.batch;
     }
+    const exits = exitsOf(batch, shedSome);
     // Workers that are behind (or gone, while closing) do not get the batch: their share is counted as lost.
     // What is left for the light containers is judged by its events: many small batches queued behind
     // a flood's big ones are little work, and counting them as batches would drop them first.
@@ -377,6 +385,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       slot.inFlight.set(seq, batch.count);
       slot.queuedEvents += batch.count;
       const msg: ToWorker = { type: 'batch', seq, buffer: shared, count: batch.count, live };
+      if (exits) msg.exits = exits;
       slot.worker.postMessage(msg);
     }
     return takers.length === this.slots.length;
@@ -682,6 +691,14 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     if (wa.type === 'incident-end') this.incidentNumbers.delete(key);
     const { slot: s, incidentKey: _k, ...rest } = wa;
     const alert: Alert = { ...rest, time: new Date().toISOString(), container: this.containers(s), incident };
+    // The process table names the process: from the process events (live or recorded), and live
+    // only, from /proc for one that predates the watch (a replayed tid may belong to anyone now).
+    const proc = wa.type !== 'degraded' ? this.processes.context(wa.tid, { readProc: live }) : undefined;
+    if (proc) {
+      alert.pid = proc.pid;
+      alert.comm = proc.comm;
+      alert.process = proc;
+    }
     if (live && wa.type === 'alert' && wa.eventTsNs > 0) {
       alert.latencyMs = (Number(process.hrtime.bigint()) - wa.eventTsNs) / 1e6;
       this.latencies.push(alert.latencyMs);
@@ -722,4 +739,15 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       reason: `the reader of the pipeline's alerts fell more than ${MAX_QUEUED_ALERTS} behind`,
     };
   }
+}
+
+/**
+ * The kernel's thread exits that came with a batch, as [position, tid] pairs
+ * for the workers (ToWorker.exits). After shedding, positions no longer
+ * match the records, so every exit is placed at the batch's end.
+ */
+function exitsOf(batch: EventBatch, shed: boolean): number[] | undefined {
+  let out: number[] | undefined;
+  for (const e of batch.proc) if (e.kind === 'exit') (out ??= []).push(shed ? batch.count : Math.min(e.at, batch.count), e.tid);
+  return out;
 }

@@ -20,7 +20,15 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'batch'; seq: number; buffer: SharedArrayBuffer; count: number; live: boolean }
+  | {
+      type: 'batch';
+      seq: number;
+      buffer: SharedArrayBuffer;
+      count: number;
+      live: boolean;
+      /** Threads the kernel saw exit with this batch, as [position, tid] pairs: the thread's history ends before record `position`. */
+      exits?: number[];
+    }
   | { type: 'flush'; seq: number };
 
 /** An alert as the worker knows it; the main thread adds the container and the time. */
@@ -66,5 +74,11 @@ export function toWorkerProblem(m: unknown): string | undefined {
     return `a batch message counts ${String(o.count)} records in a buffer of ${o.buffer.byteLength} bytes`;
   }
   if (typeof o.live !== 'boolean') return `a batch message has live ${String(o.live).slice(0, 40)}, not a boolean`;
+  if (o.exits !== undefined) {
+    const e = o.exits;
+    if (!Array.isArray(e) || e.length % 2 !== 0 || !e.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
+      return 'a batch message has exits that are not [position, tid] pairs of whole numbers';
+    }
+  }
   return undefined;
 }

@@ -48,20 +48,6 @@ const incidents = new Map<number, Incident>();
 let nextIncident = 0;
 let lastSweepNs = 0;
 
-function procInfo(tid: number): { pid?: number; comm?: string } {
-  try {
-    const s = readFileSync(`/proc/${tid}/status`, 'utf8');
-    const comm = /^Name:\s*(.*)$/m.exec(s)?.[1];
-    const pid = /^Tgid:\s*(\d+)$/m.exec(s)?.[1];
-    const out: { pid?: number; comm?: string } = {};
-    if (pid) out.pid = Number(pid);
-    if (comm) out.comm = comm;
-    return out;
-  } catch {
-    return {}; // the thread is gone already
-  }
-}
-
 function endIncident(tid: number, out: WorkerAlert[]): void {
   const inc = incidents.get(tid);
   if (!inc) return;
@@ -75,7 +61,7 @@ function forgetThread(tid: number, out: WorkerAlert[]): void {
   decision.forget(tid);
 }
 
-function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: boolean): void {
+function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: boolean, exits?: number[]): void {
   const u32 = new Uint32Array(buffer, 0, count * U32);
   const u16 = new Uint16Array(buffer, 0, count * U16);
   const me = init.index;
@@ -85,7 +71,20 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
   let maxTs = 0;
   let lastTid = -1;
   let mine = false;
+  // The kernel's exits, in record order: a thread's history ends where it exited, so a
+  // tid reused later in the batch (or after a SIGKILL, which makes no exit call) starts afresh.
+  let x = 0;
+  const nExits = exits ? exits.length : 0;
   for (let i = 0; i < count; i++) {
+    while (x < nExits && exits![x]! <= i) {
+      const gone = exits![x + 1]!;
+      if (ownerOf(gone, n) === me) {
+        windower.forget(gone);
+        (exited ??= []).push(gone);
+      }
+      lastTid = -1;
+      x += 2;
+    }
     const tid = u32[i * U32 + TID]!;
     if (tid !== lastTid) {
       lastTid = tid;
@@ -96,6 +95,13 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
     const nr = u16[i * U16 + NR]!;
     windower.push(tid, nr, i);
     if (nr === EXIT || nr === EXIT_GROUP) (exited ??= []).push(tid);
+  }
+  for (; x < nExits; x += 2) {
+    const gone = exits![x + 1]!;
+    if (ownerOf(gone, n) === me) {
+      windower.forget(gone);
+      (exited ??= []).push(gone);
+    }
   }
   if (count > 0) maxTs = u32[(count - 1) * U32 + TS + 1]! * 4294967296 + u32[(count - 1) * U32 + TS]!;
 
@@ -128,8 +134,6 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
       const first: WorkerAlert = {
         type: 'alert',
         tid,
-        // Only a live thread's /proc entry is its own; a replayed tid may belong to anyone now.
-        ...(live ? procInfo(tid) : {}),
         window: names,
         score,
         threshold,
@@ -168,7 +172,7 @@ port.on('message', (raw: unknown) => {
   }
   const m = raw as ToWorker;
   try {
-    if (m.type === 'batch') onBatch(m.seq, m.buffer, m.count, m.live);
+    if (m.type === 'batch') onBatch(m.seq, m.buffer, m.count, m.live, m.exits);
     else if (m.type === 'flush') {
       const alerts: WorkerAlert[] = [];
       for (const tid of [...incidents.keys()]) endIncident(tid, alerts);

@@ -17,6 +17,19 @@ import {
   targetGeneration,
   targetSlot,
 } from '../../src/capture/record.js';
+import {
+  ARGS_MAX,
+  COMM_LEN,
+  PATH_MAX,
+  PROC_ARGS_TRUNCATED,
+  PROC_GROUP_DEAD,
+  PROC_LAYOUT,
+  PROC_PATH_TRUNCATED,
+  PROC_THREAD,
+  REC_EXEC,
+  REC_EXIT,
+  REC_FORK,
+} from '../../src/capture/proc-event.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bpfObject = join(root, 'build', 'bpf', 'syscalls.bpf.o');
@@ -44,6 +57,26 @@ describe('the TypeScript decoder agrees with bpf/event.h', () => {
     expect(ev!.size).toBe(RECORD_LAYOUT.size);
     const offsets = Object.fromEntries(ev!.members!.map((m) => [m.name, m.bits_offset / 8]));
     expect(offsets).toEqual({ ts_ns: RECORD_LAYOUT.ts_ns, tid: RECORD_LAYOUT.tid, nr: RECORD_LAYOUT.nr, slot: RECORD_LAYOUT.slot });
+  });
+
+  it('has the offsets and size of struct sw_proc_event, and its tags and flags, as bpf/event.h says', () => {
+    const types = btfTypes();
+    const ev = [...types.values()].find((t) => t.kind === 'STRUCT' && t.name === 'sw_proc_event');
+    expect(ev, 'struct sw_proc_event in the BTF of syscalls.bpf.o').toBeDefined();
+    expect(ev!.size).toBe(PROC_LAYOUT.size);
+    const offsets = Object.fromEntries(ev!.members!.map((m) => [m.name, m.bits_offset / 8]));
+    const { size: _size, ts_ns: _ts, tid: _tid, nr: _nr, slot: _slot, ...body } = PROC_LAYOUT;
+    expect(offsets).toEqual({ head: 0, ...body });
+    const header = readFileSync(join(root, 'bpf', 'event.h'), 'utf8');
+    const define = (name: string) => Number(new RegExp(`#define ${name} (0x[0-9a-f]+|\\d+)`).exec(header)?.[1]);
+    expect([define('SW_REC_EXEC'), define('SW_REC_FORK'), define('SW_REC_EXIT')]).toEqual([REC_EXEC, REC_FORK, REC_EXIT]);
+    expect([define('SW_PROC_THREAD'), define('SW_PROC_GROUP_DEAD'), define('SW_PROC_PATH_TRUNCATED'), define('SW_PROC_ARGS_TRUNCATED')]).toEqual([
+      PROC_THREAD,
+      PROC_GROUP_DEAD,
+      PROC_PATH_TRUNCATED,
+      PROC_ARGS_TRUNCATED,
+    ]);
+    expect([define('SW_COMM_LEN'), define('SW_PATH_MAX'), define('SW_ARGS_MAX')]).toEqual([COMM_LEN, PATH_MAX, ARGS_MAX]);
   });
 
   it('has the layout the C++ consumer was compiled with', () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,9 @@ describe('train, then watch live', () => {
     await collector.close();
     const first = alerts.find((a) => a.type === 'alert')!;
     expect(first.tid).toBe(intruder.pid);
+    // Named from the kernel's process events: the intruder had exited before its alert.
+    expect(first.process).toMatchObject({ pid: intruder.pid, ppid: process.pid, comm: 'cat', args: ['cat', '/etc/shadow'], parentExe: readlinkSync('/proc/self/exe'), source: 'exec' });
+    expect(first.process!.exe).toMatch(/\/cat$/);
     expect(first.container).toMatchObject({ slot: 0, cgroup: cg.ref.path, spec: cg.spec });
     // Whichever detector train uses by default: the alert names the one the model holds.
     expect(first.detector).toBe(learnt.detector.name);

@@ -70,6 +70,11 @@ describe('replay', () => {
     const sorted = (xs: Alert[]) => xs.map(alertKey).sort();
     expect(sorted(replayAlerts)).toEqual(sorted(liveAlerts));
     expect(replayAlerts.every((a) => a.latencyMs === undefined)).toBe(true);
+    // The recording carries the process events: replay names the same processes, the short-lived intruder included.
+    const who = (xs: Alert[]) => xs.filter((a) => a.type === 'alert').map((a) => JSON.stringify([alertKey(a), a.process?.pid, a.process?.ppid, a.process?.exe, a.process?.args])).sort();
+    expect(who(replayAlerts)).toEqual(who(liveAlerts));
+    const intruder = replayAlerts.find((a) => a.process?.args?.includes('/etc/shadow'));
+    expect(intruder?.process?.exe, 'the cat of /etc/shadow, named in replay').toMatch(/\/cat$/);
     expect(offline.stats().windows).toBe(live.stats().windows);
   });
 });

@@ -1,0 +1,139 @@
+/**
+ * The TypeScript decoder of `struct sw_proc_event` (bpf/event.h): exec, fork
+ * and exit events from the kernel, delivered beside a batch's syscall
+ * records. test/capture/record-layout.test.ts checks these offsets against
+ * the BTF of the compiled BPF object.
+ */
+export const PROC_LAYOUT = Object.freeze({
+  size: 576,
+  ts_ns: 0, // u64 (head)
+  tid: 8, // u32 (head)
+  nr: 12, // u16 (head): the SW_REC_* tag
+  slot: 14, // u16 (head): the target id
+  pid: 16,
+  ppid: 20,
+  child_tid: 24,
+  child_pid: 28,
+  at: 32,
+  flags: 36,
+  path_len: 40,
+  args_len: 42,
+  comm: 44,
+  path: 60,
+  args: 316,
+});
+
+export const COMM_LEN = 16;
+export const PATH_MAX = 256;
+export const ARGS_MAX = 256;
+
+/** Record tags (bpf/event.h SW_REC_*). */
+export const REC_EXEC = 0xfff0;
+export const REC_FORK = 0xfff1;
+export const REC_EXIT = 0xfff2;
+
+/** sw_proc_event.flags (bpf/event.h SW_PROC_*). */
+export const PROC_THREAD = 0x1;
+export const PROC_GROUP_DEAD = 0x2;
+export const PROC_PATH_TRUNCATED = 0x4;
+export const PROC_ARGS_TRUNCATED = 0x8;
+
+interface ProcHead {
+  /** Kernel timestamp, ns (CLOCK_MONOTONIC). */
+  tsNs: number;
+  /** The thread the event is about (for a fork: the parent thread). */
+  tid: number;
+  /** Its process (tgid). */
+  pid: number;
+  /** The process's parent. */
+  ppid: number;
+  /** The target id the event matched (as EventBatch.targetId). */
+  targetId: number;
+  /** The thread's name after the event (an exec sets it to the new program's). */
+  comm: string;
+  /** Index of the first syscall record of the batch that came after this event. */
+  at: number;
+}
+
+export interface ExecEvent extends ProcHead {
+  kind: 'exec';
+  /** The path exec was given (as the kernel resolved it: bprm->filename). */
+  exe: string;
+  /** The new program's arguments, at most ARGS_MAX bytes of them. */
+  args: string[];
+  exeTruncated: boolean;
+  argsTruncated: boolean;
+}
+
+export interface ForkEvent extends ProcHead {
+  kind: 'fork';
+  childTid: number;
+  childPid: number;
+  /** A new thread of the same process (clone with CLONE_THREAD), not a new process. */
+  thread: boolean;
+}
+
+export interface ExitEvent extends ProcHead {
+  kind: 'exit';
+  /** The task's exit code as the kernel holds it (status << 8 | signal). */
+  exitCode: number;
+  /** The last thread of its process. */
+  groupDead: boolean;
+}
+
+export type ProcEvent = ExecEvent | ForkEvent | ExitEvent;
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+function cString(bytes: Uint8Array, offset: number, max: number): string {
+  const view = bytes.subarray(offset, offset + max);
+  const end = view.indexOf(0);
+  return decoder.decode(end < 0 ? view : view.subarray(0, end));
+}
+
+/**
+ * Decode a buffer of sw_proc_event records. A record with an unknown tag is
+ * skipped and counted in `unknown` (a newer BPF object than this decoder).
+ */
+export function decodeProcEvents(buffer: ArrayBuffer): { events: ProcEvent[]; unknown: number } {
+  const L = PROC_LAYOUT;
+  if (buffer.byteLength % L.size !== 0) throw new RangeError(`process events of ${buffer.byteLength} bytes are not a whole number of ${L.size}-byte records`);
+  const view = new DataView(buffer);
+  const bytes = new Uint8Array(buffer);
+  const events: ProcEvent[] = [];
+  let unknown = 0;
+  for (let o = 0; o < buffer.byteLength; o += L.size) {
+    const head: ProcHead = {
+      tsNs: view.getUint32(o + L.ts_ns + 4, true) * 4294967296 + view.getUint32(o + L.ts_ns, true),
+      tid: view.getUint32(o + L.tid, true),
+      pid: view.getUint32(o + L.pid, true),
+      ppid: view.getUint32(o + L.ppid, true),
+      targetId: view.getUint16(o + L.slot, true),
+      comm: cString(bytes, o + L.comm, COMM_LEN),
+      at: view.getUint32(o + L.at, true),
+    };
+    const flags = view.getUint32(o + L.flags, true);
+    const tag = view.getUint16(o + L.nr, true);
+    if (tag === REC_EXEC) {
+      const argsLen = Math.min(ARGS_MAX, view.getUint16(o + L.args_len, true));
+      const raw = decoder.decode(bytes.subarray(o + L.args, o + L.args + argsLen));
+      const args = raw.split('\0');
+      if (args.length > 0 && args[args.length - 1] === '') args.pop();
+      events.push({
+        ...head,
+        kind: 'exec',
+        exe: cString(bytes, o + L.path, PATH_MAX),
+        args,
+        exeTruncated: (flags & PROC_PATH_TRUNCATED) !== 0,
+        argsTruncated: (flags & PROC_ARGS_TRUNCATED) !== 0,
+      });
+    } else if (tag === REC_FORK) {
+      events.push({ ...head, kind: 'fork', childTid: view.getUint32(o + L.child_tid, true), childPid: view.getUint32(o + L.child_pid, true), thread: (flags & PROC_THREAD) !== 0 });
+    } else if (tag === REC_EXIT) {
+      events.push({ ...head, kind: 'exit', exitCode: view.getUint32(o + L.child_tid, true), groupDead: (flags & PROC_GROUP_DEAD) !== 0 });
+    } else {
+      unknown++;
+    }
+  }
+  return { events, unknown };
+}

@@ -1,0 +1,198 @@
+import { readFileSync, readlinkSync } from 'node:fs';
+import type { ProcEvent } from '../capture/proc-event.js';
+
+/** What an alert says about the process behind it. */
+export interface ProcessContext {
+  pid: number;
+  ppid: number;
+  comm: string;
+  /** The executable, when known (an exec seen, or read from /proc for a process older than the watch). */
+  exe?: string;
+  /** Its arguments, bounded (see argsTruncated). */
+  args?: string[];
+  argsTruncated?: boolean;
+  /** The parent's executable, when known. */
+  parentExe?: string;
+  /**
+   * How the process is known: 'exec' (its exec was seen in the kernel),
+   * 'fork' (forked from a known process and has not exec'd: its parent's
+   * program), 'proc' (it started before it was watched: read from /proc).
+   */
+  source: 'exec' | 'fork' | 'proc';
+  /** It had exited when the alert was made. */
+  exited?: boolean;
+}
+
+/** A process as the table holds it: the context less what is looked up when asked. */
+type Entry = Omit<ProcessContext, 'parentExe' | 'exited'> & { exited: boolean };
+
+/** Processes that exited and are still remembered for alerts that arrive after them. */
+export const RETIRED_PROCESSES = 4096;
+/** Live entries at most (a bound against a table that only grows when exits are lost). */
+export const MAX_PROCESSES = 1 << 16;
+
+/**
+ * The processes of the watched containers, built from the kernel's process
+ * events as they arrive, not from /proc after the fact (a process that
+ * lived 5 ms is gone by then). Threads map to their process; a process that
+ * exits is kept among the last RETIRED_PROCESSES exited ones, so an alert
+ * scored after its exit still names it. A process that started before the
+ * watch (no exec or fork seen) is read from /proc once, when an alert needs it.
+ */
+export class ProcessTable {
+  private readonly byPid = new Map<number, Entry>();
+  private readonly pidOfTid = new Map<number, number>();
+  private readonly tidsOf = new Map<number, Set<number>>();
+  /** Exited processes, oldest first (Map keeps insertion order). */
+  private readonly retired = new Map<number, Entry>();
+  private readonly retiredTids = new Map<number, number>();
+  /** Entries evicted at MAX_PROCESSES (lost exits): counted, not silent. */
+  evicted = 0;
+  /** Events applied. */
+  events = 0;
+
+  apply(e: ProcEvent): void {
+    this.events++;
+    if (e.kind === 'exec') {
+      this.set(e.pid, { pid: e.pid, ppid: e.ppid, comm: e.comm, exe: e.exe, args: e.args, argsTruncated: e.argsTruncated, source: 'exec', exited: false });
+      // exec leaves one thread, with the process's id.
+      for (const tid of this.tidsOf.get(e.pid) ?? []) if (tid !== e.pid) this.pidOfTid.delete(tid);
+      this.tidsOf.delete(e.pid);
+      this.bind(e.pid, e.pid);
+    } else if (e.kind === 'fork') {
+      if (e.thread) {
+        this.bind(e.childTid, e.pid);
+        if (!this.byPid.has(e.pid)) this.set(e.pid, { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'proc', exited: false });
+        return;
+      }
+      const parent = this.byPid.get(e.pid);
+      const child: Entry = { pid: e.childPid, ppid: e.pid, comm: e.comm, source: parent?.exe !== undefined ? 'fork' : 'proc', exited: false };
+      if (parent?.exe !== undefined) child.exe = parent.exe;
+      if (parent?.args !== undefined) child.args = parent.args;
+      if (parent?.argsTruncated) child.argsTruncated = true;
+      this.set(e.childPid, child);
+      this.bind(e.childTid, e.childPid);
+    } else {
+      if (e.groupDead) this.retire(e.pid);
+      else this.retireThread(e.tid);
+    }
+  }
+
+  /**
+   * The context of the process a thread belongs to, for an alert.
+   * `readProc`: for a process the events never named, ask /proc (live
+   * capture only: a recording's tid may belong to anyone now).
+   */
+  context(tid: number, options: { readProc?: boolean } = {}): ProcessContext | undefined {
+    const readProc = options.readProc !== false;
+    const pid = this.pidOfTid.get(tid) ?? this.retiredTids.get(tid);
+    let entry = pid !== undefined ? this.byPid.get(pid) ?? this.retired.get(pid) : undefined;
+    if (readProc && entry?.source === 'proc' && entry.exe === undefined) entry = this.fromProc(entry.pid, tid) ?? entry;
+    if (!entry && readProc) entry = this.fromProc(undefined, tid);
+    if (!entry) return undefined;
+    const out: ProcessContext = { pid: entry.pid, ppid: entry.ppid, comm: entry.comm, source: entry.source };
+    if (entry.exe !== undefined) out.exe = entry.exe;
+    if (entry.args !== undefined) out.args = entry.args;
+    if (entry.argsTruncated) out.argsTruncated = true;
+    const parent = this.byPid.get(entry.ppid) ?? this.retired.get(entry.ppid);
+    const parentExe = parent?.exe ?? (readProc ? readExe(entry.ppid) : undefined);
+    if (parentExe !== undefined) out.parentExe = parentExe;
+    if (entry.exited) out.exited = true;
+    return out;
+  }
+
+  get size(): number {
+    return this.byPid.size;
+  }
+
+  private set(pid: number, e: Entry): void {
+    this.retired.delete(pid);
+    if (!this.byPid.has(pid) && this.byPid.size >= MAX_PROCESSES) {
+      const oldest = this.byPid.keys().next().value!;
+      this.byPid.delete(oldest);
+      for (const tid of this.tidsOf.get(oldest) ?? []) this.pidOfTid.delete(tid);
+      this.tidsOf.delete(oldest);
+      this.evicted++;
+    }
+    this.byPid.set(pid, e);
+  }
+
+  /** A thread belongs to a process (a new task, or a reused tid: it no longer names the old one). */
+  private bind(tid: number, pid: number): void {
+    const old = this.pidOfTid.get(tid);
+    if (old !== undefined && old !== pid) this.tidsOf.get(old)?.delete(tid);
+    this.retiredTids.delete(tid);
+    this.pidOfTid.set(tid, pid);
+    let set = this.tidsOf.get(pid);
+    if (!set) this.tidsOf.set(pid, (set = new Set()));
+    set.add(tid);
+  }
+
+  private retireThread(tid: number): void {
+    const pid = this.pidOfTid.get(tid);
+    if (pid === undefined) return;
+    this.pidOfTid.delete(tid);
+    this.tidsOf.get(pid)?.delete(tid);
+    this.retiredTids.set(tid, pid);
+    this.trim();
+  }
+
+  /** A process ended: kept among the retired, for alerts scored after it. */
+  private retire(pid: number): void {
+    const e = this.byPid.get(pid);
+    if (e) {
+      this.byPid.delete(pid);
+      e.exited = true;
+      this.retired.delete(pid);
+      this.retired.set(pid, e);
+    }
+    for (const tid of this.tidsOf.get(pid) ?? []) {
+      this.pidOfTid.delete(tid);
+      this.retiredTids.set(tid, pid);
+    }
+    this.tidsOf.delete(pid);
+    this.pidOfTid.delete(pid);
+    this.retiredTids.set(pid, pid);
+    this.trim();
+  }
+
+  private trim(): void {
+    while (this.retired.size > RETIRED_PROCESSES) this.retired.delete(this.retired.keys().next().value!);
+    while (this.retiredTids.size > RETIRED_PROCESSES * 4) this.retiredTids.delete(this.retiredTids.keys().next().value!);
+  }
+
+  /** A process the kernel told nothing about (it predates the watch): /proc, once. */
+  private fromProc(pid: number | undefined, tid: number): Entry | undefined {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${tid}/status`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1];
+    const tgid = Number(field('Tgid') ?? pid ?? tid);
+    if (pid !== undefined && tgid !== pid) return undefined;
+    const e: Entry = { pid: tgid, ppid: Number(field('PPid') ?? 0), comm: field('Name') ?? '', source: 'proc', exited: false };
+    const exe = readExe(tgid);
+    if (exe !== undefined) e.exe = exe;
+    try {
+      const args = readFileSync(`/proc/${tgid}/cmdline`, 'utf8').split('\0');
+      if (args[args.length - 1] === '') args.pop();
+      e.args = args;
+    } catch {
+      // gone meanwhile: no arguments
+    }
+    this.set(tgid, e);
+    this.bind(tid, tgid);
+    return e;
+  }
+}
+
+function readExe(pid: number): string | undefined {
+  if (!(pid > 0)) return undefined;
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+}
