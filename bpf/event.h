@@ -77,6 +77,15 @@ enum sw_proc_counter {
 	SW_PROC_CNT__MAX = 2,
 };
 
+/*
+ * Set in a syscall record's nr when the call was a 32-bit (ia32 compat)
+ * syscall: the low 15 bits are then its i386 number, which means another
+ * call than the same x86_64 number (i386 11 is execve, x86_64 11 munmap).
+ */
+#define SW_NR_COMPAT 0x8000
+/* x86 thread_info.status bit of a task inside a 32-bit syscall (arch/x86 TS_COMPAT). */
+#define SW_TS_COMPAT 0x0002
+
 /* The target id of events recorded in all-processes mode. */
 #define SW_SLOT_ALL 0xffff
 

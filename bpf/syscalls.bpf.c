@@ -209,7 +209,8 @@ static __always_inline int on_enter(long nr)
 	}
 	e->ts_ns = bpf_ktime_get_ns();
 	e->tid = (__u32)task->pid;
-	e->nr = (__u16)nr;
+	/* The ABI: a 32-bit syscall's number means another call (event.h). */
+	e->nr = (__u16)nr | ((task->thread_info.status & SW_TS_COMPAT) ? SW_NR_COMPAT : 0);
 	e->slot = target;
 	/*
 	 * Count before the submit: a record becomes visible to the consumer at

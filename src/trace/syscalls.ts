@@ -84,8 +84,22 @@ function table<T>(tables: Record<Abi, T>, abi: Abi): T {
   return parseAbi(abi) as never;
 }
 
-/** Name of a canonical id or pseudo-syscall; i386-only ids read their i386 name, unknown ids `sys_<n>`. */
+/**
+ * Set in a live record's number when the call was a 32-bit (ia32 compat)
+ * syscall (bpf/event.h SW_NR_COMPAT): the low bits are its i386 number. Such
+ * a token is distinct from every x86_64 one: a 32-bit call from an x86_64
+ * container is itself unusual, and i386 11 (execve) is not x86_64 11 (munmap).
+ */
+export const COMPAT_FLAG = 0x8000;
+const COMPAT_PREFIX = 'i386:';
+
+/** Name of a canonical id or pseudo-syscall; i386-only ids read their i386 name, unknown ids `sys_<n>`; a live 32-bit call `i386:<name>`. */
 export function syscallName(nr: number): string {
+  if (nr & COMPAT_FLAG) {
+    const native = nr & ~COMPAT_FLAG;
+    const id = canonicalFromNative('i386', native);
+    return COMPAT_PREFIX + (id !== undefined ? canonicalNames[id] ?? `sys_${native}` : `sys_${native}`);
+  }
   if (nr >= PSEUDO_BASE) {
     const sig = SIGNALS[nr - PSEUDO_BASE - 1];
     if (sig !== undefined) return sig;
@@ -101,6 +115,12 @@ export function syscallName(nr: number): string {
  * event arrays (sys_99999 was read as 34463).
  */
 export function syscallNumber(name: string, abi: Abi = 'x86_64'): number | undefined {
+  if (name.startsWith(COMPAT_PREFIX)) {
+    const rest = name.slice(COMPAT_PREFIX.length);
+    const m = /^sys_(\d{1,4})$/.exec(rest);
+    const native = m ? Number(m[1]) : nativeOf(rest);
+    return native !== undefined && native < COMPAT_FLAG ? COMPAT_FLAG | native : undefined;
+  }
   const nr = table(byName, abi).get(name);
   if (nr !== undefined) return nr;
   const m = /^sys_(\d{1,4})$/.exec(name);
@@ -134,4 +154,10 @@ export function syscallEntries(): Array<[number, string]> {
   });
   SIGNALS.forEach((sig, i) => out.push([PSEUDO_BASE + i + 1, sig]));
   return out;
+}
+
+/** The i386 number of an i386 syscall name. */
+function nativeOf(name: string): number | undefined {
+  const id = byName.i386.get(name);
+  return id === undefined || id >= PSEUDO_BASE ? undefined : nativeFromCanonical('i386', id);
 }

@@ -1,5 +1,6 @@
 import { SyswardenError } from '../errors.js';
 import type { ThreatTable } from '../trace/threat-levels.js';
+import { COMPAT_FLAG, nativeFromCanonical, PSEUDO_BASE } from '../trace/syscalls.js';
 
 export const FILTER_NAMES = ['none', 'harmless'] as const;
 export type FilterName = (typeof FILTER_NAMES)[number];
@@ -30,6 +31,9 @@ export function makeFilter(name: FilterName, table?: ThreatTable): SyscallFilter
       if (level === HARMLESS_LEVEL) {
         drop[nr] = 1;
         dropped++;
+        // The same call made by a 32-bit process in live capture (a distinct token, same threat).
+        const i386 = nr < PSEUDO_BASE ? nativeFromCanonical('i386', nr) : undefined;
+        if (i386 !== undefined) drop[COMPAT_FLAG | i386] = 1;
       }
     }
   }
