@@ -75,8 +75,9 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
   // tid reused later in the batch (or after a SIGKILL, which makes no exit call) starts afresh.
   let x = 0;
   const nExits = exits ? exits.length : 0;
-  for (let i = 0; i < count; i++) {
-    while (x < nExits && exits![x]! <= i) {
+  // One step past the last record: exits at (or beyond) the batch's end are taken there.
+  for (let i = 0; i <= count; i++) {
+    while (x < nExits && (exits![x]! <= i || i === count)) {
       const gone = exits![x + 1]!;
       if (ownerOf(gone, n) === me) {
         windower.forget(gone);
@@ -85,6 +86,7 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
       lastTid = -1;
       x += 2;
     }
+    if (i === count) break;
     const tid = u32[i * U32 + TID]!;
     if (tid !== lastTid) {
       lastTid = tid;
@@ -95,13 +97,6 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
     const nr = u16[i * U16 + NR]!;
     windower.push(tid, nr, i);
     if (nr === EXIT || nr === EXIT_GROUP) (exited ??= []).push(tid);
-  }
-  for (; x < nExits; x += 2) {
-    const gone = exits![x + 1]!;
-    if (ownerOf(gone, n) === me) {
-      windower.forget(gone);
-      (exited ??= []).push(gone);
-    }
   }
   if (count > 0) maxTs = u32[(count - 1) * U32 + TS + 1]! * 4294967296 + u32[(count - 1) * U32 + TS]!;
 
