@@ -44,6 +44,19 @@ struct sw_event {
 #define SW_REC_EXEC 0xfff0
 #define SW_REC_FORK 0xfff1
 #define SW_REC_EXIT 0xfff2
+/*
+ * A process joined a watched cgroup from outside the target (docker exec,
+ * runc, a write to cgroup.procs): slot is the target joined, child_tid the
+ * target it came from (SW_NO_MATCH: none), path its executable, args the
+ * cgroup it joined (path in the hierarchy).
+ */
+#define SW_REC_ATTACH 0xfff3
+/*
+ * A followed process moved to a cgroup no target contains: slot is the
+ * target it left (it stays watched under that id), path its executable,
+ * args the cgroup it moved to.
+ */
+#define SW_REC_ESCAPE 0xfff4
 
 #define SW_COMM_LEN 16
 #define SW_PATH_MAX 256
@@ -66,7 +79,7 @@ struct sw_proc_event {
 	__u16 path_len;       /* exec: bytes of path, with its NUL */
 	__u16 args_len;       /* exec: bytes of args (NUL-separated, as in /proc/pid/cmdline) */
 	char comm[SW_COMM_LEN];
-	char path[SW_PATH_MAX];
+	char path[SW_PATH_MAX]; /* exec: the path exec was given (relative: made absolute with the cwd); attach, escape: the executable */
 	char args[SW_ARGS_MAX];
 };
 
@@ -74,7 +87,8 @@ struct sw_proc_event {
 enum sw_proc_counter {
 	SW_PROC_CNT_EMITTED = 0,
 	SW_PROC_CNT_DROPPED = 1, /* ring full */
-	SW_PROC_CNT__MAX = 2,
+	SW_PROC_CNT_UNFOLLOWED = 2, /* a watched process not followed: the followed map was full */
+	SW_PROC_CNT__MAX = 3,
 };
 
 /*
@@ -83,6 +97,23 @@ enum sw_proc_counter {
  * call than the same x86_64 number (i386 11 is execve, x86_64 11 munmap).
  */
 #define SW_NR_COMPAT 0x8000
+/*
+ * A syscall record whose nr has this bit (and not SW_NR_COMPAT) is an
+ * io_uring operation submitted by the thread, not a syscall: the low 8 bits
+ * are its IORING_OP_* opcode. A file opened or read through a ring is then
+ * seen like one opened or read by a syscall.
+ */
+#define SW_NR_URING 0x4000
+
+/*
+ * The followed map's value: a process's target id, with this bit when the
+ * process has left the target's cgroups (it is followed by its tgid, not by
+ * its cgroup).
+ */
+#define SW_FOLLOW_ESCAPED 0x8000
+/* Processes followed at once (of all targets). */
+#define SW_MAX_FOLLOWED 65536
+
 /* x86 thread_info.status bit of a task inside a 32-bit syscall (arch/x86 TS_COMPAT). */
 #define SW_TS_COMPAT 0x0002
 

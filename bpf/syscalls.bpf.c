@@ -165,18 +165,55 @@ static __always_inline int match_target(struct task_struct *task, __u16 *target)
 	return 1;
 }
 
-static __always_inline int on_enter(long nr)
+/*
+ * Processes that left their target's cgroups (escaped): looked up only when
+ * the cgroup filter said no and at least one such process lives, so the
+ * hot path of every other task pays one load of this counter.
+ */
+__u64 escaped_count = 0;
+
+/*
+ * Every process of a watched container that syswarden saw start, enter or
+ * was told about by user space (the processes already there when a target
+ * was added), by tgid -> its target id (SW_FOLLOW_ESCAPED: it left). What
+ * tells a move out of a container (cgroup_attach_task fires after the move,
+ * when the task's cgroup no longer says where it came from).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SW_MAX_FOLLOWED);
+	__type(key, __u32);
+	__type(value, __u16);
+} followed SEC(".maps");
+
+/* The target an escaped process is still watched under. */
+static __always_inline int match_escaped(struct task_struct *task, __u16 *target)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = (__u32)task->tgid;
+	__u16 *f;
+
+	if (!escaped_count)
+		return 0;
+	f = bpf_map_lookup_elem(&followed, &tgid);
+	if (!f || !(*f & SW_FOLLOW_ESCAPED))
+		return 0;
+	*target = *f & ~SW_FOLLOW_ESCAPED;
+	return 1;
+}
+
+/*
+ * Put one record of `nr` for the current task, when it is watched.
+ * `syscall`: nr is a syscall's, to be flagged when the call is 32-bit (read
+ * only once the task is known to be watched).
+ */
+static __always_inline int emit(struct task_struct *task, __u16 nr, int syscall)
+{
 	struct sw_event *e;
 	__u16 target = SW_SLOT_ALL;
 	__u16 shed_now = 0;
 
-	/* -1 is not a syscall: it is what a tracer sees when it cancels one. */
-	if (nr < 0)
-		return 0;
 	if (!match_all) {
-		if (!match_target(task, &target))
+		if (!match_target(task, &target) && !match_escaped(task, &target))
 			return 0;
 		shed_now = target & SW_SHED_BIT;
 		target &= ~SW_SHED_BIT;
@@ -210,7 +247,7 @@ static __always_inline int on_enter(long nr)
 	e->ts_ns = bpf_ktime_get_ns();
 	e->tid = (__u32)task->pid;
 	/* The ABI: a 32-bit syscall's number means another call (event.h). */
-	e->nr = (__u16)nr | ((task->thread_info.status & SW_TS_COMPAT) ? SW_NR_COMPAT : 0);
+	e->nr = nr | ((syscall && (task->thread_info.status & SW_TS_COMPAT)) ? SW_NR_COMPAT : 0);
 	e->slot = target;
 	/*
 	 * Count before the submit: a record becomes visible to the consumer at
@@ -220,6 +257,16 @@ static __always_inline int on_enter(long nr)
 	/* No wakeup: the consumer drains on a timer; a wakeup per event costs more than the event. */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
+}
+
+static __always_inline int on_enter(long nr)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	/* -1 is not a syscall: it is what a tracer sees when it cancels one. */
+	if (nr < 0)
+		return 0;
+	return emit(task, (__u16)nr, 1);
 }
 
 SEC("tp_btf/sys_enter")
@@ -249,26 +296,35 @@ struct {
 	__type(value, struct sw_proc_counts);
 } proc_counters SEC(".maps");
 
-/*
- * A process-event record for `task` (the current task: the exec'ing task,
- * the parent of a fork, the exiting task) when it is watched, header filled.
- * Never shed: a process event is what names the process behind an alert.
- */
-static __always_inline struct sw_proc_event *proc_reserve(struct task_struct *task, __u16 kind)
+/* The target `task` is watched under (by its cgroup, or followed after it left). */
+static __always_inline int proc_watched(struct task_struct *task, __u16 *target)
 {
-	__u16 target = SW_SLOT_ALL;
+	*target = SW_SLOT_ALL;
+	if (!match_all) {
+		if (!match_target(task, target) && !match_escaped(task, target))
+			return 0;
+		*target &= ~SW_SHED_BIT;
+	}
+	return (__u32)task->tgid != self_tgid;
+}
+
+static __always_inline struct sw_proc_counts *proc_counts(void)
+{
 	__u32 zero = 0;
-	struct sw_proc_counts *cnt;
+
+	return bpf_map_lookup_elem(&proc_counters, &zero);
+}
+
+/*
+ * A process-event record about `task` (the exec'ing task, the parent of a
+ * fork, the exiting or moving task) under `target`, header filled. Never
+ * shed: a process event is what names the process behind an alert.
+ */
+static __always_inline struct sw_proc_event *proc_reserve(struct task_struct *task, __u16 kind, __u16 target)
+{
+	struct sw_proc_counts *cnt = proc_counts();
 	struct sw_proc_event *e;
 
-	if (!match_all) {
-		if (!match_target(task, &target))
-			return NULL;
-		target &= ~SW_SHED_BIT;
-	}
-	if ((__u32)task->tgid == self_tgid)
-		return NULL;
-	cnt = bpf_map_lookup_elem(&proc_counters, &zero);
 	if (!cnt)
 		return NULL;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -293,20 +349,222 @@ static __always_inline struct sw_proc_event *proc_reserve(struct task_struct *ta
 	return e;
 }
 
+/* Follow a process under `value` (a target id, SW_FOLLOW_ESCAPED when it left); counted when the map is full. */
+static __always_inline void follow(__u32 tgid, __u16 value)
+{
+	__u16 *old = bpf_map_lookup_elem(&followed, &tgid);
+	struct sw_proc_counts *cnt;
+
+	if (old) {
+		/* A reused pid, or a process back in a target: the escaped count follows the flag. */
+		if ((*old & SW_FOLLOW_ESCAPED) && !(value & SW_FOLLOW_ESCAPED))
+			__sync_fetch_and_add(&escaped_count, -1);
+		else if (!(*old & SW_FOLLOW_ESCAPED) && (value & SW_FOLLOW_ESCAPED))
+			__sync_fetch_and_add(&escaped_count, 1);
+		*old = value;
+		return;
+	}
+	if (bpf_map_update_elem(&followed, &tgid, &value, BPF_NOEXIST) == 0) {
+		if (value & SW_FOLLOW_ESCAPED)
+			__sync_fetch_and_add(&escaped_count, 1);
+		return;
+	}
+	cnt = proc_counts();
+	if (cnt)
+		__sync_fetch_and_add(&cnt->n[SW_PROC_CNT_UNFOLLOWED], 1);
+}
+
+static __always_inline void unfollow(__u32 tgid)
+{
+	__u16 *old = bpf_map_lookup_elem(&followed, &tgid);
+
+	if (!old)
+		return;
+	if ((*old & SW_FOLLOW_ESCAPED) && bpf_map_delete_elem(&followed, &tgid) == 0)
+		__sync_fetch_and_add(&escaped_count, -1);
+	else
+		bpf_map_delete_elem(&followed, &tgid);
+}
+
+/* ---- paths ---- */
+
+/* Components of an executable's path the walk below takes at most. */
+#define SW_EXE_DEPTH 16
+
+/* Where exe_path assembles a path: twice SW_PATH_MAX, so a name of up to SW_PATH_MAX bytes fits at any offset below it. */
+struct sw_path_scratch {
+	char buf[SW_PATH_MAX * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sw_path_scratch);
+} path_scratch SEC(".maps");
+
+/* State of the walk from an executable's dentry up to its root (bpf_loop callbacks: verified once, not per step). */
+struct sw_walk {
+	const unsigned char *names[SW_EXE_DEPTH];
+	struct dentry *d, *root;
+	struct mount *m;
+	struct sw_path_scratch *sp;
+	__u32 n, off;
+	int truncated;
+};
+
+/* One step up: a dentry's name, or a crossing to the mount below. Stops at the namespace's root. */
+static long walk_up(__u32 i, struct sw_walk *w)
+{
+	struct dentry *d = w->d, *up;
+	struct mount *m = w->m;
+
+	if (d == w->root) {
+		struct mount *parent = BPF_CORE_READ(m, mnt_parent);
+
+		if (parent == m)
+			return 1;
+		w->d = BPF_CORE_READ(m, mnt_mountpoint);
+		w->m = parent;
+		w->root = BPF_CORE_READ(parent, mnt.mnt_root);
+		return 0;
+	}
+	up = BPF_CORE_READ(d, d_parent);
+	if (up == d)
+		return 1;
+	if (w->n >= SW_EXE_DEPTH) {
+		w->truncated = 1;
+		return 1;
+	}
+	w->names[w->n & (SW_EXE_DEPTH - 1)] = BPF_CORE_READ(d, d_name.name);
+	w->n++;
+	w->d = up;
+	return 0;
+}
+
+/* One name, root first: '/' and the name at the end of what is written. */
+static long write_name(__u32 i, struct sw_walk *w)
+{
+	__u32 at;
+	long len;
+
+	if (i >= w->n)
+		return 1;
+	if (w->off >= SW_PATH_MAX - 2) {
+		w->truncated = 1;
+		return 1;
+	}
+	at = w->off & (SW_PATH_MAX - 1);
+	w->sp->buf[at] = '/';
+	at = (w->off + 1) & (SW_PATH_MAX - 1);
+	len = bpf_probe_read_kernel_str(&w->sp->buf[at], SW_PATH_MAX, w->names[(w->n - 1 - i) & (SW_EXE_DEPTH - 1)]);
+	if (len <= 1)
+		return 1;
+	w->off += 1 + ((__u32)(len - 1) & (SW_PATH_MAX - 1));
+	return 0;
+}
+
+/*
+ * The path of (d, vm) as the task's mount namespace names it, into sp->buf
+ * from its start (bpf_d_path is not allowed here): walk the dentries up to
+ * the root, crossing mounts, then write the names root first. Returns the
+ * bytes written (no NUL; 0 for the root itself).
+ */
+static __always_inline __u32 walk_path(struct dentry *d, struct vfsmount *vm, struct sw_path_scratch *sp, struct sw_proc_event *e)
+{
+	struct sw_walk w = {};
+
+	w.sp = sp;
+	w.d = d;
+	w.m = container_of(vm, struct mount, mnt);
+	w.root = BPF_CORE_READ(vm, mnt_root);
+	bpf_loop(SW_EXE_DEPTH * 2, walk_up, &w, 0);
+	bpf_loop(SW_EXE_DEPTH, write_name, &w, 0);
+	if (w.truncated)
+		e->flags |= SW_PROC_PATH_TRUNCATED;
+	return w.off;
+}
+
+/* What sp->buf holds, `off` bytes of it, as e->path. */
+static __always_inline void put_path(struct sw_proc_event *e, struct sw_path_scratch *sp, __u32 off)
+{
+	if (off >= SW_PATH_MAX) {
+		off = SW_PATH_MAX - 1;
+		e->flags |= SW_PROC_PATH_TRUNCATED;
+	}
+	asm volatile("" : "+r"(off));
+	sp->buf[off & (SW_PATH_MAX - 1)] = 0;
+	bpf_probe_read_kernel(e->path, SW_PATH_MAX, sp->buf);
+	e->path[SW_PATH_MAX - 1] = 0;
+	e->path_len = (__u16)((off & (SW_PATH_MAX - 1)) + 1);
+}
+
+static __always_inline struct sw_path_scratch *path_buf(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&path_scratch, &zero);
+}
+
+/* The task's executable's path into e->path. */
+static __always_inline void exe_path(struct task_struct *task, struct sw_proc_event *e)
+{
+	struct file *f = BPF_CORE_READ(task, mm, exe_file);
+	struct sw_path_scratch *sp = path_buf();
+	__u32 off;
+
+	if (!f || !sp)
+		return;
+	off = walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), sp, e);
+	if (off > 0)
+		put_path(e, sp, off);
+}
+
+/*
+ * A relative path exec was given (a CGI program run as "search" from its
+ * directory), made absolute with the task's working directory, into e->path.
+ */
+static __always_inline void exec_path_from_cwd(struct task_struct *task, struct sw_proc_event *e, const char *filename)
+{
+	struct sw_path_scratch *sp = path_buf();
+	__u32 off, at;
+	long n;
+
+	if (!sp)
+		return;
+	off = walk_path(BPF_CORE_READ(task, fs, pwd.dentry), BPF_CORE_READ(task, fs, pwd.mnt), sp, e);
+	if (off >= SW_PATH_MAX - 2) {
+		e->flags |= SW_PROC_PATH_TRUNCATED;
+		put_path(e, sp, off);
+		return;
+	}
+	at = off & (SW_PATH_MAX - 1);
+	sp->buf[at] = '/';
+	at = (off + 1) & (SW_PATH_MAX - 1);
+	n = bpf_probe_read_kernel_str(&sp->buf[at], SW_PATH_MAX, filename);
+	if (n <= 1)
+		return; /* keep the relative path already in e->path */
+	off += 1 + ((__u32)(n - 1) & (SW_PATH_MAX - 1));
+	put_path(e, sp, off);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	struct sw_proc_event *e = proc_reserve(p, SW_REC_EXEC);
 	unsigned long start, end, len;
+	struct sw_proc_event *e;
+	__u16 target;
 	long n;
 
-	if (!e)
+	if (!proc_watched(p, &target) || !(e = proc_reserve(p, SW_REC_EXEC, target)))
 		return 0;
 	n = bpf_probe_read_kernel_str(e->path, sizeof(e->path), BPF_CORE_READ(bprm, filename));
 	if (n > 0) {
 		e->path_len = (__u16)n;
 		if (n == sizeof(e->path))
 			e->flags |= SW_PROC_PATH_TRUNCATED;
+		if (e->path[0] != '/')
+			exec_path_from_cwd(p, e, BPF_CORE_READ(bprm, filename));
 	} else {
 		e->path[0] = 0;
 	}
@@ -327,8 +585,19 @@ int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binpr
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 {
-	struct sw_proc_event *e = proc_reserve(parent, SW_REC_FORK);
+	struct sw_proc_event *e;
+	__u16 target;
 
+	if (!proc_watched(parent, &target))
+		return 0;
+	if (child->tgid != parent->tgid && target != SW_SLOT_ALL) {
+		__u32 ptgid = (__u32)parent->tgid;
+		__u16 *pf = bpf_map_lookup_elem(&followed, &ptgid);
+
+		/* A child of a process that left its container is followed like its parent. */
+		follow((__u32)child->tgid, (pf && (*pf & SW_FOLLOW_ESCAPED)) ? *pf : target);
+	}
+	e = proc_reserve(parent, SW_REC_FORK, target);
 	if (!e)
 		return 0;
 	e->child_tid = (__u32)child->pid;
@@ -342,8 +611,15 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(proc_exit, struct task_struct *p, bool group_dead)
 {
-	struct sw_proc_event *e = proc_reserve(p, SW_REC_EXIT);
+	struct sw_proc_event *e;
+	__u16 target;
 
+	if (!proc_watched(p, &target))
+		return 0;
+	/* Before the event: a full ring must not leave a dead pid followed. */
+	if (group_dead && target != SW_SLOT_ALL)
+		unfollow((__u32)p->tgid);
+	e = proc_reserve(p, SW_REC_EXIT, target);
 	if (!e)
 		return 0;
 	e->child_tid = (__u32)p->exit_code;
@@ -351,4 +627,89 @@ int BPF_PROG(proc_exit, struct task_struct *p, bool group_dead)
 		e->flags |= SW_PROC_GROUP_DEAD;
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
+}
+
+/* ---- moves between cgroups ---- */
+
+/* The target containing cgroup `cg` (itself or an ancestor at a target level), or SW_NO_MATCH. */
+static __always_inline __u16 cgroup_target(struct cgroup *cg)
+{
+	__u32 n = level_count;
+	int level = BPF_CORE_READ(cg, level);
+
+	for (__u32 i = 0; i < SW_MAX_LEVELS && i < n; i++) {
+		__u32 l = level_list[i];
+		struct cgroup *anc = NULL;
+		__u64 id;
+
+		if (l > SW_MAX_CGROUP_LEVEL || (int)l > level)
+			return SW_NO_MATCH;
+		if (bpf_probe_read_kernel(&anc, sizeof(anc), &cg->ancestors[l]) || !anc)
+			return SW_NO_MATCH;
+		id = BPF_CORE_READ(anc, kn, id);
+		__u16 *s = bpf_map_lookup_elem(&targets, &id);
+		if (s)
+			return *s;
+	}
+	return SW_NO_MATCH;
+}
+
+/*
+ * A task moved to another cgroup (it has moved when this fires): one that
+ * joins a target from outside is announced with its executable, one that a
+ * target's process leaves for a cgroup no target contains is an escape and
+ * stays followed under the target it left.
+ */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
+{
+	__u32 tgid = (__u32)task->tgid;
+	__u16 to, from, kind;
+	struct sw_proc_event *e;
+	__u16 *f;
+	long n;
+
+	if (match_all || tgid == self_tgid)
+		return 0;
+	to = level_count ? cgroup_target(dst) : SW_NO_MATCH;
+	f = bpf_map_lookup_elem(&followed, &tgid);
+	from = f ? *f : SW_NO_MATCH;
+	if (to < SW_TARGET_ID_LIMIT) {
+		if (from == to)
+			return 0; /* within its target (a sub-cgroup) */
+		follow(tgid, to);
+		kind = SW_REC_ATTACH;
+	} else {
+		if (!f || (from & SW_FOLLOW_ESCAPED))
+			return 0; /* never watched, or already followed out of its target */
+		follow(tgid, from | SW_FOLLOW_ESCAPED);
+		kind = SW_REC_ESCAPE;
+	}
+	e = proc_reserve(task, kind, kind == SW_REC_ATTACH ? to : from);
+	if (!e)
+		return 0;
+	e->child_tid = kind == SW_REC_ATTACH ? (__u32)(from & ~SW_FOLLOW_ESCAPED) : SW_NO_MATCH;
+	if (kind == SW_REC_ATTACH && from == SW_NO_MATCH)
+		e->child_tid = SW_NO_MATCH;
+	if (!threadgroup)
+		e->flags |= SW_PROC_THREAD;
+	exe_path(task, e);
+	n = bpf_probe_read_kernel_str(e->args, sizeof(e->args), path);
+	if (n > 0)
+		e->args_len = (__u16)n;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* ---- io_uring ---- */
+
+/*
+ * An operation submitted to an io_uring (from io_uring_enter, or by the
+ * ring's SQPOLL thread, a thread of the same process): a record of its own
+ * (SW_NR_URING | opcode), so what a ring opens and reads is seen.
+ */
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(uring_submit, struct io_kiocb *req)
+{
+	return emit(bpf_get_current_task_btf(), SW_NR_URING | (__u16)BPF_CORE_READ(req, opcode), 0);
 }

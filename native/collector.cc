@@ -161,6 +161,8 @@ Napi::Function Collector::Init(Napi::Env env) {
                          InstanceMethod("setTarget", &Collector::SetTarget),
                          InstanceMethod("deleteTarget", &Collector::DeleteTarget),
                          InstanceMethod("setTargetLevels", &Collector::SetTargetLevels),
+                         InstanceMethod("followProcesses", &Collector::FollowProcesses),
+                         InstanceMethod("unfollowTarget", &Collector::UnfollowTarget),
                          InstanceMethod("stats", &Collector::Stats),
                          InstanceMethod("pause", &Collector::Pause),
                          InstanceMethod("resume", &Collector::Resume),
@@ -255,6 +257,10 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       bpf_program__set_autoload(skel_->progs.proc_exec, btf);
       bpf_program__set_autoload(skel_->progs.proc_fork, btf);
       bpf_program__set_autoload(skel_->progs.proc_exit, btf);
+      bpf_program__set_autoload(skel_->progs.cgroup_attach, btf);
+      // io_uring may be compiled out: without its tracepoint, rings go unseen (stats say so).
+      uring_available_ = btf && libbpf_find_vmlinux_btf_id("io_uring_submit_req", BPF_TRACE_RAW_TP) > 0;
+      bpf_program__set_autoload(skel_->progs.uring_submit, uring_available_);
       int err = syscalls_bpf__load(skel_);
       if (err) { stage = "load BPF program"; return err; }
       link_ = bpf_program__attach(btf ? skel_->progs.sys_enter_btf : skel_->progs.sys_enter_tp);
@@ -264,8 +270,11 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
             {skel_->progs.proc_exec, "attach tp_btf/sched_process_exec"},
             {skel_->progs.proc_fork, "attach tp_btf/sched_process_fork"},
             {skel_->progs.proc_exit, "attach tp_btf/sched_process_exit"},
+            {skel_->progs.cgroup_attach, "attach tp_btf/cgroup_attach_task"},
+            {uring_available_ ? skel_->progs.uring_submit : nullptr, "attach tp_btf/io_uring_submit_req"},
         };
         for (const auto& [prog, what] : procs) {
+          if (!prog) continue;
           bpf_link* l = bpf_program__attach(prog);
           if (!l) { stage = what; return -errno; }
           proc_links_.push_back(l);
@@ -633,6 +642,61 @@ Napi::Value Collector::SetTargetLevels(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+static uint16_t ArgTargetId(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "target id must be a number");
+  double target = info[i].As<Napi::Number>().DoubleValue();
+  if (!(target >= 0 && target < SW_TARGET_ID_LIMIT) || target != uint16_t(target))
+    throw Napi::RangeError::New(info.Env(), "target id out of range");
+  return uint16_t(target);
+}
+
+// The processes already in a target's cgroups when it was added (the kernel
+// follows the ones that start or join later): what lets a move out of the
+// target be told from any other move. Returns how many the map took (a full
+// map, or a process followed already, takes none).
+Napi::Value Collector::FollowProcesses(const Napi::CallbackInfo& info) {
+  EnsureOpen(info.Env());
+  uint16_t value = ArgTargetId(info, 0);
+  if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(info.Env(), "pids must be an array");
+  Napi::Array pids = info[1].As<Napi::Array>();
+  uint32_t taken = 0;
+  for (uint32_t i = 0; i < pids.Length(); i++) {
+    Napi::Value v = pids.Get(i);
+    if (!v.IsNumber()) continue;
+    uint32_t pid = v.As<Napi::Number>().Uint32Value();
+    if (pid == 0) continue;
+    if (bpf_map__update_elem(skel_->maps.followed, &pid, sizeof(pid), &value, sizeof(value), BPF_NOEXIST) == 0) taken++;
+  }
+  return Napi::Number::New(info.Env(), taken);
+}
+
+// A removed target's processes are followed no more (its id may be given to
+// another target). Returns how many were.
+Napi::Value Collector::UnfollowTarget(const Napi::CallbackInfo& info) {
+  EnsureOpen(info.Env());
+  uint16_t target = ArgTargetId(info, 0);
+  std::vector<uint32_t> gone;
+  uint32_t escaped = 0;
+  uint32_t key = 0, next = 0;
+  uint32_t* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.followed, prev, &next, sizeof(next)) == 0) {
+    uint16_t value = 0;
+    if (bpf_map__lookup_elem(skel_->maps.followed, &next, sizeof(next), &value, sizeof(value), 0) == 0 &&
+        (value & ~SW_FOLLOW_ESCAPED) == target) {
+      gone.push_back(next);
+    }
+    key = next;
+    prev = &key;
+  }
+  for (uint32_t pid : gone) {
+    uint16_t value = 0;
+    if (bpf_map__lookup_elem(skel_->maps.followed, &pid, sizeof(pid), &value, sizeof(value), 0) != 0) continue;
+    if (bpf_map__delete_elem(skel_->maps.followed, &pid, sizeof(pid), 0) == 0 && (value & SW_FOLLOW_ESCAPED)) escaped++;
+  }
+  if (escaped) __atomic_sub_fetch(&skel_->bss->escaped_count, escaped, __ATOMIC_RELEASE);
+  return Napi::Number::New(info.Env(), double(gone.size()));
+}
+
 // Reads every row of the per-slot, per-CPU counters in a few batch calls
 // and sums the CPUs; keeps the result so stats() after close() still works.
 void Collector::ReadKernelCounters() {
@@ -738,7 +802,9 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
     p.Set("kernelDropped", Napi::Number::New(env, double(proc_kernel_[SW_PROC_CNT_DROPPED])));
     p.Set("delivered", Napi::Number::New(env, double(delivered)));
     p.Set("userDropped", Napi::Number::New(env, double(user_dropped)));
+    p.Set("unfollowed", Napi::Number::New(env, double(proc_kernel_[SW_PROC_CNT_UNFOLLOWED])));
     out.Set("proc", p);
+    out.Set("uring", Napi::Boolean::New(env, uring_available_));
   }
   out.Set("callbackErrors", Napi::Number::New(env, double(s.callback_errors.load())));
   out.Set("drains", Napi::BigInt::New(env, s.drains.load()));

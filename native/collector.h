@@ -69,6 +69,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
   Napi::Value SetTarget(const Napi::CallbackInfo& info);
   Napi::Value DeleteTarget(const Napi::CallbackInfo& info);
   Napi::Value SetTargetLevels(const Napi::CallbackInfo& info);
+  Napi::Value FollowProcesses(const Napi::CallbackInfo& info);
+  Napi::Value UnfollowTarget(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
@@ -100,7 +102,9 @@ class Collector : public Napi::ObjectWrap<Collector> {
   bpf_link* link_ = nullptr;
   std::vector<bpf_link*> proc_links_;  // exec, fork, exit (tp_btf only)
   uint64_t proc_taken_ = 0;           // process events the consumer took from the ring
-  uint64_t proc_kernel_[SW_PROC_CNT__MAX] = {0, 0};
+  uint64_t proc_kernel_[SW_PROC_CNT__MAX] = {};
+  // The kernel has io_uring's submit tracepoint (and the program is attached).
+  bool uring_available_ = false;
   void ReadProcCounters();
   ring_buffer* ring_ = nullptr;
   std::string attach_mode_;

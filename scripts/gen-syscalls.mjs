@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Generates src/trace/syscall-table.generated.ts from the system's
-// <asm/unistd_64.h> (x86_64) and <asm/unistd_32.h> (i386), so the tables
+// <asm/unistd_64.h> (x86_64), <asm/unistd_32.h> (i386) and
+// <linux/io_uring.h> (io_uring operations), so the tables
 // always match the headers of the machine that built syswarden instead of a
 // hand-typed copy. Both headers come from the same package (Debian:
 // linux-libc-dev), so the i386 one is looked for beside the x86_64 one first.
 // Override them with SYSWARDEN_UNISTD_H=/path/to/unistd_64.h and
-// SYSWARDEN_UNISTD_32_H=/path/to/unistd_32.h.
+// SYSWARDEN_UNISTD_32_H=/path/to/unistd_32.h and SYSWARDEN_IO_URING_H.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -35,7 +36,7 @@ function findHeader(what, candidates) {
     fail(
       `no ${what} found (looked in ${list.join(', ')}).\n` +
         'Install the kernel headers for user space (Debian: apt-get install linux-libc-dev) ' +
-        `or point ${what === 'unistd_64.h' ? 'SYSWARDEN_UNISTD_H' : 'SYSWARDEN_UNISTD_32_H'} at the file.`,
+        `or point ${{ 'unistd_64.h': 'SYSWARDEN_UNISTD_H', 'unistd_32.h': 'SYSWARDEN_UNISTD_32_H', 'io_uring.h': 'SYSWARDEN_IO_URING_H' }[what]} at the file.`,
     );
   }
   return found;
@@ -101,6 +102,27 @@ if (I386_ONLY_BASE + only > PSEUDO_BASE) {
   );
 }
 
+// io_uring operations, from <linux/io_uring.h> (the same package): enum
+// io_uring_op numbers them from 0 in order, up to IORING_OP_LAST.
+const uringHeader = findHeader('io_uring.h', [
+  process.env.SYSWARDEN_IO_URING_H,
+  join(dirname(header64), '../../linux/io_uring.h'),
+  '/usr/include/linux/io_uring.h',
+]);
+const uringOps = [];
+{
+  const text = readFileSync(uringHeader, 'utf8');
+  const start = text.indexOf('enum io_uring_op {');
+  if (start < 0) fail(`${uringHeader} has no enum io_uring_op.`);
+  const body = text.slice(start, text.indexOf('}', start));
+  for (const m of body.matchAll(/^\s*IORING_OP_(\w+)\s*(=\s*(\d+))?\s*,/gm)) {
+    if (m[1] === 'LAST') break;
+    if (m[3] !== undefined && Number(m[3]) !== uringOps.length) fail(`${uringHeader}: IORING_OP_${m[1]} is not numbered in order.`);
+    uringOps.push(m[1].toLowerCase());
+  }
+  if (uringOps[0] !== 'nop' || uringOps[18] !== 'openat' || uringOps[22] !== 'read') fail(`${uringHeader} does not look like the io_uring op table.`);
+}
+
 const body = Array.from(names, (n) => (n === undefined ? 'undefined' : JSON.stringify(n))).join(',\n  ');
 const body32 = Array.from(names32, (n, nr) =>
   n === undefined ? `/* ${nr} */ undefined` : `/* ${nr} */ [${JSON.stringify(n)}, ${canonical[nr]}]`,
@@ -129,6 +151,9 @@ export const I386_SYSCALLS: readonly (readonly [string, number] | undefined)[] =
   ${body32},
 ];
 export const I386_SYSCALL_TABLE_SOURCE = ${JSON.stringify(header32)};
+
+// io_uring operations (IORING_OP_*, lower case), indexed by opcode, from ${uringHeader}.
+export const IORING_OPS: readonly string[] = ${JSON.stringify(uringOps)};
 `;
 const target = join(root, 'src/trace/syscall-table.generated.ts');
 const previous = existsSync(target) ? readFileSync(target, 'utf8') : '';

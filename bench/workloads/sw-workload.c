@@ -9,9 +9,12 @@
 //                           with one getsid(0) every 10000 calls (a rare window for
 //                           latency measurements)
 //     exec CMD ARGS...      replace itself with CMD (to start any program in the cgroup)
+//     uring FILE N [sqpoll] N rounds of IORING_OP_OPENAT(FILE) + READ + CLOSE through
+//                           an io_uring (raw syscalls), with an SQPOLL thread if asked
 // With --cgroup the process first moves itself into that cgroup v2 directory,
-// so not one of the counted calls happens outside it. On exit it prints the
-// loop's wall time as `elapsed_ns <n>`.
+// so not one of the counted calls happens outside it; given again, it moves on
+// from the first to the next (a process leaving its container's cgroup). On
+// exit it prints the loop's wall time as `elapsed_ns <n>`.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
 
 static long rounds;
 
@@ -96,6 +101,101 @@ static long parse_count(const char *s, const char *what) {
   return v;
 }
 
+// ---- io_uring by raw syscalls (no liburing) ----
+
+struct ring {
+  int fd;
+  unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+};
+
+static void die(const char *what) {
+  fprintf(stderr, "sw-workload: %s: %s\n", what, strerror(errno));
+  exit(4);
+}
+
+static void ring_open(struct ring *r, int sqpoll) {
+  struct io_uring_params p;
+  memset(&p, 0, sizeof(p));
+  if (sqpoll) {
+    p.flags = IORING_SETUP_SQPOLL;
+    p.sq_thread_idle = 1000;
+  }
+  r->fd = (int)syscall(__NR_io_uring_setup, 8, &p);
+  if (r->fd < 0) die("io_uring_setup");
+  size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  char *sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+  char *cq = mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+  r->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+  if (sq == MAP_FAILED || cq == MAP_FAILED || r->sqes == MAP_FAILED) die("mmap io_uring");
+  r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+  r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+  r->sq_array = (unsigned *)(sq + p.sq_off.array);
+  r->cq_head = (unsigned *)(cq + p.cq_off.head);
+  r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+  r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+  r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+}
+
+// Submit one operation and wait for its completion: its result.
+static int ring_run(struct ring *r, const struct io_uring_sqe *op, int sqpoll) {
+  unsigned tail = *r->sq_tail;
+  unsigned i = tail & *r->sq_mask;
+  r->sqes[i] = *op;
+  r->sq_array[i] = i;
+  __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+  // With SQPOLL the ring's own thread submits: the call only wakes it and waits.
+  unsigned flags = IORING_ENTER_GETEVENTS | (sqpoll ? IORING_ENTER_SQ_WAKEUP : 0);
+  unsigned pending = sqpoll ? 0 : 1;
+  for (int tries = 0; tries < 1000; tries++) {
+    unsigned head = *r->cq_head;
+    if (head != __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) {
+      int res = r->cqes[head & *r->cq_mask].res;
+      __atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
+      return res;
+    }
+    long got = syscall(__NR_io_uring_enter, r->fd, pending, 1, flags, NULL, 0);
+    if (got < 0 && errno != EINTR) die("io_uring_enter");
+    if (got >= 0) pending = 0;
+  }
+  errno = ETIMEDOUT;
+  die("io_uring completion");
+  return -1;
+}
+
+static int run_uring(const char *file, long n, int sqpoll) {
+  struct ring r;
+  char buf[256];
+  ring_open(&r, sqpoll);
+  for (long k = 0; k < n; k++) {
+    struct io_uring_sqe op;
+    memset(&op, 0, sizeof(op));
+    op.opcode = IORING_OP_OPENAT;
+    op.fd = AT_FDCWD;
+    op.addr = (unsigned long)file;
+    op.open_flags = O_RDONLY;
+    int fd = ring_run(&r, &op, sqpoll);
+    if (fd < 0) {
+      errno = -fd;
+      die("IORING_OP_OPENAT");
+    }
+    memset(&op, 0, sizeof(op));
+    op.opcode = IORING_OP_READ;
+    op.fd = fd;
+    op.addr = (unsigned long)buf;
+    op.len = sizeof(buf);
+    if (ring_run(&r, &op, sqpoll) < 0) die("IORING_OP_READ");
+    memset(&op, 0, sizeof(op));
+    op.opcode = IORING_OP_CLOSE;
+    op.fd = fd;
+    if (ring_run(&r, &op, sqpoll) < 0) die("IORING_OP_CLOSE");
+  }
+  close(r.fd);
+  return 0;
+}
+
 static void join_cgroup(const char *dir) {
   char path[4096];
   snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
@@ -115,7 +215,7 @@ static unsigned long long now_ns(void) {
 
 int main(int argc, char **argv) {
   int a = 1;
-  if (a + 1 < argc && strcmp(argv[a], "--cgroup") == 0) {
+  while (a + 1 < argc && strcmp(argv[a], "--cgroup") == 0) {
     join_cgroup(argv[a + 1]);
     a += 2;
   }
@@ -133,6 +233,18 @@ int main(int argc, char **argv) {
     execvp(argv[a + 1], &argv[a + 1]);
     fprintf(stderr, "sw-workload: cannot exec %s: %s\n", argv[a + 1], strerror(errno));
     return 127;
+  }
+  if (strcmp(mode, "uring") == 0) {
+    if (a + 2 >= argc) {
+      fprintf(stderr, "sw-workload: uring needs FILE N [sqpoll]\n");
+      return 2;
+    }
+    long n = parse_count(argv[a + 2], "N");
+    int sqpoll = a + 3 < argc && strcmp(argv[a + 3], "sqpoll") == 0;
+    unsigned long long t0 = now_ns();
+    run_uring(argv[a + 1], n, sqpoll);
+    printf("elapsed_ns %llu\n", now_ns() - t0);
+    return 0;
   }
   if (strcmp(mode, "forever") == 0) {
     long usec = parse_count(argv[a + 1], "USEC");

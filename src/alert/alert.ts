@@ -94,6 +94,8 @@ export interface ReadyRecord {
   startupMs: number;
   /** The model's alarm rule: threshold on the mean of the last `frame` window scores of a thread, set for this budget. */
   calibration: { threshold: number; frame: number; budget: number; unit: 'trace' | 'hour'; expected: number };
+  /** Executables the model learnt as normal ('new-executable' records for others); absent when it knows none (no drift records). */
+  knownExecutables?: number;
 }
 
 /** A watched target went away (its cgroup was removed: the container stopped); nothing of it is watched any more. */
@@ -120,7 +122,54 @@ export interface AlertsLostRecord {
 }
 
 /** Every line of the alert stream: alerts and incident ends, and the reports about the stream itself. */
-export type AlertRecord = Alert | ReadyRecord | TargetGoneRecord | AlertsLostRecord;
+/**
+ * A process of a watched container moved to a cgroup outside it (a write to
+ * another cgroup's cgroup.procs: a privileged container, a writable
+ * cgroupfs). Reported at once, whatever the model says; the process stays
+ * watched under the container it left (`container`).
+ */
+export interface EscapeRecord {
+  type: 'escape';
+  time: string;
+  /** The container it left, under which it is still watched. */
+  container: AlertContainer;
+  tid: number;
+  pid: number;
+  comm: string;
+  process?: ProcessContext;
+  /** The cgroup it left (the target's) and the one it moved to (paths in the cgroup hierarchy). */
+  from: string;
+  to: string;
+  /** When it moved into another watched container: that container. */
+  toContainer?: AlertContainer;
+  /** Kernel timestamp of the move (CLOCK_MONOTONIC ns). */
+  eventTsNs: number;
+  /** Kernel timestamp to emission, ms (live capture only). */
+  latencyMs?: number;
+}
+
+/**
+ * Drift: the first exec, in a container, of an executable its model never
+ * saw exec'd while training. Independent of the sequence score; one record
+ * per container and executable.
+ */
+export interface NewExecutableRecord {
+  type: 'new-executable';
+  time: string;
+  container: AlertContainer;
+  tid: number;
+  pid: number;
+  comm: string;
+  /** The executable, as exec was given it. */
+  exe: string;
+  process?: ProcessContext;
+  /** Kernel timestamp of the exec (CLOCK_MONOTONIC ns). */
+  eventTsNs: number;
+  /** Kernel timestamp to emission, ms (live capture only). */
+  latencyMs?: number;
+}
+
+export type AlertRecord = Alert | ReadyRecord | TargetGoneRecord | AlertsLostRecord | EscapeRecord | NewExecutableRecord;
 
 function nameOf(c: AlertContainer): string {
   return c.name ?? c.id?.slice(0, 12) ?? c.cgroup ?? `slot ${c.slot}`;
@@ -134,6 +183,10 @@ export function formatAlert(a: AlertRecord): string {
       return `${a.time}  GONE   ${nameOf(a.container)}: its cgroup was removed, it is no longer watched (${a.remaining} target(s) left)`;
     case 'alerts-lost':
       return `${a.time}  LOST   ${a.count} alert record(s) here (${a.total} in all): ${a.reason}`;
+    case 'new-executable':
+      return `${a.time}  DRIFT  ${nameOf(a.container)} ${a.comm}[${a.pid}/${a.tid}]${describeProcess(a.process)}: ${a.exe} was never exec'd while the model was trained`;
+    case 'escape':
+      return `${a.time}  ESCAPE ${nameOf(a.container)} ${a.comm}[${a.pid}/${a.tid}]${describeProcess(a.process)} left ${a.from} for ${a.to}${a.toContainer ? ` (${nameOf(a.toContainer)})` : ''}; still watched`;
     default:
       return formatScored(a);
   }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SyswardenError } from '../errors.js';
 import { loadAddon } from './addon.js';
 import type { NativeCollector, NativeStats } from './native.js';
@@ -142,11 +143,14 @@ export interface CollectorStats {
    */
   perSlot?: TargetStats[];
   /**
-   * Process events (exec, fork, exit), counted apart from syscalls: what the
-   * kernel emitted, lost there (ring full), reached JavaScript, lost after.
-   * Not kept in recordings yet.
+   * Process events (exec, fork, exit, attach, escape), counted apart from
+   * syscalls: what the kernel emitted, lost there (ring full), reached
+   * JavaScript, lost after; `unfollowed`: watched processes the kernel could
+   * not follow (its map was full), whose leaving the container goes unseen.
    */
-  proc?: { available: boolean; emitted: number; kernelDropped: number; delivered: number; userDropped: number; unknown: number };
+  proc?: { available: boolean; emitted: number; kernelDropped: number; delivered: number; userDropped: number; unknown: number; unfollowed: number };
+  /** io_uring operations are recorded (the kernel has io_uring's submit tracepoint). */
+  uring?: boolean;
 }
 
 const DEFAULTS = {
@@ -311,6 +315,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     // Narrow the level mask before deleting, so no lookup sees a half state.
     native.setTargetLevels(this.levelMask());
     native.deleteTarget(info.cgroup.id);
+    native.unfollowTarget(info.id);
     this.retire(info);
     this.freedSlots.push(info.slot);
     return true;
@@ -438,6 +443,10 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     this.slotOwner[slot] = id;
     this.byId.set(id, info);
     native.setTargetLevels(this.levelMask());
+    // The kernel follows the processes that start in or join the target from
+    // now on; the ones already there are named here, so that one of them
+    // leaving the target is seen too.
+    native.followProcesses(id, processesIn(t.cgroup.dir));
     return info;
   }
 
@@ -582,7 +591,9 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
         delivered: s.proc.delivered - js.proc - this.listenerLost.proc,
         userDropped: s.proc.userDropped + js.proc + this.listenerLost.proc,
         unknown: this.procUnknown,
+        unfollowed: s.proc.unfollowed,
       },
+      uring: s.uring,
     };
   }
 }
@@ -623,4 +634,26 @@ class BatchLoss {
   of(id: number): number {
     return this.byId.get(id) ?? 0;
   }
+}
+
+/** Processes bounded per target when its cgroups are read at watch time (the kernel's map holds SW_MAX_FOLLOWED in all). */
+const SEED_PROCESSES = 1 << 16;
+
+/**
+ * The processes in a cgroup and the cgroups below it (cgroup.procs), as far
+ * as they can be read: a cgroup removed meanwhile has none.
+ */
+function processesIn(dir: string): number[] {
+  const pids: number[] = [];
+  const stack = [dir];
+  while (stack.length > 0 && pids.length < SEED_PROCESSES) {
+    const d = stack.pop()!;
+    try {
+      for (const line of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n')) if (line) pids.push(Number(line));
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) stack.push(join(d, e.name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }

@@ -41,8 +41,10 @@ export interface NativeStats {
   inFlight: number;
   /** After close: the final counters agreed (no program invocation was still running); false if the wait for that timed out. */
   settled: boolean;
-  /** Process events (exec, fork, exit), counted apart from syscall records. */
+  /** Process events (exec, fork, exit, attach, escape), counted apart from syscall records. */
   proc: NativeProcStats;
+  /** io_uring operations are recorded (the kernel has the io_uring_submit_req tracepoint). */
+  uring: boolean;
 }
 
 export interface NativeProcStats {
@@ -52,6 +54,8 @@ export interface NativeProcStats {
   kernelDropped: number;
   delivered: number;
   userDropped: number;
+  /** Processes of watched containers the kernel could not follow (its map was full): a move out of the container by one of them goes unseen. */
+  unfollowed: number;
 }
 
 export interface NativeCollector {
@@ -60,6 +64,10 @@ export interface NativeCollector {
   setTarget(cgroupId: bigint, targetId: number): void;
   deleteTarget(cgroupId: bigint): boolean;
   setTargetLevels(mask: number): void;
+  /** Follow these processes (already in the target's cgroups) under the target id: returns how many the map took. */
+  followProcesses(targetId: number, pids: number[]): number;
+  /** A removed target's processes are followed no more: returns how many were. */
+  unfollowTarget(targetId: number): number;
   stats(): NativeStats;
   pause(): void;
   resume(): void;

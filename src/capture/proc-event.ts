@@ -31,6 +31,10 @@ export const ARGS_MAX = 256;
 export const REC_EXEC = 0xfff0;
 export const REC_FORK = 0xfff1;
 export const REC_EXIT = 0xfff2;
+export const REC_ATTACH = 0xfff3;
+export const REC_ESCAPE = 0xfff4;
+/** A target id in an attach event's `from` that names no target (bpf/event.h SW_NO_MATCH). */
+const NO_TARGET = 0xfffe;
 
 /** sw_proc_event.flags (bpf/event.h SW_PROC_*). */
 export const PROC_THREAD = 0x1;
@@ -57,7 +61,7 @@ interface ProcHead {
 
 export interface ExecEvent extends ProcHead {
   kind: 'exec';
-  /** The path exec was given (as the kernel resolved it: bprm->filename). */
+  /** The path exec was given (bprm->filename); a relative one is made absolute with the working directory (/srv/www/cgi-bin/./search). */
   exe: string;
   /** The new program's arguments, at most ARGS_MAX bytes of them. */
   args: string[];
@@ -81,7 +85,25 @@ export interface ExitEvent extends ProcHead {
   groupDead: boolean;
 }
 
-export type ProcEvent = ExecEvent | ForkEvent | ExitEvent;
+/** A process moved between cgroups: into a target from outside it (attach), or out of its target to a cgroup no target contains (escape). */
+export interface MoveEvent extends ProcHead {
+  kind: 'attach' | 'escape';
+  /** The process's executable, as its mount namespace names it ('' when unknown). */
+  exe: string;
+  exeTruncated: boolean;
+  /** The cgroup it moved to, as a path in the cgroup hierarchy. */
+  cgroup: string;
+  /**
+   * attach: the target it came from (another watched container), or
+   * undefined. escape: undefined (targetId is the target it left, under
+   * which it stays watched).
+   */
+  fromTargetId?: number;
+  /** Only this thread moved (cgroup.threads), not its whole process. */
+  thread: boolean;
+}
+
+export type ProcEvent = ExecEvent | ForkEvent | ExitEvent | MoveEvent;
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -131,6 +153,18 @@ export function decodeProcEvents(buffer: ArrayBuffer): { events: ProcEvent[]; un
       events.push({ ...head, kind: 'fork', childTid: view.getUint32(o + L.child_tid, true), childPid: view.getUint32(o + L.child_pid, true), thread: (flags & PROC_THREAD) !== 0 });
     } else if (tag === REC_EXIT) {
       events.push({ ...head, kind: 'exit', exitCode: view.getUint32(o + L.child_tid, true), groupDead: (flags & PROC_GROUP_DEAD) !== 0 });
+    } else if (tag === REC_ATTACH || tag === REC_ESCAPE) {
+      const from = view.getUint32(o + L.child_tid, true);
+      const move: MoveEvent = {
+        ...head,
+        kind: tag === REC_ATTACH ? 'attach' : 'escape',
+        exe: cString(bytes, o + L.path, PATH_MAX),
+        exeTruncated: (flags & PROC_PATH_TRUNCATED) !== 0,
+        cgroup: cString(bytes, o + L.args, ARGS_MAX),
+        thread: (flags & PROC_THREAD) !== 0,
+      };
+      if (tag === REC_ATTACH && from !== NO_TARGET) move.fromTargetId = from;
+      events.push(move);
     } else {
       unknown++;
     }

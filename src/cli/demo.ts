@@ -70,6 +70,8 @@ export async function run(argv: string[]): Promise<number> {
       `windows scored  ${s.windowsScored}`,
       `alerts          ${s.alertsNormal} during the normal phase, ${s.alertsAttack} during the attack`,
       `detection       ${s.detected ? `yes: first alert ${s.attackToAlertMs!.toFixed(0)} ms after the attack request, ${s.syscallToAlertMs?.toFixed(1) ?? '?'} ms after the syscall that completed its window` : 'NO: the attack raised no alert'}`,
+      ...(s.firstAttackProcess?.exe ? [`process         the first attack alert named ${s.firstAttackProcess.exe}[${s.firstAttackProcess.pid}]${s.firstAttackProcess.parentExe ? `, child of ${s.firstAttackProcess.parentExe}` : ''}`] : []),
+      `drift           ${describeDrift(s.drift.attack)} during the attack, ${describeDrift(s.drift.normal)} during the normal phase`,
       `latency         syscall to alert p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms`,
       `drops           kernel ${s.drops.kernel}, user space ${s.drops.user}, scoring ${s.drops.scoring}`,
       `wall time       ${s.seconds.toFixed(1)} s`,
@@ -78,4 +80,11 @@ export async function run(argv: string[]): Promise<number> {
     if (args.json) console.log(JSON.stringify(s));
     return s.detected && s.alertsNormal === 0 ? 0 : 1;
   });
+}
+
+/** "3 new executables (/bin/id, /bin/uname, ...)" */
+function describeDrift(exes: string[]): string {
+  if (exes.length === 0) return 'no new executable';
+  const shown = exes.slice(0, 4).join(', ') + (exes.length > 4 ? ', ...' : '');
+  return `${exes.length} new executable${exes.length === 1 ? '' : 's'} (${shown})`;
 }

@@ -36,6 +36,11 @@ function report(r: TrainResult, model: string): void {
   console.error(
     `syswarden: learnt ${r.distinct} distinct windows of ${d.windowSize} from ${r.windows} windows in ${r.threads} threads; ${r.convergence}.`,
   );
+  console.error(
+    r.executables !== undefined
+      ? `syswarden: ${r.executables} executable(s) exec'd while learning; watch reports the first exec of any other as 'new-executable'.`
+      : "syswarden: no process events in the training data (trace files): no 'new-executable' records with this model.",
+  );
   console.error(`syswarden: ${d.name} model saved to ${model}\n${indent(formatCalibration(r.calibration))}`);
 }
 

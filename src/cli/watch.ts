@@ -16,7 +16,12 @@ const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --mode
 Live detection: alert records as JSON lines on stdout (or --out, appended),
 readable lines with --pretty; stats on stderr every few seconds. The first
 record is {"type":"ready",...}, written once every syscall of the targets is
-being scored. A target that goes away gives a {"type":"target-gone",...}
+being scored. A process leaving a target's cgroup for one outside the
+watched set gives a {"type":"escape",...} record at once (it stays
+watched). With a model trained with process events (live, or from
+recordings), the first exec in a target of an executable never exec'd
+while training gives a {"type":"new-executable",...} record. A target
+that goes away gives a {"type":"target-gone",...}
 record; with --exit-when-gone, watch ends (exit 0) when no target is left,
 otherwise it keeps running. If the alert output cannot be written (a full
 disk), records wait in memory and detection goes on; watch exits 1 if any
@@ -96,9 +101,11 @@ export async function run(argv: string[]): Promise<number> {
           unit: model.calibration.unit,
           expected: model.calibration.expected,
         },
+        ...(model.executables ? { knownExecutables: model.executables.size } : {}),
       });
       console.error(`syswarden: watching ${targets.join(', ')} with ${p.detector} (window ${p.windowSize}, ${p.workerCount} workers)`);
       console.error(formatCalibration(model.calibration).split('\n').map((l) => `  ${l}`).join('\n'));
+      if (model.executables) console.error(`  drift: the first exec of an executable other than the ${model.executables.size} the model knows is a 'new-executable' record`);
       let last = { t: Date.now(), events: 0, windows: 0 };
       stats = setInterval(() => {
         const cs = c.stats();

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Alert, AlertRecord } from '../alert/alert.js';
+import type { Alert, AlertRecord, NewExecutableRecord } from '../alert/alert.js';
+import type { ProcessContext } from '../process/table.js';
 import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { createScratchCgroup } from '../capture/scratch-cgroup.js';
 import { trainLive } from '../detect/train.js';
@@ -70,7 +71,8 @@ export interface DemoOptions {
   window?: number;
   /** auto (default): the container when Docker and an image can be had, else the cgroup application, with a note. */
   application?: DemoApplication;
-  onAlert?: (a: Alert, phase: 'normal' | 'attack') => void;
+  /** Every alert, and every new-executable record, as it comes. */
+  onAlert?: (a: Alert | NewExecutableRecord, phase: 'normal' | 'attack') => void;
   onPhase?: (phase: string) => void;
   signal?: AbortSignal;
 }
@@ -94,6 +96,10 @@ export interface DemoSummary {
   attackToAlertMs: number | null;
   /** Kernel timestamp of the syscall completing the first attack alert's window to that alert, ms. */
   syscallToAlertMs: number | null;
+  /** The process the first attack alert named (executable, arguments, parent), from the kernel's process events. */
+  firstAttackProcess?: ProcessContext;
+  /** Drift: executables exec'd that the model never saw exec'd while learning ('new-executable' records), per phase. */
+  drift: { normal: string[]; attack: string[] };
   latencyMs: { p50: number; p99: number };
   drops: { kernel: number; user: number; scoring: number };
   seconds: number;
@@ -162,7 +168,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     let attackSentNs = 0n;
     let attackToAlertMs: number | null = null;
     let syscallToAlertMs: number | null = null;
+    let firstAttackProcess: ProcessContext | undefined;
+    const drift = { normal: [] as string[], attack: [] as string[] };
     pipeline.on('alert', (a: AlertRecord) => {
+      if (a.type === 'new-executable') {
+        drift[phase].push(a.exe);
+        options.onAlert?.(a, phase);
+        return;
+      }
       if (a.type !== 'alert') return;
       if (phase === 'normal') alertsNormal++;
       else {
@@ -170,6 +183,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         if (attackToAlertMs === null) {
           attackToAlertMs = Number(process.hrtime.bigint() - attackSentNs) / 1e6;
           syscallToAlertMs = a.latencyMs ?? null;
+          firstAttackProcess = a.process;
         }
       }
       options.onAlert?.(a, phase);
@@ -208,6 +222,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       detected: alertsAttack > 0,
       attackToAlertMs,
       syscallToAlertMs,
+      ...(firstAttackProcess ? { firstAttackProcess } : {}),
+      drift,
       latencyMs: { p50: p.latency.p50, p99: p.latency.p99 },
       drops: { kernel: c.kernel.dropped, user: c.user.droppedEvents, scoring: p.droppedEvents },
       seconds: (Date.now() - started) / 1000,

@@ -39,13 +39,32 @@ export interface ModelFile {
   /** Free-form provenance (training files, options). */
   meta: Record<string, unknown>;
   state: unknown;
+  /**
+   * The executables exec'd in the training data (from the kernel's process
+   * events): one not among them exec'd later is a 'new-executable' record.
+   * Absent when the training data had no process events (trace files, the
+   * tracepoint fallback): no such records then.
+   */
+  executables?: string[];
 }
+
+/** Executables a model keeps at most, and the longest path (the kernel's events carry 255 bytes). */
+export const MAX_MODEL_EXECUTABLES = 1 << 16;
+const MAX_EXECUTABLE_CHARS = 4096;
 
 // moreTypes: without it msgpackr 2.x writes a Uint16Array as a byte string of
 // the wrong length; with it every typed array round-trips as its own type.
 const packr = new Packr({ moreTypes: true, useRecords: false });
 
-export function encodeModel(detector: Detector, calibration: Calibration, opts: { filter: FilterName; meta?: Record<string, unknown>; createdAt?: Date }): Buffer {
+export interface ModelExtras {
+  filter: FilterName;
+  meta?: Record<string, unknown>;
+  createdAt?: Date;
+  /** See ModelFile.executables. */
+  executables?: Iterable<string>;
+}
+
+export function encodeModel(detector: Detector, calibration: Calibration, opts: ModelExtras): Buffer {
   const file: ModelFile = {
     magic: MODEL_MAGIC,
     format: MODEL_FORMAT,
@@ -59,6 +78,11 @@ export function encodeModel(detector: Detector, calibration: Calibration, opts: 
     meta: opts.meta ?? {},
     state: detector.state(),
   };
+  if (opts.executables !== undefined) {
+    const list = [...new Set(opts.executables)].sort();
+    if (list.length > MAX_MODEL_EXECUTABLES) throw new RangeError(`a model keeps at most ${MAX_MODEL_EXECUTABLES} executables, got ${list.length}`);
+    file.executables = list;
+  }
   return sealModel(packr.pack(file));
 }
 
@@ -91,7 +115,7 @@ function unseal(bytes: Uint8Array): { body: Uint8Array } | { problem: 'absent' |
  * writeFileSafely): a crash or a full disk leaves either the old model or the
  * new one, never half of one. An existing model is replaced only with `force`.
  */
-export async function saveModel(path: string, detector: Detector, calibration: Calibration, opts: { filter: FilterName; meta?: Record<string, unknown>; force?: boolean }): Promise<void> {
+export async function saveModel(path: string, detector: Detector, calibration: Calibration, opts: ModelExtras & { force?: boolean }): Promise<void> {
   const bytes = encodeModel(detector, calibration, opts);
   await writeFileSafely(path, bytes, { what: 'model', force: opts.force === true });
 }
@@ -167,7 +191,14 @@ export function decodeModel(bytes: Uint8Array, where: string, opts: { expect?: s
   const meta = get('meta') ?? {};
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta) || ArrayBuffer.isView(meta)) damaged('meta is not a map');
   if (get('state') === undefined) damaged('it has no detector state');
-  return {
+  const executables = get('executables');
+  if (
+    executables !== undefined &&
+    (!Array.isArray(executables) || executables.length > MAX_MODEL_EXECUTABLES || !executables.every((x) => typeof x === 'string' && x.length <= MAX_EXECUTABLE_CHARS))
+  ) {
+    damaged(`executables is not a list of at most ${MAX_MODEL_EXECUTABLES} paths`);
+  }
+  const out: ModelFile = {
     magic: MODEL_MAGIC,
     format: MODEL_FORMAT,
     detector: detector as string,
@@ -180,6 +211,8 @@ export function decodeModel(bytes: Uint8Array, where: string, opts: { expect?: s
     meta: meta as Record<string, unknown>,
     state: get('state'),
   };
+  if (executables !== undefined) out.executables = executables as string[];
+  return out;
 }
 
 /** A saved calibration, every field checked: a damaged one is refused, never trusted. */

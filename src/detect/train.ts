@@ -1,5 +1,6 @@
 import type { Collector } from '../capture/collector.js';
 import type { EventBatch } from '../capture/record.js';
+import { isRecording, recordingBatches } from '../capture/recording.js';
 import { SyswardenError } from '../errors.js';
 import { checkOutputPath } from '../io/safe-file.js';
 import { setLongTimeout } from '../long-timer.js';
@@ -73,6 +74,8 @@ export interface TrainResult {
   /** Whether the normal database stopped growing (see `convergence`). */
   converged: boolean;
   convergence: string;
+  /** Executables exec'd while learning, which the model keeps (undefined: no process events, no drift records). */
+  executables?: number;
 }
 
 const EXIT = syscallNumber('exit')!;
@@ -99,6 +102,12 @@ export class NormalLearner {
   private readonly streamOf = new Map<number, number>();
   readonly curve: LearningPoint[] = [];
   private live = false;
+  /**
+   * Executables exec'd in the normal data, when its process events are
+   * known (live capture with them, recordings): what 'new-executable'
+   * records are judged against. Undefined: not known.
+   */
+  executables: Set<string> | undefined;
 
   constructor(window: number, filter: FilterName) {
     this.window = window;
@@ -116,6 +125,7 @@ export class NormalLearner {
   /** A live batch: each kernel thread is a stream until it exits (a reused tid starts a new one). */
   addBatch(batch: EventBatch): void {
     this.live = true;
+    if (this.executables) for (const e of batch.proc) if (e.kind === 'exec') this.executables.add(e.exe);
     // Consecutive events mostly come from one thread: look its stream up once per run.
     let lastTid = -1;
     let s = 0;
@@ -221,7 +231,9 @@ export class NormalLearner {
       seed,
     });
     const { converged, convergence } = judgeCurve(this.curve, this.distinct, this.windows);
-    return { detector, calibration, windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
+    const result: TrainResult = { detector, calibration, windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
+    if (this.executables) result.executables = this.executables.size;
+    return result;
   }
 }
 
@@ -250,6 +262,7 @@ async function finish(learner: NormalLearner, options: TrainOptions, meta: Recor
       force: options.force === true,
       filter: options.filter ?? 'none',
       meta: { ...meta, windows: result.windows, distinct: result.distinct, threads: result.threads, converged: result.converged },
+      ...(learner.executables ? { executables: learner.executables } : {}),
     });
   }
   return result;
@@ -274,6 +287,8 @@ export const LIVE_PARTS = 20;
 export async function trainLive(options: LiveTrainOptions): Promise<TrainResult> {
   checkModelPath(options);
   const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
+  // Process events come with tp_btf capture: then the model learns which executables are normal.
+  if (options.collector.stats().proc?.available) learner.executables = new Set();
   const start = Date.now();
   // About LIVE_PARTS stretches of time to hold out, of at least a second each.
   const partMs = Math.max(1000, options.durationMs / LIVE_PARTS);
@@ -318,6 +333,18 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
     learner.currentPart = t;
     for await (const b of src) learner.addStreams(b.threads, b.calls, b.count, base, b.ended);
     learner.mark(++t);
+  }
+  // Recordings carry the kernel's process events: from them alone, the model learns which executables are normal.
+  if (options.from.every(isRecording)) {
+    const seen = new Set<string>();
+    let events = 0;
+    for (const path of options.from) {
+      for await (const { batch } of recordingBatches(path)) {
+        events += batch.proc.length;
+        for (const e of batch.proc) if (e.kind === 'exec') seen.add(e.exe);
+      }
+    }
+    if (events > 0) learner.executables = seen;
   }
   return finish(learner, options, { source: 'files', files: options.from });
 }

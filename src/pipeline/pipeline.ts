@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { targetContainer, type Alert, type AlertContainer, type AlertRecord, type AlertsLostRecord } from '../alert/alert.js';
+import { targetContainer, type Alert, type AlertContainer, type AlertRecord, type AlertsLostRecord, type EscapeRecord, type NewExecutableRecord } from '../alert/alert.js';
+import type { ExecEvent, MoveEvent } from '../capture/proc-event.js';
 import type { Collector, TargetInfo } from '../capture/collector.js';
 import { EventBatch, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
 import { modelFromBytes, readModelBytes } from '../detect/model-file.js';
@@ -17,11 +18,16 @@ import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerI
  * fail there; checking first means a bad model is a clear error before any
  * worker, capture or output exists, not a worker that dies at start.
  */
+/** Drift records remembered per (container, executable), so each is reported once; the oldest are forgotten past this. */
+const MAX_DRIFT_KEYS = 1 << 16;
+
 export class PipelineModel {
   readonly detector: string;
   readonly windowSize: number;
   readonly threshold: number;
   readonly calibration: Calibration;
+  /** Executables the model learnt as normal (undefined: it knows none, and there are no drift records). */
+  readonly executables: ReadonlySet<string> | undefined;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -33,6 +39,7 @@ export class PipelineModel {
     this.windowSize = file.windowSize;
     this.threshold = file.threshold;
     this.calibration = file.calibration;
+    this.executables = file.executables ? new Set(file.executables) : undefined;
   }
 
   /** Read and check a model file (named by its path unless `name` is given). */
@@ -99,6 +106,10 @@ export interface PipelineStats {
   workerRestarts: number;
   /** 'degraded' alerts raised (a container lost events). */
   degraded: number;
+  /** 'escape' records raised (a watched process moved out of its container's cgroup). */
+  escapes: number;
+  /** 'new-executable' records raised (drift: an executable the model never saw exec'd). */
+  drift: number;
   /**
    * Alerts the async iterator could not queue: its reader was more than
    * MAX_QUEUED_ALERTS behind. Reported in the iterated stream too, as an
@@ -193,6 +204,10 @@ function percentile(sorted: number[], p: number): number {
  */
 export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord> {
   readonly modelName: string;
+  /** Executables the model learnt as normal; an exec of another is a 'new-executable' record (undefined: none). */
+  readonly knownExecutables: ReadonlySet<string> | undefined;
+  /** Container and executable pairs already reported as drift. */
+  private readonly driftSeen = new Set<string>();
   readonly detector: string;
   readonly windowSize: number;
   private readonly init: Omit<WorkerInit, 'index'>;
@@ -215,7 +230,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private iterated = false;
   /** Alerts the iterator dropped since its last 'alerts-lost' record. */
   private unreported = 0;
-  private readonly counters = { events: 0, windows: 0, alarms: 0, droppedEvents: 0, workerRestarts: 0, degraded: 0, alertsDropped: 0 };
+  private readonly counters = { events: 0, windows: 0, alarms: 0, droppedEvents: 0, workerRestarts: 0, degraded: 0, escapes: 0, drift: 0, alertsDropped: 0 };
   private readonly droppedBySlot: Record<number, number> = {};
   /** Scratch space for per-batch counts by container slot (a record's slot is a u16); all zero between uses. */
   private readonly slotTally = new Uint32Array(1 << 16);
@@ -228,6 +243,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     super();
     this.modelName = model.name;
     this.detector = model.detector;
+    this.knownExecutables = model.executables;
     this.windowSize = model.windowSize;
     const workers = checkInt('workers', options.workers ?? Math.max(1, availableParallelism()), 1, 256);
     this.maxInFlight = checkInt('maxInFlight', options.maxInFlight ?? 256, 1, 1 << 16);
@@ -354,7 +370,11 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   push(batch: EventBatch, options: { live?: boolean } = {}): boolean {
     if (this.closed) throw new SyswardenError('ERR_CLOSED', 'the pipeline is closed.');
     // Process events are never shed: they are what names the process behind an alert.
-    for (const e of batch.proc) this.processes.apply(e);
+    for (const e of batch.proc) {
+      this.processes.apply(e);
+      if (e.kind === 'escape' || (e.kind === 'attach' && e.fromTargetId !== undefined)) this.reportEscape(e, options.live === true);
+      else if (e.kind === 'exec' && this.knownExecutables && !this.knownExecutables.has(e.exe)) this.reportDrift(e, options.live === true);
+    }
     if (batch.count === 0) return true;
     // Half full is the warning: shed the containers taking more than their
     // share, so one flooding container cannot push the others' events out.
@@ -679,6 +699,55 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     const live = this.pending.get(m.seq)?.live === true;
     for (const wa of m.alerts) this.emitAlert(slot, wa, live);
     this.settle(m.seq);
+  }
+
+  /** A record about a process event, with the process named and (live) the kernel-to-here latency. */
+  private withProcess<R extends EscapeRecord | NewExecutableRecord>(record: R, live: boolean): R {
+    const proc = this.processes.context(record.tid, { readProc: live });
+    if (proc) record.process = proc;
+    if (live && record.eventTsNs > 0) record.latencyMs = (Number(process.hrtime.bigint()) - record.eventTsNs) / 1e6;
+    return record;
+  }
+
+  /** Drift: the first exec in a container of an executable its model never saw exec'd. */
+  private reportDrift(e: ExecEvent, live: boolean): void {
+    const key = `${e.targetId}\0${e.exe}`;
+    if (this.driftSeen.has(key)) return;
+    // Bounded: past the limit the oldest are forgotten (an executable may then be reported again, never lost).
+    if (this.driftSeen.size >= MAX_DRIFT_KEYS) this.driftSeen.delete(this.driftSeen.values().next().value!);
+    this.driftSeen.add(key);
+    const record: NewExecutableRecord = {
+      type: 'new-executable',
+      time: new Date().toISOString(),
+      container: this.containers(e.targetId),
+      tid: e.tid,
+      pid: e.pid,
+      comm: e.comm,
+      exe: e.exe,
+      eventTsNs: e.tsNs,
+    };
+    this.counters.drift++;
+    this.deliver(this.withProcess(record, live));
+  }
+
+  /** A watched process left its container: reported at once, whatever the model says (it stays watched). */
+  private reportEscape(e: MoveEvent, live: boolean): void {
+    const into = e.kind === 'attach';
+    const left = this.containers(into ? e.fromTargetId! : e.targetId);
+    const record: EscapeRecord = {
+      type: 'escape',
+      time: new Date().toISOString(),
+      container: left,
+      tid: e.tid,
+      pid: e.pid,
+      comm: e.comm,
+      from: left.cgroup ?? '',
+      to: e.cgroup,
+      eventTsNs: e.tsNs,
+    };
+    if (into) record.toContainer = this.containers(e.targetId);
+    this.counters.escapes++;
+    this.deliver(this.withProcess(record, live));
   }
 
   private emitAlert(slot: Slot, wa: WorkerAlert, live: boolean): void {

@@ -16,9 +16,11 @@ export interface ProcessContext {
   /**
    * How the process is known: 'exec' (its exec was seen in the kernel),
    * 'fork' (forked from a known process and has not exec'd: its parent's
-   * program), 'proc' (it started before it was watched: read from /proc).
+   * program), 'attach' (it joined the container from outside, running
+   * `exe`, and has not exec'd since), 'proc' (it started before it was
+   * watched: read from /proc).
    */
-  source: 'exec' | 'fork' | 'proc';
+  source: 'exec' | 'fork' | 'attach' | 'proc';
   /** It had exited when the alert was made. */
   exited?: boolean;
 }
@@ -72,9 +74,23 @@ export class ProcessTable {
       if (parent?.argsTruncated) child.argsTruncated = true;
       this.set(e.childPid, child);
       this.bind(e.childTid, e.childPid);
-    } else {
+    } else if (e.kind === 'exit') {
+      // A thread made without a fork event (io_uring's SQPOLL thread) is named by its exit.
+      if (!this.pidOfTid.has(e.tid) && !this.retiredTids.has(e.tid)) this.bind(e.tid, e.pid);
       if (e.groupDead) this.retire(e.pid);
       else this.retireThread(e.tid);
+    } else if (e.kind === 'attach') {
+      // What it ran when it joined (its arguments were never seen); a process already known keeps what it is known as.
+      const known = this.byPid.get(e.pid);
+      if (!known || known.exe === undefined) {
+        const entry: Entry = { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'attach', exited: false };
+        if (e.exe !== '') entry.exe = e.exe;
+        this.set(e.pid, entry);
+      }
+      this.bind(e.tid, e.pid);
+    } else {
+      // An escape: the same process, followed on under the target it left.
+      this.bind(e.tid, e.pid);
     }
   }
 

@@ -1,5 +1,5 @@
 import { SyswardenError } from '../errors.js';
-import { I386_ONLY_BASE, I386_SYSCALLS, SYSCALL_NAMES } from './syscall-table.generated.js';
+import { I386_ONLY_BASE, I386_SYSCALLS, IORING_OPS, SYSCALL_NAMES } from './syscall-table.generated.js';
 
 /**
  * Syscall numbers at or above this value are pseudo-syscalls: events strace
@@ -93,6 +93,20 @@ function table<T>(tables: Record<Abi, T>, abi: Abi): T {
 export const COMPAT_FLAG = 0x8000;
 const COMPAT_PREFIX = 'i386:';
 
+/**
+ * Set (without COMPAT_FLAG) in a live record's number when it is an
+ * operation submitted to an io_uring, not a syscall (bpf/event.h
+ * SW_NR_URING): the low 8 bits are its IORING_OP_* opcode. Named
+ * `io_uring:<op>` (io_uring:openat), a token of its own: a file opened
+ * through a ring is not hidden from the models, and not confused with openat.
+ */
+export const URING_FLAG = 0x4000;
+const URING_PREFIX = 'io_uring:';
+
+function uringOpName(op: number): string {
+  return IORING_OPS[op] ?? `op_${op}`;
+}
+
 /** Name of a canonical id or pseudo-syscall; i386-only ids read their i386 name, unknown ids `sys_<n>`; a live 32-bit call `i386:<name>`. */
 export function syscallName(nr: number): string {
   if (nr & COMPAT_FLAG) {
@@ -100,6 +114,7 @@ export function syscallName(nr: number): string {
     const id = canonicalFromNative('i386', native);
     return COMPAT_PREFIX + (id !== undefined ? canonicalNames[id] ?? `sys_${native}` : `sys_${native}`);
   }
+  if (nr & URING_FLAG) return URING_PREFIX + uringOpName(nr & 0xff);
   if (nr >= PSEUDO_BASE) {
     const sig = SIGNALS[nr - PSEUDO_BASE - 1];
     if (sig !== undefined) return sig;
@@ -120,6 +135,12 @@ export function syscallNumber(name: string, abi: Abi = 'x86_64'): number | undef
     const m = /^sys_(\d{1,4})$/.exec(rest);
     const native = m ? Number(m[1]) : nativeOf(rest);
     return native !== undefined && native < COMPAT_FLAG ? COMPAT_FLAG | native : undefined;
+  }
+  if (name.startsWith(URING_PREFIX)) {
+    const rest = name.slice(URING_PREFIX.length);
+    const m = /^op_(\d{1,3})$/.exec(rest);
+    const op = m ? Number(m[1]) : IORING_OPS.indexOf(rest);
+    return op >= 0 && op < 256 ? URING_FLAG | op : undefined;
   }
   const nr = table(byName, abi).get(name);
   if (nr !== undefined) return nr;

@@ -50,4 +50,14 @@ describe('model file checks', () => {
     expect(() => decodeModel(sealModel(packr.pack({ ...file, threshold: 0.25 })), 'two.model')).toThrow(/two\.model is a damaged syswarden model: its calibration threshold differs from its threshold/);
     expect(() => decodeModel(sealModel(packr.pack({ ...file, calibration: { ...calibration, frame: 0 } })), 'f.model')).toThrow(/damaged syswarden model: calibration\.frame is 0/);
   });
+
+  it('keeps the executables learnt (sorted, once each) and rejects a list that is not one', () => {
+    const bytes = encodeModel(fitted(), statedCalibration(0.5, 20), { filter: 'none', executables: ['/bin/sh', '/usr/bin/cat', '/bin/sh'] });
+    expect(decodeModel(bytes, 'm.model').executables).toEqual(['/bin/sh', '/usr/bin/cat']);
+    // None learnt (no process events): the field is absent, not an empty list that would flag every exec.
+    expect(decodeModel(encodeModel(fitted(), statedCalibration(0.5, 20), { filter: 'none' }), 'n.model').executables).toBeUndefined();
+    const file = savedFields();
+    expect(() => decodeModel(sealModel(packr.pack({ ...file, executables: '/bin/sh' })), 'e.model')).toThrow(/e\.model is a damaged syswarden model: executables is not a list of at most 65536 paths/);
+    expect(() => decodeModel(sealModel(packr.pack({ ...file, executables: ['/bin/sh', 7] })), 'e.model')).toThrow(/executables is not a list/);
+  });
 });

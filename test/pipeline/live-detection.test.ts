@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Alert } from '../../src/alert/alert.js';
+import type { Alert, AlertRecord } from '../../src/alert/alert.js';
 import { workloadPath } from '../../src/capture/addon.js';
 import { Collector } from '../../src/capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
@@ -47,13 +47,28 @@ describe('train, then watch live', () => {
     const intruder = spawn(workloadPath(), ['--cgroup', cg.dir, 'exec', 'cat', '/etc/shadow'], { stdio: 'ignore' });
     await new Promise((r) => intruder.once('exit', r));
     await waitFor(() => alerts.some((a) => a.type === 'alert'), 'an alert for the intruder', 5000);
+    await waitFor(() => pipeline.processes.context(intruder.pid, { readProc: false })?.exited === true, "the intruder's exit in the process table", 5000);
     await pipeline.close();
     await collector.close();
     const first = alerts.find((a) => a.type === 'alert')!;
     expect(first.tid).toBe(intruder.pid);
-    // Named from the kernel's process events: the intruder had exited before its alert.
-    expect(first.process).toMatchObject({ pid: intruder.pid, ppid: process.pid, comm: 'cat', args: ['cat', '/etc/shadow'], parentExe: readlinkSync('/proc/self/exe'), source: 'exec' });
-    expect(first.process!.exe).toMatch(/\/cat$/);
+    // Named from the kernel's process events, not /proc. Its first alarming
+    // window is either its exec of cat, made by the workload that had just
+    // joined the container (named by that attach), or cat's own calls.
+    const p = first.process!;
+    expect(p).toMatchObject({ pid: intruder.pid, ppid: process.pid, parentExe: readlinkSync('/proc/self/exe') });
+    const expected =
+      p.source === 'attach'
+        ? { comm: 'sw-workload', exe: realpathSync(workloadPath()) }
+        : { source: 'exec', comm: 'cat', args: ['cat', '/etc/shadow'], exe: expect.stringMatching(/\/cat$/) };
+    expect(p).toMatchObject(expected);
+    if (p.source === 'attach') expect(first.window).toContain('execve');
+    // Drift: nothing was exec'd in the container while it trained, so cat's exec is a record of its own.
+    expect(learnt.executables).toBe(0);
+    const drift = (alerts as unknown as AlertRecord[]).filter((r) => r.type === 'new-executable');
+    expect(drift).toEqual([expect.objectContaining({ pid: intruder.pid, exe: expect.stringMatching(/\/cat$/), container: expect.objectContaining({ cgroup: cg.ref.path }) })]);
+    // Either way the table knows it ran cat, and that it exited.
+    expect(pipeline.processes.context(intruder.pid, { readProc: false })).toMatchObject({ source: 'exec', comm: 'cat', args: ['cat', '/etc/shadow'], exited: true });
     expect(first.container).toMatchObject({ slot: 0, cgroup: cg.ref.path, spec: cg.spec });
     // Whichever detector train uses by default: the alert names the one the model holds.
     expect(first.detector).toBe(learnt.detector.name);
@@ -61,7 +76,7 @@ describe('train, then watch live', () => {
     expect(first.latencyMs).toBeGreaterThan(0);
     // Each incident of the intruder opens with one alert and is closed by an
     // end (the last one when the intruder exited): no burst of repeats.
-    const types = alerts.filter((a) => a.tid === intruder.pid).map((a) => a.type);
+    const types = alerts.filter((a) => a.tid === intruder.pid && (a.type === 'alert' || a.type === 'incident-end')).map((a) => a.type);
     expect(types.length % 2).toBe(0);
     for (let i = 0; i < types.length; i += 2) expect(types.slice(i, i + 2)).toEqual(['alert', 'incident-end']);
   });
@@ -76,6 +91,11 @@ describe('the built-in demo', () => {
     expect(s.detected).toBe(true);
     expect(s.attackToAlertMs).toBeLessThan(3000);
     expect(s.drops).toEqual({ kernel: 0, user: 0, scoring: 0 });
+    // The alert names a process of the attack, from the kernel's events (the
+    // shell the CGI script ran, or a program it ran: most live milliseconds).
+    expect(s.firstAttackProcess).toMatchObject({ exe: expect.stringMatching(/^\//), parentExe: expect.stringMatching(/^\//) });
+    // Drift: the dropped miner was never exec'd while learning.
+    expect(s.drift.attack.some((exe) => exe.startsWith('/tmp/.cache/'))).toBe(true);
   }, 600_000);
 
   it('without a container (the fallback), detects the web attack in a cgroup of its own', async () => {
