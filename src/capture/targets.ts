@@ -100,7 +100,25 @@ async function resolveSpec(spec: string): Promise<ResolvedTarget> {
     }
     const path = unique[0]!;
     const id = /([0-9a-f]{64})(?:\.scope)?$/.exec(path)?.[1] ?? spec;
-    return { spec, kind: 'container', cgroup: cgroupRef(path), container: { id } };
+    return { spec, kind: 'container', cgroup: cgroupRef(path), container: await identify(id) };
   }
   throw new SyswardenError('ERR_INVALID_TARGET', `cannot read target '${spec}'. ${TARGET_SPEC_HELP}`);
+}
+
+/**
+ * A container found by its cgroup: its name and image from Docker when
+ * Docker runs it (asked once, when the target is added), otherwise its id
+ * alone (another runtime, or no engine to ask). Never fails the target.
+ */
+async function identify(id: string): Promise<ContainerIdentity> {
+  try {
+    const c = await inspectContainer(id, 2000);
+    if (c.id !== id && !c.id.startsWith(id)) return { id };
+    const out: ContainerIdentity = { id: c.id, name: c.name };
+    if (c.image) out.image = c.image;
+    if (c.imageId) out.imageId = c.imageId;
+    return out;
+  } catch {
+    return { id };
+  }
 }
