@@ -58,6 +58,8 @@ export interface Alert {
   process?: ProcessContext;
   /** Syscall names of the first alarming window, oldest first. */
   window: string[];
+  /** Per-executable models: the executable whose profile scored the window (absent: the container-wide one). */
+  profile?: string;
   score: number;
   threshold: number;
   detector: string;

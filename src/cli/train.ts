@@ -1,6 +1,6 @@
 import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { TARGET_SPEC_HELP } from '../capture/targets.js';
-import { trainFromFiles, trainLive, type TrainResult } from '../detect/train.js';
+import { MIN_PROFILE_WINDOWS, trainFromFiles, trainLive, type TrainResult } from '../detect/train.js';
 import { DEFAULT_DETECTOR, DETECTOR_NAMES } from '../detect/registry.js';
 import { DEFAULT_BUDGET, formatCalibration } from '../detect/calibration.js';
 import { DEFAULT_FRAME, MAX_FRAME } from '../detect/decision.js';
@@ -29,6 +29,9 @@ Detectors: ${DETECTOR_NAMES.join(', ')}. --window: ${MIN_WINDOW} to ${MAX_WINDOW
   --seed <n>             seed for the held-out folds and randomised detectors (default 1)
   --abi <abi>            with --from: syscall numbering of trace files, x86_64 or i386
                          (32-bit processes; recordings carry their own) (default x86_64)
+  --per-exe              also learn a profile per executable (${MIN_PROFILE_WINDOWS}+ training windows each):
+                         a thread's windows are scored by its executable's profile, others
+                         by the container-wide one (needs process events: live, or recordings)
   --force                replace --model if it exists`;
 
 function report(r: TrainResult, model: string): void {
@@ -41,6 +44,11 @@ function report(r: TrainResult, model: string): void {
       ? `syswarden: ${r.executables} executable(s) exec'd while learning; watch reports the first exec of any other as 'new-executable'.`
       : "syswarden: no process events in the training data (trace files): no 'new-executable' records with this model.",
   );
+  if (r.profiles) {
+    console.error(`syswarden: ${r.profiles.length} executable profile(s), sharing the false-alarm budget with the container-wide one:`);
+    for (const p of r.profiles) console.error(`  ${p.exe}: ${p.windows} windows, threshold ${p.calibration.threshold.toPrecision(4)}`);
+    for (const p of r.skippedProfiles ?? []) console.error(`  ${p.exe}: ${p.windows} windows, no profile (${p.reason}); scored by the container-wide one`);
+  }
   console.error(`syswarden: ${d.name} model saved to ${model}\n${indent(formatCalibration(r.calibration))}`);
 }
 
@@ -57,6 +65,7 @@ export type TrainArgs = {
   falseAlarms: number | undefined;
   frame: number | undefined;
   seed: number | undefined;
+  perExe: boolean;
 } & ({ mode: 'files'; from: string[]; abi: Abi } | { mode: 'live'; targets: string[]; duration: number });
 
 /** The checked options of `train`; throws an ERR_USAGE SyswardenError. Touches nothing outside (--from directories are expanded by run). */
@@ -77,6 +86,7 @@ export function parse(argv: string[]): Parsed<TrainArgs> {
       frame: { type: 'string' },
       seed: { type: 'string' },
       abi: { type: 'string' },
+      'per-exe': { type: 'boolean' },
     },
     HELP,
     true,
@@ -91,7 +101,7 @@ export function parse(argv: string[]): Parsed<TrainArgs> {
   const falseAlarms = parseDecimal('false-alarms', values['false-alarms'], live ? { min: 0.000001, max: 3600, unit: 'false alarms per container-hour' } : { min: 0.000001, max: 0.5, unit: 'normal traces that may alarm (a share)' });
   const frame = parseInteger('frame', values.frame, { min: 1, max: MAX_FRAME });
   const seed = parseInteger('seed', values.seed, { min: 0, max: 2 ** 32 - 1 });
-  const common = { help: false as const, model: values.model, force: values.force === true, detector, window, filter, falseAlarms, frame, seed };
+  const common = { help: false as const, model: values.model, force: values.force === true, detector, window, filter, falseAlarms, frame, seed, perExe: values['per-exe'] === true };
 
   if (values.from && values.from.length > 0) {
     if (values.target) throw new SyswardenError('ERR_USAGE', 'train takes --target (live) or --from (files), not both.');
@@ -121,6 +131,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(args.falseAlarms !== undefined ? { falseAlarms: args.falseAlarms } : {}),
     ...(args.frame !== undefined ? { frame: args.frame } : {}),
     ...(args.seed !== undefined ? { seed: args.seed } : {}),
+    ...(args.perExe ? { perExe: true } : {}),
   };
 
   if (args.mode === 'files') {

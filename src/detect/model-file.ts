@@ -46,7 +46,34 @@ export interface ModelFile {
    * tracepoint fallback): no such records then.
    */
   executables?: string[];
+  /**
+   * `train --per-exe`: a normal profile per executable, the same detector
+   * fitted on that executable's windows alone and calibrated on them.
+   * Windows of a thread running one of these executables are scored by its
+   * profile; the others by the model itself (the container-wide profile).
+   */
+  profiles?: ModelProfile[];
 }
+
+export interface ModelProfile {
+  exe: string;
+  detectorVersion: number;
+  state: unknown;
+  calibration: Calibration;
+  /** Training windows the profile was fitted on. */
+  windows: number;
+}
+
+/** A fitted profile, as training hands it to encodeModel. */
+export interface FittedProfile {
+  exe: string;
+  detector: Detector;
+  calibration: Calibration;
+  windows: number;
+}
+
+/** Profiles a model keeps at most. */
+export const MAX_MODEL_PROFILES = 256;
 
 /** Executables a model keeps at most, and the longest path (the kernel's events carry 255 bytes). */
 export const MAX_MODEL_EXECUTABLES = 1 << 16;
@@ -62,6 +89,8 @@ export interface ModelExtras {
   createdAt?: Date;
   /** See ModelFile.executables. */
   executables?: Iterable<string>;
+  /** See ModelFile.profiles. */
+  profiles?: readonly FittedProfile[];
 }
 
 export function encodeModel(detector: Detector, calibration: Calibration, opts: ModelExtras): Buffer {
@@ -82,6 +111,13 @@ export function encodeModel(detector: Detector, calibration: Calibration, opts: 
     const list = [...new Set(opts.executables)].sort();
     if (list.length > MAX_MODEL_EXECUTABLES) throw new RangeError(`a model keeps at most ${MAX_MODEL_EXECUTABLES} executables, got ${list.length}`);
     file.executables = list;
+  }
+  if (opts.profiles !== undefined) {
+    if (opts.profiles.length > MAX_MODEL_PROFILES) throw new RangeError(`a model keeps at most ${MAX_MODEL_PROFILES} profiles, got ${opts.profiles.length}`);
+    file.profiles = opts.profiles.map((p) => {
+      if (p.detector.name !== detector.name || p.detector.windowSize !== detector.windowSize) throw new RangeError(`the profile of ${p.exe} is not a ${detector.name} of window ${detector.windowSize}`);
+      return { exe: p.exe, detectorVersion: p.detector.version, state: p.detector.state(), calibration: p.calibration, windows: p.windows };
+    });
   }
   return sealModel(packr.pack(file));
 }
@@ -212,6 +248,27 @@ export function decodeModel(bytes: Uint8Array, where: string, opts: { expect?: s
     state: get('state'),
   };
   if (executables !== undefined) out.executables = executables as string[];
+  const profiles = get('profiles');
+  if (profiles !== undefined) {
+    if (!Array.isArray(profiles) || profiles.length > MAX_MODEL_PROFILES) damaged(`profiles is not a list of at most ${MAX_MODEL_PROFILES}`);
+    out.profiles = (profiles as unknown[]).map((v, i) => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) return damaged(`profile ${i} is not a map`);
+      const pf = (k: keyof ModelProfile): unknown => field(v, k);
+      const exe = pf('exe');
+      if (typeof exe !== 'string' || exe.length > MAX_EXECUTABLE_CHARS) damaged(`profile ${i} names no executable`);
+      const version = pf('detectorVersion');
+      if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) damaged(`profile ${i}'s detectorVersion is ${clip(version)}`);
+      const windows = pf('windows');
+      if (typeof windows !== 'number' || !Number.isInteger(windows) || windows < 0) damaged(`profile ${i}'s windows is ${clip(windows)}`);
+      if (pf('state') === undefined) damaged(`profile ${i} has no detector state`);
+      const c = pf('calibration');
+      const t = typeof c === 'object' && c !== null ? field(c, 'threshold') : undefined;
+      if (typeof t !== 'number' || !Number.isFinite(t)) damaged(`profile ${i}'s threshold is ${clip(t)}, not a finite number`);
+      const calibration = checkCalibration(c, t as number, (why) => damaged(`profile ${i}: ${why}`));
+      if (calibration.frame !== out.calibration.frame) damaged(`profile ${i}'s frame differs from the model's`);
+      return { exe: exe as string, detectorVersion: version as number, state: pf('state'), calibration, windows: windows as number };
+    });
+  }
   return out;
 }
 
@@ -276,7 +333,14 @@ export async function readModelBytes(path: string): Promise<Buffer> {
 }
 
 /** Restores a detector from bytes, checking its name (when expected) and its state version. */
-export function modelFromBytes(bytes: Uint8Array, where: string, opts: { expect?: string } = {}): { detector: Detector; file: ModelFile } {
+/** A profile of a per-executable model, restored. */
+export interface RestoredProfile {
+  exe: string;
+  detector: Detector;
+  calibration: Calibration;
+}
+
+export function modelFromBytes(bytes: Uint8Array, where: string, opts: { expect?: string } = {}): { detector: Detector; file: ModelFile; profiles: RestoredProfile[] } {
   const file = decodeModel(bytes, where, opts);
   const factory = detectorFactories().find((f) => f.name === file.detector);
   if (!factory) {
@@ -285,26 +349,32 @@ export function modelFromBytes(bytes: Uint8Array, where: string, opts: { expect?
       `${where} holds a model of detector '${file.detector}', which this syswarden does not have (it has ${DETECTOR_NAMES.join(', ')}). Fix: re-train the model with this version, or use the syswarden that wrote it.`,
     );
   }
-  if (file.detectorVersion !== factory.version) {
-    throw new SyswardenError(
-      'ERR_MODEL_VERSION',
-      `${where} holds a ${file.detector} model of version ${file.detectorVersion}; this syswarden's ${file.detector} is version ${factory.version}. Fix: re-train the model with this version.`,
-    );
-  }
-  let detector: Detector;
-  try {
-    detector = factory.restore(file.state);
-  } catch (e) {
-    // The detector speaks of its state; the user needs to know which file holds it.
-    if (e instanceof SyswardenError && e.code === 'ERR_MODEL_STATE') throw new SyswardenError(e.code, `cannot load model ${where}: ${e.message}`, { cause: e });
-    throw e;
-  }
-  // The worker windows by the file's size and the detector scores by its own: they must agree.
-  if (detector.windowSize !== file.windowSize) {
-    throw new SyswardenError('ERR_MODEL_STATE', `${where} declares windows of ${file.windowSize} calls but its ${file.detector} state was fitted on ${detector.windowSize}. Fix: re-train the model.`);
-  }
-  checkThresholdReachable(detector, file.threshold, where);
-  return { detector, file };
+  const restore = (state: unknown, version: number, threshold: number, profileOf?: string): Detector => {
+    const whose = profileOf === undefined ? undefined : `profile of ${profileOf}`;
+    if (version !== factory.version) {
+      throw new SyswardenError(
+        'ERR_MODEL_VERSION',
+        `${where} holds a ${file.detector} ${whose ?? 'model'} of version ${version}; this syswarden's ${file.detector} is version ${factory.version}. Fix: re-train the model with this version.`,
+      );
+    }
+    let detector: Detector;
+    try {
+      detector = factory.restore(state);
+    } catch (e) {
+      // The detector speaks of its state; the user needs to know which file holds it.
+      if (e instanceof SyswardenError && e.code === 'ERR_MODEL_STATE') throw new SyswardenError(e.code, `cannot load model ${where}: ${e.message}`, { cause: e });
+      throw e;
+    }
+    // The worker windows by the file's size and the detector scores by its own: they must agree.
+    if (detector.windowSize !== file.windowSize) {
+      throw new SyswardenError('ERR_MODEL_STATE', `${where} declares windows of ${file.windowSize} calls but its ${file.detector} ${whose ?? 'state'} was fitted on ${detector.windowSize}. Fix: re-train the model.`);
+    }
+    checkThresholdReachable(detector, threshold, where);
+    return detector;
+  };
+  const detector = restore(file.state, file.detectorVersion, file.threshold);
+  const profiles = (file.profiles ?? []).map((p) => ({ exe: p.exe, calibration: p.calibration, detector: restore(p.state, p.detectorVersion, p.calibration.threshold, p.exe) }));
+  return { detector, file, profiles };
 }
 
 export async function loadModel(path: string, opts: { expect?: string } = {}): Promise<{ detector: Detector; file: ModelFile }> {

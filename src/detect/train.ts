@@ -1,5 +1,6 @@
 import type { Collector } from '../capture/collector.js';
 import type { EventBatch } from '../capture/record.js';
+import type { ProcEvent } from '../capture/proc-event.js';
 import { isRecording, recordingBatches } from '../capture/recording.js';
 import { SyswardenError } from '../errors.js';
 import { checkOutputPath } from '../io/safe-file.js';
@@ -10,8 +11,9 @@ import { syscallNumber } from '../trace/syscalls.js';
 import { makeFilter, type FilterName } from '../window/filter.js';
 import { IncrementalWindower } from '../window/incremental.js';
 import type { WindowSet } from '../window/window-set.js';
+import { selectWindows } from '../window/windows.js';
 import type { Detector } from './detector.js';
-import { saveModel } from './model-file.js';
+import { MAX_MODEL_PROFILES, saveModel, type FittedProfile } from './model-file.js';
 import { DEFAULT_DETECTOR, getDetector } from './registry.js';
 import { DEFAULT_BUDGET, calibrate, segmentParts, type BudgetUnit, type Calibration } from './calibration.js';
 import { DEFAULT_FRAME } from './decision.js';
@@ -28,6 +30,12 @@ export interface TrainOptions {
   falseAlarms?: number;
   /** Windows per decision frame (default DEFAULT_FRAME). */
   frame?: number;
+  /**
+   * Also learn a profile per executable (Forrest's "sense of self" is per
+   * program): windows of a thread running an executable with a profile are
+   * scored by it. Needs process events (live capture, or recordings).
+   */
+  perExe?: boolean;
   /** Seed for the calibration folds and randomised detectors (default 1). */
   seed?: number;
   /** Window size (default 6). */
@@ -76,8 +84,20 @@ export interface TrainResult {
   convergence: string;
   /** Executables exec'd while learning, which the model keeps (undefined: no process events, no drift records). */
   executables?: number;
+  /** Per executable (train --per-exe): the profiles fitted, and the executables that had windows but got none (why). */
+  profiles?: FittedProfile[];
+  skippedProfiles?: Array<{ exe: string; windows: number; reason: string }>;
 }
 
+/**
+ * Fewest training windows an executable needs for a profile of its own
+ * (per executable): fewer say too little about it, and its threshold would
+ * rest on a handful of held-out peaks; it is scored by the container-wide
+ * profile instead.
+ */
+export const MIN_PROFILE_WINDOWS = 1000;
+
+const NO_EVENTS: readonly ProcEvent[] = [];
 const EXIT = syscallNumber('exit')!;
 const EXIT_GROUP = syscallNumber('exit_group')!;
 
@@ -101,13 +121,19 @@ export class NormalLearner {
   private nextStream = 0;
   private readonly streamOf = new Map<number, number>();
   readonly curve: LearningPoint[] = [];
-  private live = false;
+  /** Live capture (time stretches held out, budget per container-hour), not files. */
+  live = false;
   /**
    * Executables exec'd in the normal data, when its process events are
    * known (live capture with them, recordings): what 'new-executable'
    * records are judged against. Undefined: not known.
    */
   executables: Set<string> | undefined;
+  /** Learn a profile per executable too (train --per-exe): needs process events. */
+  perExe = false;
+  private readonly exeOfTid = new Map<number, string>();
+  /** The executable of each stream (per executable; '' when unknown). */
+  private readonly streamExe = new Map<number, string>();
 
   constructor(window: number, filter: FilterName) {
     this.window = window;
@@ -122,33 +148,68 @@ export class NormalLearner {
     return this.table.size;
   }
 
-  /** A live batch: each kernel thread is a stream until it exits (a reused tid starts a new one). */
+  /**
+   * A batch of kernel records (live, or from a recording): each thread is a
+   * stream until it exits (a reused tid starts a new one). Per executable,
+   * an exec also starts a new stream (windows never span two programs) and
+   * each stream is labelled with the executable its thread runs.
+   */
   addBatch(batch: EventBatch): void {
-    this.live = true;
     if (this.executables) for (const e of batch.proc) if (e.kind === 'exec') this.executables.add(e.exe);
+    const proc = this.perExe ? batch.proc : NO_EVENTS;
+    let x = 0;
     // Consecutive events mostly come from one thread: look its stream up once per run.
     let lastTid = -1;
     let s = 0;
-    for (let i = 0; i < batch.count; i++) {
+    // One step past the last record: process events at the batch's end are taken there.
+    for (let i = 0; i <= batch.count; i++) {
+      while (x < proc.length && (proc[x]!.at <= i || i === batch.count)) {
+        this.applyProcess(proc[x++]!);
+        lastTid = -1;
+      }
+      if (i === batch.count) break;
       const tid = batch.tid(i);
       if (tid !== lastTid) {
         let found = this.streamOf.get(tid);
         if (found === undefined) {
           found = this.nextStream++;
           this.streamOf.set(tid, found);
+          if (this.perExe) this.streamExe.set(found, this.exeOfTid.get(tid) ?? '');
         }
         s = found;
         lastTid = tid;
       }
       const nr = batch.nr(i);
       this.windower.push(s, nr);
-      if (nr === EXIT || nr === EXIT_GROUP) {
-        this.windower.forget(s);
-        this.streamOf.delete(tid);
-        lastTid = -1; // a reused tid must start a new stream
-      }
+      if (nr === EXIT || nr === EXIT_GROUP) this.endStream(tid);
     }
     this.collect();
+  }
+
+  /** Every thread's stream ends (the end of a file). */
+  endStreams(): void {
+    for (const tid of [...this.streamOf.keys()]) this.endStream(tid);
+    this.exeOfTid.clear();
+  }
+
+  private endStream(tid: number): void {
+    const s = this.streamOf.get(tid);
+    if (s === undefined) return;
+    this.windower.forget(s);
+    this.streamOf.delete(tid);
+  }
+
+  /** Which program each thread runs (per executable): an exec changes it and starts the thread's next stream. */
+  private applyProcess(e: ProcEvent): void {
+    if (e.kind === 'exec') {
+      this.endStream(e.tid);
+      this.exeOfTid.set(e.tid, e.exe);
+    } else if (e.kind === 'fork') {
+      const exe = this.exeOfTid.get(e.tid);
+      if (exe !== undefined) this.exeOfTid.set(e.childTid, exe);
+    } else if (e.kind === 'exit') {
+      this.exeOfTid.delete(e.tid);
+    }
   }
 
   /** Events of a trace file, whose stream ids are already per thread. */
@@ -187,6 +248,24 @@ export class NormalLearner {
     this.parts = Math.max(this.parts, this.currentPart + 1);
   }
 
+  /** Executables (per executable) with at least MIN_PROFILE_WINDOWS windows, and their windows' indices, most windows first. */
+  private profileCandidates(normal: WindowSet): Array<{ exe: string; indices: number[] }> {
+    const byExe = new Map<string, number[]>();
+    const src = normal.source!;
+    for (let i = 0; i < normal.count; i++) {
+      const exe = this.streamExe.get(src[i]!) ?? '';
+      if (exe === '') continue;
+      let list = byExe.get(exe);
+      if (!list) byExe.set(exe, (list = []));
+      list.push(i);
+    }
+    return [...byExe]
+      .filter(([, idx]) => idx.length >= MIN_PROFILE_WINDOWS)
+      .sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))
+      .slice(0, MAX_MODEL_PROFILES)
+      .map(([exe, indices]) => ({ exe, indices }));
+  }
+
   windowSet(): WindowSet {
     return { size: this.window, count: this.source.length, data: this.data.view(), source: this.source.view() };
   }
@@ -218,21 +297,32 @@ export class NormalLearner {
       partHours = totalSeconds / 10 / 3600;
     }
     const seed = options.seed ?? 1;
-    const { detector, calibration } = calibrate({
-      factory,
-      options: { ...(options.detectorOptions ?? {}), seed },
-      normal: this.windowSet(),
-      partOf,
-      part,
-      partHours,
-      budget: options.falseAlarms ?? DEFAULT_BUDGET[unit],
-      unit,
-      frame: options.frame ?? DEFAULT_FRAME,
-      seed,
-    });
+    const budget = options.falseAlarms ?? DEFAULT_BUDGET[unit];
+    const normal = this.windowSet();
+    // Per executable: the executables with enough windows get a profile each, and share the budget with the container-wide one.
+    const candidates = this.perExe ? this.profileCandidates(normal) : [];
+    const share = budget / (candidates.length + 1);
+    const fitOn = (set: WindowSet, parts: Int32Array) =>
+      calibrate({ factory, options: { ...(options.detectorOptions ?? {}), seed }, normal: set, partOf: parts, part, partHours, budget: share, unit, frame: options.frame ?? DEFAULT_FRAME, seed });
+    const { detector, calibration } = fitOn(normal, partOf);
+    const profiles: FittedProfile[] = [];
+    const skipped: Array<{ exe: string; windows: number; reason: string }> = [];
+    for (const c of candidates) {
+      try {
+        const fitted = fitOn(selectWindows(normal, c.indices), Int32Array.from(c.indices, (i) => partOf[i]!));
+        profiles.push({ exe: c.exe, detector: fitted.detector, calibration: fitted.calibration, windows: c.indices.length });
+      } catch (e) {
+        if (!(e instanceof SyswardenError)) throw e;
+        skipped.push({ exe: c.exe, windows: c.indices.length, reason: e.message });
+      }
+    }
     const { converged, convergence } = judgeCurve(this.curve, this.distinct, this.windows);
     const result: TrainResult = { detector, calibration, windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
     if (this.executables) result.executables = this.executables.size;
+    if (this.perExe) {
+      result.profiles = profiles;
+      result.skippedProfiles = skipped;
+    }
     return result;
   }
 }
@@ -263,6 +353,7 @@ async function finish(learner: NormalLearner, options: TrainOptions, meta: Recor
       filter: options.filter ?? 'none',
       meta: { ...meta, windows: result.windows, distinct: result.distinct, threads: result.threads, converged: result.converged },
       ...(learner.executables ? { executables: learner.executables } : {}),
+      ...(result.profiles ? { profiles: result.profiles } : {}),
     });
   }
   return result;
@@ -287,8 +378,13 @@ export const LIVE_PARTS = 20;
 export async function trainLive(options: LiveTrainOptions): Promise<TrainResult> {
   checkModelPath(options);
   const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
+  learner.live = true;
   // Process events come with tp_btf capture: then the model learns which executables are normal.
   if (options.collector.stats().proc?.available) learner.executables = new Set();
+  if (options.perExe) {
+    if (!learner.executables) throw new SyswardenError('ERR_INVALID_INPUT', '--per-exe needs process events, which this capture does not have (the tracepoint fallback). Fix: train without --per-exe, or on a kernel with BTF tracepoints.');
+    learner.perExe = true;
+  }
   const start = Date.now();
   // About LIVE_PARTS stretches of time to hold out, of at least a second each.
   const partMs = Math.max(1000, options.durationMs / LIVE_PARTS);
@@ -318,7 +414,7 @@ export async function trainLive(options: LiveTrainOptions): Promise<TrainResult>
   }
   learner.mark((Date.now() - start) / 1000);
   const seconds = (Date.now() - start) / 1000;
-  return finish(learner, options, { source: 'live', targets: options.collector.targets().map((t) => t.spec), seconds }, partMs / 1000, seconds);
+  return finish(learner, options, { source: 'live', targets: options.collector.targets().map((t) => t.spec), seconds, ...(options.perExe ? { perExe: true } : {}) }, partMs / 1000, seconds);
 }
 
 /** Learn normal behaviour from recordings or trace files. */
@@ -326,6 +422,7 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
   if (options.from.length === 0) throw new SyswardenError('ERR_INVALID_INPUT', 'no training files given. Fix: pass --from <files>.');
   checkModelPath(options);
   const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
+  if (options.perExe) return trainPerExeFromRecordings(learner, options);
   let t = 0;
   for (const path of options.from) {
     const src = await openTrace(path, options.read ?? {});
@@ -347,6 +444,25 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
     if (events > 0) learner.executables = seen;
   }
   return finish(learner, options, { source: 'files', files: options.from });
+}
+
+/** Per executable, from recordings: their batches and process events, as live training takes them; each file a part. */
+async function trainPerExeFromRecordings(learner: NormalLearner, options: FileTrainOptions): Promise<TrainResult> {
+  const notRecording = options.from.find((p) => !isRecording(p));
+  if (notRecording !== undefined) {
+    throw new SyswardenError('ERR_INVALID_INPUT', `--per-exe needs the kernel's process events, which ${notRecording} does not hold (not a syswarden recording). Fix: train from recordings ('syswarden record'), or live, or without --per-exe.`);
+  }
+  learner.perExe = true;
+  learner.executables = new Set();
+  let t = 0;
+  for (const path of options.from) {
+    learner.currentPart = t;
+    for await (const { batch } of recordingBatches(path)) learner.addBatch(batch);
+    // Thread ids of two files are not the same threads.
+    learner.endStreams();
+    learner.mark(++t);
+  }
+  return finish(learner, options, { source: 'files', files: options.from, perExe: true });
 }
 
 /** Learn normal behaviour live (`collector` + `durationMs`) or from files (`from`). */

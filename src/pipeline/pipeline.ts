@@ -2,13 +2,13 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { targetContainer, type Alert, type AlertContainer, type AlertRecord, type AlertsLostRecord, type EscapeRecord, type NewExecutableRecord } from '../alert/alert.js';
-import type { ExecEvent, MoveEvent } from '../capture/proc-event.js';
+import type { ExecEvent, MoveEvent, ProcEvent } from '../capture/proc-event.js';
 import type { Collector, TargetInfo } from '../capture/collector.js';
 import { EventBatch, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
 import { modelFromBytes, readModelBytes } from '../detect/model-file.js';
 import type { Calibration } from '../detect/calibration.js';
 import { SyswardenError } from '../errors.js';
-import { ProcessTable } from '../process/table.js';
+import { MAX_PROCESSES, ProcessTable } from '../process/table.js';
 import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
 /**
@@ -28,6 +28,10 @@ export class PipelineModel {
   readonly calibration: Calibration;
   /** Executables the model learnt as normal (undefined: it knows none, and there are no drift records). */
   readonly executables: ReadonlySet<string> | undefined;
+  /** Per-executable models: each profiled executable's index (empty: one profile, the model's own). */
+  readonly profileOf: ReadonlyMap<string, number>;
+  /** Trained per executable (even if no executable earned a profile): an exec starts a thread's windows afresh, as in training. */
+  readonly perExe: boolean;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -40,6 +44,8 @@ export class PipelineModel {
     this.threshold = file.threshold;
     this.calibration = file.calibration;
     this.executables = file.executables ? new Set(file.executables) : undefined;
+    this.profileOf = new Map((file.profiles ?? []).map((p, i) => [p.exe, i]));
+    this.perExe = file.profiles !== undefined;
   }
 
   /** Read and check a model file (named by its path unless `name` is given). */
@@ -206,6 +212,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   readonly modelName: string;
   /** Executables the model learnt as normal; an exec of another is a 'new-executable' record (undefined: none). */
   readonly knownExecutables: ReadonlySet<string> | undefined;
+  /** Per-executable models: the profile of each profiled executable, and the profile each live thread runs under. */
+  private readonly profileIndex: ReadonlyMap<string, number>;
+  private readonly perExe: boolean;
+  private readonly threadProfile = new Map<number, number>();
   /** Container and executable pairs already reported as drift. */
   private readonly driftSeen = new Set<string>();
   readonly detector: string;
@@ -244,6 +254,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     this.modelName = model.name;
     this.detector = model.detector;
     this.knownExecutables = model.executables;
+    this.profileIndex = model.profileOf;
+    this.perExe = model.perExe;
     this.windowSize = model.windowSize;
     const workers = checkInt('workers', options.workers ?? Math.max(1, availableParallelism()), 1, 256);
     this.maxInFlight = checkInt('maxInFlight', options.maxInFlight ?? 256, 1, 1 << 16);
@@ -375,12 +387,15 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       if (e.kind === 'escape' || (e.kind === 'attach' && e.fromTargetId !== undefined)) this.reportEscape(e, options.live === true);
       else if (e.kind === 'exec' && this.knownExecutables && !this.knownExecutables.has(e.exe)) this.reportDrift(e, options.live === true);
     }
-    if (batch.count === 0) return true;
+    // A batch of process events alone still tells the workers what ends a
+    // thread's windows (an exit) or changes its profile (an exec or fork,
+    // per executable): the kernel may put them in a batch of their own.
+    if (batch.count === 0 && !batch.proc.some((e) => e.kind === 'exit' || (this.perExe && e.kind !== 'attach' && e.kind !== 'escape'))) return true;
     // Half full is the warning: shed the containers taking more than their
     // share, so one flooding container cannot push the others' events out.
     let reserve = 1;
     let shedSome = false;
-    if (this.slots.some((s) => this.behind(s, 0.5))) {
+    if (batch.count > 0 && this.slots.some((s) => this.behind(s, 0.5))) {
       const shed = this.shedHeavy(batch);
       if (shed.batch.count === 0) return false;
       // What is left is the light containers' share: small, and worth a reserve above the limit.
@@ -389,6 +404,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       batch = shed.batch;
     }
     const exits = exitsOf(batch, shedSome);
+    const profiles = this.perExe ? this.profilesOf(batch, shedSome) : undefined;
     // Workers that are behind (or gone, while closing) do not get the batch: their share is counted as lost.
     // What is left for the light containers is judged by its events: many small batches queued behind
     // a flood's big ones are little work, and counting them as batches would drop them first.
@@ -406,6 +422,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       slot.queuedEvents += batch.count;
       const msg: ToWorker = { type: 'batch', seq, buffer: shared, count: batch.count, live };
       if (exits) msg.exits = exits;
+      if (profiles) msg.profiles = profiles;
       slot.worker.postMessage(msg);
     }
     return takers.length === this.slots.length;
@@ -701,9 +718,42 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     this.settle(m.seq);
   }
 
+  /**
+   * Per-executable models: the profile changes this batch brings, for the
+   * workers (ToWorker.profiles). An exec puts its thread under its
+   * executable's profile (or the container-wide one); a fork or a new thread
+   * runs under its parent's. After shedding, every change is placed at the
+   * batch's end, as exits are.
+   */
+  private profilesOf(batch: EventBatch, shed: boolean): number[] | undefined {
+    let out: number[] | undefined;
+    const at = (e: ProcEvent) => (shed ? batch.count : Math.min(e.at, batch.count));
+    for (const e of batch.proc) {
+      if (e.kind === 'exec') {
+        const p = this.profileIndex.get(e.exe) ?? -1;
+        this.setThreadProfile(e.tid, p);
+        (out ??= []).push(at(e), e.tid, p, 1);
+      } else if (e.kind === 'fork') {
+        const p = this.threadProfile.get(e.tid) ?? -1;
+        if (p < 0) continue;
+        this.setThreadProfile(e.childTid, p);
+        (out ??= []).push(at(e), e.childTid, p, 0);
+      } else if (e.kind === 'exit') {
+        this.threadProfile.delete(e.tid);
+      }
+    }
+    return out;
+  }
+
+  private setThreadProfile(tid: number, p: number): void {
+    // Bounded like the process table: lost exits must not grow it for ever.
+    if (this.threadProfile.size >= MAX_PROCESSES && !this.threadProfile.has(tid)) this.threadProfile.delete(this.threadProfile.keys().next().value!);
+    this.threadProfile.set(tid, p);
+  }
+
   /** A record about a process event, with the process named and (live) the kernel-to-here latency. */
   private withProcess<R extends EscapeRecord | NewExecutableRecord>(record: R, live: boolean): R {
-    const proc = this.processes.context(record.tid, { readProc: live });
+    const proc = this.processes.context(record.tid, { readProc: live, atNs: record.eventTsNs });
     if (proc) record.process = proc;
     if (live && record.eventTsNs > 0) record.latencyMs = (Number(process.hrtime.bigint()) - record.eventTsNs) / 1e6;
     return record;
@@ -762,7 +812,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     const alert: Alert = { ...rest, time: new Date().toISOString(), container: this.containers(s), incident };
     // The process table names the process: from the process events (live or recorded), and live
     // only, from /proc for one that predates the watch (a replayed tid may belong to anyone now).
-    const proc = wa.type !== 'degraded' ? this.processes.context(wa.tid, { readProc: live }) : undefined;
+    const proc = wa.type !== 'degraded' ? this.processes.context(wa.tid, { readProc: live, atNs: wa.eventTsNs }) : undefined;
     if (proc) {
       alert.pid = proc.pid;
       alert.comm = proc.comm;

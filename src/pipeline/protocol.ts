@@ -28,6 +28,13 @@ export type ToWorker =
       live: boolean;
       /** Threads the kernel saw exit with this batch, as [position, tid] pairs: the thread's history ends before record `position`. */
       exits?: number[];
+      /**
+       * Per-executable models: which profile scores a thread from record
+       * `position` on, as [position, tid, profile, exec] quads (profile -1:
+       * the container-wide one; exec 1: the thread exec'd there, so its
+       * history ends, 0: a new thread or process taking its parent's).
+       */
+      profiles?: number[];
     }
   | { type: 'flush'; seq: number };
 
@@ -78,6 +85,12 @@ export function toWorkerProblem(m: unknown): string | undefined {
     const e = o.exits;
     if (!Array.isArray(e) || e.length % 2 !== 0 || !e.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
       return 'a batch message has exits that are not [position, tid] pairs of whole numbers';
+    }
+  }
+  if (o.profiles !== undefined) {
+    const p = o.profiles;
+    if (!Array.isArray(p) || p.length % 4 !== 0 || !p.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= -1)) {
+      return 'a batch message has profiles that are not [position, tid, profile, exec] quads of whole numbers';
     }
   }
   return undefined;

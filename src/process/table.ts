@@ -25,8 +25,27 @@ export interface ProcessContext {
   exited?: boolean;
 }
 
-/** A process as the table holds it: the context less what is looked up when asked. */
-type Entry = Omit<ProcessContext, 'parentExe' | 'exited'> & { exited: boolean };
+/**
+ * A process as the table holds it: the context less what is looked up when
+ * asked; `since`, the kernel time of the event that made it so (0: read
+ * from /proc); `previous`, what the process was before (an exec replaces
+ * the program), so an alert on a window that ended before the exec names
+ * the program that made it, whenever the alert is made.
+ */
+type Entry = Omit<ProcessContext, 'parentExe' | 'exited'> & { exited: boolean; since: number; previous?: Entry };
+
+/** Programs remembered per process before its current one (a chain of execs). */
+const PREVIOUS_PROGRAMS = 3;
+
+/** `next` replaces `old` as what a process is: `old` is kept behind it, the chain bounded. */
+function after(old: Entry | undefined, next: Entry): Entry {
+  if (!old) return next;
+  next.previous = old;
+  let k = old;
+  for (let depth = 1; depth < PREVIOUS_PROGRAMS && k.previous; depth++) k = k.previous;
+  delete k.previous;
+  return next;
+}
 
 /** Processes that exited and are still remembered for alerts that arrive after them. */
 export const RETIRED_PROCESSES = 4096;
@@ -56,7 +75,8 @@ export class ProcessTable {
   apply(e: ProcEvent): void {
     this.events++;
     if (e.kind === 'exec') {
-      this.set(e.pid, { pid: e.pid, ppid: e.ppid, comm: e.comm, exe: e.exe, args: e.args, argsTruncated: e.argsTruncated, source: 'exec', exited: false });
+      const next: Entry = { pid: e.pid, ppid: e.ppid, comm: e.comm, exe: e.exe, args: e.args, argsTruncated: e.argsTruncated, source: 'exec', exited: false, since: e.tsNs };
+      this.set(e.pid, after(this.byPid.get(e.pid), next));
       // exec leaves one thread, with the process's id.
       for (const tid of this.tidsOf.get(e.pid) ?? []) if (tid !== e.pid) this.pidOfTid.delete(tid);
       this.tidsOf.delete(e.pid);
@@ -64,11 +84,11 @@ export class ProcessTable {
     } else if (e.kind === 'fork') {
       if (e.thread) {
         this.bind(e.childTid, e.pid);
-        if (!this.byPid.has(e.pid)) this.set(e.pid, { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'proc', exited: false });
+        if (!this.byPid.has(e.pid)) this.set(e.pid, { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'proc', exited: false, since: 0 });
         return;
       }
       const parent = this.byPid.get(e.pid);
-      const child: Entry = { pid: e.childPid, ppid: e.pid, comm: e.comm, source: parent?.exe !== undefined ? 'fork' : 'proc', exited: false };
+      const child: Entry = { pid: e.childPid, ppid: e.pid, comm: e.comm, source: parent?.exe !== undefined ? 'fork' : 'proc', exited: false, since: e.tsNs };
       if (parent?.exe !== undefined) child.exe = parent.exe;
       if (parent?.args !== undefined) child.args = parent.args;
       if (parent?.argsTruncated) child.argsTruncated = true;
@@ -83,9 +103,9 @@ export class ProcessTable {
       // What it ran when it joined (its arguments were never seen); a process already known keeps what it is known as.
       const known = this.byPid.get(e.pid);
       if (!known || known.exe === undefined) {
-        const entry: Entry = { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'attach', exited: false };
+        const entry: Entry = { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'attach', exited: false, since: e.tsNs };
         if (e.exe !== '') entry.exe = e.exe;
-        this.set(e.pid, entry);
+        this.set(e.pid, after(known, entry));
       }
       this.bind(e.tid, e.pid);
     } else {
@@ -95,17 +115,22 @@ export class ProcessTable {
   }
 
   /**
-   * The context of the process a thread belongs to, for an alert.
+   * The context of the process a thread belongs to, for an alert; `atNs`:
+   * as it was at that kernel time (the program before a later exec).
    * `readProc`: for a process the events never named, ask /proc (live
    * capture only: a recording's tid may belong to anyone now).
    */
-  context(tid: number, options: { readProc?: boolean } = {}): ProcessContext | undefined {
+  context(tid: number, options: { readProc?: boolean; atNs?: number } = {}): ProcessContext | undefined {
     const readProc = options.readProc !== false;
     const pid = this.pidOfTid.get(tid) ?? this.retiredTids.get(tid);
     let entry = pid !== undefined ? this.byPid.get(pid) ?? this.retired.get(pid) : undefined;
     if (readProc && entry?.source === 'proc' && entry.exe === undefined) entry = this.fromProc(entry.pid, tid) ?? entry;
     if (!entry && readProc) entry = this.fromProc(undefined, tid);
     if (!entry) return undefined;
+    // What it was at that time: before an exec that came after it.
+    const exited = entry.exited;
+    const at = options.atNs;
+    if (at !== undefined && at > 0) while (entry.since > at && entry.previous) entry = entry.previous;
     const out: ProcessContext = { pid: entry.pid, ppid: entry.ppid, comm: entry.comm, source: entry.source };
     if (entry.exe !== undefined) out.exe = entry.exe;
     if (entry.args !== undefined) out.args = entry.args;
@@ -113,7 +138,7 @@ export class ProcessTable {
     const parent = this.byPid.get(entry.ppid) ?? this.retired.get(entry.ppid);
     const parentExe = parent?.exe ?? (readProc ? readExe(entry.ppid) : undefined);
     if (parentExe !== undefined) out.parentExe = parentExe;
-    if (entry.exited) out.exited = true;
+    if (exited) out.exited = true;
     return out;
   }
 
@@ -188,7 +213,7 @@ export class ProcessTable {
     const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1];
     const tgid = Number(field('Tgid') ?? pid ?? tid);
     if (pid !== undefined && tgid !== pid) return undefined;
-    const e: Entry = { pid: tgid, ppid: Number(field('PPid') ?? 0), comm: field('Name') ?? '', source: 'proc', exited: false };
+    const e: Entry = { pid: tgid, ppid: Number(field('PPid') ?? 0), comm: field('Name') ?? '', source: 'proc', exited: false, since: 0 };
     const exe = readExe(tgid);
     if (exe !== undefined) e.exe = exe;
     try {

@@ -70,4 +70,11 @@ export interface Scenario {
    * each scenario checks this, so a label never points at nothing).
    */
   readonly evidence: readonly string[];
+  /**
+   * Programs the attack runs (by file name), each of which must be exec'd in
+   * the container during the attack, named by the kernel's exec events with
+   * its arguments and its parent's executable (the test of each scenario
+   * checks this too).
+   */
+  readonly evidenceExecs?: readonly string[];
 }

@@ -60,4 +60,18 @@ describe('the process table', () => {
     expect(t.context(BASE + 1000)).toBeUndefined(); // the oldest forgotten
     expect(t.context(BASE + 1000 + n - 1)?.exe).toBe(`/bin/p${n - 1}`);
   });
+
+  it("names the program a window was made by, not one exec'd after it (the same answer whenever the alert is made)", () => {
+    const t = new ProcessTable();
+    const p = BASE + 7000;
+    const at = (tsNs: number) => ({ ...head, tsNs });
+    t.apply({ ...at(100), kind: 'attach', tid: p, pid: p, ppid: BASE, comm: 'sw-workload', exe: '/opt/sw-workload', exeTruncated: false, cgroup: '/c', thread: false });
+    t.apply({ ...exec(p, BASE, '/usr/bin/cat', ['cat', '/etc/shadow']), tsNs: 200 });
+    t.apply({ ...exec(p, BASE, '/usr/bin/tail', ['tail']), tsNs: 300 });
+    t.apply({ ...exit(p, p, true), tsNs: 400 });
+    const exeAt = (ns?: number) => t.context(p, ns === undefined ? {} : { atNs: ns })?.exe;
+    expect([exeAt(150), exeAt(200), exeAt(250), exeAt(350), exeAt()]).toEqual(['/opt/sw-workload', '/usr/bin/cat', '/usr/bin/cat', '/usr/bin/tail', '/usr/bin/tail']);
+    // It exited (after every one of those windows): said whichever program is named.
+    expect(t.context(p, { atNs: 150 })).toMatchObject({ source: 'attach', exited: true });
+  });
 });

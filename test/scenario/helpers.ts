@@ -1,6 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import type { ExecEvent } from '../../src/capture/proc-event.js';
+import { recordingBatches } from '../../src/capture/recording.js';
+import { ProcessTable } from '../../src/process/table.js';
 import { expect } from 'vitest';
 import { ensureEngine, type Engine } from '../../src/scenario/engine.js';
 import { loadRun, readDataset, type DatasetRun } from '../../src/scenario/dataset.js';
@@ -87,5 +90,33 @@ export async function checkAttackVisible(name: string, built: BuiltScenario): Pr
       expect(seen.has(s), `${name} ${run.label.run}: ${s} between the attack's start and end`).toBe(true);
     }
     expect(novel.length, `${name} ${run.label.run}: behaviour in the attack span that no normal run shows`).toBeGreaterThan(0);
+    await checkAttackExecs(scenario.evidenceExecs ?? [], run, name);
+  }
+}
+
+/**
+ * The programs the attack runs were exec'd during its span, and the process
+ * table built from the recording's events names each with its arguments
+ * and its parent's executable, as an alert on it would (most live
+ * milliseconds, and are gone long before anyone could read /proc).
+ */
+async function checkAttackExecs(programs: readonly string[], run: DatasetRun, name: string): Promise<void> {
+  if (programs.length === 0) return;
+  const start = BigInt(run.label.attack!.startNs);
+  const end = BigInt(run.label.attack!.endNs);
+  const table = new ProcessTable();
+  const execs: ExecEvent[] = [];
+  for await (const { batch } of recordingBatches(run.recording)) {
+    for (const e of batch.proc) {
+      table.apply(e);
+      const ts = BigInt(e.tsNs);
+      if (e.kind === 'exec' && ts >= start && ts <= end) execs.push(e);
+    }
+  }
+  for (const program of programs) {
+    const ran = execs.filter((e) => basename(e.exe) === program);
+    expect(ran.length, `${name} ${run.label.run}: an exec of ${program} during the attack (execs: ${execs.map((e) => basename(e.exe)).join(' ')})`).toBeGreaterThan(0);
+    const who = table.context(ran[0]!.tid, { readProc: false, atNs: ran[0]!.tsNs });
+    expect(who, `${program} named by the table`).toMatchObject({ source: 'exec', exe: ran[0]!.exe, args: expect.arrayContaining([expect.any(String)]), parentExe: expect.stringMatching(/^\//) });
   }
 }

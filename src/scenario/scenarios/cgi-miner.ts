@@ -83,4 +83,5 @@ export const cgiMiner: Scenario = {
     await rce('unshare -U -r id; unshare -m true; mount -t tmpfs none /mnt; echo "|/tmp/.cache/x" > /proc/sys/kernel/core_pattern; cat /proc/1/status | grep Cap');
   },
   evidence: ['connect', 'mount', 'unshare'],
+  evidenceExecs: ['unshare', 'mount'],
 };

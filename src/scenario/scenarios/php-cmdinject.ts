@@ -219,4 +219,6 @@ export const phpCmdInject: Scenario = {
   },
   // The FIFO (mknodat) and the shell's listing (getdents64) are the attack's alone; connect (nc dialing out) and dup2 (the shell's redirections) are its too.
   evidence: ['mknodat', 'connect', 'dup2', 'getdents64'],
+  // The reverse shell: the shell on the FIFO and the nc that carries it.
+  evidenceExecs: ['mkfifo', 'nc'],
 };
