@@ -1,4 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import type { Alert } from '../../src/alert/alert.js';
+import { readRecording, RecordingWriter } from '../../src/capture/recording.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { replayFile } from '../../src/pipeline/replay.js';
+import { saveAlarmingModel } from '../pipeline/helpers.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +77,31 @@ describe('32-bit syscalls', () => {
     // Never a dangerous one: execve stays in, in either ABI.
     expect(f.drop[syscallNumber('execve')!]).toBe(0);
     expect(f.drop[syscallNumber('i386:execve')!]).toBe(0);
+  });
+
+  it('keep their tokens in a recording and in replay alerts (crafted records written as a recording)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sw-compat-'));
+    try {
+      const rec = join(dir, 'compat.swrec');
+      const w = RecordingWriter.create(rec, { targets: [{ slot: 0, spec: cg.spec, kind: 'cgroup', cgroupPath: cg.ref.path, cgroupId: cg.ref.id.toString() }], allProcesses: false });
+      w.writeBatch(crafted(42, [COMPAT_FLAG | 5, COMPAT_FLAG | 3, COMPAT_FLAG | 6, COMPAT_FLAG | 11, COMPAT_FLAG | 1]));
+      const names: string[] = [];
+      const r = await readRecording(rec, (b) => {
+        for (let i = 0; i < b.count; i++) names.push(syscallName(b.nr(i)));
+      });
+      expect(r.truncated).toMatch(/./); // no trailer: read up to its last batch
+      expect(names).toEqual(['i386:open', 'i386:read', 'i386:close', 'i386:execve', 'i386:exit']);
+      const model = join(dir, 'alarm.model');
+      await saveAlarmingModel(model);
+      const p = await Pipeline.create({ model, workers: 1 });
+      const alerts: Alert[] = [];
+      p.on('alert', (a: Alert) => alerts.push(a));
+      await replayFile(p, rec);
+      await p.close();
+      expect(alerts.find((a) => a.type === 'alert')?.window).toEqual(['i386:open', 'i386:read', 'i386:close', 'i386:execve']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('are never claimed for a 64-bit process (real capture)', async () => {
