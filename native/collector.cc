@@ -423,7 +423,8 @@ void Collector::CountDroppedIn(Shared& s, const Batch& batch) {
 // (shares counted over every watched container) are shed in the kernel:
 // their events are counted as dropped without taking ring space, so the
 // others find room. A shed slot comes back at the first drain in which it
-// made fewer calls than a quarter of the ring holds: shedding lasts only as
+// made fewer calls than a quarter of the ring holds (per polling period,
+// whatever the time since the last drain): shedding lasts only as
 // long as the flood, so a burst cannot buy a quiet moment for an attack. A
 // lone container is never shed: there is nobody to make room for.
 //
@@ -449,13 +450,25 @@ void Collector::Rebalance() {
   const bool pressure = ring_pressure || js_behind;
   const uint64_t ring_records = ring_bytes_ / (sizeof(sw_event) + 8);  // 8: ring record header
 
+  // A drain late by most of a period is followed by one early: the calls of
+  // a shed slot are judged against the time since the last look, so a short
+  // interval (a starved consumer catching up) never lets a flood back in.
+  const auto now = std::chrono::steady_clock::now();
+  const uint64_t period_ns = uint64_t(poll_ms_) * 1000000u;
+  uint64_t elapsed_ns = last_rebalance_.time_since_epoch().count() == 0
+                            ? period_ns
+                            : uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_rebalance_).count());
+  last_rebalance_ = now;
+  if (elapsed_ns == 0) elapsed_ns = 1;
+
   std::lock_guard<std::mutex> lock(shed_mu_);
   bool changed = false;
   for (auto it = shed_slots_.begin(); it != shed_slots_.end();) {
     uint64_t matched = SlotMatched(it->slot);
     uint64_t calls = matched - it->matched;
     it->matched = matched;
-    if (calls * 4 <= ring_records && !js_catching_up) {
+    // Back in when it calls at less than a quarter of the ring per period.
+    if (calls * 4 * period_ns <= ring_records * elapsed_ns && !js_catching_up) {
       SetShed(it->slot, false);
       it = shed_slots_.erase(it);
       changed = true;

@@ -128,6 +128,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
   std::vector<uint16_t> drain_slots_;
   size_t drain_records_ = 0;
   uint64_t ring_full_seen_ = 0;  // failed reservations as of the last drain
+  // When Rebalance last ran: a shed slot's calls are judged per unit of time, not per drain.
+  std::chrono::steady_clock::time_point last_rebalance_{};
   std::vector<uint64_t> ring_full_cpus_;
   std::vector<sw_counts_user> slot_rows_;  // one slot's counters, one row per CPU
   // Slots being shed, each with its kernel 'matched' count at the last
