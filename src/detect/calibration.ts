@@ -125,24 +125,26 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   order.forEach((p, i) => foldOf.set(p, i % folds));
 
   const trim = input.trim ?? Math.min(normal.size, input.frame - 1);
+  // The model itself is fitted first: a detector whose scale comes from its data passes it on to the fold models.
+  const detector = factory.create(input.options);
+  detector.fit(input.attack && detector.supervised ? concatWindows([normal, input.attack]) : normal);
+  const foldOptions = { ...input.options, ...detector.calibrationOptions?.() };
   const peakOf = new Map<number, number>(parts.map((p) => [p, 0]));
   for (let f = 0; f < folds; f++) {
     const learnIdx: number[] = [];
     const heldIdx: number[] = [];
     for (let i = 0; i < normal.count; i++) (foldOf.get(partOf[i]!) === f ? heldIdx : learnIdx).push(i);
-    const detector = factory.create(input.options);
+    const foldModel = factory.create(foldOptions);
     const learn = selectWindows(normal, learnIdx);
-    detector.fit(input.attack && detector.supervised ? concatWindows([learn, input.attack]) : learn);
+    foldModel.fit(input.attack && foldModel.supervised ? concatWindows([learn, input.attack]) : learn);
     const held = selectWindows(normal, heldIdx);
-    const decided = decisionScores(held, detector.score(held), input.frame, trim);
+    const decided = decisionScores(held, foldModel.score(held), input.frame, trim);
     for (let k = 0; k < heldIdx.length; k++) {
       const p = partOf[heldIdx[k]!]!;
       if (decided[k]! > peakOf.get(p)!) peakOf.set(p, decided[k]!);
     }
   }
   const peaks = Float64Array.from(peakOf.values()).sort();
-  const detector = factory.create(input.options);
-  detector.fit(input.attack && detector.supervised ? concatWindows([normal, input.attack]) : normal);
   const partHours = input.unit === 'hour' ? input.partHours ?? 0 : 0;
   if (input.unit === 'hour' && !(partHours > 0)) throw new SyswardenError('ERR_INVALID_INPUT', 'an hourly budget needs the length of each held-out part.');
   const perPart = input.unit === 'hour' ? Math.min(0.5, input.budget * partHours) : input.budget;

@@ -37,6 +37,13 @@ export interface Detector {
   score(windows: WindowSet, out?: Float64Array): Float64Array;
   /** Plain msgpack-able state (typed arrays allowed), without name/version: the model file adds those. */
   state(): unknown;
+  /**
+   * Options for the held-out models of calibration, when fit() derives a
+   * scale from its data (hybrid: each part's unit). Calibration builds its
+   * fold models with them, so the held-out peaks it sets the threshold from
+   * are on this model's scale, not on each fold model's own.
+   */
+  calibrationOptions?(): Record<string, unknown>;
 }
 
 /** How a detector class is registered: build fresh with options, or restore from saved state. */

@@ -5,6 +5,7 @@ import { factory as stide } from './stide.js';
 import { factory as bosc } from './bosc.js';
 import { factory as ngram } from './ngram.js';
 import { factory as lookup } from './lookup.js';
+import { factory as hybrid } from './hybrid.js';
 import { factory as rf } from './rf.js';
 import { factory as nb } from './nb.js';
 import { factory as knn } from './knn.js';
@@ -14,7 +15,7 @@ import { factory as ocsvm } from './ocsvm.js';
 import { factory as iforest } from './iforest.js';
 
 /** The default first, then the other sequence methods, then the study's classifiers in its table order. */
-const FACTORIES: readonly DetectorFactory[] = [markov, stide, bosc, ngram, lookup, rf, nb, knn, mlp, ada, ocsvm, iforest] as DetectorFactory[];
+const FACTORIES: readonly DetectorFactory[] = [markov, hybrid, stide, bosc, ngram, lookup, rf, nb, knn, mlp, ada, ocsvm, iforest] as DetectorFactory[];
 
 const byName = new Map(FACTORIES.map((f) => [f.name, f]));
 

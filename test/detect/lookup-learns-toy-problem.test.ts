@@ -14,9 +14,9 @@ describe('lookup on a toy program', () => {
     expect(calibration.peaks).toHaveLength(5);
     expect(calibration.rule).toMatch(/5 held-out normal traces/);
     expect(calibration.threshold).toBeLessThanOrEqual(d.maxScore());
-    const normal = decided(d, toy.normalTest, frame);
+    const normal = decided(d, toy.normalTest, calibration);
     expect(Math.max(...normal)).toBeLessThan(calibration.threshold);
-    const attack = decided(d, toy.attackTest, frame);
+    const attack = decided(d, toy.attackTest, calibration);
     const alarms = alarmsOf(attack, calibration.threshold);
     expect(alarms.length).toBeGreaterThan(40);
     // Alarms start inside the injected run (200..259) and end within one frame after it.

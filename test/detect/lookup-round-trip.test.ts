@@ -15,7 +15,7 @@ describe('lookup save/load', () => {
     expect(file.calibration.frame).toBe(32);
     for (const set of [toy.normalTest, toy.attackTest]) {
       expect(back.score(set)).toEqual(d.score(set));
-      expect(decided(back, set, file.calibration.frame)).toEqual(decided(d, set, 32));
+      expect(decided(back, set, file.calibration)).toEqual(decided(d, set, calibration));
     }
   });
 

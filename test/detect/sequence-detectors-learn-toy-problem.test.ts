@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { factory as stide } from '../../src/detect/stide.js';
 import { factory as bosc } from '../../src/detect/bosc.js';
 import { factory as ngram } from '../../src/detect/ngram.js';
+import { factory as hybrid } from '../../src/detect/hybrid.js';
 import { DEFAULT_FRAME, decisionScores } from '../../src/detect/decision.js';
 import { toyProblem, alarmsOf, calibrateOnToy, decided, windowsOf } from './helpers/sequence-toy.js';
 
-describe.each([stide, bosc, ngram])('$name on a toy program', (factory) => {
+describe.each([stide, bosc, ngram, hybrid])('$name on a toy program', (factory) => {
   it.each([3, 6])('flags the injected calls and not the normal run, at a threshold set on held-out training traces (window %i)', (size) => {
     const toy = toyProblem(size);
     const frame = DEFAULT_FRAME;
@@ -17,9 +18,9 @@ describe.each([stide, bosc, ngram])('$name on a toy program', (factory) => {
     expect(calibration.frame).toBe(frame);
     expect(calibration.rule).toMatch(/5 held-out normal traces/);
     expect(calibration.threshold).toBeLessThanOrEqual(d.maxScore());
-    const normal = decided(d, toy.normalTest, frame);
+    const normal = decided(d, toy.normalTest, calibration);
     expect(Math.max(...normal)).toBeLessThan(calibration.threshold);
-    const attack = decided(d, toy.attackTest, frame);
+    const attack = decided(d, toy.attackTest, calibration);
     const alarms = alarmsOf(attack, calibration.threshold);
     expect(alarms.length).toBeGreaterThan(10);
     // Every alarm is caused by the injected run (positions 200..259), allowing for the window and frame reach.

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { factory as stide } from '../../src/detect/stide.js';
 import { factory as bosc } from '../../src/detect/bosc.js';
 import { factory as ngram } from '../../src/detect/ngram.js';
+import { factory as hybrid } from '../../src/detect/hybrid.js';
 import { DEFAULT_FRAME } from '../../src/detect/decision.js';
 import { encodeModel, modelFromBytes } from '../../src/detect/model-file.js';
 import { calibrateOnToy, toyProblem } from './helpers/sequence-toy.js';
 
-describe.each([stide, bosc, ngram])('$name save/load', (factory) => {
+describe.each([stide, bosc, ngram, hybrid])('$name save/load', (factory) => {
   it('gives identical scores, calibration and window size after a model-file round trip', () => {
     const toy = toyProblem(5);
     const { detector: d, calibration } = calibrateOnToy(factory, toy, DEFAULT_FRAME);

@@ -89,8 +89,8 @@ export function calibrateOnToy(factory: DetectorFactory, toy: Toy, frame: number
 }
 
 /** Decision scores (frame means, see decision.ts) of a window set under a calibrated detector. */
-export function decided(detector: Detector, set: WindowSet, frame: number): Float64Array {
-  return decisionScores(set, detector.score(set), frame);
+export function decided(detector: Detector, set: WindowSet, { frame, trim }: Pick<Calibration, 'frame' | 'trim'>): Float64Array {
+  return decisionScores(set, detector.score(set), frame, trim);
 }
 
 /** A WindowSet of the given rows (all of one size), one source per row as given (default: one stream). */

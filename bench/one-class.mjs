@@ -1,4 +1,5 @@
-// Markov (PPM-C back-off) detector: scoring speed (windows/s, one core,
+// A one-class detector (argument: its name, default markov; e.g. hybrid,
+// ngram, bosc): scoring speed (windows/s, one core,
 // median of 7 runs over >= 1M windows) against a baseline in the same run
 // (one pass that only reads every window's calls), fit time on 1M syscalls,
 // the msgpack size of the saved state and the heap the fitted model holds.
@@ -21,7 +22,8 @@ const dist = resolve(process.env.SYSWARDEN_DIST ?? join(here, '../dist'));
 const load = (p) => import(pathToFileURL(join(dist, p)).href);
 const { readTrace } = await load('trace/read-trace.js');
 const { windowStreams, concatWindows } = await load('window/windows.js');
-const { factory: markov } = await load('detect/markov.js');
+const { getDetector } = await load('detect/registry.js');
+const detector = getDetector(process.argv[2] ?? 'markov');
 const { datasetPath, datasetMissing } = await load('trace/dataset.js');
 
 setFlagsFromString('--expose-gc');
@@ -123,19 +125,20 @@ const M = (x) => `${(x / 1e6).toFixed(2)}M`.padStart(9);
 
 console.log(`\nnode ${process.version}; scoring: ${RUNS} runs each, median windows/s (one core)`);
 console.log('train = the first 12 normal traces; test = the other normal traces and every attack trace, repeated to >= 1M windows');
-console.log('window  test windows  unseen   baseline     markov  markov/base');
+const col = detector.name.padStart(10);
+console.log(`window  test windows  unseen   baseline ${col} ${`${detector.name}/base`.padStart(12)}`);
 for (const w of [3, 7, 15]) {
   const train = windowStreams(normal.slice(0, 12).map((c) => ({ calls: c, label: 0 })), w);
   const once = windowStreams([...normal.slice(12), ...attack].map((c) => ({ calls: c })), w);
   const test = concatWindows(Array.from({ length: Math.ceil(MIN_WINDOWS / once.count) }, () => once));
-  const d = markov.create();
+  const d = detector.create();
   d.fit(train);
   const out = new Float64Array(test.count);
   // Share of test windows never seen in training: those walk the back-off chain.
   const unseen = countUnseen(train, once);
   const base = rate(test.count, () => baseline(test));
   const m = rate(test.count, () => d.score(test, out));
-  console.log(`${String(w).padEnd(8)}${String(test.count).padStart(12)} ${(unseen * 100).toFixed(1).padStart(6)}% ${M(base)} ${M(m)} ${(m / base).toFixed(3).padStart(12)}`);
+  console.log(`${String(w).padEnd(8)}${String(test.count).padStart(12)} ${(unseen * 100).toFixed(1).padStart(6)}% ${M(base)} ${M(m).padStart(10)} ${(m / base).toFixed(3).padStart(12)}`);
 }
 
 /** Share of `test` windows absent from `train`. */
@@ -178,19 +181,19 @@ for (const [what, streams] of workloads) {
     const train = windowStreams(streams.map((c) => ({ calls: c, label: 0 })), w);
     const times = [];
     for (let r = 0; r < 3; r++) {
-      const d = markov.create();
+      const d = detector.create();
       const t0 = process.hrtime.bigint();
       d.fit(train);
       times.push(Number(process.hrtime.bigint() - t0) / 1e9);
     }
     const { kept: d, bytes } = retained(() => {
-      const m = markov.create();
+      const m = detector.create();
       m.fit(train);
       return m;
     });
     const stateBytes = packr.pack(d.state()).length;
     console.log(
-      `${what.padEnd(64)}${String(w).padStart(6)}${String(d.distinctWindows).padStart(10)}${median(times).toFixed(3).padStart(8)}${String(stateBytes).padStart(14)}${String(bytes).padStart(14)}`,
+      `${what.padEnd(64)}${String(w).padStart(6)}${String(d.distinctWindows ?? '-').padStart(10)}${median(times).toFixed(3).padStart(8)}${String(stateBytes).padStart(14)}${String(bytes).padStart(14)}`,
     );
   }
 }

@@ -1,0 +1,269 @@
+import { SyswardenError } from '../errors.js';
+import { selectWindows } from '../window/windows.js';
+import type { WindowSet } from '../window/window-set.js';
+import { checkFitted, normalWindows, requireWindows } from './common.js';
+import { DEFAULT_FRAME, decisionScores } from './decision.js';
+import type { Detector, DetectorFactory } from './detector.js';
+import { factory as bosc } from './bosc.js';
+import { factory as markov } from './markov.js';
+import { factory as ngram } from './ngram.js';
+import { factory as stide } from './stide.js';
+import { Prng } from './lib/prng.js';
+import { badState, restoring, stateNumber, stateObject, stateWindowSize } from './lib/state.js';
+
+/**
+ * The one-class sequence detectors a hybrid can combine: each sees a
+ * different side of a window (its order, its mix of calls).
+ */
+const PARTS: ReadonlyMap<string, DetectorFactory> = new Map(
+  ([ngram, bosc, markov, stide] as DetectorFactory[]).map((f) => [f.name, f]),
+);
+
+/** Order (transitions) and mix (the bag of calls): what each misses, the other sees. */
+export const DEFAULT_HYBRID_PARTS = 'ngram+bosc';
+
+/** Most held-out folds used to measure each part's normal peaks in fit(). */
+const SCALE_FOLDS = 5;
+/** The quantile of held-out normal peaks that is one unit of a part's score. */
+const SCALE_QUANTILE = 0.75;
+
+export interface HybridOptions {
+  /** Parts joined by '+', e.g. 'ngram+bosc' (the default). */
+  parts: string;
+  seed: number;
+  /** Each part's unit, in the order of parts: given, fit() uses them instead of measuring (calibration's fold models). */
+  scales: number[];
+}
+
+const VERSION = 1;
+
+interface PartState {
+  name: string;
+  version: number;
+  /** The part's score that counts as one unit of the hybrid's score. */
+  scale: number;
+  state: unknown;
+}
+
+interface HybridState {
+  windowSize: number;
+  parts: PartState[];
+}
+
+function parsePartNames(spec: unknown): string[] {
+  if (typeof spec !== 'string') throw new SyswardenError('ERR_INVALID_INPUT', `hybrid: parts must be names joined by '+', e.g. '${DEFAULT_HYBRID_PARTS}'.`);
+  const names = spec.split('+').map((s) => s.trim());
+  const known = [...PARTS.keys()].join(', ');
+  if (names.length < 2 || names.some((n) => !PARTS.has(n)) || new Set(names).size !== names.length) {
+    throw new SyswardenError(
+      'ERR_INVALID_INPUT',
+      `hybrid: parts '${spec.slice(0, 80)}' are not two or more different one-class sequence detectors. Fix: join names from ${known} with '+', e.g. '${DEFAULT_HYBRID_PARTS}'.`,
+    );
+  }
+  return names;
+}
+
+/**
+ * A one-class detector that looks at a window two ways at once: by the order
+ * of its calls (ngram's transitions) and by their mix (bosc's bag). An
+ * attack that replays a normal sequence in an unusual proportion (a path
+ * traversal's extra opens and listings) moves the mix and not the order; one
+ * that runs the usual calls in a new order (a shell spawned where none was)
+ * moves the order. Either alone misses one of them.
+ *
+ * The parts' scores have different units (nats per transition, a share of
+ * the bag), so each is first put in units of what normal data makes of it:
+ * in fit(), each part is trained on all but one fold of the normal streams
+ * and scores the held-out fold through the same frame decision as alarms
+ * use; the upper quartile of those held-out peaks is one unit of that part.
+ * (Measured once, by the model itself: calibration's fold models are given
+ * the same units, so the threshold is set on the scale the model scores on;
+ * units measured afresh by every fold model moved the scale under it.)
+ * The hybrid's window score is the sum of the parts' scores in those units.
+ * The frame mean is a sum too, so a frame's hybrid score is (up to the trim)
+ * the sum of each part's frame score measured against its own normal peaks:
+ * an attack that takes one part far beyond its normal peaks alarms, and so
+ * does one that takes both a little beyond. The model's threshold is then
+ * calibrated on it like any other detector's (calibration.ts).
+ */
+export class Hybrid implements Detector {
+  readonly name = 'hybrid';
+  readonly version = VERSION;
+  readonly supervised = false;
+  windowSize = 0;
+  private readonly partNames: string[];
+  private readonly seed: number;
+  private readonly givenScales: number[] | undefined;
+  private parts: Detector[] = [];
+  private scales: number[] = [];
+  private buffer = new Float64Array(0);
+
+  constructor(opts: Partial<HybridOptions> = {}) {
+    this.partNames = parsePartNames(opts.parts ?? DEFAULT_HYBRID_PARTS);
+    this.seed = opts.seed ?? 1;
+    const given = opts.scales;
+    if (given !== undefined && (!Array.isArray(given) || given.length !== this.partNames.length || given.some((x) => !(typeof x === 'number' && x > 0 && Number.isFinite(x))))) {
+      throw new SyswardenError('ERR_INVALID_INPUT', `hybrid: scales must be ${this.partNames.length} positive numbers, one per part (${this.partNames.join(', ')}).`);
+    }
+    this.givenScales = given && [...given];
+  }
+
+  fit(train: WindowSet): void {
+    const normal = normalWindows(train);
+    requireWindows(this.name, normal);
+    const factories = this.partNames.map((n) => PARTS.get(n)!);
+    const size = normal.size;
+    this.scales = this.givenScales ? [...this.givenScales] : factories.map((f) => heldOutScale(f, normal, this.seed));
+    this.parts = factories.map((f) => {
+      const d = f.create({ seed: this.seed });
+      d.fit(normal);
+      return d;
+    });
+    this.windowSize = size;
+  }
+
+  score(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {
+    checkFitted(this.name, this.windowSize, windows);
+    if (this.buffer.length < windows.count) this.buffer = new Float64Array(Math.max(windows.count, this.buffer.length * 2));
+    const part = this.buffer.subarray(0, windows.count);
+    out.fill(0, 0, windows.count);
+    for (let p = 0; p < this.parts.length; p++) {
+      this.parts[p]!.score(windows, part);
+      const unit = 1 / this.scales[p]!;
+      for (let i = 0; i < windows.count; i++) out[i] = out[i]! + part[i]! * unit;
+    }
+    return out;
+  }
+
+  /** The sum of each part's bound in its units: reached only by a window at every part's bound. */
+  maxScore(): number {
+    let sum = 0;
+    for (let p = 0; p < this.parts.length; p++) {
+      const max = this.parts[p]!.maxScore();
+      if (Number.isNaN(max)) return Number.NaN;
+      sum += max / this.scales[p]!;
+    }
+    return sum;
+  }
+
+  /** Calibration's fold models keep this model's units, so its held-out peaks are on the scale this model scores on. */
+  calibrationOptions(): Record<string, unknown> {
+    return { parts: this.partNames.join('+'), seed: this.seed, scales: [...this.scales] };
+  }
+
+  /** Each part's score that counts as one unit, by name (what fit() measured on held-out normal streams). */
+  get units(): Record<string, number> {
+    return Object.fromEntries(this.partNames.map((n, p) => [n, this.scales[p]!]));
+  }
+
+  state(): HybridState {
+    return {
+      windowSize: this.windowSize,
+      parts: this.parts.map((d, p) => ({ name: d.name, version: d.version, scale: this.scales[p]!, state: d.state() })),
+    };
+  }
+
+  static restore(state: unknown): Hybrid {
+    return restoring('hybrid', () => {
+      const s = stateObject('hybrid', state);
+      const size = stateWindowSize('hybrid', s.windowSize);
+      if (!Array.isArray(s.parts)) throw badState('hybrid', 'it lacks its parts');
+      const saved = s.parts.map((p: unknown) => stateObject('hybrid', p));
+      for (const p of saved) if (!PARTS.has(String(p.name))) throw badState('hybrid', `it names a part '${String(p.name).slice(0, 40)}' this build does not have`);
+      if (saved.length < 2) throw badState('hybrid', 'it holds fewer than two parts');
+      const d = new Hybrid({ parts: saved.map((p) => String(p.name)).join('+') });
+      d.parts = saved.map((p) => {
+        const f = PARTS.get(String(p.name))!;
+        if (p.version !== f.version) throw badState('hybrid', `its ${f.name} part has version ${String(p.version).slice(0, 20)}, this build reads ${f.version}`);
+        const part = f.restore(p.state);
+        if (part.windowSize !== size) throw badState('hybrid', `its ${f.name} part has windows of ${part.windowSize}, not ${size}`);
+        return part;
+      });
+      d.scales = saved.map((p) => stateNumber('hybrid', p.scale, 'scale', Number.MIN_VALUE, Number.MAX_VALUE));
+      d.windowSize = size;
+      return d;
+    });
+  }
+}
+
+/**
+ * One unit of a part's score: the upper quartile of the peaks that held-out
+ * normal streams reach under a model of the other folds, through the frame
+ * decision (default frame, trim = window size). Streams shorter than a frame
+ * are left out when at least three are a frame long (a few windows averaged
+ * with a frame of zeros say little). Normal data that a part finds
+ * unremarkable everywhere (peaks of 0: every held-out bag was seen) gets the
+ * smallest frame score the part can show, one window at a 1/w share of its
+ * bound, so that any novelty of that kind counts for much.
+ */
+function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number): number {
+  const size = normal.size;
+  const trim = Math.min(size, DEFAULT_FRAME - 1);
+  const group = streamGroups(normal);
+  const order = [...new Set(group)];
+  const rand = new Prng(seed);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rand.uint32() % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const folds = Math.min(SCALE_FOLDS, order.length);
+  const foldOf = new Map(order.map((g, k) => [g, k % folds]));
+  const peaks: number[] = [];
+  const longPeaks: number[] = [];
+  let bound = Number.NaN;
+  if (folds >= 2) {
+    for (let f = 0; f < folds; f++) {
+      const trainIdx: number[] = [];
+      const heldIdx: number[] = [];
+      for (let i = 0; i < normal.count; i++) (foldOf.get(group[i]!) === f ? heldIdx : trainIdx).push(i);
+      const d = factory.create({ seed });
+      d.fit(selectWindows(normal, trainIdx));
+      bound = d.maxScore();
+      const heldSet = selectWindows(normal, heldIdx);
+      const source = Int32Array.from(heldIdx, (i) => group[i]!);
+      const windows = { ...heldSet, source };
+      const decided = decisionScores(windows, d.score(windows), DEFAULT_FRAME, trim);
+      const peak = new Map<number, { max: number; n: number }>();
+      for (let i = 0; i < windows.count; i++) {
+        const p = peak.get(source[i]!) ?? { max: 0, n: 0 };
+        if (decided[i]! > p.max) p.max = decided[i]!;
+        p.n++;
+        peak.set(source[i]!, p);
+      }
+      for (const p of peak.values()) {
+        peaks.push(p.max);
+        if (p.n >= DEFAULT_FRAME) longPeaks.push(p.max);
+      }
+    }
+  }
+  const use = (longPeaks.length >= 3 ? longPeaks : peaks).sort((a, b) => a - b);
+  const q = use.length > 0 ? use[Math.min(use.length - 1, Math.floor(SCALE_QUANTILE * use.length))]! : 0;
+  if (Number.isNaN(bound)) {
+    const d = factory.create({ seed });
+    d.fit(normal);
+    bound = d.maxScore();
+  }
+  const least = (Number.isFinite(bound) && bound > 0 ? bound : 1) / (size * (DEFAULT_FRAME - trim));
+  return q > least ? q : least;
+}
+
+/**
+ * The group of each window for holding out: its stream; data from one
+ * stream only is cut into four runs in order, so there is something to hold out.
+ */
+function streamGroups(normal: WindowSet): Int32Array {
+  const source = normal.source;
+  if (source) {
+    for (let i = 1; i < normal.count; i++) if (source[i] !== source[0]) return source.slice(0, normal.count);
+  }
+  const runs = Math.min(4, normal.count);
+  return Int32Array.from({ length: normal.count }, (_, i) => Math.floor((i * runs) / normal.count));
+}
+
+export const factory: DetectorFactory<HybridOptions> = {
+  name: 'hybrid',
+  version: VERSION,
+  description: 'order and mix together: ngram transitions plus bag of calls, each in units of its held-out normal peaks',
+  create: (options) => new Hybrid(options),
+  restore: (state) => Hybrid.restore(state),
+};
