@@ -2,6 +2,7 @@ import { SyswardenError } from '../errors.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, optNumber, requireWindows } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
+import { BagIndex } from './bag-index.js';
 import { SequenceStore, WindowTable } from './window-table.js';
 import { badState, stateObject, stateWindowSize } from './lib/state.js';
 
@@ -26,8 +27,9 @@ interface BoscState {
  * divided by its maximum 2w, so 0 = a known bag and 1 = nothing in common.
  *
  * Speed: a known bag is one hash lookup; the distance of an unseen bag is
- * found once by a scan over the normal bags and then cached by bag key, so
- * the scan runs once per distinct unseen bag, not once per window.
+ * found once by an exact search of an index of the normal bags (bag-index.ts:
+ * a few posting lists, not a scan of every bag) and then cached by bag key,
+ * so the search runs once per distinct unseen bag, not once per window.
  * The model holds the bags of every normal training window.
  */
 export class Bosc implements Detector {
@@ -38,6 +40,8 @@ export class Bosc implements Detector {
   private readonly cacheLimit: number;
   private bags = new SequenceStore(1);
   private cache = new WindowTable();
+  /** Built at the first unseen bag after the bags last changed. */
+  private index: BagIndex | undefined;
   private cached = new Float64Array(1024);
   private scratch = new Uint16Array(0);
 
@@ -72,6 +76,7 @@ export class Bosc implements Detector {
       this.bags.add(this.bagOf(data, i * size), 0);
     }
     this.cache.clear();
+    this.index = undefined;
   }
 
   fit(train: WindowSet): void {
@@ -89,31 +94,9 @@ export class Bosc implements Detector {
 
   /** L1 distance / 2w from a sorted bag to the nearest normal bag. */
   private nearest(bag: Uint16Array): number {
-    const w = bag.length;
-    const bags = this.bags.view();
-    const n = bags.length / w;
-    let best = w;
-    for (let b = 0; b < n && best > 1; b++) {
-      // Both rows are sorted: a merge counts the common calls (multiset intersection).
-      const base = b * w;
-      let i = 0;
-      let j = 0;
-      let common = 0;
-      while (i < w && j < w) {
-        const x = bag[i]!;
-        const y = bags[base + j]!;
-        if (x === y) {
-          common++;
-          i++;
-          j++;
-        } else if (x < y) i++;
-        else j++;
-      }
-      const missing = w - common;
-      if (missing < best) best = missing;
-    }
-    // L1 between equal-size bags is 2 * (w - common); normalised by its maximum 2w.
-    return best / w;
+    this.index ??= new BagIndex(this.bags.view(), bag.length);
+    // L1 between equal-size bags is 2 * (calls missing); normalised by its maximum 2w.
+    return this.index.nearestMissing(bag) / bag.length;
   }
 
   score(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {

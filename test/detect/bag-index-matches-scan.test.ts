@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { BagIndex } from '../../src/detect/bag-index.js';
+import { lcg } from './helpers/sequence-toy.js';
+
+/** Calls of `q` that `b` lacks, counted the plain way: multiset intersection by counting. */
+function missing(q: Uint16Array, b: Uint16Array): number {
+  const left = new Map<number, number>();
+  for (const x of b) left.set(x, (left.get(x) ?? 0) + 1);
+  let common = 0;
+  for (const x of q) {
+    const n = left.get(x) ?? 0;
+    if (n > 0) {
+      common++;
+      left.set(x, n - 1);
+    }
+  }
+  return q.length - common;
+}
+
+/**
+ * Distinct sorted bags of a program with a skewed vocabulary (a few calls in
+ * most bags, a long tail of rare ones), and queries: normal bags with 1 to 4
+ * calls replaced, and bags drawn afresh.
+ */
+function problem(w: number, bagCount: number, seed: number): { bags: Uint16Array; queries: Uint16Array[]; all: Uint16Array[] } {
+  const rand = lcg(seed);
+  const call = (): number => Math.floor(200 * rand() ** 3);
+  const sorted = (a: number[]): Uint16Array => Uint16Array.from(a).sort();
+  const seen = new Map<string, Uint16Array>();
+  while (seen.size < bagCount) {
+    const b = sorted(Array.from({ length: w }, call));
+    seen.set(b.join(','), b);
+  }
+  const all = [...seen.values()];
+  const bags = new Uint16Array(all.length * w);
+  all.forEach((b, i) => bags.set(b, i * w));
+  const queries: Uint16Array[] = [];
+  for (let i = 0; i < 600; i++) {
+    let q: number[];
+    if (i % 3 === 2) q = Array.from({ length: w }, call);
+    else {
+      q = [...all[Math.floor(rand() * all.length)]!];
+      const edits = 1 + Math.floor(rand() * Math.min(4, w));
+      for (let e = 0; e < edits; e++) q[Math.floor(rand() * w)] = Math.floor(rand() < 0.5 ? call() : 200 + rand() * 50);
+    }
+    const s = sorted(q);
+    if (!seen.has(s.join(','))) queries.push(s);
+  }
+  return { bags, queries, all };
+}
+
+describe('bag index', () => {
+  it.each([
+    [3, 300],
+    [7, 3000],
+    [15, 6000],
+  ])('finds exactly the nearest normal bag, as a scan of every bag does (window %i, %i bags)', (w, n) => {
+    const { bags, queries, all } = problem(w, n, 100 + w);
+    const index = new BagIndex(bags, w);
+    for (const q of queries) {
+      let want = w;
+      for (const b of all) want = Math.min(want, missing(q, b));
+      expect(index.nearestMissing(q)).toBe(want);
+    }
+    expect(index.searches).toBe(queries.length);
+    // Near bags are found from posting lists; only bags whose search reaches a common call scan.
+    expect(index.scans).toBeLessThan(queries.length);
+    if (n > 256 * 16) expect(index.scans).toBeGreaterThan(0); // the fallback is exercised too
+  });
+});
