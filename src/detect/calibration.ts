@@ -1,10 +1,9 @@
 import { SyswardenError } from '../errors.js';
 import type { WindowSet } from '../window/window-set.js';
 import { concatWindows, selectWindows } from '../window/windows.js';
-import { justAbove } from './common.js';
+import { justAbove, twoNumbers } from './common.js';
 import { decisionScores } from './decision.js';
 import type { Detector, DetectorFactory } from './detector.js';
-import { twoNumbers } from './registry.js';
 import { Prng } from './lib/prng.js';
 
 /**

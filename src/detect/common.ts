@@ -46,3 +46,13 @@ export function optNumber(options: Record<string, unknown> | undefined, key: str
   }
   return v;
 }
+
+/** Two numbers for a message, with the digits it takes to tell them apart. */
+export function twoNumbers(a: number, b: number): [string, string] {
+  for (let digits = 4; digits < 17; digits++) {
+    const x = String(Number(a.toPrecision(digits)));
+    const y = String(Number(b.toPrecision(digits)));
+    if (x !== y) return [x, y];
+  }
+  return [String(a), String(b)];
+}

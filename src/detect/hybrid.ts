@@ -3,6 +3,7 @@ import { selectWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, requireWindows } from './common.js';
 import { DEFAULT_FRAME, decisionScores } from './decision.js';
+import { thresholdFromPeaks } from './calibration.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { factory as bosc } from './bosc.js';
 import { factory as markov } from './markov.js';
@@ -24,8 +25,8 @@ export const DEFAULT_HYBRID_PARTS = 'ngram+bosc';
 
 /** Most held-out folds used to measure each part's normal peaks in fit(). */
 const SCALE_FOLDS = 5;
-/** The quantile of held-out normal peaks that is one unit of a part's score. */
-const SCALE_QUANTILE = 0.75;
+/** A part's unit is its own alarm level on held-out normal streams at this share of them (the default budget per trace). */
+const SCALE_RATE = 0.05;
 
 export interface HybridOptions {
   /** Parts joined by '+', e.g. 'ngram+bosc' (the default). */
@@ -75,16 +76,17 @@ function parsePartNames(spec: unknown): string[] {
  * the bag), so each is first put in units of what normal data makes of it:
  * in fit(), each part is trained on all but one fold of the normal streams
  * and scores the held-out fold through the same frame decision as alarms
- * use; the upper quartile of those held-out peaks is one unit of that part.
+ * use; the part's own alarm level on those held-out peaks (at the default
+ * budget, see thresholdFromPeaks) is one unit of that part, and a part that
+ * no held-out frame moved at all is made loud (silentPartsLoud).
  * (Measured once, by the model itself: calibration's fold models are given
  * the same units, so the threshold is set on the scale the model scores on;
  * units measured afresh by every fold model moved the scale under it.)
- * The hybrid's window score is the sum of the parts' scores in those units.
- * The frame mean is a sum too, so a frame's hybrid score is (up to the trim)
- * the sum of each part's frame score measured against its own normal peaks:
- * an attack that takes one part far beyond its normal peaks alarms, and so
- * does one that takes both a little beyond. The model's threshold is then
- * calibrated on it like any other detector's (calibration.ts).
+ * A window's hybrid score is the highest of its parts' scores in those
+ * units: a part whose noise is wide (ngram's, on a varied application)
+ * cannot drown one that separates cleanly (bosc's, on a traversal), as it
+ * did in a sum. The model's threshold is then calibrated on it like any
+ * other detector's (calibration.ts).
  */
 export class Hybrid implements Detector {
   readonly name = 'hybrid';
@@ -113,12 +115,13 @@ export class Hybrid implements Detector {
     requireWindows(this.name, normal);
     const factories = this.partNames.map((n) => PARTS.get(n)!);
     const size = normal.size;
-    this.scales = this.givenScales ? [...this.givenScales] : factories.map((f) => heldOutScale(f, normal, this.seed));
+    const measured = this.givenScales ? undefined : factories.map((f) => heldOutScale(f, normal, this.seed));
     this.parts = factories.map((f) => {
       const d = f.create({ seed: this.seed });
       d.fit(normal);
       return d;
     });
+    this.scales = this.givenScales ? [...this.givenScales] : silentPartsLoud(this.parts, measured!);
     this.windowSize = size;
   }
 
@@ -130,20 +133,23 @@ export class Hybrid implements Detector {
     for (let p = 0; p < this.parts.length; p++) {
       this.parts[p]!.score(windows, part);
       const unit = 1 / this.scales[p]!;
-      for (let i = 0; i < windows.count; i++) out[i] = out[i]! + part[i]! * unit;
+      for (let i = 0; i < windows.count; i++) {
+        const x = part[i]! * unit;
+        if (x > out[i]!) out[i] = x;
+      }
     }
     return out;
   }
 
-  /** The sum of each part's bound in its units: reached only by a window at every part's bound. */
+  /** The highest of the parts' bounds in their units. */
   maxScore(): number {
-    let sum = 0;
+    let highest = 0;
     for (let p = 0; p < this.parts.length; p++) {
       const max = this.parts[p]!.maxScore();
       if (Number.isNaN(max)) return Number.NaN;
-      sum += max / this.scales[p]!;
+      highest = Math.max(highest, max / this.scales[p]!);
     }
-    return sum;
+    return highest;
   }
 
   /** Calibration's fold models keep this model's units, so its held-out peaks are on the scale this model scores on. */
@@ -187,16 +193,16 @@ export class Hybrid implements Detector {
 }
 
 /**
- * One unit of a part's score: the upper quartile of the peaks that held-out
+ * One unit of a part's score: its alarm level on the peaks that held-out
  * normal streams reach under a model of the other folds, through the frame
  * decision (default frame, trim = window size). Streams shorter than a frame
  * are left out when at least three are a frame long (a few windows averaged
  * with a frame of zeros say little). Normal data that a part finds
  * unremarkable everywhere (peaks of 0: every held-out bag was seen) gets the
  * smallest frame score the part can show, one window at a 1/w share of its
- * bound, so that any novelty of that kind counts for much.
+ * bound, and is silent: silentPartsLoud() scales it further.
  */
-function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number): number {
+function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number): { scale: number; silent: boolean } {
   const size = normal.size;
   const trim = Math.min(size, DEFAULT_FRAME - 1);
   const group = streamGroups(normal);
@@ -237,14 +243,33 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
     }
   }
   const use = (longPeaks.length >= 3 ? longPeaks : peaks).sort((a, b) => a - b);
-  const q = use.length > 0 ? use[Math.min(use.length - 1, Math.floor(SCALE_QUANTILE * use.length))]! : 0;
+  const q = use.length === 0 || use[use.length - 1]! <= 0 ? 0 : thresholdFromPeaks(Float64Array.from(use), SCALE_RATE).threshold;
   if (Number.isNaN(bound)) {
     const d = factory.create({ seed });
     d.fit(normal);
     bound = d.maxScore();
   }
   const least = (Number.isFinite(bound) && bound > 0 ? bound : 1) / (size * (DEFAULT_FRAME - trim));
-  return q > least ? q : least;
+  return q > least ? { scale: q, silent: false } : { scale: least, silent: q <= 0 };
+}
+
+/**
+ * The units of the parts, given what held-out normal streams made of each.
+ * A silent part (no held-out normal frame moved it: bosc when every held-out
+ * bag was a known one) has separated normal from everything else so far, so
+ * the least it can show (one window of novelty in a frame) is made as loud
+ * as the most the other parts can score: alone, it alarms, as it would as a
+ * detector of its own. Without this its novelty counted as one unit, and the
+ * other parts' normal noise drowned it (path traversals missed that bosc
+ * alone detects).
+ */
+function silentPartsLoud(parts: readonly Detector[], measured: readonly { scale: number; silent: boolean }[]): number[] {
+  let loudest = 1;
+  parts.forEach((d, p) => {
+    const bound = d.maxScore() / measured[p]!.scale;
+    if (!measured[p]!.silent && Number.isFinite(bound) && bound > loudest) loudest = bound;
+  });
+  return measured.map((m) => (m.silent ? m.scale / loudest : m.scale));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { SyswardenError } from '../errors.js';
+import { twoNumbers } from './common.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { factory as markov } from './markov.js';
 import { factory as stide } from './stide.js';
@@ -60,16 +61,6 @@ export function parseDetectorList(spec: string | readonly string[]): DetectorFac
 export function highestScore(d: Detector): number {
   const max = d.maxScore();
   return Number.isNaN(max) ? Infinity : max;
-}
-
-/** Two numbers for a message, with the digits it takes to tell them apart. */
-export function twoNumbers(a: number, b: number): [string, string] {
-  for (let digits = 4; digits < 17; digits++) {
-    const x = String(Number(a.toPrecision(digits)));
-    const y = String(Number(b.toPrecision(digits)));
-    if (x !== y) return [x, y];
-  }
-  return [String(a), String(b)];
 }
 
 /**
