@@ -3,8 +3,8 @@ import { DEFAULT_DETECTOR, DETECTOR_NAMES, getDetector, parseDetectorList } from
 
 describe('detector registry', () => {
   it('has the default first, the sequence detectors and the study classifiers', () => {
-    expect(DEFAULT_DETECTOR).toBe('markov');
-    expect(DETECTOR_NAMES).toEqual(['markov', 'hybrid', 'stide', 'bosc', 'ngram', 'lookup', 'rf', 'nb', 'knn', 'mlp', 'ada', 'ocsvm', 'iforest']);
+    expect(DEFAULT_DETECTOR).toBe('hybrid');
+    expect(DETECTOR_NAMES).toEqual(['hybrid', 'markov', 'stide', 'bosc', 'ngram', 'lookup', 'rf', 'nb', 'knn', 'mlp', 'ada', 'ocsvm', 'iforest']);
     for (const n of DETECTOR_NAMES) expect(getDetector(n).name).toBe(n);
   });
 
@@ -14,6 +14,6 @@ describe('detector registry', () => {
   });
 
   it('names the known detectors when given an unknown one', () => {
-    expect(() => parseDetectorList('svm')).toThrow(/unknown detector 'svm'\. Fix: use one of markov, hybrid, stide, bosc/);
+    expect(() => parseDetectorList('svm')).toThrow(/unknown detector 'svm'\. Fix: use one of hybrid, markov, stide, bosc/);
   });
 });
