@@ -71,6 +71,20 @@ export function segmentParts(count: number, parts = 10): Int32Array {
   return Int32Array.from({ length: count }, (_, i) => Math.floor((i * parts) / count));
 }
 
+/**
+ * The fold of each part: parts dealt to `folds` folds in a seeded order, so
+ * neither file order nor time decides which parts are held out together.
+ */
+export function dealFolds(parts: readonly number[], folds: number, seed: number): Map<number, number> {
+  const order = [...parts];
+  const rand = new Prng(seed);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rand.uint32() % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return new Map(order.map((p, i) => [p, i % folds]));
+}
+
 /** Checks a budget from the command line or an API caller. */
 export function checkBudget(budget: number, unit: BudgetUnit): number {
   const max = unit === 'trace' ? 0.5 : 3600;
@@ -113,15 +127,7 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   // supervised detectors cost a fit per fold and learn attacks in every fold anyway: 5.
   const supervised = factory.create(input.options).supervised;
   const folds = Math.min(parts.length, Math.max(2, Math.round(input.folds ?? (supervised ? 5 : 25))));
-  // Parts are dealt to folds in a seeded order, so neither file order nor time decides which parts are held out together.
-  const order = [...parts];
-  const rand = new Prng(input.seed ?? 1);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rand.uint32() % (i + 1);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  const foldOf = new Map<number, number>();
-  order.forEach((p, i) => foldOf.set(p, i % folds));
+  const foldOf = dealFolds(parts, folds, input.seed ?? 1);
 
   const trim = input.trim ?? Math.min(normal.size, input.frame - 1);
   // The model itself is fitted first: a detector whose scale comes from its data passes it on to the fold models.

@@ -3,13 +3,12 @@ import { selectWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, requireWindows } from './common.js';
 import { DEFAULT_FRAME, decisionScores } from './decision.js';
-import { thresholdFromPeaks } from './calibration.js';
+import { dealFolds, segmentParts, thresholdFromPeaks } from './calibration.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { factory as bosc } from './bosc.js';
 import { factory as markov } from './markov.js';
 import { factory as ngram } from './ngram.js';
 import { factory as stide } from './stide.js';
-import { Prng } from './lib/prng.js';
 import { badState, restoring, stateNumber, stateObject, stateWindowSize } from './lib/state.js';
 
 /**
@@ -206,14 +205,9 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
   const size = normal.size;
   const trim = Math.min(size, DEFAULT_FRAME - 1);
   const group = streamGroups(normal);
-  const order = [...new Set(group)];
-  const rand = new Prng(seed);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rand.uint32() % (i + 1);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  const folds = Math.min(SCALE_FOLDS, order.length);
-  const foldOf = new Map(order.map((g, k) => [g, k % folds]));
+  const groups = [...new Set(group)];
+  const folds = Math.min(SCALE_FOLDS, groups.length);
+  const foldOf = dealFolds(groups, folds, seed);
   const peaks: number[] = [];
   const longPeaks: number[] = [];
   let bound = Number.NaN;
@@ -281,8 +275,7 @@ function streamGroups(normal: WindowSet): Int32Array {
   if (source) {
     for (let i = 1; i < normal.count; i++) if (source[i] !== source[0]) return source.slice(0, normal.count);
   }
-  const runs = Math.min(4, normal.count);
-  return Int32Array.from({ length: normal.count }, (_, i) => Math.floor((i * runs) / normal.count));
+  return segmentParts(normal.count, Math.min(4, normal.count));
 }
 
 export const factory: DetectorFactory<HybridOptions> = {
