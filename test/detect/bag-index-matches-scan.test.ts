@@ -67,4 +67,24 @@ describe('bag index', () => {
     expect(index.scans).toBeLessThan(queries.length);
     if (n > 256 * 16) expect(index.scans).toBeGreaterThan(0); // the fallback is exercised too
   });
+
+  it('caps the work of a search: an upper bound of the distance, the same every time, exact within the budget', () => {
+    const w = 15;
+    const { bags, queries, all } = problem(w, 6000, 115);
+    const exact = new BagIndex(bags, w, Infinity);
+    const want = queries.map((q) => exact.nearestMissing(q));
+    const tight = new BagIndex(bags, w, 64);
+    const got = queries.map((q) => tight.nearestMissing(q));
+    const again = queries.map((q) => tight.nearestMissing(q));
+    expect(again).toEqual(got);
+    // Never nearer than the nearest, sometimes farther (the budget bites), and every search stays within it.
+    got.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(want[i]!));
+    expect(got.some((g, i) => g > want[i]!)).toBe(true);
+    expect(tight.capped).toBeGreaterThan(0);
+    expect(tight.compared).toBeLessThanOrEqual(64 * 2 * queries.length); // two runs of every query
+    // A budget above the most a search can need (its posting lists, then a scan of every bag): the exact answer, nothing capped.
+    const roomy = new BagIndex(bags, w, 2 * all.length);
+    expect(queries.map((q) => roomy.nearestMissing(q))).toEqual(want);
+    expect(roomy.capped).toBe(0);
+  });
 });
