@@ -49,7 +49,8 @@ function report(r: TrainResult, model: string): void {
     for (const p of r.profiles) console.error(`  ${p.exe}: ${p.windows} windows, threshold ${p.calibration.threshold.toPrecision(4)}`);
     for (const p of r.skippedProfiles ?? []) console.error(`  ${p.exe}: ${p.windows} windows, no profile (${p.reason}); scored by the container-wide one`);
   }
-  console.error(`syswarden: ${d.name} model saved to ${model}\n${indent(formatCalibration(r.calibration))}`);
+  const made = d.summary?.();
+  console.error(`syswarden: ${d.name} model saved to ${model}\n${indent(formatCalibration(r.calibration))}${made ? `\n${indent(made)}` : ''}`);
 }
 
 function indent(text: string): string {

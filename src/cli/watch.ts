@@ -104,7 +104,8 @@ export async function run(argv: string[]): Promise<number> {
         ...(model.executables ? { knownExecutables: model.executables.size } : {}),
       });
       console.error(`syswarden: watching ${targets.join(', ')} with ${p.detector} (window ${p.windowSize}, ${p.workerCount} workers)`);
-      console.error(formatCalibration(model.calibration).split('\n').map((l) => `  ${l}`).join('\n'));
+      const made = model.summary;
+      console.error([formatCalibration(model.calibration), ...(made ? [made] : [])].join('\n').split('\n').map((l) => `  ${l}`).join('\n'));
       if (model.executables) console.error(`  drift: the first exec of an executable other than the ${model.executables.size} the model knows is a 'new-executable' record`);
       let last = { t: Date.now(), events: 0, windows: 0 };
       stats = setInterval(() => {

@@ -44,6 +44,9 @@ export class Bosc implements Detector {
   private index: BagIndex | undefined;
   private cached = new Float64Array(1024);
   private scratch = new Uint16Array(0);
+  /** Windows scored, and normal bags compared by searches made for them (see workPerWindow). */
+  private scored = 0;
+  private compared = 0;
 
   constructor(opts: Partial<BoscOptions> = {}) {
     this.cacheLimit = Math.round(optNumber(opts, 'cacheLimit', 1 << 20, 16, 1 << 26));
@@ -95,13 +98,17 @@ export class Bosc implements Detector {
   /** L1 distance / 2w from a sorted bag to the nearest normal bag. */
   private nearest(bag: Uint16Array): number {
     this.index ??= new BagIndex(this.bags.view(), bag.length);
+    const before = this.index.compared;
     // L1 between equal-size bags is 2 * (calls missing); normalised by its maximum 2w.
-    return this.index.nearestMissing(bag) / bag.length;
+    const missing = this.index.nearestMissing(bag);
+    this.compared += this.index.compared - before;
+    return missing / bag.length;
   }
 
   score(windows: WindowSet, out = new Float64Array(windows.count)): Float64Array {
     checkFitted(this.name, this.windowSize, windows);
     const { size, data } = windows;
+    this.scored += windows.count;
     for (let i = 0; i < windows.count; i++) {
       const bag = this.bagOf(data, i * size);
       if (this.bags.lookup(bag, 0) >= 0) {
@@ -122,6 +129,11 @@ export class Bosc implements Detector {
       out[i] = this.cached[id]!;
     }
     return out;
+  }
+
+  /** Normal bags compared per window scored so far: 0 while every bag was known or cached; hundreds where a busy program's windows are mostly new bags. */
+  workPerWindow(): number {
+    return this.scored === 0 ? 0 : this.compared / this.scored;
   }
 
   get bagCount(): number {

@@ -44,6 +44,16 @@ export interface Detector {
    * are on this model's scale, not on each fold model's own.
    */
   calibrationOptions?(): Record<string, unknown>;
+  /**
+   * Search work per window beyond a table lookup, averaged over the windows
+   * scored so far (bosc: normal bags compared in nearest-bag searches), for
+   * detectors whose cost depends on how novel the data is. A combination
+   * reads it on held-out normal data to leave out a part the data makes too
+   * costly (see hybrid.ts).
+   */
+  workPerWindow?(): number;
+  /** One or more lines on what the fitted model is made of, for train and watch to print (hybrid: its parts and their units). */
+  summary?(): string;
 }
 
 /** How a detector class is registered: build fresh with options, or restore from saved state. */

@@ -1,5 +1,5 @@
 import { SyswardenError } from '../errors.js';
-import { selectWindows } from '../window/windows.js';
+import { selectWindows, sliceWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, requireWindows } from './common.js';
 import { DEFAULT_FRAME, decisionScores } from './decision.js';
@@ -22,6 +22,25 @@ const PARTS: ReadonlyMap<string, DetectorFactory> = new Map(
 /** Order (transitions) and mix (the bag of calls): what each misses, the other sees. */
 export const DEFAULT_HYBRID_PARTS = 'ngram+bosc';
 
+/**
+ * Search work per window (workPerWindow) above which a part is left out of
+ * the model, measured on held-out normal streams in fit(). bosc's
+ * nearest-bag search runs once per distinct unseen bag. Measured (normal bags
+ * compared per held-out window): ISCC 0.02 at window 3 to 17-27 at window 15
+ * (up to 78 over a fold's first windows, before its cache fills), the
+ * scenario dataset at most 0.5 up to window 6 and 85 at window 15 (postgres); the
+ * benchmark's busy container (most requests near-unique) 19 at window 3, 430
+ * at window 7 and 2 400 at window 15, where bosc scored some 10^3 windows/s
+ * and a live container makes 10^5-10^6 calls/s. There the data keeps making
+ * new bags, so bosc's novelty is weak evidence as well as costly: the other
+ * parts score alone, and the model says so (summary()). The limit sits
+ * between the two, with a margin of two or more on either side.
+ */
+export const WORK_LIMIT = 200;
+/** Held-out windows scored between two looks at a part's search work; the first look comes after WORK_FIRST_LOOK windows (the first windows of a fold are all cache misses). */
+const WORK_CHUNK = 4096;
+const WORK_FIRST_LOOK = 16_384;
+
 /** Most held-out folds used to measure each part's normal peaks in fit(). */
 const SCALE_FOLDS = 5;
 /** A part's unit is its own alarm level on held-out normal streams at this share of them (the default budget per trace). */
@@ -33,6 +52,8 @@ export interface HybridOptions {
   seed: number;
   /** Each part's unit, in the order of parts: given, fit() uses them instead of measuring (calibration's fold models). */
   scales: number[];
+  /** Parts to leave out, by name, with why (calibration's fold models: what the model left out). */
+  left: Record<string, string>;
 }
 
 const VERSION = 1;
@@ -43,6 +64,8 @@ interface PartState {
   /** The part's score that counts as one unit of the hybrid's score. */
   scale: number;
   state: unknown;
+  /** Present when the part was left out of the model (no state): why. */
+  left?: string;
 }
 
 interface HybridState {
@@ -95,8 +118,11 @@ export class Hybrid implements Detector {
   private readonly partNames: string[];
   private readonly seed: number;
   private readonly givenScales: number[] | undefined;
-  private parts: Detector[] = [];
+  private readonly givenLeft: Record<string, string>;
+  /** Per part: its fitted model, or undefined when it was left out (see leftWhy). */
+  private parts: (Detector | undefined)[] = [];
   private scales: number[] = [];
+  private leftWhy: (string | undefined)[] = [];
   private buffer = new Float64Array(0);
 
   constructor(opts: Partial<HybridOptions> = {}) {
@@ -107,6 +133,11 @@ export class Hybrid implements Detector {
       throw new SyswardenError('ERR_INVALID_INPUT', `hybrid: scales must be ${this.partNames.length} positive numbers, one per part (${this.partNames.join(', ')}).`);
     }
     this.givenScales = given && [...given];
+    const left = opts.left ?? {};
+    if (typeof left !== 'object' || left === null || Object.keys(left).some((n) => !this.partNames.includes(n)) || Object.keys(left).length >= this.partNames.length) {
+      throw new SyswardenError('ERR_INVALID_INPUT', `hybrid: parts left out must be some, not all, of ${this.partNames.join(', ')}.`);
+    }
+    this.givenLeft = { ...left };
   }
 
   fit(train: WindowSet): void {
@@ -115,7 +146,9 @@ export class Hybrid implements Detector {
     const factories = this.partNames.map((n) => PARTS.get(n)!);
     const size = normal.size;
     const measured = this.givenScales ? undefined : factories.map((f) => heldOutScale(f, normal, this.seed));
-    this.parts = factories.map((f) => {
+    this.leftWhy = measured ? leaveOutCostly(this.partNames, measured) : this.partNames.map((n) => this.givenLeft[n]);
+    this.parts = factories.map((f, p) => {
+      if (this.leftWhy[p] !== undefined) return undefined;
       const d = f.create({ seed: this.seed });
       d.fit(normal);
       return d;
@@ -130,7 +163,9 @@ export class Hybrid implements Detector {
     const part = this.buffer.subarray(0, windows.count);
     out.fill(0, 0, windows.count);
     for (let p = 0; p < this.parts.length; p++) {
-      this.parts[p]!.score(windows, part);
+      const d = this.parts[p];
+      if (!d) continue;
+      d.score(windows, part);
       const unit = 1 / this.scales[p]!;
       for (let i = 0; i < windows.count; i++) {
         const x = part[i]! * unit;
@@ -144,7 +179,7 @@ export class Hybrid implements Detector {
   maxScore(): number {
     let highest = 0;
     for (let p = 0; p < this.parts.length; p++) {
-      const max = this.parts[p]!.maxScore();
+      const max = this.parts[p]?.maxScore() ?? 0;
       if (Number.isNaN(max)) return Number.NaN;
       highest = Math.max(highest, max / this.scales[p]!);
     }
@@ -153,18 +188,33 @@ export class Hybrid implements Detector {
 
   /** Calibration's fold models keep this model's units, so its held-out peaks are on the scale this model scores on. */
   calibrationOptions(): Record<string, unknown> {
-    return { parts: this.partNames.join('+'), seed: this.seed, scales: [...this.scales] };
+    const left = Object.fromEntries(this.partNames.flatMap((n, p) => (this.leftWhy[p] === undefined ? [] : [[n, this.leftWhy[p]!]])));
+    return { parts: this.partNames.join('+'), seed: this.seed, scales: [...this.scales], left };
+  }
+
+  summary(): string {
+    return this.partNames
+      .map((n, p) =>
+        this.leftWhy[p] !== undefined
+          ? `part ${n}: left out, ${this.leftWhy[p]}`
+          : `part ${n}: one unit = a score of ${Number(this.scales[p]!.toPrecision(4))}`,
+      )
+      .join('\n');
   }
 
   /** Each part's score that counts as one unit, by name (what fit() measured on held-out normal streams). */
   get units(): Record<string, number> {
-    return Object.fromEntries(this.partNames.map((n, p) => [n, this.scales[p]!]));
+    return Object.fromEntries(this.partNames.flatMap((n, p) => (this.parts[p] ? [[n, this.scales[p]!]] : [])));
   }
 
   state(): HybridState {
     return {
       windowSize: this.windowSize,
-      parts: this.parts.map((d, p) => ({ name: d.name, version: d.version, scale: this.scales[p]!, state: d.state() })),
+      parts: this.partNames.map((name, p) => {
+        const d = this.parts[p];
+        const f = PARTS.get(name)!;
+        return d ? { name, version: d.version, scale: this.scales[p]!, state: d.state() } : { name, version: f.version, scale: this.scales[p]!, state: null, left: this.leftWhy[p]! };
+      }),
     };
   }
 
@@ -177,9 +227,12 @@ export class Hybrid implements Detector {
       for (const p of saved) if (!PARTS.has(String(p.name))) throw badState('hybrid', `it names a part '${String(p.name).slice(0, 40)}' this build does not have`);
       if (saved.length < 2) throw badState('hybrid', 'it holds fewer than two parts');
       const d = new Hybrid({ parts: saved.map((p) => String(p.name)).join('+') });
-      d.parts = saved.map((p) => {
+      d.leftWhy = saved.map((p) => (p.left === undefined ? undefined : String(p.left).slice(0, 400)));
+      if (d.leftWhy.every((w) => w !== undefined)) throw badState('hybrid', 'every part was left out');
+      d.parts = saved.map((p, i) => {
         const f = PARTS.get(String(p.name))!;
         if (p.version !== f.version) throw badState('hybrid', `its ${f.name} part has version ${String(p.version).slice(0, 20)}, this build reads ${f.version}`);
+        if (d.leftWhy[i] !== undefined) return undefined;
         const part = f.restore(p.state);
         if (part.windowSize !== size) throw badState('hybrid', `its ${f.name} part has windows of ${part.windowSize}, not ${size}`);
         return part;
@@ -201,7 +254,14 @@ export class Hybrid implements Detector {
  * smallest frame score the part can show, one window at a 1/w share of its
  * bound, and is silent: silentPartsLoud() scales it further.
  */
-function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number): { scale: number; silent: boolean } {
+interface Measured {
+  scale: number;
+  silent: boolean;
+  /** Search work per held-out window (see WORK_LIMIT); Infinity when scoring stopped because it passed the limit. */
+  work: number;
+}
+
+function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number): Measured {
   const size = normal.size;
   const trim = Math.min(size, DEFAULT_FRAME - 1);
   const group = streamGroups(normal);
@@ -211,6 +271,8 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
   const peaks: number[] = [];
   const longPeaks: number[] = [];
   let bound = Number.NaN;
+  let work = 0;
+  let scored = 0;
   if (folds >= 2) {
     for (let f = 0; f < folds; f++) {
       const trainIdx: number[] = [];
@@ -222,7 +284,13 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
       const heldSet = selectWindows(normal, heldIdx);
       const source = Int32Array.from(heldIdx, (i) => group[i]!);
       const windows = { ...heldSet, source };
-      const decided = decisionScores(windows, d.score(windows), DEFAULT_FRAME, trim);
+      const scores = scoreWithinLimit(d, windows);
+      if (!scores) return { scale: 1, silent: false, work: Infinity };
+      if (d.workPerWindow) {
+        work += d.workPerWindow() * windows.count;
+        scored += windows.count;
+      }
+      const decided = decisionScores(windows, scores, DEFAULT_FRAME, trim);
       const peak = new Map<number, { max: number; n: number }>();
       for (let i = 0; i < windows.count; i++) {
         const p = peak.get(source[i]!) ?? { max: 0, n: 0 };
@@ -244,7 +312,37 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
     bound = d.maxScore();
   }
   const least = (Number.isFinite(bound) && bound > 0 ? bound : 1) / (size * (DEFAULT_FRAME - trim));
-  return q > least ? { scale: q, silent: false } : { scale: least, silent: q <= 0 };
+  work = scored > 0 ? work / scored : 0;
+  return q > least ? { scale: q, silent: false, work } : { scale: least, silent: q <= 0, work };
+}
+
+/**
+ * The part's scores of held-out windows, in chunks: undefined as soon as its
+ * search work per window passes WORK_LIMIT (so measuring a part that is too
+ * costly costs a few chunks, not the whole fold).
+ */
+function scoreWithinLimit(d: Detector, windows: WindowSet): Float64Array | undefined {
+  if (!d.workPerWindow) return d.score(windows);
+  const out = new Float64Array(windows.count);
+  for (let at = 0; at < windows.count; at += WORK_CHUNK) {
+    const end = Math.min(windows.count, at + WORK_CHUNK);
+    d.score(sliceWindows(windows, at, end), out.subarray(at, end));
+    if ((end >= WORK_FIRST_LOOK || end === windows.count) && d.workPerWindow() > WORK_LIMIT) return undefined;
+  }
+  return out;
+}
+
+/**
+ * Parts whose held-out search work passed WORK_LIMIT are left out, with why,
+ * as long as one part stays (the cheapest).
+ */
+function leaveOutCostly(names: readonly string[], measured: readonly Measured[]): (string | undefined)[] {
+  const cheapest = measured.reduce((best, m, p) => (m.work < measured[best]!.work ? p : best), 0);
+  return measured.map((m, p) =>
+    p !== cheapest && m.work > WORK_LIMIT
+      ? `its search cost more than ${WORK_LIMIT} comparisons per held-out normal window (this program's normal windows keep making new ${names[p] === 'bosc' ? 'bags' : 'windows'}): too slow to score live, and weak evidence where normal data is that new`
+      : undefined,
+  );
 }
 
 /**
@@ -257,13 +355,14 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
  * other parts' normal noise drowned it (path traversals missed that bosc
  * alone detects).
  */
-function silentPartsLoud(parts: readonly Detector[], measured: readonly { scale: number; silent: boolean }[]): number[] {
+function silentPartsLoud(parts: readonly (Detector | undefined)[], measured: readonly Measured[]): number[] {
   let loudest = 1;
   parts.forEach((d, p) => {
+    if (!d) return;
     const bound = d.maxScore() / measured[p]!.scale;
     if (!measured[p]!.silent && Number.isFinite(bound) && bound > loudest) loudest = bound;
   });
-  return measured.map((m) => (m.silent ? m.scale / loudest : m.scale));
+  return measured.map((m, p) => (!parts[p] ? 1 : m.silent ? m.scale / loudest : m.scale));
 }
 
 /**

@@ -32,14 +32,17 @@ export class PipelineModel {
   readonly profileOf: ReadonlyMap<string, number>;
   /** Trained per executable (even if no executable earned a profile): an exec starts a thread's windows afresh, as in training. */
   readonly perExe: boolean;
+  /** What the fitted detector is made of, when it says (hybrid: its parts), for watch to print. */
+  readonly summary: string | undefined;
 
   constructor(
     readonly bytes: Uint8Array,
     /** How alerts and messages name the model. */
     readonly name: string,
   ) {
-    const { file } = modelFromBytes(bytes, name);
+    const { file, detector } = modelFromBytes(bytes, name);
     this.detector = file.detector;
+    this.summary = detector.summary?.();
     this.windowSize = file.windowSize;
     this.threshold = file.threshold;
     this.calibration = file.calibration;
