@@ -153,8 +153,8 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   const partHours = input.unit === 'hour' ? input.partHours ?? 0 : 0;
   if (input.unit === 'hour' && !(partHours > 0)) throw new SyswardenError('ERR_INVALID_INPUT', 'an hourly budget needs the length of each held-out part.');
   const perPart = input.unit === 'hour' ? Math.min(0.5, input.budget * partHours) : input.budget;
-  const chosen = thresholdFromPeaks(peaks, perPart);
   const max = detector.maxScore();
+  const chosen = thresholdFromPeaks(peaks, perPart, max);
   const calibration: Calibration = {
     frame: input.frame,
     trim,
@@ -188,6 +188,8 @@ export interface ChosenThreshold {
   /** Estimated probability that a new part's peak reaches it. */
   expected: number;
   how: 'quantile' | 'tail' | 'floor' | 'above-rare' | 'above-all';
+  /** Tail only: the scale's point estimate was used, because its upper bound put the threshold above the ceiling. */
+  pointEstimate?: boolean;
 }
 
 /**
@@ -201,7 +203,10 @@ export interface ChosenThreshold {
  *   exponential tail (peaks-over-threshold, Pickands 1975): with m the
  *   median peak and s the median excess over m divided by ln 2 (a scale
  *   that one outlying part cannot move much), P(peak >= m + x) = 0.5·e^(-x/s),
- *   so the threshold is m + s·ln(0.5 / rate). It may sit below the highest
+ *   so the threshold is m + s·ln(0.5 / rate), with s at its upper
+ *   TAIL_CONFIDENCE bound (tailScaleBound): a handful of excesses leave the
+ *   scale uncertain, and a threshold at the point estimate lets through more
+ *   than the budget half the time. It may sit below the highest
  *   peak: one unusual part is allowed to be unusual. But not two: where the
  *   fitted tail would let two or more held-out parts alarm (the peaks are a
  *   mixture, e.g. a rare normal activity several parts share), the data
@@ -213,7 +218,7 @@ export interface ChosenThreshold {
  *   e.g. no held-out window was unusual at all) there is no tail to
  *   extrapolate: the threshold is just above the highest peak.
  */
-export function thresholdFromPeaks(peaks: Float64Array, rate: number): ChosenThreshold {
+export function thresholdFromPeaks(peaks: Float64Array, rate: number, ceiling = Infinity): ChosenThreshold {
   const n = peaks.length;
   if (n === 0) throw new SyswardenError('ERR_NO_DATA', 'no held-out normal data to set a threshold on.');
   const sorted = Float64Array.from(peaks).sort();
@@ -238,7 +243,15 @@ export function thresholdFromPeaks(peaks: Float64Array, rate: number): ChosenThr
     const t = justAbove(sorted[n - 1]!);
     return { threshold: t, observed: 0, expected: 1 / (n + 1), how: 'above-all' };
   }
-  const t = m + s * Math.log(0.5 / rate);
+  // The scale is estimated from a handful of excesses; the threshold uses its upper confidence bound, so that
+  // the budget is met with TAIL_CONFIDENCE, not only on average (a point estimate overshoots half the time).
+  // Where that bound is beyond the ceiling (the highest score a window can reach: a model that could never
+  // alarm), the point estimate is the threshold, as long as it is reachable.
+  const confident = m + s * tailScaleBound(excess.length) * Math.log(0.5 / rate);
+  const pointEstimate = confident > ceiling;
+  const t = pointEstimate ? m + s * Math.log(0.5 / rate) : confident;
+  const tail = pointEstimate ? { pointEstimate } : {};
+  const expectedAt = (x: number) => Math.min(rate, 0.5 * Math.exp(-(x - m) / s));
   // The tail is a model; the peaks are data. Where the model would let more
   // than one held-out part alarm (a mixture: a rare normal activity that
   // several parts share), the data wins: the threshold rises to just above
@@ -249,8 +262,55 @@ export function thresholdFromPeaks(peaks: Float64Array, rate: number): ChosenThr
   // allows, and the threshold rises above it too.
   const allowOne = oneOutlierPlausible(n, rate);
   const floor = allowOne ? (n >= 3 ? justAbove(sorted[n - 2]!) : -Infinity) : justAbove(sorted[n - 1]!);
-  if (floor > t) return { threshold: floor, observed: reach(floor), expected: rate, how: allowOne ? 'floor' : 'above-rare' };
-  return { threshold: t, observed: reach(t), expected: rate, how: 'tail' };
+  if (floor > t) return { threshold: floor, observed: reach(floor), expected: expectedAt(floor), how: allowOne ? 'floor' : 'above-rare' };
+  return { threshold: t, observed: reach(t), expected: expectedAt(t), how: 'tail', ...tail };
+}
+
+/** Confidence with which a threshold extrapolated from the tail meets the budget (see tailScaleBound). */
+export const TAIL_CONFIDENCE = 0.9;
+
+/**
+ * The factor that turns a tail scale estimated from k excesses into its
+ * upper TAIL_CONFIDENCE bound. For exponential excesses with scale s, the
+ * sum of k of them is s/2 times a chi-square variable of 2k degrees of
+ * freedom, so the scale is at most 2k·ŝ / chi2(1 - TAIL_CONFIDENCE; 2k) with
+ * that confidence: 2.1 for 5 excesses (10 held-out parts), 1.5 for 20,
+ * towards 1 as the data grows. (ŝ here comes from the median excess, which
+ * one outlying part cannot move; it is treated as if it were the mean.)
+ */
+export function tailScaleBound(k: number): number {
+  if (k < 1) return 1;
+  return (2 * k) / chiSquareQuantileEven(1 - TAIL_CONFIDENCE, k);
+}
+
+/**
+ * Quantile p of the chi-square distribution with 2k degrees of freedom, by
+ * bisection on its distribution function, which for an even number of
+ * degrees is a Poisson sum: P(X <= x) = 1 - sum_{i<k} e^(-x/2) (x/2)^i / i!.
+ */
+function chiSquareQuantileEven(p: number, k: number): number {
+  // The terms in logs: e^(-x/2) underflows long before k reaches the thousands of parts an hourly budget can have.
+  const logs = new Float64Array(k);
+  const cdf = (x: number): number => {
+    const h = x / 2;
+    const lh = Math.log(h);
+    let top = -Infinity;
+    for (let i = 0; i < k; i++) {
+      logs[i] = i === 0 ? -h : logs[i - 1]! + lh - Math.log(i);
+      if (logs[i]! > top) top = logs[i]!;
+    }
+    let sum = 0;
+    for (let i = 0; i < k; i++) sum += Math.exp(logs[i]! - top);
+    return 1 - Math.exp(top) * sum;
+  };
+  let lo = 0;
+  let hi = 2 * k + 20 * Math.sqrt(k) + 20;
+  for (let it = 0; it < 100; it++) {
+    const mid = (lo + hi) / 2;
+    if (cdf(mid) < p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
 }
 
 /** Below this chance of being seen at the budget's rate, one held-out part's alarm is evidence against the threshold, not an outlier. */
@@ -295,7 +355,12 @@ function describe(c: ChosenThreshold, n: number, folds: number, part: Calibratio
   const held = `${n} held-out ${partWord(part, n)} (${folds}-fold cross-validation, frame means)`;
   if (c.how === 'quantile') return `the lowest threshold that at most ${quantileAllowance(n, rate)} of the peaks of ${held} reach (a new part's peak then reaches it with probability ${quantileAllowance(n, rate) + 1}/${n + 1})`;
   if (c.how === 'floor') return `just above the second highest peak of ${held}: the exponential tail fitted to their upper half would let more than one of them alarm, so only the single most unusual one may`;
-  if (c.how === 'tail') return `extrapolated from the upper half of the peaks of ${held}, modelled as an exponential tail (a rate of ${rate.toPrecision(2)} per part is finer than ${n} parts can count)`;
+  if (c.how === 'tail') {
+    const scale = c.pointEstimate
+      ? "its scale's point estimate (its upper bound would put the threshold above the highest score a window can reach)"
+      : `its scale's ${Math.round(TAIL_CONFIDENCE * 100)} % upper confidence bound`;
+    return `extrapolated from the upper half of the peaks of ${held}, modelled as an exponential tail, at ${scale} (a rate of ${rate.toPrecision(2)} per part is finer than ${n} parts can count)`;
+  }
   if (c.how === 'above-rare') {
     return `just above the highest peak of ${held}: the exponential tail fitted to their upper half would let one of them alarm, and at a rate of ${rate.toPrecision(2)} per part one alarm among ${n} parts is too unlikely to be an outlier`;
   }
