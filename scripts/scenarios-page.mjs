@@ -48,7 +48,7 @@ const lines = [
   '',
   'Made with `syswarden scenario run all --out ds` (defaults: seed 1, 30 runs per scenario of 6 to 12 s), then',
   '`syswarden eval --dataset ds --window 6 --json a.jsonl` (every detector) and',
-  '`syswarden eval --dataset ds --detector markov,ngram,stide,bosc --window 3,6,9,12,15 --json b.jsonl`, then',
+  '`syswarden eval --dataset ds --detector hybrid,markov,ngram,stide,bosc --window 3,6,9,12,15 --json b.jsonl`, then',
   '`node scripts/scenarios-page.mjs a.jsonl b.jsonl --dataset ds`. One build, one split seed: with 10 attack runs per',
   'scenario (5 for supervised detectors, which learn from the other 5) and 10 normal test runs, one run is 0.1 (0.2) of a rate.',
   '',
