@@ -153,6 +153,15 @@ enum sw_counter {
 #define SW_MAX_CGROUP_LEVEL 31
 /* Targets watched at once (slots 0 .. SW_MAX_TARGETS-1): 1 << SW_SLOT_BITS. */
 #define SW_MAX_TARGETS 4096
+/* Rows of the syscall counters per CPU: one per slot, and the all-processes row. */
+#define SW_COUNT_ROWS (SW_MAX_TARGETS + 1)
+/*
+ * 64-bit words of the counters' changed-row bitmap per CPU. The kernel sets
+ * a row's bit after adding to its counters; user space swaps a word for
+ * zero and then reads the rows it named: a change made before the swap is
+ * read now, one made after it sets the bit again for the next reading.
+ */
+#define SW_DIRTY_WORDS ((SW_COUNT_ROWS + 63) / 64)
 /* Distinct cgroup levels targets may sit at, at once. */
 #define SW_MAX_LEVELS 8
 

@@ -88,20 +88,40 @@ struct {
 
 /*
  * matched / emitted / dropped per target slot (row SW_MAX_TARGETS for
- * all-processes mode), per CPU so the hot path never shares a cache line.
- * Per slot so that a container flooding the ring is named in the report;
- * user space baselines a slot's row when it gives the slot to a new target.
+ * all-processes mode), one block of SW_COUNT_ROWS rows per CPU so the hot
+ * path never shares a cache line. Per slot so that a container flooding the
+ * ring is named in the report; user space baselines a slot's row when it
+ * gives the slot to a new target.
+ *
+ * Memory-mapped (user space sizes it to SW_COUNT_ROWS x possible CPUs before
+ * load): user space reads it without a system call, and reads only the rows
+ * marked in counters_dirty, so a reading costs what changed since the last
+ * one, not every row of every CPU.
  */
 struct sw_counts {
 	__u64 n[SW_CNT__MAX];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SW_MAX_TARGETS + 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, SW_COUNT_ROWS);
 	__type(key, __u32);
 	__type(value, struct sw_counts);
 } counters SEC(".maps");
+
+/*
+ * One bit per row per CPU (SW_DIRTY_WORDS words per CPU), set after the
+ * row's counters changed; user space swaps each non-zero word for zero and
+ * then reads the rows it names (event.h: the order that loses no change).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, SW_DIRTY_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters_dirty SEC(".maps");
 
 /*
  * Failed reservations on this CPU, all slots together: what user space
@@ -120,6 +140,22 @@ struct {
  * faultable), so two programs can interleave on one CPU: add atomically.
  */
 #define COUNT(c, which) __sync_fetch_and_add(&(c)->n[which], 1)
+
+/*
+ * After counting in `row` on `cpu`: mark the row changed. The bit is set
+ * after the counters, so a reader that clears it and then reads the row sees
+ * the counts; when the bit is already set (the usual case while a row is
+ * busy) this is one load of a line this CPU owns.
+ */
+static __always_inline void counted(__u32 cpu, __u32 row)
+{
+	__u32 k = cpu * SW_DIRTY_WORDS + row / 64;
+	__u64 *w = bpf_map_lookup_elem(&counters_dirty, &k);
+	__u64 bit = 1ull << (row % 64);
+
+	if (w && !(*w & bit))
+		__sync_fetch_and_or(w, bit);
+}
 
 /* Slow path: ask for the task's ancestor at each level where targets sit. */
 static __always_inline __u16 lookup_target(void)
@@ -226,12 +262,16 @@ static __always_inline int emit(struct task_struct *task, __u16 nr, int syscall)
 		return 0;
 
 	__u32 row = target < SW_TARGET_ID_LIMIT ? (target & SW_SLOT_MASK) : SW_MAX_TARGETS;
-	struct sw_counts *cnt = bpf_map_lookup_elem(&counters, &row);
+	/* The program runs with migration disabled: the CPU stays this one until it returns. */
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u32 key = cpu * SW_COUNT_ROWS + row;
+	struct sw_counts *cnt = bpf_map_lookup_elem(&counters, &key);
 	if (!cnt)
 		return 0;
 	COUNT(cnt, SW_CNT_MATCHED);
 	if (shed_now) {
 		COUNT(cnt, SW_CNT_DROPPED);
+		counted(cpu, row);
 		return 0;
 	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -240,6 +280,7 @@ static __always_inline int emit(struct task_struct *task, __u16 nr, int syscall)
 		__u64 *full = bpf_map_lookup_elem(&ring_full, &zero);
 
 		COUNT(cnt, SW_CNT_DROPPED);
+		counted(cpu, row);
 		if (full)
 			__sync_fetch_and_add(full, 1);
 		return 0;
@@ -254,6 +295,7 @@ static __always_inline int emit(struct task_struct *task, __u16 nr, int syscall)
 	 * the submit, so 'emitted' is never behind what user space has taken.
 	 */
 	COUNT(cnt, SW_CNT_EMITTED);
+	counted(cpu, row);
 	/* No wakeup: the consumer drains on a timer; a wakeup per event costs more than the event. */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;

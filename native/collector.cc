@@ -5,6 +5,7 @@
 #include <linux/perf_event.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -235,6 +236,8 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
     if (skel_) syscalls_bpf__destroy(skel_);
     skel_ = nullptr;
   };
+  ncpu_ = libbpf_num_possible_cpus();
+  if (ncpu_ <= 0) throw BpfError(env, "count the possible CPUs", ncpu_ < 0 ? ncpu_ : -EINVAL, "");
   std::string stage, first_stage;
   std::string log_text;
   int err = -EINVAL, first_err = 0;
@@ -251,6 +254,9 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       skel_->rodata->match_all = match_all ? 1 : 0;
       skel_->rodata->self_tgid = self_tgid;
       bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
+      // One block of counter rows, and of changed-row bits, per possible CPU.
+      bpf_map__set_max_entries(skel_->maps.counters, uint32_t(ncpu_) * SW_COUNT_ROWS);
+      bpf_map__set_max_entries(skel_->maps.counters_dirty, uint32_t(ncpu_) * SW_DIRTY_WORDS);
       bpf_program__set_autoload(skel_->progs.sys_enter_btf, btf);
       bpf_program__set_autoload(skel_->progs.sys_enter_tp, !btf);
       // Process events come from BTF tracepoints: with the tracepoint fallback there are none (stats say so).
@@ -321,6 +327,42 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
   }
 
   if (ring_err != 0) throw BpfError(env, "create ring buffer consumer", ring_err, log_text);
+  MapCounters();
+  if (!counts_map_ || !dirty_map_) {
+    int e = errno;
+    UnmapCounters();
+    ring_buffer__free(ring_);
+    ring_ = nullptr;
+    unload();
+    throw BpfError(env, "map the counters into memory", e ? e : EINVAL, "");
+  }
+}
+
+void Collector::MapCounters() {
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  auto round_up = [page](size_t n) { return (n + page - 1) / page * page; };
+  counts_map_bytes_ = round_up(sizeof(sw_counts_user) * size_t(ncpu_) * SW_COUNT_ROWS);
+  dirty_map_bytes_ = round_up(sizeof(uint64_t) * size_t(ncpu_) * SW_DIRTY_WORDS);
+  void* c = mmap(nullptr, counts_map_bytes_, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.counters), 0);
+  counts_map_ = c == MAP_FAILED ? nullptr : static_cast<sw_counts_user*>(c);
+  void* d = mmap(nullptr, dirty_map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(skel_->maps.counters_dirty), 0);
+  dirty_map_ = d == MAP_FAILED ? nullptr : static_cast<uint64_t*>(d);
+}
+
+void Collector::UnmapCounters() {
+  if (counts_map_) munmap(counts_map_, counts_map_bytes_);
+  if (dirty_map_) munmap(dirty_map_, dirty_map_bytes_);
+  counts_map_ = nullptr;
+  dirty_map_ = nullptr;
+}
+
+sw_counts_user Collector::SumRow(uint32_t row) const {
+  sw_counts_user sum{};
+  for (int c = 0; c < ncpu_; c++) {
+    const sw_counts_user& r = counts_map_[size_t(c) * SW_COUNT_ROWS + row];
+    for (int k = 0; k < SW_CNT__MAX; k++) sum.n[k] += __atomic_load_n(&r.n[k], __ATOMIC_RELAXED);
+  }
+  return sum;
 }
 
 int Collector::OnRecord(void* ctx, void* data, size_t size) {
@@ -408,13 +450,13 @@ void Collector::CountDroppedIn(Shared& s, const Batch& batch) {
   for (size_t i = 0; i < events; i++) {
     uint32_t r = RowOf(ev[i].slot);
     if (r != row && run > 0) {
-      s.user_dropped_by_slot[row].fetch_add(run, std::memory_order_relaxed);
+      s.AddUserDropped(row, run);
       run = 0;
     }
     row = r;
     run++;
   }
-  if (run > 0) s.user_dropped_by_slot[row].fetch_add(run, std::memory_order_relaxed);
+  if (run > 0) s.AddUserDropped(row, run);
 }
 
 // Fair share of the ring. All containers share one ring; when one floods
@@ -497,13 +539,7 @@ void Collector::Rebalance() {
 
 // Calls of one slot that passed the filter so far, summed over CPUs.
 uint64_t Collector::SlotMatched(uint16_t slot) {
-  uint32_t key = slot;
-  if (slot_rows_.empty() ||
-      bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), slot_rows_.data(), slot_rows_.size() * sizeof(sw_counts_user), 0) != 0)
-    return 0;
-  uint64_t m = 0;
-  for (const sw_counts_user& r : slot_rows_) m += r.n[SW_CNT_MATCHED];
-  return m;
+  return counts_map_ ? SumRow(slot).n[SW_CNT_MATCHED] : 0;
 }
 
 // Caller holds shed_mu_.
@@ -526,7 +562,6 @@ void Collector::ConsumeLoop() {
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu > 0) {
     ring_full_cpus_.assign(size_t(ncpu), 0);
-    slot_rows_.assign(size_t(ncpu), sw_counts_user{});
   }
   using clock = std::chrono::steady_clock;
   auto next = clock::now();
@@ -710,36 +745,61 @@ Napi::Value Collector::UnfollowTarget(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(gone.size()));
 }
 
-// Reads every row of the per-slot, per-CPU counters in a few batch calls
-// and sums the CPUs; keeps the result so stats() after close() still works.
+// Reads the rows the kernel marked changed since the last reading (on any
+// CPU), summed over CPUs; keeps the result so stats() after close() still
+// works. Each marked word is swapped for zero before its rows are read (the
+// kernel sets a bit after counting): what was counted before the swap is
+// read now, what is counted after it is marked again. The cost is the
+// bitmap (SW_DIRTY_WORDS words per CPU) and the changed rows, not every row
+// of every CPU.
 void Collector::ReadKernelCounters() {
-  int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return;
-  const uint32_t rows = SW_MAX_TARGETS + 1;
-  const size_t row_bytes = sizeof(sw_counts_user) * size_t(ncpu);
-  std::vector<uint32_t> keys(rows);
-  std::vector<uint8_t> values(rows * row_bytes);
-  std::vector<uint64_t> sums(size_t(rows) * SW_CNT__MAX, 0);
-  uint32_t next = 0;
-  bool first = true;
-  uint32_t got_total = 0;
-  while (got_total < rows) {
-    uint32_t count = rows - got_total;
-    int err = bpf_map_lookup_batch(bpf_map__fd(skel_->maps.counters), first ? nullptr : &next, &next, keys.data() + got_total,
-                                   values.data() + size_t(got_total) * row_bytes, &count, nullptr);
-    first = false;
-    got_total += count;
-    if (err) break;  // -ENOENT: the last batch
+  if (counts_map_ && dirty_map_) {
+    std::lock_guard<std::mutex> lock(dirty_mu_);
+    TakeKernelDirty();
+    for (uint32_t w = 0; w < SW_DIRTY_WORDS; w++) {
+      for (uint64_t bits = rows_to_read_[w]; bits != 0; bits &= bits - 1) {
+        const uint32_t row = w * 64 + uint32_t(__builtin_ctzll(bits));
+        if (row >= SW_COUNT_ROWS) continue;
+        const sw_counts_user sum = SumRow(row);
+        uint64_t* kept = &kernel_counts_[size_t(row) * SW_CNT__MAX];
+        for (int k = 0; k < SW_CNT__MAX; k++) {
+          kernel_totals_[k] += sum.n[k] - kept[k];
+          kept[k] = sum.n[k];
+        }
+      }
+      stats_changed_[w] |= rows_to_read_[w];
+      rows_to_read_[w] = 0;
+    }
   }
-  for (uint32_t i = 0; i < got_total; i++) {
-    uint32_t row = keys[i];
-    if (row >= rows) continue;
-    const sw_counts_user* per_cpu = reinterpret_cast<const sw_counts_user*>(values.data() + size_t(i) * row_bytes);
-    for (int c = 0; c < ncpu; c++)
-      for (int k = 0; k < SW_CNT__MAX; k++) sums[size_t(row) * SW_CNT__MAX + k] += per_cpu[c].n[k];
-  }
-  kernel_counts_.swap(sums);
   ReadProcCounters();
+}
+
+// Swaps each non-zero word of the kernel's bitmap (every CPU) for zero and
+// keeps its bits for both readers.
+void Collector::TakeKernelDirty() {
+  if (!dirty_map_) return;
+  for (int c = 0; c < ncpu_; c++) {
+    uint64_t* words = dirty_map_ + size_t(c) * SW_DIRTY_WORDS;
+    for (uint32_t w = 0; w < SW_DIRTY_WORDS; w++) {
+      if (__atomic_load_n(&words[w], __ATOMIC_RELAXED) == 0) continue;
+      const uint64_t bits = __atomic_exchange_n(&words[w], 0, __ATOMIC_SEQ_CST);
+      rows_to_read_[w] |= bits;
+      rows_active_[w] |= bits;
+    }
+  }
+}
+
+// Rows that counted a call (emitted, shed or lost to a full ring) since the
+// last call, and forgets them.
+size_t Collector::TakeActiveRows() {
+  std::lock_guard<std::mutex> lock(dirty_mu_);
+  TakeKernelDirty();
+  size_t n = 0;
+  for (uint32_t w = 0; w < SW_DIRTY_WORDS; w++) {
+    n += size_t(__builtin_popcountll(rows_active_[w]));
+    rows_active_[w] = 0;
+  }
+  return n;
 }
 
 void Collector::ReadProcCounters() {
@@ -765,41 +825,47 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
   const uint64_t events_delivered = s.events_delivered.load();
   const uint64_t user_dropped_batches = s.user_dropped_batches.load();
   const uint64_t user_dropped_events = s.user_dropped_events.load();
-  std::vector<uint64_t> user_dropped(rows);
-  for (uint32_t row = 0; row < rows; row++) user_dropped[row] = s.user_dropped_by_slot[row].load(std::memory_order_relaxed);
-  if (!closed_) ReadKernelCounters();
-  uint64_t totals[SW_CNT__MAX] = {0, 0, 0};
-  // Per slot: only rows where something happened.
-  Napi::Array per_slot = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (uint32_t row = 0; row < rows; row++) {
-    uint64_t em = 0, dr = 0;
-    if (kernel_counts_.size() == size_t(rows) * SW_CNT__MAX) {
-      em = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_EMITTED];
-      dr = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_DROPPED];
+  // Rows whose user-space losses changed: swapped out before the counts are read.
+  for (uint32_t w = 0; w < SW_DIRTY_WORDS; w++) {
+    if (shared_->user_dropped_changed[w].load(std::memory_order_relaxed) == 0) continue;
+    const uint64_t bits = shared_->user_dropped_changed[w].exchange(0, std::memory_order_acq_rel);
+    for (uint64_t b = bits; b != 0; b &= b - 1) {
+      const uint32_t row = w * 64 + uint32_t(__builtin_ctzll(b));
+      if (row < rows) reported_user_dropped_[row] = s.user_dropped_by_slot[row].load(std::memory_order_relaxed);
     }
-    // 'matched' is what the program finished deciding about. Its own
-    // matched counter runs ahead while an invocation is half-way (it only
-    // tells Settle() and the fair share when one is), and a reading of
-    // per-CPU counters is not atomic across them.
-    const uint64_t m = em + dr;
-    const uint64_t ud = user_dropped[row];
-    totals[SW_CNT_MATCHED] += m;
-    totals[SW_CNT_EMITTED] += em;
-    totals[SW_CNT_DROPPED] += dr;
-    if (m == 0 && ud == 0) continue;
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("slot", Napi::Number::New(env, row == SW_MAX_TARGETS ? SW_SLOT_ALL : row));
-    o.Set("matched", Napi::Number::New(env, double(m)));
-    o.Set("emitted", Napi::Number::New(env, double(em)));
-    o.Set("dropped", Napi::Number::New(env, double(dr)));
-    o.Set("userDropped", Napi::Number::New(env, double(ud)));
-    per_slot.Set(n++, o);
+    stats_changed_[w] |= bits;
   }
-  out.Set("matched", Napi::BigInt::New(env, totals[SW_CNT_MATCHED]));
-  out.Set("emitted", Napi::BigInt::New(env, totals[SW_CNT_EMITTED]));
-  out.Set("dropped", Napi::BigInt::New(env, totals[SW_CNT_DROPPED]));
-  out.Set("perSlot", per_slot);
+  if (!closed_) ReadKernelCounters();
+  // Per slot: only the rows that changed since the last stats(), as
+  // [slot, matched, emitted, dropped, userDropped] runs of one Float64Array
+  // (one allocation, not an object per row): the caller keeps the totals.
+  // 'matched' is what the program finished deciding about. Its own matched
+  // counter runs ahead while an invocation is half-way (it only tells
+  // Settle() and the fair share when one is), and a reading of per-CPU
+  // counters is not atomic across them.
+  std::vector<uint32_t> changed_rows;
+  for (uint32_t w = 0; w < SW_DIRTY_WORDS; w++) {
+    for (uint64_t b = stats_changed_[w]; b != 0; b &= b - 1) {
+      const uint32_t row = w * 64 + uint32_t(__builtin_ctzll(b));
+      if (row < rows) changed_rows.push_back(row);
+    }
+    stats_changed_[w] = 0;
+  }
+  Napi::Float64Array per_slot = Napi::Float64Array::New(env, changed_rows.size() * 5);
+  double* o = per_slot.Data();
+  for (uint32_t row : changed_rows) {
+    const uint64_t em = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_EMITTED];
+    const uint64_t dr = kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_DROPPED];
+    *o++ = row == SW_MAX_TARGETS ? SW_SLOT_ALL : row;
+    *o++ = double(em + dr);
+    *o++ = double(em);
+    *o++ = double(dr);
+    *o++ = double(reported_user_dropped_[row]);
+  }
+  out.Set("matched", Napi::BigInt::New(env, kernel_totals_[SW_CNT_EMITTED] + kernel_totals_[SW_CNT_DROPPED]));
+  out.Set("emitted", Napi::BigInt::New(env, kernel_totals_[SW_CNT_EMITTED]));
+  out.Set("dropped", Napi::BigInt::New(env, kernel_totals_[SW_CNT_DROPPED]));
+  out.Set("slotChanges", per_slot);
   out.Set("batchesDelivered", Napi::BigInt::New(env, batches_delivered));
   out.Set("eventsDelivered", Napi::BigInt::New(env, events_delivered));
   out.Set("userDroppedBatches", Napi::BigInt::New(env, user_dropped_batches));
@@ -867,20 +933,16 @@ Napi::Value Collector::Close(const Napi::CallbackInfo& info) {
 // dropped in user space, per slot, so the totals agree whatever happens.
 void Collector::Settle() {
   constexpr int kMaxRounds = 500;  // 1 ms apart: half a second at most
-  const uint32_t rows = SW_MAX_TARGETS + 1;
+  const uint32_t rows = SW_COUNT_ROWS;
+  if (!counts_map_) return;
   uint64_t last_emitted = ~0ull, last_dropped = ~0ull;
   for (int round = 0; round < kMaxRounds; round++) {
     ring_buffer__consume(ring_);
     Flush(false);
     ReadKernelCounters();
-    if (kernel_counts_.size() != size_t(rows) * SW_CNT__MAX) break;
-    uint64_t m = 0, e = 0, d = 0, taken = 0;
-    for (uint32_t row = 0; row < rows; row++) {
-      m += kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_MATCHED];
-      e += kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_EMITTED];
-      d += kernel_counts_[size_t(row) * SW_CNT__MAX + SW_CNT_DROPPED];
-      taken += consumed_by_row_[row];
-    }
+    const uint64_t m = kernel_totals_[SW_CNT_MATCHED], e = kernel_totals_[SW_CNT_EMITTED], d = kernel_totals_[SW_CNT_DROPPED];
+    uint64_t taken = 0;
+    for (uint32_t row = 0; row < rows; row++) taken += consumed_by_row_[row];
     const bool agree = m == e + d && taken == e && proc_taken_ == proc_kernel_[SW_PROC_CNT_EMITTED];
     if (agree && e == last_emitted && d == last_dropped) {
       settled_ = true;
@@ -890,7 +952,6 @@ void Collector::Settle() {
     last_dropped = agree ? d : ~0ull;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  if (kernel_counts_.size() != size_t(rows) * SW_CNT__MAX) return;
   if (proc_kernel_[SW_PROC_CNT_EMITTED] > proc_taken_)
     shared_->proc_user_dropped.fetch_add(proc_kernel_[SW_PROC_CNT_EMITTED] - proc_taken_, std::memory_order_relaxed);
   for (uint32_t row = 0; row < rows; row++) {
@@ -898,7 +959,7 @@ void Collector::Settle() {
     if (e <= consumed_by_row_[row]) continue;
     uint64_t lost = e - consumed_by_row_[row];
     shared_->user_dropped_events.fetch_add(lost, std::memory_order_relaxed);
-    shared_->user_dropped_by_slot[row].fetch_add(lost, std::memory_order_relaxed);
+    shared_->AddUserDropped(row, lost);
   }
 }
 
@@ -916,6 +977,7 @@ void Collector::Shutdown(bool settle) {
   stop_.store(true, std::memory_order_release);
   if (consumer_.joinable()) consumer_.join();
   if (settle && ring_ && skel_) Settle();
+  UnmapCounters();
   tsfn_.Release();
   if (ring_) ring_buffer__free(ring_);
   ring_ = nullptr;

@@ -60,6 +60,13 @@ class Collector : public Napi::ObjectWrap<Collector> {
     std::atomic<uint64_t> shed_episodes{0};
     // Per target slot, i.e. target id & SW_SLOT_MASK (last row: all-processes mode).
     std::array<std::atomic<uint64_t>, SW_MAX_TARGETS + 1> user_dropped_by_slot{};
+    // A bit per row, set after adding to its user_dropped_by_slot: what
+    // stats() reads again (the same swap-then-read order as the kernel's).
+    std::array<std::atomic<uint64_t>, SW_DIRTY_WORDS> user_dropped_changed{};
+    void AddUserDropped(uint32_t row, uint64_t n) {
+      user_dropped_by_slot[row].fetch_add(n, std::memory_order_relaxed);
+      user_dropped_changed[row / 64].fetch_or(uint64_t(1) << (row % 64), std::memory_order_release);
+    }
   };
   using SharedRef = std::shared_ptr<Shared>;
   static void Deliver(Napi::Env env, Napi::Function js_cb, SharedRef* ctx, Batch* batch);
@@ -131,7 +138,6 @@ class Collector : public Napi::ObjectWrap<Collector> {
   // When Rebalance last ran: a shed slot's calls are judged per unit of time, not per drain.
   std::chrono::steady_clock::time_point last_rebalance_{};
   std::vector<uint64_t> ring_full_cpus_;
-  std::vector<sw_counts_user> slot_rows_;  // one slot's counters, one row per CPU
   // Slots being shed, each with its kernel 'matched' count at the last
   // drain (its rate decides when it comes back).
   struct ShedSlot {
@@ -149,8 +155,36 @@ class Collector : public Napi::ObjectWrap<Collector> {
   Tsfn tsfn_;
   SharedRef shared_ = std::make_shared<Shared>();
   bool closed_ = true;
-  // Kernel counters summed over CPUs, row-major [slot][counter], as last read.
-  std::vector<uint64_t> kernel_counts_;
+  // The kernel's counters, memory-mapped: SW_COUNT_ROWS rows of
+  // sw_counts_user per possible CPU, and SW_DIRTY_WORDS words of the
+  // changed-row bitmap per CPU (bpf/event.h).
+  int ncpu_ = 0;
+  sw_counts_user* counts_map_ = nullptr;
+  size_t counts_map_bytes_ = 0;
+  uint64_t* dirty_map_ = nullptr;
+  size_t dirty_map_bytes_ = 0;
+  void MapCounters();
+  void UnmapCounters();
+  // A row's counters summed over CPUs, read from the mapping.
+  sw_counts_user SumRow(uint32_t row) const;
+  // Kernel counters summed over CPUs, row-major [row][counter], as last read
+  // (only rows the kernel marked changed are read again), and their totals.
+  std::vector<uint64_t> kernel_counts_ = std::vector<uint64_t>(size_t(SW_COUNT_ROWS) * SW_CNT__MAX, 0);
+  uint64_t kernel_totals_[SW_CNT__MAX] = {};
+  // Rows changed since the last stats() (kernel counters or user-space
+  // losses), and each row's user-space losses as stats() last read them.
+  std::vector<uint64_t> stats_changed_ = std::vector<uint64_t>(SW_DIRTY_WORDS, 0);
+  // The kernel's changed-row bits have two readers: stats() (rows to read
+  // again) and the fair share (rows that made calls since the last
+  // rebalance, shed or crowded-out ones included). TakeKernelDirty() moves
+  // the kernel's bits into both, under dirty_mu_, so a row's bit is never
+  // out of the kernel's map and in neither set while stats() reads.
+  std::mutex dirty_mu_;
+  std::vector<uint64_t> rows_to_read_ = std::vector<uint64_t>(SW_DIRTY_WORDS, 0);
+  std::vector<uint64_t> rows_active_ = std::vector<uint64_t>(SW_DIRTY_WORDS, 0);
+  void TakeKernelDirty();  // caller holds dirty_mu_
+  size_t TakeActiveRows();
+  std::vector<uint64_t> reported_user_dropped_ = std::vector<uint64_t>(SW_COUNT_ROWS, 0);
   // The final counters agreed (see Settle()).
   bool settled_ = false;
   napi_env env_ = nullptr;

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SyswardenError } from '../errors.js';
 import { loadAddon } from './addon.js';
-import type { NativeCollector, NativeStats } from './native.js';
+import { SLOT_CHANGE_FIELDS, type NativeCollector, type NativeStats } from './native.js';
 import { explainNativeError, preflight } from './preflight.js';
 import { decodeProcEvents } from './proc-event.js';
 import { EventBatch, nextTargetId, SLOT_ALL, targetSlot, type ProcBatch } from './record.js';
@@ -55,10 +55,13 @@ export interface CollectorOptions {
   /** How the program attaches: tp_btf, the classic tracepoint, or auto (tp_btf, else tracepoint). */
   attach?: 'auto' | 'tp_btf' | 'tracepoint';
   /**
-   * Fair share of the ring (default true): when a drain takes more than a
-   * quarter of the ring, the containers that brought more than their share
-   * of it are shed in the kernel for a while (their events counted as
-   * dropped), so one flooding container cannot crowd the others out.
+   * Fair share of the ring (default true): when the ring ran full since the
+   * last drain (or JavaScript falls behind), the containers that brought
+   * more than their share of the drain are shed in the kernel until their
+   * rate drops (their events counted as dropped), so one flooding container
+   * cannot crowd the others out. The share divides the drain among the
+   * containers that made calls since the last drain, not among all watched
+   * ones; a container alone is never shed.
    */
   fairShare?: boolean;
   /**
@@ -206,8 +209,28 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
   private readonly retired = new Map<number, Retired>();
   /** Per slot: the id of the last target given it (live or removed), or -1 for a slot never used. */
   private readonly slotOwner = new Int32Array(MAX_TARGETS).fill(-1);
+  /**
+   * Per counter row (a slot, or SLOT_ALL's row last): the native counts,
+   * cumulative, as emitted, dropped, userDropped triples. The addon reports
+   * only the rows that changed since its last reading (nativeStats() takes
+   * them in); `rowsSeen` lists the rows that ever counted anything.
+   */
+  private readonly rowCounts = new Float64Array((MAX_TARGETS + 1) * 3);
+  private readonly rowsSeen: number[] = [];
+  private readonly rowSeen = new Uint8Array(MAX_TARGETS + 1);
   /** Per slot: its native counts when it went to its current owner (a slot's first owner starts at zero). */
   private readonly baseline = new Map<number, SlotCounts>();
+  /**
+   * stats() builds a row only for what changed since the last call: rows are
+   * cached (frozen, shared between calls) per counter row, and for removed
+   * targets' final counts. `targetsVersion` is bumped whenever targets come
+   * or go; with the losses counted in JavaScript it keys the caches, and a
+   * counter row the addon reports changed is built again.
+   */
+  private targetsVersion = 0;
+  private cacheKey = '';
+  private readonly rowCache: Array<TargetStats | null | undefined> = new Array(MAX_TARGETS + 1);
+  private retiredCache: readonly TargetStats[] | undefined;
   /** Slots never used yet are taken first (in order), then freed ones, longest free first. */
   private freshSlots = 0;
   private readonly freedSlots: number[] = [];
@@ -337,7 +360,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
 
   stats(): CollectorStats {
     if (this.finalStats) return this.finalStats;
-    return this.statsFrom(this.live().stats(), this.live().attachMode());
+    return this.statsFrom(this.nativeStats(this.live()), this.live().attachMode());
   }
 
   /** Stop draining the ring (events pile up in the kernel, then drop, counted). For tests and back-pressure experiments. */
@@ -367,8 +390,8 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
       const attach = native.attachMode();
       native.close();
       // The consumer's last batches are still queued for this thread: let them land.
-      while (native.stats().inFlight > 0) await new Promise((r) => setImmediate(r));
-      this.finalStats = this.statsFrom(native.stats(), attach);
+      while (this.nativeStats(native).inFlight > 0) await new Promise((r) => setImmediate(r));
+      this.finalStats = this.statsFrom(this.nativeStats(native), attach);
       this.native = undefined;
       for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
       this.emit('close');
@@ -442,6 +465,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     this.retired.delete(id);
     this.slotOwner[slot] = id;
     this.byId.set(id, info);
+    this.targetsVersion++;
     native.setTargetLevels(this.levelMask());
     // The kernel follows the processes that start in or join the target from
     // now on; the ones already there are named here, so that one of them
@@ -456,24 +480,47 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
    * Returns how to take that back if the new target cannot be set.
    */
   private handOver(slot: number, previous: number, native: NativeCollector): () => void {
-    const now = this.slotCounts(native.stats(), slot);
+    this.nativeStats(native);
+    const now = this.slotCounts(slot);
     const before = this.baseline.get(slot);
     const retired = this.retired.get(previous);
     if (retired) retired.final = minus(now, before ?? ZERO);
     this.baseline.set(slot, now);
+    this.targetsVersion++;
     return () => {
+      this.targetsVersion++;
       if (retired) delete retired.final;
       if (before) this.baseline.set(slot, before);
       else this.baseline.delete(slot);
     };
   }
 
-  private slotCounts(s: NativeStats, slot: number): SlotCounts {
-    const row = s.perSlot.find((p) => p.slot === slot);
-    return row ? { emitted: row.emitted, dropped: row.dropped, userDropped: row.userDropped } : ZERO;
+  /** The addon's counters, with the slot rows that changed taken into rowCounts: every reading goes through here. */
+  private nativeStats(native: NativeCollector): NativeStats {
+    const s = native.stats();
+    const ch = s.slotChanges;
+    for (let i = 0; i + SLOT_CHANGE_FIELDS <= ch.length; i += SLOT_CHANGE_FIELDS) {
+      const row = ch[i] === SLOT_ALL ? MAX_TARGETS : ch[i]!;
+      if (!(row >= 0 && row <= MAX_TARGETS)) continue;
+      this.rowCounts[row * 3] = ch[i + 2]!;
+      this.rowCounts[row * 3 + 1] = ch[i + 3]!;
+      this.rowCounts[row * 3 + 2] = ch[i + 4]!;
+      this.rowCache[row] = undefined;
+      if (this.rowSeen[row] === 0) {
+        this.rowSeen[row] = 1;
+        this.rowsSeen.push(row);
+      }
+    }
+    return s;
+  }
+
+  private slotCounts(slot: number): SlotCounts {
+    const r = slot === SLOT_ALL ? MAX_TARGETS : slot;
+    return { emitted: this.rowCounts[r * 3]!, dropped: this.rowCounts[r * 3 + 1]!, userDropped: this.rowCounts[r * 3 + 2]! };
   }
 
   private retire(info: TargetInfo): void {
+    this.targetsVersion++;
     this.retired.set(info.id, { info });
     if (this.retired.size > RETIRED_KEPT) this.retired.delete(this.retired.keys().next().value!);
   }
@@ -535,6 +582,47 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     this.pending.push(batch);
   }
 
+  /** One target's row of stats(), or undefined when it counted nothing. */
+  private targetRow(id: number, slot: number, emitted: number, dropped: number, nativeUserDropped: number, info: TargetInfo | undefined, removed: boolean): TargetStats | undefined {
+    const listenerLost = this.listenerLost.of(id);
+    const userDropped = nativeUserDropped + this.jsDropped.of(id) + listenerLost;
+    if (emitted + dropped === 0 && userDropped === 0) return undefined;
+    const row: TargetStats = { id, slot, matched: emitted + dropped, emitted, kernelDropped: dropped, userDropped, listenerLost };
+    if (info) row.spec = info.spec;
+    if (removed) row.removed = true;
+    return Object.freeze(row);
+  }
+
+  /** The rows of removed targets whose slot went to another. */
+  private retiredRows(): readonly TargetStats[] {
+    const rows: TargetStats[] = [];
+    for (const r of this.retired.values()) {
+      if (!r.final) continue;
+      const row = this.targetRow(r.info.id, r.info.slot, r.final.emitted, r.final.dropped, r.final.userDropped, r.info, true);
+      if (row) rows.push(row);
+    }
+    return rows;
+  }
+
+  /** The row of stats() for counter row `row`: its current owner's counts (or all-processes mode's), if any. */
+  private slotRow(row: number): TargetStats | undefined {
+    const counts = this.rowCounts;
+    let emitted = counts[row * 3]!;
+    let dropped = counts[row * 3 + 1]!;
+    let userDropped = counts[row * 3 + 2]!;
+    if (row === MAX_TARGETS) return this.targetRow(SLOT_ALL, SLOT_ALL, emitted, dropped, userDropped, undefined, false);
+    const id = this.slotOwner[row] ?? -1;
+    if (id < 0) return undefined; // a slot never given: nothing can have counted there
+    const base = this.baseline.get(row);
+    if (base) {
+      emitted -= base.emitted;
+      dropped -= base.dropped;
+      userDropped -= base.userDropped;
+    }
+    const live = this.byId.get(id);
+    return this.targetRow(id, row, emitted, dropped, userDropped, live ?? this.retired.get(id)?.info, live === undefined);
+  }
+
   private reportListenerError(err: unknown, batch: EventBatch): void {
     if (this.listenerCount('listener-error') === 0) return;
     try {
@@ -545,29 +633,19 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
   }
 
   private statsFrom(s: NativeStats, attach: 'tp_btf' | 'tracepoint'): CollectorStats {
-    const rows: TargetStats[] = [];
-    const add = (id: number, slot: number, c: SlotCounts, info: TargetInfo | undefined, removed: boolean) => {
-      const listenerLost = this.listenerLost.of(id);
-      const userDropped = c.userDropped + this.jsDropped.of(id) + listenerLost;
-      if (c.emitted + c.dropped === 0 && userDropped === 0) return;
-      const row: TargetStats = { id, slot, matched: c.emitted + c.dropped, emitted: c.emitted, kernelDropped: c.dropped, userDropped, listenerLost };
-      if (info) row.spec = info.spec;
-      if (removed) row.removed = true;
-      rows.push(row);
-    };
+    const key = `${this.targetsVersion}:${this.jsDropped.batches}:${this.jsDropped.events}:${this.listenerLost.batches}:${this.listenerLost.events}`;
+    if (key !== this.cacheKey) {
+      this.cacheKey = key;
+      this.rowCache.fill(undefined);
+      this.retiredCache = undefined;
+    }
     // Removed targets whose slot went to another: their final counts.
-    for (const r of this.retired.values()) if (r.final) add(r.info.id, r.info.slot, r.final, r.info, true);
+    const rows: TargetStats[] = (this.retiredCache ??= this.retiredRows()).slice();
     // Every slot's counts since its current owner took it.
-    for (const p of s.perSlot) {
-      const c: SlotCounts = { emitted: p.emitted, dropped: p.dropped, userDropped: p.userDropped };
-      if (p.slot === SLOT_ALL) {
-        add(SLOT_ALL, SLOT_ALL, c, undefined, false);
-        continue;
-      }
-      const id = this.slotOwner[p.slot] ?? -1;
-      if (id < 0) continue; // a slot never given: nothing can have counted there
-      const live = this.byId.get(id);
-      add(id, targetSlot(id), minus(c, this.baseline.get(p.slot) ?? ZERO), live ?? this.retired.get(id)?.info, live === undefined);
+    for (const row of this.rowsSeen) {
+      let r = this.rowCache[row];
+      if (r === undefined) r = this.rowCache[row] = this.slotRow(row) ?? null;
+      if (r) rows.push(r);
     }
     const listenerErrors = { batches: this.listenerLost.batches, events: this.listenerLost.events };
     const js = this.jsDropped;
@@ -632,7 +710,7 @@ class BatchLoss {
 
   /** Events of target `id` lost this way. */
   of(id: number): number {
-    return this.byId.get(id) ?? 0;
+    return this.byId.size === 0 ? 0 : (this.byId.get(id) ?? 0);
   }
 }
 

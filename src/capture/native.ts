@@ -13,21 +13,21 @@ export interface NativeCollectorOptions {
   consumerNice?: number;
 }
 
-/** One slot's counters, cumulative over every target the slot had (the Collector baselines them per target). */
-export interface NativeSlotStats {
-  /** Slot index (target id & 0xfff), or SLOT_ALL. */
-  slot: number;
-  matched: number;
-  emitted: number;
-  dropped: number;
-  userDropped: number;
-}
+/**
+ * Per-slot counters in NativeStats.slotChanges: the rows that changed since
+ * the previous stats() call, SLOT_CHANGE_FIELDS numbers each: slot (target
+ * id & 0xfff, or SLOT_ALL), matched, emitted, dropped, userDropped, each
+ * cumulative over every target the slot had (the Collector keeps them and
+ * baselines them per target).
+ */
+export const SLOT_CHANGE_FIELDS = 5;
 
 export interface NativeStats {
   matched: bigint;
   emitted: bigint;
   dropped: bigint;
-  perSlot: NativeSlotStats[];
+  /** The slots whose counters changed since the last call (see SLOT_CHANGE_FIELDS): a reading costs what changed, not every slot. */
+  slotChanges: Float64Array;
   batchesDelivered: bigint;
   eventsDelivered: bigint;
   userDroppedBatches: bigint;
