@@ -518,7 +518,10 @@ void Collector::Rebalance() {
       ++it;
     }
   }
-  const size_t sharers = std::max(drain_slots_.size(), targets_.size());
+  // The ring is shared among the containers that made calls since the last
+  // look (those shed or crowded out by a full ring included), not among all
+  // watched ones: a hundred idle targets take no share.
+  const size_t sharers = std::max(drain_slots_.size(), TakeActiveRows());
   if (fair_share_ && pressure && sharers >= 2) {
     const size_t fair = drain_records_ / sharers;
     for (uint16_t s : drain_slots_) {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workloadPath } from '../../src/capture/addon.js';
 import { AGENT_CONSUMER_NICE, Collector, type CollectorStats } from '../../src/capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
-import { runWorkload, sleep } from './helpers.js';
+import { runWorkload, waitFor } from './helpers.js';
 
 // Configured as syswarden's own commands run it: the consumer thread ahead of the flood.
 const AGENT = { consumerNice: AGENT_CONSUMER_NICE };
@@ -40,55 +40,102 @@ function slotOf(s: CollectorStats, spec: string) {
   return row;
 }
 
-/** Light's calls (1 s at 20 k/s) while the flood runs; the collector's stats after. */
-async function lightBesideFlood(fairShare: boolean): Promise<CollectorStats> {
-  const c = await Collector.open({ targets: [flood.spec, light.spec], ...SMALL_RING, ...AGENT, fairShare });
-  const f = startFlood();
+const noRow = { matched: 0, emitted: 0, kernelDropped: 0 };
+function rowOf(s: CollectorStats, spec: string) {
+  return s.perSlot?.find((p) => p.spec === spec) ?? noRow;
+}
+
+interface Run {
+  /** The collector's stats after close. */
+  stats: CollectorStats;
+  /** The light container's row when the flood had begun to cost: shed (fair share) or dropping (without). */
+  lightAtFlood: { matched: number; kernelDropped: number };
+}
+
+/**
+ * The light container calls (2 s at 20 k/s); once it is seen, the flood
+ * starts beside it. The share is judged among the containers making calls,
+ * so the flood is shed at the first rebalance that sees both under pressure.
+ * `others`: more targets watched, idle.
+ */
+async function lightBesideFlood(fairShare: boolean, others: ScratchCgroup[] = []): Promise<Run> {
+  const c = await Collector.open({ targets: [flood.spec, light.spec, ...others.map((o) => o.spec)], ...SMALL_RING, ...AGENT, fairShare });
+  let f: { stop: () => Promise<void> } | undefined;
+  let lightAtFlood = noRow;
   try {
-    await sleep(200);
-    await runWorkload(['--cgroup', light.dir, 'rate', '20000', '1']);
+    const lightRun = runWorkload(['--cgroup', light.dir, 'rate', '20000', '2']);
+    await waitFor(() => rowOf(c.stats(), light.spec).matched > 2000, 'the light container making calls');
+    f = startFlood();
+    if (fairShare) await waitFor(() => c.stats().fairShare!.episodes >= 1, 'the flood shed');
+    else await waitFor(() => rowOf(c.stats(), flood.spec).kernelDropped > 0, 'the ring running full');
+    lightAtFlood = { ...rowOf(c.stats(), light.spec) };
+    await lightRun;
   } finally {
-    await f.stop();
+    await f?.stop();
     await c.close();
   }
-  return c.stats();
+  return { stats: c.stats(), lightAtFlood };
+}
+
+/** The light container's share lost after the flood had been dealt with. */
+function lightLossAfter(r: Run): { matched: number; share: number } {
+  const now = slotOf(r.stats, light.spec);
+  const matched = now.matched - r.lightAtFlood.matched;
+  return { matched, share: (now.kernelDropped - r.lightAtFlood.kernelDropped) / matched };
 }
 
 describe('fair share of the ring', () => {
   it('keeps a light container whole beside one that floods the ring; without it the light one is crowded out', async () => {
     const fair = await lightBesideFlood(true);
     const unfair = await lightBesideFlood(false);
-    for (const s of [fair, unfair]) {
+    for (const r of [fair, unfair]) {
       for (const spec of [flood.spec, light.spec]) {
-        const r = slotOf(s, spec);
-        expect(r.matched, `${spec}: matched = emitted + dropped`).toBe(r.emitted + r.kernelDropped);
+        const row = slotOf(r.stats, spec);
+        expect(row.matched, `${spec}: matched = emitted + dropped`).toBe(row.emitted + row.kernelDropped);
       }
     }
-    const lightFair = slotOf(fair, light.spec);
-    const lightUnfair = slotOf(unfair, light.spec);
-    expect(lightFair.matched).toBeGreaterThan(15000);
-    expect(lightFair.kernelDropped / lightFair.matched, 'share of the light container lost with fair share').toBeLessThan(0.01);
-    expect(lightUnfair.kernelDropped / lightUnfair.matched, 'share of the light container lost without it').toBeGreaterThan(0.5);
-    // The flood's loss is counted as such, and the shedding is reported.
-    expect(slotOf(fair, flood.spec).kernelDropped).toBeGreaterThan(0);
-    expect(fair.fairShare!.episodes).toBeGreaterThanOrEqual(1);
-    expect(unfair.fairShare!.episodes).toBe(0);
+    expect(slotOf(fair.stats, light.spec).matched).toBeGreaterThan(30000);
+    const lostFair = lightLossAfter(fair);
+    const lostUnfair = lightLossAfter(unfair);
+    expect(lostFair.matched).toBeGreaterThan(10000);
+    expect(lostFair.share, 'share of the light container lost once the flood was shed').toBeLessThan(0.01);
+    expect(lostUnfair.share, 'share of the light container lost without fair share').toBeGreaterThan(0.5);
+    // The flood's loss is counted as such, and the shedding is reported: only the flood was shed.
+    expect(slotOf(fair.stats, flood.spec).kernelDropped).toBeGreaterThan(0);
+    expect(fair.stats.fairShare!.episodes).toBe(1);
+    expect(unfair.stats.fairShare!.episodes).toBe(0);
+  });
+
+  it('divides the ring among the containers making calls, not among every one watched: 50 idle ones take no share', async () => {
+    // Divided among 52 watched targets, the light container's 400 calls a
+    // drain would be over its share (2,700 / 52) and it would be shed too.
+    const idle = Array.from({ length: 50 }, (_, i) => createScratchCgroup(`sw-test-idle-${process.pid}-${i}`));
+    let r: Run;
+    try {
+      r = await lightBesideFlood(true, idle);
+    } finally {
+      for (const o of idle) await o.remove();
+    }
+    expect(r.stats.fairShare!.episodes, 'only the flood was shed').toBe(1);
+    expect(lightLossAfter(r).share, 'share of the light container lost beside 50 idle targets').toBeLessThan(0.01);
+    for (const o of idle) expect(r.stats.perSlot?.some((row) => row.spec === o.spec), `idle ${o.spec} counted nothing`).toBe(false);
   });
 
   it('lets a shed container back in as soon as its flood ends', async () => {
     const c = await Collector.open({ targets: [flood.spec, light.spec], ...SMALL_RING, ...AGENT });
     try {
+      const lightRun = runWorkload(['--cgroup', light.dir, 'rate', '20000', '2']);
+      await waitFor(() => rowOf(c.stats(), light.spec).matched > 2000, 'the light container making calls');
       const f = startFlood();
-      await sleep(300);
+      await waitFor(() => c.stats().fairShare!.episodes >= 1, 'the flood shed');
       await f.stop();
-      expect(c.stats().fairShare!.episodes, 'the flood was shed').toBeGreaterThanOrEqual(1);
+      await lightRun;
       // The same container, now calm: what it does is recorded again.
       const before = slotOf(c.stats(), flood.spec);
       await runWorkload(['--cgroup', flood.dir, 'rate', '20000', '1']);
-      await sleep(100);
+      await waitFor(() => slotOf(c.stats(), flood.spec).matched - before.matched >= 20000, "the calm container's calls counted");
       const after = slotOf(c.stats(), flood.spec);
       const matched = after.matched - before.matched;
-      expect(matched).toBeGreaterThan(15000);
       expect((after.kernelDropped - before.kernelDropped) / matched, 'share lost after the flood ended').toBeLessThan(0.05);
       expect(c.stats().fairShare!.shedNow).toBe(0);
     } finally {
@@ -96,12 +143,17 @@ describe('fair share of the ring', () => {
     }
   });
 
-  it('never sheds a lone container: its loss is the ring running full', async () => {
-    const c = await Collector.open({ targets: [flood.spec], ...SMALL_RING, ...AGENT });
+  it('never sheds a lone container, even among idle watched ones: its loss is the ring running full', async () => {
+    const c = await Collector.open({ targets: [flood.spec, light.spec], ...SMALL_RING, ...AGENT });
     const f = startFlood();
-    await sleep(300);
-    await f.stop();
-    await c.close();
+    try {
+      // Many drains under pressure with the flood alone.
+      const drains = c.stats().drains ?? 0;
+      await waitFor(() => c.stats().kernel.dropped > 0 && (c.stats().drains ?? 0) >= drains + 20, 'twenty drains of a flooded ring');
+    } finally {
+      await f.stop();
+      await c.close();
+    }
     const s = c.stats();
     expect(s.kernel.dropped).toBeGreaterThan(0);
     expect(s.fairShare!.episodes).toBe(0);
