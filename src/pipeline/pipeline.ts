@@ -57,6 +57,18 @@ export class PipelineModel {
   }
 }
 
+/**
+ * Workers the pipeline starts when not told: one per core available, at most
+ * 16. Every worker is a JavaScript isolate with its own copy of the model's
+ * tables and, today, it scans every batch for its own threads (issue: native
+ * demultiplexing), so past a few workers each one adds memory and scanning
+ * for little scoring: a host with hundreds of CPUs gets 16, not an error.
+ */
+export const MAX_DEFAULT_WORKERS = 16;
+export function defaultWorkers(cores: number = availableParallelism()): number {
+  return Math.max(1, Math.min(MAX_DEFAULT_WORKERS, Math.floor(cores) || 1));
+}
+
 /** The scoring workers' nice value syswarden's own commands ask for (see PipelineOptions.workerNice). */
 export const AGENT_WORKER_NICE = -5;
 
@@ -65,7 +77,7 @@ export interface PipelineOptions {
   model: string | Uint8Array | PipelineModel;
   /** A name for the model in alerts (default: the path, or 'model'). */
   modelName?: string;
-  /** Scoring workers; default: the cores available. */
+  /** Scoring workers (1..256); default: defaultWorkers() of the cores available. */
   workers?: number;
   /**
    * Batches a worker may have queued before new ones are dropped for it
@@ -260,7 +272,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     this.profileIndex = model.profileOf;
     this.perExe = model.perExe;
     this.windowSize = model.windowSize;
-    const workers = checkInt('workers', options.workers ?? Math.max(1, availableParallelism()), 1, 256);
+    const workers = checkInt('workers', options.workers ?? defaultWorkers(), 1, 256);
     this.maxInFlight = checkInt('maxInFlight', options.maxInFlight ?? 256, 1, 1 << 16);
     this.maxQueuedEvents = checkInt('maxQueuedEvents', options.maxQueuedEvents ?? 1 << 20, 1, 1 << 28);
     this.init = {
