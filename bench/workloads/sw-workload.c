@@ -269,10 +269,14 @@ int main(int argc, char **argv) {
     rate_seconds = (double)secs_ms / 1000.0;
     rate_per_thread = rate / threads > 0 ? rate / threads : 1;
     unsigned long long t0 = now_ns();
-    pthread_t *tids = calloc((size_t)threads, sizeof(pthread_t));
-    for (long t = 0; t < threads; t++) pthread_create(&tids[t], NULL, run_rate, NULL);
-    for (long t = 0; t < threads; t++) pthread_join(tids[t], NULL);
-    free(tids);
+    if (threads == 1) {
+      run_rate(NULL);  // on the main thread, as the other modes: its tid is the pid
+    } else {
+      pthread_t *tids = calloc((size_t)threads, sizeof(pthread_t));
+      for (long t = 0; t < threads; t++) pthread_create(&tids[t], NULL, run_rate, NULL);
+      for (long t = 0; t < threads; t++) pthread_join(tids[t], NULL);
+      free(tids);
+    }
     printf("elapsed_ns %llu\n", now_ns() - t0);
     return 0;
   } else {
