@@ -162,6 +162,14 @@ enum sw_counter {
  * read now, one made after it sets the bit again for the next reading.
  */
 #define SW_DIRTY_WORDS ((SW_COUNT_ROWS + 63) / 64)
+/*
+ * Above them, one bit per word (set after the word's bit): a reader swaps
+ * these first and visits only the words they name, so a reading of a CPU
+ * that counted nothing costs SW_DIRTY_SUMMARY loads. Per CPU the map holds
+ * SW_DIRTY_SUMMARY summary words, then SW_DIRTY_WORDS row words.
+ */
+#define SW_DIRTY_SUMMARY ((SW_DIRTY_WORDS + 63) / 64)
+#define SW_DIRTY_STRIDE (SW_DIRTY_SUMMARY + SW_DIRTY_WORDS)
 /* Distinct cgroup levels targets may sit at, at once. */
 #define SW_MAX_LEVELS 8
 

@@ -111,14 +111,15 @@ struct {
 } counters SEC(".maps");
 
 /*
- * One bit per row per CPU (SW_DIRTY_WORDS words per CPU), set after the
+ * One bit per row per CPU (SW_DIRTY_WORDS words per CPU, after a summary of
+ * SW_DIRTY_SUMMARY words with one bit per word), set after the
  * row's counters changed; user space swaps each non-zero word for zero and
  * then reads the rows it names (event.h: the order that loses no change).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, SW_DIRTY_WORDS);
+	__uint(max_entries, SW_DIRTY_STRIDE);
 	__type(key, __u32);
 	__type(value, __u64);
 } counters_dirty SEC(".maps");
@@ -142,19 +143,30 @@ struct {
 #define COUNT(c, which) __sync_fetch_and_add(&(c)->n[which], 1)
 
 /*
- * After counting in `row` on `cpu`: mark the row changed. The bit is set
- * after the counters, so a reader that clears it and then reads the row sees
- * the counts; when the bit is already set (the usual case while a row is
- * busy) this is one load of a line this CPU owns.
+ * After counting in `row` on `cpu`: mark the row changed, then its word in
+ * the summary. The bit is set after the counters, so a reader that clears
+ * it and then reads the row sees the counts; when the bit is already set
+ * (the usual case while a row is busy) this is one load of a line this CPU
+ * owns. The summary bit is set after the row's bit (both fully ordered
+ * atomics): a reader that finds it clear will find it set at a later
+ * reading, never a row bit set under a summary bit it already took.
  */
 static __always_inline void counted(__u32 cpu, __u32 row)
 {
-	__u32 k = cpu * SW_DIRTY_WORDS + row / 64;
+	__u32 word = row / 64;
+	__u32 k = cpu * SW_DIRTY_STRIDE + SW_DIRTY_SUMMARY + word;
 	__u64 *w = bpf_map_lookup_elem(&counters_dirty, &k);
 	__u64 bit = 1ull << (row % 64);
 
-	if (w && !(*w & bit))
-		__sync_fetch_and_or(w, bit);
+	if (!w || (*w & bit))
+		return;
+	__sync_fetch_and_or(w, bit);
+	__u32 ks = cpu * SW_DIRTY_STRIDE + word / 64;
+	__u64 *sw = bpf_map_lookup_elem(&counters_dirty, &ks);
+	__u64 sbit = 1ull << (word % 64);
+
+	if (sw && !(*sw & sbit))
+		__sync_fetch_and_or(sw, sbit);
 }
 
 /* Slow path: ask for the task's ancestor at each level where targets sit. */

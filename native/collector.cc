@@ -256,7 +256,7 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
       // One block of counter rows, and of changed-row bits, per possible CPU.
       bpf_map__set_max_entries(skel_->maps.counters, uint32_t(ncpu_) * SW_COUNT_ROWS);
-      bpf_map__set_max_entries(skel_->maps.counters_dirty, uint32_t(ncpu_) * SW_DIRTY_WORDS);
+      bpf_map__set_max_entries(skel_->maps.counters_dirty, uint32_t(ncpu_) * SW_DIRTY_STRIDE);
       bpf_program__set_autoload(skel_->progs.sys_enter_btf, btf);
       bpf_program__set_autoload(skel_->progs.sys_enter_tp, !btf);
       // Process events come from BTF tracepoints: with the tracepoint fallback there are none (stats say so).
@@ -342,7 +342,7 @@ void Collector::MapCounters() {
   const size_t page = size_t(sysconf(_SC_PAGESIZE));
   auto round_up = [page](size_t n) { return (n + page - 1) / page * page; };
   counts_map_bytes_ = round_up(sizeof(sw_counts_user) * size_t(ncpu_) * SW_COUNT_ROWS);
-  dirty_map_bytes_ = round_up(sizeof(uint64_t) * size_t(ncpu_) * SW_DIRTY_WORDS);
+  dirty_map_bytes_ = round_up(sizeof(uint64_t) * size_t(ncpu_) * SW_DIRTY_STRIDE);
   void* c = mmap(nullptr, counts_map_bytes_, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.counters), 0);
   counts_map_ = c == MAP_FAILED ? nullptr : static_cast<sw_counts_user*>(c);
   void* d = mmap(nullptr, dirty_map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(skel_->maps.counters_dirty), 0);
@@ -777,17 +777,23 @@ void Collector::ReadKernelCounters() {
   ReadProcCounters();
 }
 
-// Swaps each non-zero word of the kernel's bitmap (every CPU) for zero and
-// keeps its bits for both readers.
+// Swaps the kernel's bitmap (every CPU) for zero, the summary words first
+// and then the row words they name, and keeps the rows' bits for both
+// readers. A CPU that counted nothing costs SW_DIRTY_SUMMARY loads.
 void Collector::TakeKernelDirty() {
   if (!dirty_map_) return;
   for (int c = 0; c < ncpu_; c++) {
-    uint64_t* words = dirty_map_ + size_t(c) * SW_DIRTY_WORDS;
-    for (uint32_t w = 0; w < SW_DIRTY_WORDS; w++) {
-      if (__atomic_load_n(&words[w], __ATOMIC_RELAXED) == 0) continue;
-      const uint64_t bits = __atomic_exchange_n(&words[w], 0, __ATOMIC_SEQ_CST);
-      rows_to_read_[w] |= bits;
-      rows_active_[w] |= bits;
+    uint64_t* summary = dirty_map_ + size_t(c) * SW_DIRTY_STRIDE;
+    uint64_t* words = summary + SW_DIRTY_SUMMARY;
+    for (uint32_t s = 0; s < SW_DIRTY_SUMMARY; s++) {
+      if (__atomic_load_n(&summary[s], __ATOMIC_RELAXED) == 0) continue;
+      for (uint64_t named = __atomic_exchange_n(&summary[s], 0, __ATOMIC_SEQ_CST); named != 0; named &= named - 1) {
+        const uint32_t w = s * 64 + uint32_t(__builtin_ctzll(named));
+        if (w >= SW_DIRTY_WORDS || __atomic_load_n(&words[w], __ATOMIC_RELAXED) == 0) continue;
+        const uint64_t bits = __atomic_exchange_n(&words[w], 0, __ATOMIC_SEQ_CST);
+        rows_to_read_[w] |= bits;
+        rows_active_[w] |= bits;
+      }
     }
   }
 }

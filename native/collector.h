@@ -156,7 +156,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
   SharedRef shared_ = std::make_shared<Shared>();
   bool closed_ = true;
   // The kernel's counters, memory-mapped: SW_COUNT_ROWS rows of
-  // sw_counts_user per possible CPU, and SW_DIRTY_WORDS words of the
+  // sw_counts_user per possible CPU, and SW_DIRTY_STRIDE words of the
   // changed-row bitmap per CPU (bpf/event.h).
   int ncpu_ = 0;
   sw_counts_user* counts_map_ = nullptr;
