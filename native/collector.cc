@@ -166,6 +166,7 @@ Napi::Function Collector::Init(Napi::Env env) {
                          InstanceMethod("unfollowTarget", &Collector::UnfollowTarget),
                          InstanceMethod("stats", &Collector::Stats),
                          InstanceMethod("pause", &Collector::Pause),
+                         InstanceMethod("setScoringBehind", &Collector::SetScoringBehind),
                          InstanceMethod("resume", &Collector::Resume),
                          InstanceMethod("close", &Collector::Close),
                          InstanceMethod("programId", &Collector::ProgramId),
@@ -488,8 +489,9 @@ void Collector::Rebalance() {
   ring_full_seen_ = full;
   const uint32_t queued = shared_->in_flight.load(std::memory_order_acquire);
   const bool js_behind = queued >= std::max<uint32_t>(2, max_queued_batches_ / 4);
-  const bool js_catching_up = queued >= std::max<uint32_t>(1, max_queued_batches_ / 8);
-  const bool pressure = ring_pressure || js_behind;
+  const bool scoring_behind = scoring_behind_.load(std::memory_order_acquire);
+  const bool js_catching_up = scoring_behind || queued >= std::max<uint32_t>(1, max_queued_batches_ / 8);
+  const bool pressure = ring_pressure || js_behind || scoring_behind;
   const uint64_t ring_records = ring_bytes_ / (sizeof(sw_event) + 8);  // 8: ring record header
 
   // A drain late by most of a period is followed by one early: the calls of
@@ -505,10 +507,22 @@ void Collector::Rebalance() {
 
   std::lock_guard<std::mutex> lock(shed_mu_);
   bool changed = false;
+  // Each slot's demand: what it asked for over the last drains (drained
+  // records, or calls shed in the kernel), decaying by an eighth a drain, so
+  // that a container calling in bursts is judged by its rate, not by the one
+  // drain that caught a burst.
+  for (uint16_t sl : demand_slots_) demand_[sl] = demand_[sl] < 8 ? 0 : demand_[sl] - (demand_[sl] >> 3);
+  auto want = [this](uint16_t sl, uint64_t n) {
+    if (n == 0) return;
+    if (demand_[sl] == 0) demand_slots_.push_back(sl);
+    demand_[sl] += n;
+  };
+  for (uint16_t sl : drain_slots_) want(sl, drain_counts_[sl]);
   for (auto it = shed_slots_.begin(); it != shed_slots_.end();) {
     uint64_t matched = SlotMatched(it->slot);
     uint64_t calls = matched - it->matched;
     it->matched = matched;
+    want(it->slot, calls);
     // Back in when it calls at less than a quarter of the ring per period.
     if (calls * 4 * period_ns <= ring_records * elapsed_ns && !js_catching_up) {
       SetShed(it->slot, false);
@@ -518,17 +532,34 @@ void Collector::Rebalance() {
       ++it;
     }
   }
-  // The ring is shared among the containers that made calls since the last
-  // look (those shed or crowded out by a full ring included), not among all
-  // watched ones: a hundred idle targets take no share.
-  const size_t sharers = std::max(drain_slots_.size(), TakeActiveRows());
+  uint64_t total = 0;
+  for (size_t i = 0; i < demand_slots_.size();) {
+    const uint16_t sl = demand_slots_[i];
+    if (demand_[sl] == 0) {
+      demand_slots_[i] = demand_slots_.back();
+      demand_slots_.pop_back();
+      continue;
+    }
+    total += demand_[sl];
+    ++i;
+  }
+  // The ring is shared among the containers making calls: those with a
+  // demand (calls in the last few dozen drains, so one calling in bursts
+  // counts between its bursts), or that counted any call since the last look
+  // (one crowded out by a full ring), not among all watched ones: a hundred
+  // idle targets take no share.
+  const size_t sharers = std::max(demand_slots_.size(), TakeActiveRows());
   if (fair_share_ && pressure && sharers >= 2) {
-    const size_t fair = drain_records_ / sharers;
-    for (uint16_t s : drain_slots_) {
-      if (drain_counts_[s] <= fair) continue;
-      if (std::any_of(shed_slots_.begin(), shed_slots_.end(), [s](const ShedSlot& x) { return x.slot == s; })) continue;
-      SetShed(s, true);
-      shed_slots_.push_back({s, SlotMatched(s)});
+    // A share of what the containers asked for, not of what was drained:
+    // while a backlog keeps the pressure on after a flood is shed, the drain
+    // holds only the light containers, each well under a share of the
+    // flood's demand.
+    const uint64_t fair = total / sharers;
+    for (uint16_t sl : drain_slots_) {
+      if (demand_[sl] <= fair) continue;
+      if (std::any_of(shed_slots_.begin(), shed_slots_.end(), [sl](const ShedSlot& x) { return x.slot == sl; })) continue;
+      SetShed(sl, true);
+      shed_slots_.push_back({sl, SlotMatched(sl)});
       shared_->shed_episodes.fetch_add(1, std::memory_order_relaxed);
       changed = true;
     }
@@ -908,6 +939,15 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
 
 Napi::Value Collector::Pause(const Napi::CallbackInfo& info) {
   paused_.store(true, std::memory_order_release);
+  return info.Env().Undefined();
+}
+
+Napi::Value Collector::SetScoringBehind(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean()) {
+    Napi::TypeError::New(info.Env(), "setScoringBehind takes true or false").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  scoring_behind_.store(info[0].As<Napi::Boolean>().Value(), std::memory_order_release);
   return info.Env().Undefined();
 }
 

@@ -80,6 +80,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
   Napi::Value UnfollowTarget(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);
+  Napi::Value SetScoringBehind(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value ProgramId(const Napi::CallbackInfo& info);
@@ -131,9 +132,17 @@ class Collector : public Napi::ObjectWrap<Collector> {
   // Records of each slot (target id & SW_SLOT_MASK) in the current drain,
   // and which slots had any.
   bool fair_share_ = true;
+  // Set by whoever scores the batches (the pipeline) while its queues are
+  // behind: the same pressure as a full ring or a late JavaScript thread,
+  // so the one fair-share decision sheds in the kernel, before the events
+  // cost the consumer, the main thread and the workers anything.
+  std::atomic<bool> scoring_behind_{false};
   std::vector<uint32_t> drain_counts_ = std::vector<uint32_t>(SW_MAX_TARGETS, 0);
   std::vector<uint16_t> drain_slots_;
   size_t drain_records_ = 0;
+  // Each slot's decaying demand (see Rebalance), and the slots that have one.
+  std::vector<uint64_t> demand_ = std::vector<uint64_t>(SW_MAX_TARGETS, 0);
+  std::vector<uint16_t> demand_slots_;
   uint64_t ring_full_seen_ = 0;  // failed reservations as of the last drain
   // When Rebalance last ran: a shed slot's calls are judged per unit of time, not per drain.
   std::chrono::steady_clock::time_point last_rebalance_{};

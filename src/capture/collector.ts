@@ -56,12 +56,13 @@ export interface CollectorOptions {
   attach?: 'auto' | 'tp_btf' | 'tracepoint';
   /**
    * Fair share of the ring (default true): when the ring ran full since the
-   * last drain (or JavaScript falls behind), the containers that brought
-   * more than their share of the drain are shed in the kernel until their
-   * rate drops (their events counted as dropped), so one flooding container
-   * cannot crowd the others out. The share divides the drain among the
-   * containers that made calls since the last drain, not among all watched
-   * ones; a container alone is never shed.
+   * last drain (or JavaScript, or the scorer: setScoringBehind, falls
+   * behind), the containers asking for more than their share are shed in
+   * the kernel until their rate drops (their events counted as dropped), so
+   * one flooding container cannot crowd the others out. Demand is what a
+   * container brought over the last drains (drained or shed), decaying; the
+   * share divides it among the containers making calls, not among all
+   * watched ones; a container alone is never shed.
    */
   fairShare?: boolean;
   /**
@@ -370,6 +371,18 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
 
   resume(): void {
     this.live().resume();
+  }
+
+  /**
+   * Say that whoever scores this collector's batches is behind (true) or
+   * has caught up (false). While it is behind, the fair share sheds the
+   * containers taking more than their share in the kernel (as when the
+   * ring runs full), and none comes back until it has caught up. A closed
+   * collector ignores it. Pipeline.attach() calls it.
+   */
+  setScoringBehind(behind: boolean): void {
+    if (typeof behind !== 'boolean') throw new TypeError(`setScoringBehind takes true or false, got ${String(behind)}`);
+    this.native?.setScoringBehind(behind);
   }
 
   /** BPF program id (as `bpftool prog show` lists it). */

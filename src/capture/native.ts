@@ -71,6 +71,8 @@ export interface NativeCollector {
   stats(): NativeStats;
   pause(): void;
   resume(): void;
+  /** The scorer's queues are behind (true) or caught up (false): pressure for the fair share, as a full ring is. */
+  setScoringBehind(behind: boolean): void;
   close(): void;
   programId(): number;
 }

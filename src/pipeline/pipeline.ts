@@ -246,6 +246,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private readonly incidentNumbers = new Map<string, number>();
   private incidentCount = 0;
   private closed = false;
+  /** The attached collector's backpressure switch (Collector.setScoringBehind), and its last setting. */
+  private scoringBehind?: (behind: boolean) => void;
+  private scoringBehindOn = false;
   private closing: Promise<void> | undefined;
   private readonly latencies: number[] = [];
   private readonly queue: AlertRecord[] = [];
@@ -345,6 +348,16 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       }
       this.push(b, { live: true });
     };
+    // The fair share is decided in one place, the collector: the workers'
+    // backlog is one more pressure for it, so a flooding container is shed
+    // in the kernel before its events cost the consumer, this thread and the
+    // workers. Shedding here (shedHeavy) is left for what was already on
+    // its way, and for batches pushed without a collector (replay).
+    const signal = (behind: boolean) => {
+      if (!collector.closed) collector.setScoringBehind(behind);
+    };
+    this.scoringBehind = signal;
+    this.scoringBehindOn = false;
     const reported = new Map<number, { kernel: number; user: number; scoring: number }>();
     const check = () => this.reportLoss(collector, reported);
     collector.on('batch', onBatch);
@@ -354,6 +367,11 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     timer.unref();
     return () => {
       clearInterval(timer);
+      if (this.scoringBehind === signal) {
+        if (this.scoringBehindOn) signal(false);
+        this.scoringBehind = undefined;
+        this.scoringBehindOn = false;
+      }
       collector.off('batch', onBatch);
       collector.off('close', check);
       collector.off('target-gone', onGone);
@@ -396,6 +414,12 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
    */
   push(batch: EventBatch, options: { live?: boolean } = {}): boolean {
     if (this.closed) throw new SyswardenError('ERR_CLOSED', 'the pipeline is closed.');
+    const whole = this.hand(batch, options);
+    this.updateScoringBehind();
+    return whole;
+  }
+
+  private hand(batch: EventBatch, options: { live?: boolean }): boolean {
     // Process events are never shed: they are what names the process behind an alert.
     for (const e of batch.proc) {
       this.processes.apply(e);
@@ -441,6 +465,19 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       slot.worker.postMessage(msg);
     }
     return takers.length === this.slots.length;
+  }
+
+  /**
+   * Tell the attached collector whether the workers are behind: on when a
+   * worker's queue is a quarter full, off once every queue is under an
+   * eighth (the collector's own thresholds for a late JavaScript thread).
+   */
+  private updateScoringBehind(): void {
+    if (!this.scoringBehind) return;
+    const behind = this.slots.some((s) => this.behind(s, this.scoringBehindOn ? 1 / 8 : 1 / 4));
+    if (behind === this.scoringBehindOn) return;
+    this.scoringBehindOn = behind;
+    this.scoringBehind(behind);
   }
 
   /**
@@ -673,6 +710,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     }
     dead.inFlight.clear();
     dead.queuedEvents = 0;
+    this.updateScoringBehind();
   }
 
   /** Whether a worker holds `batchShare` of the batch bound or `share` of the event bound, or more. */
@@ -731,6 +769,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     const live = this.pending.get(m.seq)?.live === true;
     for (const wa of m.alerts) this.emitAlert(slot, wa, live);
     this.settle(m.seq);
+    if (this.scoringBehindOn) this.updateScoringBehind();
   }
 
   /**
