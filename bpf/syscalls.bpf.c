@@ -19,6 +19,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u8 match_all = 0;
 /* The collector's own tgid: never recorded (see on_enter). */
 const volatile __u32 self_tgid = 0;
+/*
+ * 0: every CPU writes the one shared ring `events` (the default). N > 0:
+ * CPU c writes ring c / N of `rings`, so CPUs contend on a ring's lock only
+ * N at a time. Fixed at load: the verifier drops the branch not taken.
+ */
+const volatile __u32 cpus_per_ring = 0;
 
 /* ---- run-time state ---- */
 
@@ -53,6 +59,38 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
+
+/*
+ * Rings per group of CPUs (cpus_per_ring > 0): user space sizes this to the
+ * number of groups and puts a ring of `events`' size at each index before
+ * the programs are attached.
+ */
+struct sw_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct sw_ring);
+} rings SEC(".maps");
+
+/* Reserve `size` bytes in this CPU's ring (NULL: full, or no ring). */
+static __always_inline void *ring_reserve(__u64 size)
+{
+	void *ring;
+	__u32 idx;
+
+	if (!cpus_per_ring)
+		return bpf_ringbuf_reserve(&events, size, 0);
+	idx = bpf_get_smp_processor_id() / cpus_per_ring;
+	ring = bpf_map_lookup_elem(&rings, &idx);
+	if (!ring)
+		return NULL;
+	return bpf_ringbuf_reserve(ring, size, 0);
+}
 
 /*
  * Per CPU, the verdict for the last cgroup seen there: a tight loop of one
@@ -286,7 +324,7 @@ static __always_inline int emit(struct task_struct *task, __u16 nr, int syscall)
 		counted(cpu, row);
 		return 0;
 	}
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	e = ring_reserve(sizeof(*e));
 	if (!e) {
 		__u32 zero = 0;
 		__u64 *full = bpf_map_lookup_elem(&ring_full, &zero);
@@ -381,7 +419,7 @@ static __always_inline struct sw_proc_event *proc_reserve(struct task_struct *ta
 
 	if (!cnt)
 		return NULL;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	e = ring_reserve(sizeof(*e));
 	if (!e) {
 		__sync_fetch_and_add(&cnt->n[SW_PROC_CNT_DROPPED], 1);
 		return NULL;

@@ -200,6 +200,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
   napi_add_env_cleanup_hook(env_, CleanupHook, this);
   current_.reset(new Batch());
   current_->bytes.reserve(InitialBatchBytes());
+  sink_ = !cpus_per_ring_ ? current_.get() : &staged_;
   consumer_ = ThreadWithoutSignals([this] { ConsumeLoop(); });
 }
 
@@ -218,6 +219,7 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
   if (ring_bytes & (ring_bytes - 1))
     throw Napi::RangeError::New(env, "ringBytes must be a power of two");
   ring_bytes_ = ring_bytes;
+  cpus_per_ring_ = OptInt<uint32_t>(opts, "cpusPerRing", 0, 0, 1u << 16);
   bool match_all = opts.Get("matchAll").ToBoolean();
   uint32_t self_tgid = OptInt<uint32_t>(opts, "selfTgid", uint32_t(getpid()), 0, 0xffffffffu);
   std::string attach = "auto";
@@ -236,6 +238,8 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
     proc_links_.clear();
     if (skel_) syscalls_bpf__destroy(skel_);
     skel_ = nullptr;
+    for (int fd : ring_fds_) close(fd);
+    ring_fds_.clear();
   };
   ncpu_ = libbpf_num_possible_cpus();
   if (ncpu_ <= 0) throw BpfError(env, "count the possible CPUs", ncpu_ < 0 ? ncpu_ : -EINVAL, "");
@@ -254,7 +258,25 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       if (!skel_) { stage = "open BPF object"; return -errno; }
       skel_->rodata->match_all = match_all ? 1 : 0;
       skel_->rodata->self_tgid = self_tgid;
-      bpf_map__set_max_entries(skel_->maps.events, ring_bytes);
+      skel_->rodata->cpus_per_ring = cpus_per_ring_;
+      // The ring not in use keeps the smallest size the kernel takes.
+      const uint32_t page = uint32_t(sysconf(_SC_PAGESIZE));
+      const uint32_t groups = cpus_per_ring_ ? (uint32_t(ncpu_) + cpus_per_ring_ - 1) / cpus_per_ring_ : 1;
+      bpf_map__set_max_entries(skel_->maps.events, cpus_per_ring_ ? page : ring_bytes);
+      bpf_map__set_max_entries(skel_->maps.rings, groups);
+      ring_count_ = groups;
+      // The rings' template: the first group's ring (a page-sized stand-in
+      // with one shared ring, closed after the load). libbpf cannot resize
+      // the template declared in the object, so it is given one.
+      int tmpl = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sw_ring", 0, 0, cpus_per_ring_ ? ring_bytes : page, nullptr);
+      if (tmpl < 0) { stage = "create a ring for CPU groups"; return -errno; }
+      if (cpus_per_ring_) ring_fds_.push_back(tmpl);
+      int set = bpf_map__set_inner_map_fd(skel_->maps.rings, tmpl);
+      if (set != 0) {
+        if (!cpus_per_ring_) close(tmpl);
+        stage = "set the rings' template";
+        return set;
+      }
       // One block of counter rows, and of changed-row bits, per possible CPU.
       bpf_map__set_max_entries(skel_->maps.counters, uint32_t(ncpu_) * SW_COUNT_ROWS);
       bpf_map__set_max_entries(skel_->maps.counters_dirty, uint32_t(ncpu_) * SW_DIRTY_STRIDE);
@@ -269,7 +291,21 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       uring_available_ = btf && libbpf_find_vmlinux_btf_id("io_uring_submit_req", BPF_TRACE_RAW_TP) > 0;
       bpf_program__set_autoload(skel_->progs.uring_submit, uring_available_);
       int err = syscalls_bpf__load(skel_);
+      if (!cpus_per_ring_) close(tmpl);
       if (err) { stage = "load BPF program"; return err; }
+      // Every group's ring is in place before anything is attached.
+      for (uint32_t g = 0; cpus_per_ring_ && g < groups; g++) {
+        if (g > 0) {
+          int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "sw_ring", 0, 0, ring_bytes, nullptr);
+          if (fd < 0) { stage = "create the ring of CPU group " + std::to_string(g); return -errno; }
+          ring_fds_.push_back(fd);
+        }
+        const int fd = ring_fds_[g];
+        if (bpf_map_update_elem(bpf_map__fd(skel_->maps.rings), &g, &fd, BPF_ANY) != 0) {
+          stage = "install the ring of CPU group " + std::to_string(g);
+          return -errno;
+        }
+      }
       link_ = bpf_program__attach(btf ? skel_->progs.sys_enter_btf : skel_->progs.sys_enter_tp);
       if (!link_) { stage = btf ? "attach tp_btf/sys_enter" : "attach tracepoint raw_syscalls/sys_enter"; return -errno; }
       if (btf) {
@@ -308,9 +344,16 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       else unload();
     }
     if (err == 0) {
-      ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), OnRecord, this, nullptr);
+      ring_ = ring_buffer__new(ring_fds_.empty() ? bpf_map__fd(skel_->maps.events) : ring_fds_[0], OnRecord, this, nullptr);
+      for (size_t g = 1; ring_ && g < ring_fds_.size(); g++) {
+        if (ring_buffer__add(ring_, ring_fds_[g], OnRecord, this) != 0) {
+          ring_err = errno;
+          ring_buffer__free(ring_);
+          ring_ = nullptr;
+        }
+      }
       if (!ring_) {
-        ring_err = errno;
+        if (!ring_err) ring_err = errno;
         unload();
       }
     }
@@ -371,10 +414,11 @@ int Collector::OnRecord(void* ctx, void* data, size_t size) {
   if (size == sizeof(sw_proc_event)) {
     // A process event: kept beside the syscall records, placed among them by `at`.
     self->proc_taken_++;
-    std::vector<uint8_t>& proc = self->current_->proc;
+    std::vector<uint8_t>& proc = self->sink_->proc;
     size_t at = proc.size();
     proc.resize(at + sizeof(sw_proc_event));
     memcpy(proc.data() + at, data, sizeof(sw_proc_event));
+    if (self->sink_ != self->current_.get()) return 0;  // placed when merged
     uint32_t next = uint32_t(self->current_->bytes.size() / sizeof(sw_event));
     memcpy(proc.data() + at + offsetof(sw_proc_event, at), &next, sizeof(next));
     if (proc.size() >= kMaxProcPerBatch * sizeof(sw_proc_event)) self->Flush(false);
@@ -388,12 +432,69 @@ int Collector::OnRecord(void* ctx, void* data, size_t size) {
   self->consumed_by_row_[row]++;
   if (row < SW_MAX_TARGETS && self->drain_counts_[row]++ == 0) self->drain_slots_.push_back(uint16_t(row));
   self->drain_records_++;
-  std::vector<uint8_t>& bytes = self->current_->bytes;
+  std::vector<uint8_t>& bytes = self->sink_->bytes;
   size_t at = bytes.size();
   bytes.resize(at + sizeof(sw_event));
   memcpy(bytes.data() + at, data, sizeof(sw_event));
-  if (bytes.size() >= size_t(self->max_batch_events_) * sizeof(sw_event)) self->Flush(false);
+  if (self->sink_ == self->current_.get() && bytes.size() >= size_t(self->max_batch_events_) * sizeof(sw_event)) self->Flush(false);
   return 0;
+}
+
+void Collector::ConsumeRings(bool all) {
+  if (!cpus_per_ring_) {
+    ring_buffer__consume(ring_);
+    return;
+  }
+  // Taken before the rings are read: whatever a thread wrote before this
+  // instant was submitted before it, so is read now (see MergeStaged).
+  const uint64_t cut = all ? ~0ull : MonotonicNs();
+  ring_buffer__consume(ring_);
+  MergeStaged(cut);
+}
+
+// Rings per group of CPUs: a thread that moves to another CPU writes its
+// next records to another ring, and the rings are read one after another,
+// so what was read is put in timestamp order (a thread's own timestamps
+// rise call after call). A record stamped after the drain began (`cut`)
+// may have an earlier record of its thread, in a ring read before it, still
+// unread: records from `cut` on wait in staged_ for the next drain, which
+// reads that one too. Process events are placed among the records by time.
+void Collector::MergeStaged(uint64_t cut) {
+  const size_t n = staged_.bytes.size() / sizeof(sw_event);
+  const size_t np = staged_.proc.size() / sizeof(sw_proc_event);
+  if (n == 0 && np == 0) return;
+  sw_event* recs = reinterpret_cast<sw_event*>(staged_.bytes.data());
+  sw_proc_event* procs = reinterpret_cast<sw_proc_event*>(staged_.proc.data());
+  auto by_ts = [](const sw_event& a, const sw_event& b) { return a.ts_ns < b.ts_ns; };
+  // Each ring's part is nearly in order already; stable, so equal stamps keep ring order.
+  if (!std::is_sorted(recs, recs + n, by_ts)) std::stable_sort(recs, recs + n, by_ts);
+  if (np > 1) std::stable_sort(procs, procs + np, [](const sw_proc_event& a, const sw_proc_event& b) { return a.head.ts_ns < b.head.ts_ns; });
+  const size_t max_bytes = size_t(max_batch_events_) * sizeof(sw_event);
+  size_t i = 0, k = 0;
+  for (;;) {
+    const bool rec_due = i < n && recs[i].ts_ns < cut;
+    const bool proc_due = k < np && procs[k].head.ts_ns < cut;
+    if (!rec_due && !proc_due) break;
+    if (proc_due && (!rec_due || procs[k].head.ts_ns <= recs[i].ts_ns)) {
+      sw_proc_event e = procs[k++];
+      e.at = uint32_t(current_->bytes.size() / sizeof(sw_event));
+      const uint8_t* p = reinterpret_cast<const uint8_t*>(&e);
+      current_->proc.insert(current_->proc.end(), p, p + sizeof(e));
+      if (current_->proc.size() >= kMaxProcPerBatch * sizeof(sw_proc_event)) Flush(false);
+      continue;
+    }
+    // A run of records up to the next process event, the cut, or a full batch.
+    const uint64_t until = k < np ? std::min<uint64_t>(cut, procs[k].head.ts_ns) : cut;
+    size_t j = i + 1;
+    const size_t room = (max_bytes - std::min(max_bytes, current_->bytes.size())) / sizeof(sw_event);
+    while (j < n && j - i < room && recs[j].ts_ns < until) j++;
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(recs + i);
+    current_->bytes.insert(current_->bytes.end(), p, p + (j - i) * sizeof(sw_event));
+    i = j;
+    if (current_->bytes.size() >= max_bytes) Flush(false);
+  }
+  staged_.bytes.erase(staged_.bytes.begin(), staged_.bytes.begin() + i * sizeof(sw_event));
+  staged_.proc.erase(staged_.proc.begin(), staged_.proc.begin() + k * sizeof(sw_proc_event));
 }
 
 // Most drains are small: start a batch at up to 4096 records and let a busy
@@ -431,6 +532,7 @@ void Collector::Flush(bool coalesce) {
   }
   current_.reset(new Batch());
   current_->bytes.reserve(InitialBatchBytes());
+  if (!cpus_per_ring_) sink_ = current_.get();
 }
 
 // A batch JavaScript could not take: counted in total and per target slot,
@@ -492,7 +594,7 @@ void Collector::Rebalance() {
   const bool scoring_behind = scoring_behind_.load(std::memory_order_acquire);
   const bool js_catching_up = scoring_behind || queued >= std::max<uint32_t>(1, max_queued_batches_ / 8);
   const bool pressure = ring_pressure || js_behind || scoring_behind;
-  const uint64_t ring_records = ring_bytes_ / (sizeof(sw_event) + 8);  // 8: ring record header
+  const uint64_t ring_records = uint64_t(ring_bytes_) * RingCount() / (sizeof(sw_event) + 8);  // 8: ring record header
 
   // A drain late by most of a period is followed by one early: the calls of
   // a shed slot are judged against the time since the last look, so a short
@@ -603,7 +705,7 @@ void Collector::ConsumeLoop() {
   while (!stop_.load(std::memory_order_acquire)) {
     next += period;
     if (!paused_.load(std::memory_order_acquire)) {
-      ring_buffer__consume(ring_);
+      ConsumeRings(false);
       Flush(true);
       Rebalance();
       shared_->drains.fetch_add(1, std::memory_order_relaxed);
@@ -614,7 +716,7 @@ void Collector::ConsumeLoop() {
   }
   // Final drain so close() loses nothing that was already in the ring,
   // paused or not (Settle() drains again for what was still being written).
-  ring_buffer__consume(ring_);
+  ConsumeRings(true);
   Flush(false);
 }
 
@@ -934,7 +1036,27 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
   }
   out.Set("inFlight", Napi::Number::New(env, s.in_flight.load()));
   out.Set("settled", Napi::Boolean::New(env, settled_));
+  // Failed reservations per ring (the sum over its CPUs): which ring ran full.
+  if (!closed_) ReadRingFull();
+  {
+    const uint32_t per = cpus_per_ring_ ? cpus_per_ring_ : uint32_t(std::max(ncpu_, 1));
+    Napi::Array full = Napi::Array::New(env, RingCount());
+    for (uint32_t g = 0; g < RingCount(); g++) {
+      uint64_t sum = 0;
+      for (uint32_t c = g * per; c < std::min<uint32_t>((g + 1) * per, uint32_t(ring_full_read_.size())); c++) sum += ring_full_read_[c];
+      full.Set(g, Napi::Number::New(env, double(sum)));
+    }
+    out.Set("ringFull", full);
+    out.Set("cpusPerRing", Napi::Number::New(env, cpus_per_ring_));
+  }
   return out;
+}
+
+void Collector::ReadRingFull() {
+  if (!skel_) return;
+  std::vector<uint64_t> v(size_t(std::max(ncpu_, 1)), 0);
+  uint32_t zero = 0;
+  if (bpf_map__lookup_elem(skel_->maps.ring_full, &zero, sizeof(zero), v.data(), v.size() * sizeof(uint64_t), 0) == 0) ring_full_read_ = std::move(v);
 }
 
 Napi::Value Collector::Pause(const Napi::CallbackInfo& info) {
@@ -986,7 +1108,7 @@ void Collector::Settle() {
   if (!counts_map_) return;
   uint64_t last_emitted = ~0ull, last_dropped = ~0ull;
   for (int round = 0; round < kMaxRounds; round++) {
-    ring_buffer__consume(ring_);
+    ConsumeRings(true);
     Flush(false);
     ReadKernelCounters();
     const uint64_t m = kernel_totals_[SW_CNT_MATCHED], e = kernel_totals_[SW_CNT_EMITTED], d = kernel_totals_[SW_CNT_DROPPED];
@@ -1001,6 +1123,7 @@ void Collector::Settle() {
     last_dropped = agree ? d : ~0ull;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  ReadRingFull();
   if (proc_kernel_[SW_PROC_CNT_EMITTED] > proc_taken_)
     shared_->proc_user_dropped.fetch_add(proc_kernel_[SW_PROC_CNT_EMITTED] - proc_taken_, std::memory_order_relaxed);
   for (uint32_t row = 0; row < rows; row++) {
@@ -1032,6 +1155,8 @@ void Collector::Shutdown(bool settle) {
   ring_ = nullptr;
   if (skel_) syscalls_bpf__destroy(skel_);
   skel_ = nullptr;
+  for (int fd : ring_fds_) close(fd);
+  ring_fds_.clear();
   if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   hook_registered_ = false;
 }

@@ -124,6 +124,23 @@ class Collector : public Napi::ObjectWrap<Collector> {
   int consumer_nice_ = 0;
   bool set_consumer_nice_ = false;
   uint32_t ring_bytes_ = 1u << 22;
+  // 0: one ring shared by every CPU. N: a ring per group of N CPUs, their
+  // records merged by timestamp (MergeStaged) so each thread's stay in order.
+  uint32_t cpus_per_ring_ = 0;
+  std::vector<int> ring_fds_;  // the group rings, owned here (closed after ring_ is freed)
+  uint32_t ring_count_ = 1;  // rings the program writes (1: the shared one); kept after close for stats()
+  uint32_t RingCount() const { return ring_count_; }
+  // Multi-ring mode: what the rings gave, not yet in current_. A record
+  // stays here until the drain after it was written (see MergeStaged).
+  Batch staged_;
+  // Where OnRecord puts what it takes: current_ (one ring) or &staged_.
+  Batch* sink_ = nullptr;
+  void MergeStaged(uint64_t cut);
+  // Failed reservations per CPU as last read (kept for stats() after close).
+  std::vector<uint64_t> ring_full_read_;
+  void ReadRingFull();
+  // Drain every ring; in multi-ring mode merge what is due into current_.
+  void ConsumeRings(bool all);
 
   // Records taken from the ring per counter row (slot, or the last row for
   // all-processes mode): the consumer thread's, read by Settle() after it ends.

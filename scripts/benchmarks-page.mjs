@@ -81,7 +81,7 @@ for (const w of [...new Set(r.cells.map((c) => c.workload))]) {
 const workloads = [...new Set(r.cells.map((c) => c.workload))];
 // The chart's legend column is about 35 characters wide: the tables above carry the full labels.
 const LEGEND = { strace: 'strace -f', idle: 'attached, no target', other: 'watching another cgroup', capture: 'capture (watched)', pipeline: 'capture + STIDE pipeline' };
-const configs = ['strace', 'idle', 'other', 'capture', 'pipeline'].filter((c) => r.cells.some((x) => x.config === c));
+const configs = ['strace', 'idle', 'other', 'capture', 'rings', 'pipeline'].filter((c) => r.cells.some((x) => x.config === c));
 if (workloads.length) {
   mkdirSync(dirname(out), { recursive: true });
   // Slowdown for everything: for req/s the inverse of the share.

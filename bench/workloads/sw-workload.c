@@ -3,6 +3,8 @@
 //   sw-workload [--cgroup DIR] MODE ARGS...
 //     getppid N [THREADS]   N getppid() calls per thread (the benchmark loop)
 //     pattern N [THREADS]   N rounds of getppid, getpgid(0), getsid(0) per thread
+//     hop N [THREADS]       the pattern, each round on the next CPU (sched_setaffinity
+//                           first): a thread's calls land on every CPU in turn
 //     forever USEC          getppid then usleep(USEC), until killed
 //     mix N                 N rounds of open/read/close/stat on /etc/hostname
 //     rate R SECONDS [THREADS]  about R getppid() calls per second in all, for SECONDS,
@@ -19,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,23 @@ static void *run_getppid(void *arg) {
 static void *run_pattern(void *arg) {
   (void)arg;
   for (long i = 0; i < rounds; i++) {
+    syscall(SYS_getppid);
+    syscall(SYS_getpgid, 0);
+    syscall(SYS_getsid, 0);
+  }
+  return NULL;
+}
+
+static void *run_hop(void *arg) {
+  (void)arg;
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  if (ncpu < 1) ncpu = 1;
+  for (long i = 0; i < rounds; i++) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET((int)(i % ncpu), &set);
+    // Its own syscall, not the libc wrapper's cached path: one record per round.
+    syscall(SYS_sched_setaffinity, 0, sizeof(set), &set);
     syscall(SYS_getppid);
     syscall(SYS_getpgid, 0);
     syscall(SYS_getsid, 0);
@@ -256,6 +276,8 @@ int main(int argc, char **argv) {
     fn = run_getppid;
   } else if (strcmp(mode, "pattern") == 0) {
     fn = run_pattern;
+  } else if (strcmp(mode, "hop") == 0) {
+    fn = run_hop;
   } else if (strcmp(mode, "mix") == 0) {
     fn = run_mix;
   } else if (strcmp(mode, "rate") == 0) {

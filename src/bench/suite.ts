@@ -6,7 +6,7 @@ import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { cpuMs, summarize, type Summary } from './measure.js';
 import type { Workload, WorkloadRun } from './workloads.js';
 
-export const CONFIGS = ['bare', 'strace', 'idle', 'other', 'capture', 'pipeline'] as const;
+export const CONFIGS = ['bare', 'strace', 'idle', 'other', 'capture', 'rings', 'pipeline'] as const;
 export type ConfigName = (typeof CONFIGS)[number];
 
 export const CONFIG_LABELS: Record<ConfigName, string> = {
@@ -14,6 +14,7 @@ export const CONFIG_LABELS: Record<ConfigName, string> = {
   strace: 'strace -f',
   idle: 'syswarden attached, no target (the kernel floor)',
   capture: 'syswarden capture (watched)',
+  rings: 'syswarden capture, a ring per CPU (cpusPerRing 1)',
   other: 'syswarden watching another cgroup',
   pipeline: 'syswarden capture + STIDE pipeline',
 };
@@ -72,7 +73,7 @@ async function runOnce(w: Workload, config: ConfigName, watched: ScratchCgroup, 
   if (config === 'bare') return { run: await w.run(watched, false) };
   if (config === 'strace') return { run: await w.run(watched, true) };
   const targets = config === 'idle' ? [] : [config === 'other' ? other.spec : watched.spec];
-  const collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE });
+  const collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE, ...(config === 'rings' ? { cpusPerRing: 1 } : {}) });
   let events = 0;
   collector.on('batch', (b: { count: number }) => (events += b.count));
   const pipeline = config === 'pipeline' ? await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model }) : undefined;

@@ -42,8 +42,17 @@ export interface CollectorOptions {
   targets?: readonly string[];
   /** Record every process on the host except this one (benchmarks). Fixed at open. */
   all?: boolean;
-  /** Ring buffer size in bytes: a power of two, at least 4096. Default 8 MiB (~500k events). */
+  /** Ring buffer size in bytes: a power of two, at least 4096. Default 8 MiB (~500k events). With cpusPerRing, the size of each ring. */
   ringBytes?: number;
+  /**
+   * One ring shared by every CPU (0, the default), or a ring per group of
+   * this many CPUs, so that CPUs contend for a ring's lock only within their
+   * group (hosts with dozens of CPUs). Each ring has ringBytes. The consumer
+   * puts what it reads in timestamp order, so a thread that moves between
+   * CPUs keeps its calls in order; records wait one drain (pollMs) for that.
+   * Losses are counted per ring (stats().rings) and per container.
+   */
+  cpusPerRing?: number;
   /** How often the consumer thread drains the ring, in ms (1..1000). Default 2. */
   pollMs?: number;
   /** Largest batch handed to JavaScript, in events. Default 65536. */
@@ -155,6 +164,8 @@ export interface CollectorStats {
   proc?: { available: boolean; emitted: number; kernelDropped: number; delivered: number; userDropped: number; unknown: number; unfollowed: number };
   /** io_uring operations are recorded (the kernel has io_uring's submit tracepoint). */
   uring?: boolean;
+  /** The rings: CPUs per ring (0: one shared by all) and, per ring, the records it had no room for (each also counted per container as kernel drops). */
+  rings?: { cpusPerRing: number; full: number[] };
 }
 
 const DEFAULTS = {
@@ -267,6 +278,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     this.matchAll = o.all === true;
     if (o.fairShare !== undefined && typeof o.fairShare !== 'boolean') throw new TypeError(`fairShare must be true or false, got ${String(o.fairShare)}`);
     const consumerNice = o.consumerNice === undefined ? undefined : checkInt('consumerNice', o.consumerNice, -20, 19);
+    const cpusPerRing = o.cpusPerRing === undefined ? 0 : checkInt('cpusPerRing', o.cpusPerRing, 0, 65536);
 
     preflight(attach);
     const addon = loadAddon();
@@ -282,6 +294,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
           attach,
           fairShare: o.fairShare !== false,
           ...(consumerNice !== undefined ? { consumerNice } : {}),
+          cpusPerRing,
         },
         (buffer, drainedNs, proc) => this.onBatch(buffer, drainedNs, proc),
       );
@@ -685,6 +698,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
         unfollowed: s.proc.unfollowed,
       },
       uring: s.uring,
+      rings: { cpusPerRing: s.cpusPerRing, full: s.ringFull },
     };
   }
 }

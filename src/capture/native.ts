@@ -11,6 +11,8 @@ export interface NativeCollectorOptions {
   fairShare?: boolean;
   /** Nice value for the consumer thread; absent: it keeps the one it inherits. */
   consumerNice?: number;
+  /** 0: one ring for every CPU; N: a ring (of ringBytes) per group of N CPUs. */
+  cpusPerRing?: number;
 }
 
 /**
@@ -45,6 +47,9 @@ export interface NativeStats {
   proc: NativeProcStats;
   /** io_uring operations are recorded (the kernel has the io_uring_submit_req tracepoint). */
   uring: boolean;
+  /** Failed reservations per ring (its CPUs summed), and the CPUs per ring (0: one shared ring). */
+  ringFull: number[];
+  cpusPerRing: number;
 }
 
 export interface NativeProcStats {

@@ -16,7 +16,9 @@ Captures the syscalls of the targets into a recording, until --duration
 passes or you press Ctrl-C. ${TARGET_SPEC_HELP}
   --all        every process on the host except syswarden itself
   --force      overwrite --out if it exists
-  --ring <MiB> ring buffer size (power of two from 1 to ${MAX_RING_MIB}, default 8)`;
+  --ring <MiB> ring buffer size (power of two from 1 to ${MAX_RING_MIB}, default 8)
+  --cpus-per-ring <N>  a ring of --ring MiB per group of N CPUs (default 0: one
+               ring shared by all CPUs; a host with many CPUs contends less)`;
 
 export interface RecordArgs {
   targets: string[];
@@ -26,6 +28,7 @@ export interface RecordArgs {
   duration: number | undefined;
   force: boolean;
   ringBytes: number | undefined;
+  cpusPerRing: number | undefined;
 }
 
 /** The checked options of `record`; throws an ERR_USAGE SyswardenError. Touches nothing outside. */
@@ -40,6 +43,7 @@ export function parse(argv: string[]): Parsed<RecordArgs> {
       duration: { type: 'string', short: 'd' },
       force: { type: 'boolean' },
       ring: { type: 'string' },
+      'cpus-per-ring': { type: 'string' },
     },
     HELP,
   );
@@ -61,7 +65,8 @@ export function parse(argv: string[]): Parsed<RecordArgs> {
     if (mib === undefined || (mib & (mib - 1)) !== 0) throw bad();
     ringBytes = mib * 2 ** 20;
   }
-  return { help: false, targets, all: values.all === true, out: values.out, duration, force: values.force === true, ringBytes };
+  const cpusPerRing = parseInteger('cpus-per-ring', values['cpus-per-ring'], { min: 0, max: 4096 });
+  return { help: false, targets, all: values.all === true, out: values.out, duration, force: values.force === true, ringBytes, cpusPerRing };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -70,12 +75,12 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const { targets, all, out, duration, force, ringBytes } = args;
+  const { targets, all, out, duration, force, ringBytes, cpusPerRing } = args;
   // The output is checked before the program is loaded and attached: a bad --out costs nothing.
   checkOutputPath(out, { what: 'recording', force });
 
   return withStopSignals(async (signal) => {
-    const collector = await Collector.open({ targets, all, consumerNice: AGENT_CONSUMER_NICE, ...(ringBytes ? { ringBytes } : {}) });
+    const collector = await Collector.open({ targets, all, consumerNice: AGENT_CONSUMER_NICE, ...(ringBytes ? { ringBytes } : {}), ...(cpusPerRing !== undefined ? { cpusPerRing } : {}) });
     try {
       collector.on('target-gone', (t: { spec: string }) => console.error(`syswarden: target ${t.spec} is gone (its cgroup was removed).`));
       const what = all ? 'all processes' : collector.targets().map((t) => `${t.spec} -> ${t.cgroup.path}`).join(', ');

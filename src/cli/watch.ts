@@ -12,6 +12,7 @@ import { withStopSignals } from './signals.js';
 import { setLongTimeout } from '../long-timer.js';
 
 const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--out <file>] [--pretty] [--workers N] [--duration <s>] [--exit-when-gone]
+                       [--cpus-per-ring N]
 
 Live detection: alert records as JSON lines on stdout (or --out, appended),
 readable lines with --pretty; stats on stderr every few seconds. The first
@@ -25,7 +26,9 @@ that goes away gives a {"type":"target-gone",...}
 record; with --exit-when-gone, watch ends (exit 0) when no target is left,
 otherwise it keeps running. If the alert output cannot be written (a full
 disk), records wait in memory and detection goes on; watch exits 1 if any
-record was lost. ${TARGET_SPEC_HELP}`;
+record was lost. --cpus-per-ring N gives each group of N CPUs a ring of its
+own instead of one shared by all (0, the default): less contention on hosts
+with many CPUs, one ring's memory per group. ${TARGET_SPEC_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(
@@ -40,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       duration: { type: 'string', short: 'd' },
       'stats-every': { type: 'string' },
       'exit-when-gone': { type: 'boolean' },
+      'cpus-per-ring': { type: 'string' },
     },
     HELP,
   );
@@ -54,6 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   const duration = parseDuration('duration', values.duration);
   const every = parseDecimal('stats-every', values['stats-every'], { min: 0.1, max: 86_400, unit: 'seconds' }) ?? 5;
   const exitWhenGone = values['exit-when-gone'] === true;
+  const cpusPerRing = parseInteger('cpus-per-ring', values['cpus-per-ring'], { min: 0, max: 4096 });
 
   return withStopSignals(async (signal) => {
     // Everything that can be refused is refused before a worker starts or
@@ -80,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
       });
       p.on('worker-exit', (w: { index: number; reason: string }) => console.error(`syswarden: scoring worker ${w.index} died (${w.reason}); replaced.`));
       // Last: from here on the kernel sends events, and the workers are ready for them.
-      collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE });
+      collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE, ...(cpusPerRing !== undefined ? { cpusPerRing } : {}) });
       const c = collector;
       p.attach(c);
       const watched = c.targets();

@@ -32,6 +32,15 @@ describe('numeric options are decimal, in a named range, and say so when they ar
     }
   });
 
+  it('--cpus-per-ring is a whole number of CPUs, 0 for one shared ring', () => {
+    expect(record('--cpus-per-ring', '0')).toMatchObject({ cpusPerRing: 0 });
+    expect(record('--cpus-per-ring', '4')).toMatchObject({ cpusPerRing: 4 });
+    expect(record()).toMatchObject({ cpusPerRing: undefined });
+    for (const v of ['-1', '1.5', '4097', 'all', '']) {
+      expect(usage(() => record('--cpus-per-ring', v))).toBe(`--cpus-per-ring must be a whole number from 0 to 4096, got '${v}'.`);
+    }
+  });
+
   it('a negative --duration names the range instead of parseArgs\' "argument is ambiguous"', () => {
     const msg = usage(() => record('--duration', '-5'));
     expect(msg).toBe(`--duration must be a positive number of seconds from 0.001 to ${MAX_DURATION_SECONDS} (366 days), got '-5'.`);
