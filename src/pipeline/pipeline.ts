@@ -9,7 +9,7 @@ import { modelFromBytes, readModelBytes } from '../detect/model-file.js';
 import type { Calibration } from '../detect/calibration.js';
 import { SyswardenError } from '../errors.js';
 import { MAX_PROCESSES, ProcessTable } from '../process/table.js';
-import { ownerOf, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { ownerOf, PROGRESS_BYTES, progressViews, seqReached, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
 /**
  * A model checked on the calling thread: decoded, its detector restored
@@ -145,11 +145,14 @@ interface Slot {
   worker: Worker;
   index: number;
   generation: number;
-  /** Batches sent and not acknowledged: seq -> event count. */
+  /** Batches sent and not yet seen finished: seq -> event count, in the order sent. */
   inFlight: Map<number, number>;
   /** The sum of inFlight's event counts. */
   queuedEvents: number;
-  threads: number;
+  /** The worker's progress (protocol.ts: WorkerProgress). */
+  progress: { seq: Int32Array; totals: Float64Array };
+  /** Sync requests sent and not answered: seq -> what to call when answered (or when the worker ends). */
+  syncs: Map<number, () => void>;
   ready: Promise<void>;
   started: boolean;
   /** The thread has ended: nothing sent to it will be acknowledged. */
@@ -201,6 +204,13 @@ const WORKER_URL = import.meta.url.endsWith('.ts')
  */
 const LIGHT_BATCH_RESERVE = 8;
 
+/**
+ * How often, while batches are in flight, the main thread looks at the
+ * workers' progress when no new batch makes it look (ms): it frees their
+ * shared buffers and ends the backlog signal after a flood.
+ */
+const REAP_MS = 10;
+
 /** Records the async iterator holds for a reader that is behind; beyond that they are dropped and counted. */
 export const MAX_QUEUED_ALERTS = 10_000;
 
@@ -235,7 +245,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private readonly driftSeen = new Set<string>();
   readonly detector: string;
   readonly windowSize: number;
-  private readonly init: Omit<WorkerInit, 'index'>;
+  private readonly init: Omit<WorkerInit, 'index' | 'progress'>;
   private readonly slots: Slot[] = [];
   private readonly maxInFlight: number;
   private readonly maxQueuedEvents: number;
@@ -258,7 +268,11 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private iterated = false;
   /** Alerts the iterator dropped since its last 'alerts-lost' record. */
   private unreported = 0;
-  private readonly counters = { events: 0, windows: 0, alarms: 0, droppedEvents: 0, workerRestarts: 0, degraded: 0, escapes: 0, drift: 0, alertsDropped: 0 };
+  private readonly counters = { droppedEvents: 0, workerRestarts: 0, degraded: 0, escapes: 0, drift: 0, alertsDropped: 0 };
+  /** Totals of workers that ended (the live ones' are in their progress). */
+  private readonly retired = { events: 0, windows: 0, alarms: 0 };
+  private syncSeq = 0;
+  private reapTimer: NodeJS.Timeout | undefined;
   private readonly droppedBySlot: Record<number, number> = {};
   /** Scratch space for per-batch counts by container slot (a record's slot is a u16); all zero between uses. */
   private readonly slotTally = new Uint32Array(1 << 16);
@@ -420,6 +434,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   }
 
   private hand(batch: EventBatch, options: { live?: boolean }): boolean {
+    this.reap();
     // Process events are never shed: they are what names the process behind an alert.
     for (const e of batch.proc) {
       this.processes.apply(e);
@@ -464,6 +479,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       if (profiles) msg.profiles = profiles;
       slot.worker.postMessage(msg);
     }
+    this.armReap();
     return takers.length === this.slots.length;
   }
 
@@ -485,8 +501,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
    * (and count) the rest. Shares are of the events pushed lately (a decaying
    * sum over the batches pushed under pressure), not of this batch alone: a
    * batch that happens to hold only a light container is still light.
-   * `light` says the result holds only light containers (they get a reserve
-   * above the limit); with one container in sight there is nobody to shed for.
+   * `light` says the result holds only containers well under their share
+   * (they get a reserve above the limit); with one container in sight there
+   * is nobody to shed for.
    */
   private shedHeavy(batch: EventBatch): { batch: EventBatch; light: boolean } {
     const u16 = new Uint16Array(batch.buffer, 0, batch.count * U16_PER_RECORD);
@@ -507,11 +524,16 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     const fair = total / recent.size;
     const keep = this.slotKeep;
     let kept = 0;
+    // The reserve above the limit is for containers well under their share:
+    // two equal floods taking turns are each at their share, and neither
+    // may use it to hold more than the limit.
+    let wellUnder = true;
     for (const s of slots) {
       const n = this.slotTally[s]!;
       if (recent.get(s)! <= fair) {
         keep[s] = 1;
         kept += n;
+        if (recent.get(s)! > fair / 2) wellUnder = false;
       } else {
         this.lose(s, n);
       }
@@ -530,7 +552,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       out = new EventBatch(dst.buffer, batch.drainedNs);
     }
     for (const s of slots) keep[s] = 0;
-    return { batch: out, light: true };
+    return { batch: out, light: wellUnder };
   }
 
   /**
@@ -558,6 +580,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
 
   /** Batches sent to workers and not yet scored (cheap, unlike stats()). */
   get inFlight(): number {
+    this.reap();
     return this.slots.reduce((n, s) => n + s.inFlight.size, 0);
   }
 
@@ -565,20 +588,85 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     return this.slots.length;
   }
 
-  /** Wait until every batch pushed so far has been scored. */
-  drain(): Promise<void> {
-    if (this.pending.size === 0) return Promise.resolve();
-    return new Promise((r) => this.drainWaiters.push(r));
+  /** Wait until every batch pushed so far has been scored, and its alerts emitted. */
+  async drain(): Promise<void> {
+    this.reap();
+    if (this.pending.size > 0) {
+      this.armReap();
+      await new Promise<void>((r) => this.drainWaiters.push(r));
+    }
+    // Progress is shared memory, alerts are messages: a round trip to each
+    // worker lets the alerts it posted before finishing arrive first.
+    await this.sync();
+  }
+
+  /** Ask every running worker for a 'synced' answer; resolves when all answered or ended. */
+  private sync(): Promise<void> {
+    const running = this.slots.filter((s) => s.started && !s.exited);
+    if (running.length === 0) return Promise.resolve();
+    const seq = ++this.syncSeq;
+    return new Promise((resolve) => {
+      let left = running.length;
+      for (const s of running) {
+        s.syncs.set(seq, () => {
+          if (--left === 0) resolve();
+        });
+        const msg: ToWorker = { type: 'sync', seq };
+        s.worker.postMessage(msg);
+      }
+    });
+  }
+
+  /** Take what the workers finished since the last look: settle those batches. */
+  private reap(): void {
+    for (const s of this.slots) this.reapSlot(s);
+  }
+
+  private reapSlot(s: Slot): void {
+    if (s.inFlight.size === 0) return;
+    const done = Atomics.load(s.progress.seq, 0);
+    for (const [seq, count] of s.inFlight) {
+      if (!seqReached(done, seq)) break;
+      s.inFlight.delete(seq);
+      s.queuedEvents -= count;
+      this.settle(seq);
+    }
+  }
+
+  /** Look again in REAP_MS while batches are in flight (pushes look too). */
+  private armReap(): void {
+    if (this.reapTimer || this.pending.size === 0) return;
+    this.reapTimer = setTimeout(() => {
+      this.reapTimer = undefined;
+      this.reap();
+      this.updateScoringBehind();
+      this.armReap();
+    }, REAP_MS);
+  }
+
+  /** Events, windows and alarms scored so far, and threads held now. */
+  private scored(): { events: number; windows: number; alarms: number; threads: number } {
+    const t = { ...this.retired, threads: 0 };
+    for (const s of this.slots) {
+      const v = s.progress.totals;
+      t.events += v[0]!;
+      t.windows += v[1]!;
+      t.alarms += v[2]!;
+      t.threads += v[3]!;
+    }
+    return t;
   }
 
   stats(): PipelineStats {
     const sorted = [...this.latencies].sort((a, b) => a - b);
+    const { threads, ...scored } = this.scored();
     return {
       ...this.counters,
+      ...scored,
       incidents: this.incidentCount,
       droppedBySlot: { ...this.droppedBySlot },
       inFlight: this.inFlight,
-      threads: this.slots.reduce((n, s) => n + s.threads, 0),
+      threads,
       workers: this.workerCount,
       latency: {
         count: sorted.length,
@@ -615,6 +703,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       await this.drain();
     }
     this.closed = true;
+    clearTimeout(this.reapTimer);
+    this.reapTimer = undefined;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
     this.emit('close');
@@ -648,7 +738,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   }
 
   private spawn(index: number, generation: number): Slot {
-    const worker = new Worker(WORKER_URL, { workerData: { ...this.init, index } satisfies WorkerInit });
+    const progress = new SharedArrayBuffer(PROGRESS_BYTES);
+    const worker = new Worker(WORKER_URL, { workerData: { ...this.init, index, progress } satisfies WorkerInit });
     let resolveReady!: () => void;
     let rejectReady!: (e: Error) => void;
     const slot: Slot = {
@@ -657,7 +748,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       generation,
       inFlight: new Map(),
       queuedEvents: 0,
-      threads: 0,
+      progress: progressViews(progress),
+      syncs: new Map(),
       started: false,
       exited: false,
       ready: new Promise<void>((res, rej) => {
@@ -675,6 +767,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       }
       else if (m.type === 'fatal') fatal = m.message;
       else if (m.type === 'ack') this.onAck(slot, m);
+      else if (m.type === 'synced') {
+        slot.syncs.get(m.seq)?.();
+        slot.syncs.delete(m.seq);
+      }
     });
     worker.on('error', (err) => {
       fatal ??= err.message;
@@ -703,6 +799,15 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
 
   /** Count what a dead worker held as dropped and stop waiting for it. */
   private abandon(dead: Slot): void {
+    // What it finished is scored; only the rest is lost.
+    this.reapSlot(dead);
+    const [events, windows, alarms] = dead.progress.totals;
+    this.retired.events += events!;
+    this.retired.windows += windows!;
+    this.retired.alarms += alarms!;
+    dead.progress.totals.fill(0);
+    for (const answer of dead.syncs.values()) answer();
+    dead.syncs.clear();
     for (const [seq, count] of dead.inFlight) {
       const p = this.pending.get(seq);
       if (p) this.countDropped(p.shared, count, this.slots.map((s) => s === dead));
@@ -757,18 +862,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     if (this.pending.size === 0) for (const w of this.drainWaiters.splice(0)) w();
   }
 
+  /** A batch's alerts (its progress is read from shared memory). */
   private onAck(slot: Slot, m: Extract<FromWorker, { type: 'ack' }>): void {
-    const count = slot.inFlight.get(m.seq);
-    if (count === undefined) return;
-    slot.inFlight.delete(m.seq);
-    slot.queuedEvents -= count;
-    slot.threads = m.threads;
-    this.counters.events += m.events;
-    this.counters.windows += m.windows;
-    this.counters.alarms += m.alarms;
-    const live = this.pending.get(m.seq)?.live === true;
-    for (const wa of m.alerts) this.emitAlert(slot, wa, live);
-    this.settle(m.seq);
+    for (const wa of m.alerts) this.emitAlert(slot, wa, m.live);
+    this.reapSlot(slot);
     if (this.scoringBehindOn) this.updateScoringBehind();
   }
 

@@ -1,7 +1,9 @@
 // Messages between the pipeline (main thread) and its scoring workers.
 // Batches travel as SharedArrayBuffers holding the raw 16-byte records: one
 // copy per batch on the main thread, none per event, and every worker reads
-// the same memory, taking the threads that hash to it.
+// the same memory, taking the threads that hash to it. Workers report their
+// progress in shared memory (WorkerProgress) and send a message only for
+// alerts and for the main thread's sync requests.
 import type { Alert } from '../alert/alert.js';
 
 export interface WorkerInit {
@@ -17,6 +19,28 @@ export interface WorkerInit {
   /** Nice value for the worker's thread. */
   /** Nice value for the worker thread, or null to keep the inherited one. */
   nice: number | null;
+  /**
+   * Where the worker says how far it got, without a message per batch (see
+   * WorkerProgress): a message wakes the main thread, and at a million
+   * events a second two acknowledgements per batch were most of its wakeups.
+   */
+  progress: SharedArrayBuffer;
+}
+
+/**
+ * A worker's progress, in shared memory: the sequence number of the last
+ * batch it finished (as an int32: compare with seqReached), stored with
+ * Atomics after its running totals (events, windows, alarms, threads held).
+ * A batch that raised alerts also sends them in an 'ack' message, posted
+ * before its sequence number is stored.
+ */
+export const PROGRESS_BYTES = 8 + 4 * 8;
+export function progressViews(buf: SharedArrayBuffer): { seq: Int32Array; totals: Float64Array } {
+  return { seq: new Int32Array(buf, 0, 1), totals: new Float64Array(buf, 8, 4) };
+}
+/** Whether a worker whose last finished batch is `done` (int32) has finished batch `seq` (fewer than 2^31 batches apart). */
+export function seqReached(done: number, seq: number): boolean {
+  return ((done - (seq | 0)) | 0) >= 0;
 }
 
 export type ToWorker =
@@ -36,23 +60,18 @@ export type ToWorker =
        */
       profiles?: number[];
     }
-  | { type: 'flush'; seq: number };
+  | { type: 'flush'; seq: number }
+  /** Answered with 'synced' once everything posted before it is done (and its alerts posted). */
+  | { type: 'sync'; seq: number };
 
 /** An alert as the worker knows it; the main thread adds the container and the time. */
 export type WorkerAlert = Omit<Alert, 'time' | 'container' | 'latencyMs' | 'incident'> & { slot: number; incidentKey: number };
 
 export type FromWorker =
   | { type: 'ready'; index: number }
-  | {
-      type: 'ack';
-      seq: number;
-      index: number;
-      events: number;
-      windows: number;
-      alarms: number;
-      threads: number;
-      alerts: WorkerAlert[];
-    }
+  /** The alerts of a batch (or of a flush); batches without any are acknowledged in WorkerProgress only. */
+  | { type: 'ack'; seq: number; index: number; live: boolean; alerts: WorkerAlert[] }
+  | { type: 'synced'; seq: number }
   | { type: 'fatal'; index: number; message: string };
 
 /** Which worker owns a thread: every event of one thread goes to one worker, so its windows stay whole. */
@@ -73,7 +92,7 @@ export function toWorkerProblem(m: unknown): string | undefined {
   if (typeof m !== 'object' || m === null) return `a message must be an object, got ${m === null ? 'null' : typeof m}`;
   const o = m as Record<string, unknown>;
   const seqOk = typeof o.seq === 'number' && Number.isSafeInteger(o.seq) && o.seq >= 0;
-  if (o.type === 'flush') return seqOk ? undefined : `a flush message has seq ${String(o.seq)}, not a whole number`;
+  if (o.type === 'flush' || o.type === 'sync') return seqOk ? undefined : `a ${o.type} message has seq ${String(o.seq)}, not a whole number`;
   if (o.type !== 'batch') return `unknown message type '${String(o.type).slice(0, 40)}'`;
   if (!seqOk) return `a batch message has seq ${String(o.seq)}, not a whole number`;
   if (!(o.buffer instanceof SharedArrayBuffer)) return 'a batch message carries no SharedArrayBuffer';

@@ -11,7 +11,7 @@ import { IncrementalWindower } from '../window/incremental.js';
 import type { WindowSet } from '../window/window-set.js';
 import { selectWindows } from '../window/windows.js';
 import { makeFilter } from '../window/filter.js';
-import { ownerOf, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { ownerOf, progressViews, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -27,6 +27,18 @@ if (init.nice !== null) {
 
 function post(m: FromWorker): void {
   port.postMessage(m);
+}
+
+const progress = progressViews(init.progress);
+const totals = { events: 0, windows: 0, alarms: 0 };
+/** Batch or flush `seq` is done: its alerts (if any) to the main thread, then the totals and the sequence number in shared memory. */
+function finished(seq: number, live: boolean, alerts: WorkerAlert[]): void {
+  if (alerts.length > 0) post({ type: 'ack', seq, index: init.index, live, alerts });
+  progress.totals[0] = totals.events;
+  progress.totals[1] = totals.windows;
+  progress.totals[2] = totals.alarms;
+  progress.totals[3] = windower.liveThreads;
+  Atomics.store(progress.seq, 0, seq | 0);
 }
 
 const { detector, file, profiles } = modelFromBytes(init.model, init.modelName);
@@ -237,7 +249,10 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
       for (const tid of windower.forgetIdle(maxTs - init.idleNs)) forgetThread(tid, alerts);
     }
   }
-  post({ type: 'ack', seq, index: me, events: owned, windows: windows.count, alarms, threads: windower.liveThreads, alerts });
+  totals.events += owned;
+  totals.windows += windows.count;
+  totals.alarms += alarms;
+  finished(seq, live, alerts);
 }
 
 port.on('message', (raw: unknown) => {
@@ -253,8 +268,8 @@ port.on('message', (raw: unknown) => {
     else if (m.type === 'flush') {
       const alerts: WorkerAlert[] = [];
       for (const tid of [...incidents.keys()]) endIncident(tid, alerts);
-      post({ type: 'ack', seq: m.seq, index: init.index, events: 0, windows: 0, alarms: 0, threads: windower.liveThreads, alerts });
-    }
+      finished(m.seq, false, alerts);
+    } else if (m.type === 'sync') post({ type: 'synced', seq: m.seq });
   } catch (err) {
     post({ type: 'fatal', index: init.index, message: (err as Error).message });
     throw err;

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toWorkerProblem, type FromWorker, type WorkerInit } from '../../src/pipeline/protocol.js';
+import { PROGRESS_BYTES, progressViews, toWorkerProblem, type FromWorker, type WorkerInit } from '../../src/pipeline/protocol.js';
 import { fcParams, fittedModels } from './helpers.js';
 
 const validBatch = { type: 'batch', seq: 1, buffer: new SharedArrayBuffer(32), count: 2, live: false };
@@ -20,6 +20,8 @@ describe('worker messages are validated', () => {
   it('a message is accepted only when every field is usable', () => {
     expect(toWorkerProblem(validBatch)).toBeUndefined();
     expect(toWorkerProblem({ type: 'flush', seq: 3 })).toBeUndefined();
+    expect(toWorkerProblem({ type: 'sync', seq: 4 })).toBeUndefined();
+    expect(toWorkerProblem({ type: 'sync', seq: -1 })).toMatch(/sync message has seq -1/);
     fc.assert(
       fc.property(message, (m) => {
         const problem = toWorkerProblem(m);
@@ -33,7 +35,8 @@ describe('worker messages are validated', () => {
 
   it('a real worker reports malformed messages as fatal and keeps scoring', async () => {
     const stide = fittedModels().find((m) => m.factory.name === 'stide')!;
-    const init: WorkerInit = { index: 0, workers: 1, model: stide.bytes, modelName: 'toy', quietWindows: 4, idleNs: 1e12, nice: null };
+    const progress = new SharedArrayBuffer(PROGRESS_BYTES);
+    const init: WorkerInit = { index: 0, workers: 1, model: stide.bytes, modelName: 'toy', quietWindows: 4, idleNs: 1e12, nice: null, progress };
     const worker = new Worker(new URL('../../dist/pipeline/worker.js', import.meta.url), { workerData: init });
     const got: FromWorker[] = [];
     const waitFor = (pred: (m: FromWorker) => boolean): Promise<FromWorker> =>
@@ -54,8 +57,10 @@ describe('worker messages are validated', () => {
     const bad = fc.sample(message.filter((m) => toWorkerProblem(m) !== undefined), { numRuns: 200, seed: 7 });
     for (const m of [null, 42, { type: 'batch', seq: 1, buffer: new SharedArrayBuffer(16), count: 1e9, live: true }, { type: 'batch', seq: 2 }, ...bad]) worker.postMessage(m);
     worker.postMessage({ type: 'batch', seq: 99, buffer: new SharedArrayBuffer(64), count: 4, live: false });
-    const ack = await waitFor((m) => m.type === 'ack' && m.seq === 99);
-    expect(ack.type).toBe('ack');
+    worker.postMessage({ type: 'sync', seq: 100 });
+    await waitFor((m) => m.type === 'synced' && m.seq === 100);
+    // The good batch was scored after all the bad ones: its progress is in shared memory.
+    expect(Atomics.load(progressViews(progress).seq, 0)).toBe(99);
     expect(got.filter((m) => m.type === 'fatal').length).toBe(bad.length + 4);
     expect((got.find((m) => m.type === 'fatal') as { message: string }).message).toMatch(/malformed message/);
     await worker.terminate();
