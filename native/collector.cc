@@ -180,6 +180,7 @@ Collector::Collector(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Collecto
     throw Napi::TypeError::New(env, "NativeCollector(options, onBatch)");
   Napi::Object opts = info[0].As<Napi::Object>();
   poll_ms_ = OptInt<uint32_t>(opts, "pollMs", 2, 1, 1000);
+  deliver_ns_ = uint64_t(OptInt<uint32_t>(opts, "deliverMs", 10, 0, 1000)) * 1000000u;
   max_batch_events_ = OptInt<uint32_t>(opts, "maxBatchEvents", 65536, 1, 1u << 24);
   max_queued_batches_ = OptInt<uint32_t>(opts, "maxQueuedBatches", 64, 1, 1u << 16);
   // Absent: the consumer thread keeps the priority it inherits.
@@ -505,7 +506,10 @@ size_t Collector::InitialBatchBytes() const {
 }
 
 void Collector::Flush(bool coalesce) {
-  if (current_->bytes.empty() && current_->proc.empty()) return;
+  if (current_->bytes.empty() && current_->proc.empty()) {
+    gathering_since_ns_ = 0;
+    return;
+  }
   Shared& s = *shared_;
   // JavaScript is behind (batches are already waiting for it): grow this
   // batch instead of queueing another. What it costs JavaScript is mostly
@@ -514,6 +518,16 @@ void Collector::Flush(bool coalesce) {
   // (max_queued batches of up to max_batch_events each) rather than after a
   // few drains' worth of tiny batches.
   if (coalesce && s.in_flight.load(std::memory_order_acquire) >= kCoalesceWhenQueued) return;
+  // Under a light load, gather the drains of deliver_ns_ into one batch:
+  // each batch wakes the JavaScript thread and every worker, which costs
+  // more than the records of a few drains (see docs/scaling.md). A batch
+  // that grew large goes at once.
+  if (coalesce && deliver_ns_ > 0 && current_->bytes.size() < kDeliverNowBytes) {
+    const uint64_t now = MonotonicNs();
+    if (gathering_since_ns_ == 0) gathering_since_ns_ = now;
+    if (now - gathering_since_ns_ < deliver_ns_) return;
+  }
+  gathering_since_ns_ = 0;
   // The bound: when JavaScript has not taken the last max_queued batches, this
   // one is dropped and counted. The kernel side never waits on us.
   if (s.in_flight.load(std::memory_order_acquire) >= max_queued_batches_) {
@@ -705,10 +719,12 @@ void Collector::ConsumeLoop() {
   while (!stop_.load(std::memory_order_acquire)) {
     next += period;
     if (!paused_.load(std::memory_order_acquire)) {
+      ++drain_seq_;
       ConsumeRings(false);
       Flush(true);
       Rebalance();
-      shared_->drains.fetch_add(1, std::memory_order_relaxed);
+      // A drain counts once what it took has been handed over (or counted lost).
+      if (current_->bytes.empty() && current_->proc.empty()) shared_->drains.store(drain_seq_, std::memory_order_relaxed);
     }
     auto now = clock::now();
     if (next > now) std::this_thread::sleep_until(next);

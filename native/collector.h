@@ -118,6 +118,12 @@ class Collector : public Napi::ObjectWrap<Collector> {
   std::string attach_mode_;
 
   uint32_t poll_ms_ = 2;
+  // Gather drains for up to this long into one batch (0: a batch per drain),
+  // unless the batch reaches kDeliverNowBytes; since when this one gathers.
+  uint64_t deliver_ns_ = 10000000;
+  uint64_t gathering_since_ns_ = 0;
+  static constexpr size_t kDeliverNowBytes = size_t(16384) * sizeof(sw_event);
+  uint64_t drain_seq_ = 0;  // drains begun (consumer thread); stats' drains: those handed over
   uint32_t max_batch_events_ = 65536;
   uint32_t max_queued_batches_ = 64;
   // Nice value for the consumer thread, set only when the caller asked.

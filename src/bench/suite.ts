@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../capture/scratch-cgroup.js';
 import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
+import { trainLive } from '../detect/train.js';
 import { cpuMs, summarize, type Summary } from './measure.js';
 import type { Workload, WorkloadRun } from './workloads.js';
 
@@ -16,7 +18,7 @@ export const CONFIG_LABELS: Record<ConfigName, string> = {
   capture: 'syswarden capture (watched)',
   rings: 'syswarden capture, a ring per CPU (cpusPerRing 1)',
   other: 'syswarden watching another cgroup',
-  pipeline: 'syswarden capture + STIDE pipeline',
+  pipeline: "syswarden capture + pipeline (the workload's own model)",
 };
 
 export interface SyswardenFigures {
@@ -104,7 +106,10 @@ export interface SuiteOptions {
   workloads: Workload[];
   configs: readonly ConfigName[];
   runs: number;
-  /** Model for the pipeline configuration. */
+  /**
+   * Model for the pipeline configuration of a workload when learning its
+   * own fails (see ownModel).
+   */
   model: string;
   onProgress?: (line: string) => void;
 }
@@ -117,15 +122,17 @@ export interface SuiteOptions {
 export async function runSuite(o: SuiteOptions): Promise<Cell[]> {
   const watched = createScratchCgroup(`sw-bench-watched-${process.pid}`);
   const other = createScratchCgroup(`sw-bench-other-${process.pid}`);
+  const models = mkdtempSync(join(tmpdir(), 'sw-bench-models-'));
   const cells: Cell[] = [];
   try {
     for (const w of o.workloads) {
       await w.setup?.();
       try {
+        const model = o.configs.includes('pipeline') ? await ownModel(w, watched, join(models, `${w.name}.model`), o.onProgress) : o.model;
         const outcomes = new Map<ConfigName, RunOutcome[]>(o.configs.map((c) => [c, []]));
         for (let r = 0; r < o.runs; r++) {
           for (const c of o.configs) {
-            outcomes.get(c)!.push(await runOnce(w, c, watched, other, o.model));
+            outcomes.get(c)!.push(await runOnce(w, c, watched, other, model));
           }
           o.onProgress?.(`${w.name}: run ${r + 1}/${o.runs}`);
         }
@@ -156,6 +163,31 @@ export async function runSuite(o: SuiteOptions): Promise<Cell[]> {
   } finally {
     await watched.remove();
     await other.remove();
+    rmSync(models, { recursive: true, force: true });
   }
   return cells;
+}
+
+/**
+ * The pipeline scores a workload with a model of that workload, learnt live
+ * from one run of it: what a watched service costs in steady state. Scored
+ * with a model of another program, nearly every window would alarm (the
+ * cost of an attack, not of watching).
+ */
+async function ownModel(w: Workload, watched: ScratchCgroup, path: string, onProgress?: (line: string) => void): Promise<string> {
+  onProgress?.(`${w.name}: learning its own model for the pipeline configuration (one run)`);
+  const collector = await Collector.open({ targets: [watched.spec], consumerNice: AGENT_CONSUMER_NICE });
+  try {
+    const end = new AbortController();
+    const learning = trainLive({ collector, durationMs: 3_600_000, window: 6, model: path, signal: end.signal });
+    try {
+      await w.run(watched, false);
+    } finally {
+      end.abort();
+    }
+    await learning;
+  } finally {
+    await collector.close();
+  }
+  return path;
 }

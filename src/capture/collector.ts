@@ -55,6 +55,16 @@ export interface CollectorOptions {
   cpusPerRing?: number;
   /** How often the consumer thread drains the ring, in ms (1..1000). Default 2. */
   pollMs?: number;
+  /**
+   * Under a light load, gather the drains of up to this many ms into one
+   * batch (0..1000; 0: a batch per drain). Default 10. Every batch wakes
+   * the JavaScript thread and, in a pipeline, every worker; at a few
+   * hundred thousand calls a second those wake-ups cost more than the
+   * records, so gathering them cuts syswarden's CPU by about a third (docs/scaling.md)
+   * for at most this much more delay. A batch of 16,384 records goes at
+   * once. The fair share still judges every drain.
+   */
+  deliverMs?: number;
   /** Largest batch handed to JavaScript, in events. Default 65536. */
   maxBatchEvents?: number;
   /** Batches the native side may queue for JavaScript before dropping (counted). Default 64. */
@@ -123,10 +133,11 @@ export interface CollectorStats {
   /** How the BPF program is attached. */
   attach: 'tp_btf' | 'tracepoint';
   /**
-   * Times the consumer thread has drained the ring so far. A call made
-   * before a drain began is in a batch by the time the count moves past it:
-   * wait for it to move by two to know that what was in the ring has come out.
-   * (Not kept in recordings.)
+   * Drains of the ring whose records have been handed to JavaScript (or
+   * counted lost): a drain gathered into a later batch (deliverMs) counts
+   * when that batch goes. A call made before a drain began is in a batch by
+   * the time the count moves past it: wait for it to move by two to know
+   * that what was in the ring has come out. (Not kept in recordings.)
    */
   drains?: number;
   /** Kernel counters, summed over CPUs: matched = emitted + dropped (ring full, or shed for fair share). */
@@ -171,6 +182,7 @@ export interface CollectorStats {
 const DEFAULTS = {
   ringBytes: 8 << 20,
   pollMs: 2,
+  deliverMs: 10,
   maxBatchEvents: 65536,
   maxQueuedBatches: 64,
   maxPendingBatches: 256,
@@ -267,6 +279,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     const ringBytes = checkInt('ringBytes', o.ringBytes, 4096, 1 << 30);
     if ((ringBytes & (ringBytes - 1)) !== 0) throw new RangeError(`ringBytes must be a power of two, got ${ringBytes}`);
     const pollMs = checkInt('pollMs', o.pollMs, 1, 1000);
+    const deliverMs = checkInt('deliverMs', o.deliverMs, 0, 1000);
     const maxBatchEvents = checkInt('maxBatchEvents', o.maxBatchEvents, 1, 1 << 24);
     const maxQueuedBatches = checkInt('maxQueuedBatches', o.maxQueuedBatches, 1, 65536);
     this.maxPending = checkInt('maxPendingBatches', o.maxPendingBatches, 1, 1 << 20);
@@ -287,6 +300,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
         {
           ringBytes,
           pollMs,
+          deliverMs,
           maxBatchEvents,
           maxQueuedBatches,
           matchAll: this.matchAll,

@@ -3,6 +3,7 @@
 export interface NativeCollectorOptions {
   ringBytes?: number;
   pollMs?: number;
+  deliverMs?: number;
   maxBatchEvents?: number;
   maxQueuedBatches?: number;
   matchAll?: boolean;

@@ -26,14 +26,16 @@ afterAll(async () => {
 
 describe('a scoring backlog', () => {
   it('sheds the flooding container in the kernel, where a full ring would: the light one keeps its events', async () => {
-    // Every window alarms under this model: one worker scores far fewer
-    // events a second than two threads of getppid make, while the default
-    // ring (8 MiB, drained every 2 ms) never runs full and the main thread
-    // keeps taking batches. Only the workers' backlog can start the shedding.
+    // Every window alarms under this model, and its one worker runs at nice
+    // 10 beside two threads of getppid that keep both CPUs busy: it gets
+    // about a tenth of a CPU, far less than scoring the flood takes (a
+    // watched container starving detection), while the default ring (8 MiB,
+    // drained every 2 ms) never runs full and the main thread keeps taking
+    // batches. Only the workers' backlog can start the shedding.
     const model = join(dir, 'alarming.model');
     await saveAlarmingModel(model);
     const c = await Collector.open({ targets: [flood.spec, light.spec], consumerNice: AGENT_CONSUMER_NICE });
-    const p = await Pipeline.create({ model, workers: 1, maxInFlight: 16 });
+    const p = await Pipeline.create({ model, workers: 1, maxInFlight: 16, workerNice: 10 });
     p.attach(c);
     const row = (spec: string) => c.stats().perSlot?.find((r) => r.spec === spec);
     let f: ChildProcess | undefined;
