@@ -1,9 +1,11 @@
-// Addon entry: one class, no process-wide state, so it loads in any number
-// of worker threads.
+// Addon entry: one class, and one process-wide registry (wake.h: which
+// worker thread to wake for which ring), so it loads in any number of
+// worker threads.
 #include <napi.h>
 
 #include "collector.h"
 #include "event.h"
+#include "wake.h"
 
 namespace {
 
@@ -20,6 +22,7 @@ Napi::Object RecordLayout(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeCollector", Collector::Init(env));
+  exports.Set("wakeOn", Napi::Function::New(env, WakeOn, "wakeOn"));
   exports.Set("recordLayout", RecordLayout(env));
   exports.Set("slotAll", Napi::Number::New(env, SW_SLOT_ALL));
   // How a target id packs slot and generation, for the decoder check.

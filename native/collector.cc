@@ -18,7 +18,9 @@
 #include <mutex>
 
 #include "event.h"
+#include "route_ring.h"
 #include "syscalls.skel.h"
+#include "wake.h"
 
 static_assert(SW_MAX_TARGETS == 1 << SW_SLOT_BITS, "a slot is the low SW_SLOT_BITS of a target id");
 static_assert(SW_MAX_TARGETS - 1 == SW_SLOT_MASK, "SW_SLOT_MASK covers every slot");
@@ -170,6 +172,10 @@ Napi::Function Collector::Init(Napi::Env env) {
                          InstanceMethod("resume", &Collector::Resume),
                          InstanceMethod("close", &Collector::Close),
                          InstanceMethod("programId", &Collector::ProgramId),
+                         InstanceMethod("route", &Collector::Route),
+                         InstanceMethod("unroute", &Collector::Unroute),
+                         InstanceMethod("routeTee", &Collector::RouteTee),
+                         InstanceMethod("queuedBatches", &Collector::QueuedBatches),
                      });
 }
 
@@ -517,7 +523,9 @@ void Collector::Flush(bool coalesce) {
   // catch up, and the queue bound below is reached only after a long stall
   // (max_queued batches of up to max_batch_events each) rather than after a
   // few drains' worth of tiny batches.
-  if (coalesce && s.in_flight.load(std::memory_order_acquire) >= kCoalesceWhenQueued) return;
+  std::unique_lock<std::mutex> routing(route_mu_);
+  if (routes_.empty()) routing.unlock();
+  if (coalesce && !routing.owns_lock() && s.in_flight.load(std::memory_order_acquire) >= kCoalesceWhenQueued) return;
   // Under a light load, gather the drains of deliver_ns_ into one batch:
   // each batch wakes the JavaScript thread and every worker, which costs
   // more than the records of a few drains (see docs/scaling.md). A batch
@@ -528,6 +536,23 @@ void Collector::Flush(bool coalesce) {
     if (now - gathering_since_ns_ < deliver_ns_) return;
   }
   gathering_since_ns_ = 0;
+  // Routed: the records go to the workers' rings, JavaScript gets the
+  // process events alone. They are queued for JavaScript before the records
+  // are published to the workers, so that an alert from those records finds
+  // the batch that names its process already queued (Pipeline holds the
+  // alert until it has taken that batch).
+  if (routing.owns_lock()) {
+    RouteRecords();
+    if (!current_->proc.empty() || !current_->bytes.empty()) Deliver();
+    RoutePublish();
+    return;
+  }
+  Deliver();
+}
+
+// Queue the current batch for JavaScript, or count it as dropped.
+void Collector::Deliver() {
+  Shared& s = *shared_;
   // The bound: when JavaScript has not taken the last max_queued batches, this
   // one is dropped and counted. The kernel side never waits on us.
   if (s.in_flight.load(std::memory_order_acquire) >= max_queued_batches_) {
@@ -605,7 +630,7 @@ void Collector::Rebalance() {
   ring_full_seen_ = full;
   const uint32_t queued = shared_->in_flight.load(std::memory_order_acquire);
   const bool js_behind = queued >= std::max<uint32_t>(2, max_queued_batches_ / 4);
-  const bool scoring_behind = scoring_behind_.load(std::memory_order_acquire);
+  const bool scoring_behind = scoring_behind_.load(std::memory_order_acquire) || route_behind_.load(std::memory_order_acquire);
   const bool js_catching_up = scoring_behind || queued >= std::max<uint32_t>(1, max_queued_batches_ / 8);
   const bool pressure = ring_pressure || js_behind || scoring_behind;
   const uint64_t ring_records = uint64_t(ring_bytes_) * RingCount() / (sizeof(sw_event) + 8);  // 8: ring record header
@@ -1045,6 +1070,14 @@ Napi::Value Collector::Stats(const Napi::CallbackInfo& info) {
   }
   out.Set("callbackErrors", Napi::Number::New(env, double(s.callback_errors.load())));
   out.Set("drains", Napi::BigInt::New(env, s.drains.load()));
+  {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("events", Napi::Number::New(env, double(s.routed_events.load())));
+    r.Set("dropped", Napi::Number::New(env, double(s.route_dropped.load())));
+    r.Set("marksDropped", Napi::Number::New(env, double(s.route_marks_dropped.load())));
+    r.Set("behind", Napi::Boolean::New(env, route_behind_.load()));
+    out.Set("routed", r);
+  }
   out.Set("shedEpisodes", Napi::Number::New(env, double(s.shed_episodes.load())));
   {
     std::lock_guard<std::mutex> lock(shed_mu_);
@@ -1175,4 +1208,194 @@ void Collector::Shutdown(bool settle) {
   ring_fds_.clear();
   if (hook_registered_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
   hook_registered_ = false;
+}
+
+// Which worker owns a thread: the same hash as ownerOf() in src/pipeline/protocol.ts.
+static inline uint32_t OwnerOf(uint32_t tid, uint32_t workers) {
+  return (tid * 0x9e3779b1u) % workers;
+}
+
+bool Collector::RoutePut(RouteRing& r, const sw_event& unit, uint32_t keep_free) {
+  if (r.free <= keep_free) return false;
+  r.units[r.write & (r.cap - 1)] = unit;
+  r.write++;
+  r.free--;
+  return true;
+}
+
+// A process event the workers act on, as a marker among the records
+// (route_ring.h). Markers may use the room kept free of records; one that
+// finds no room at all is counted.
+void Collector::RouteMark(const sw_proc_event& e) {
+  sw_event u = e.head;
+  const uint32_t workers = uint32_t(routes_.size());
+  if (u.nr == SW_REC_EXIT) {
+    if (!RoutePut(routes_[OwnerOf(u.tid, workers)], u, 0)) shared_->route_marks_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (!route_per_exe_) return;
+  if (u.nr == SW_REC_EXEC) {
+    auto it = route_profiles_.find(std::string(e.path, strnlen(e.path, sizeof(e.path))));
+    u.slot = uint16_t(it == route_profiles_.end() ? 0 : it->second + 1);
+  } else if (u.nr == SW_REC_FORK) {
+    u.ts_ns = e.head.tid;
+    u.tid = e.child_tid;
+  } else {
+    return;
+  }
+  // Every worker keeps every thread's profile: a fork's parent may be another worker's.
+  for (RouteRing& r : routes_) {
+    if (!RoutePut(r, u, 0)) shared_->route_marks_dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// Native demultiplexing: each record goes straight into the ring of the
+// worker that owns its thread, in order, with the process events the
+// workers act on placed among them (route_ring.h). The only copy after the
+// kernel's ring. A ring that is full (but for a reserve kept for markers)
+// drops the record, counted against its container as a user-space loss,
+// and a ring a quarter full is pressure for the fair share, which then
+// sheds the flooding containers in the kernel: one policy, in one place.
+void Collector::RouteRecords() {
+  Batch& b = *current_;
+  Shared& s = *shared_;
+  const size_t n = b.bytes.size() / sizeof(sw_event);
+  const size_t np = b.proc.size() / sizeof(sw_proc_event);
+  const sw_event* ev = reinterpret_cast<const sw_event*>(b.bytes.data());
+  sw_proc_event* pe = reinterpret_cast<sw_proc_event*>(b.proc.data());
+  const uint32_t workers = uint32_t(routes_.size());
+  for (RouteRing& r : routes_) {
+    r.write = r.published = __atomic_load_n(&r.hdr[kRouteWrite], __ATOMIC_RELAXED);
+    const uint32_t used = r.write - __atomic_load_n(&r.hdr[kRouteRead], __ATOMIC_ACQUIRE);
+    // A reader claiming more than was written is broken: give it nothing.
+    r.free = used <= r.cap ? r.cap - used : 0;
+  }
+  uint64_t dropped = 0;
+  uint32_t row = 0;
+  uint64_t run = 0;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    while (k < np && pe[k].at <= i) RouteMark(pe[k++]);
+    RouteRing& r = routes_[OwnerOf(ev[i].tid, workers)];
+    if (RoutePut(r, ev[i], r.cap / 16)) continue;
+    dropped++;
+    const uint32_t rw = RowOf(ev[i].slot);
+    if (rw != row && run > 0) {
+      s.AddUserDropped(row, run);
+      run = 0;
+    }
+    row = rw;
+    run++;
+  }
+  while (k < np) RouteMark(pe[k++]);
+  if (run > 0) s.AddUserDropped(row, run);
+  if (dropped > 0) {
+    s.user_dropped_events.fetch_add(dropped, std::memory_order_relaxed);
+    s.route_dropped.fetch_add(dropped, std::memory_order_relaxed);
+  }
+  if (n > dropped) s.routed_events.fetch_add(n - dropped, std::memory_order_relaxed);
+  // Teed, JavaScript gets the whole batch as well, and counts it as delivered when it does.
+  if (!route_tee_) {
+    if (n > dropped) {
+      s.batches_delivered.fetch_add(1, std::memory_order_relaxed);
+      s.events_delivered.fetch_add(n - dropped, std::memory_order_relaxed);
+    }
+    b.bytes.clear();
+    // What JavaScript still gets is process events alone: none is placed after a record.
+    for (size_t j = 0; j < np; j++) pe[j].at = 0;
+  }
+}
+
+// Publish what RouteRecords wrote, then wake the workers that sleep. Both
+// sequentially consistent: a worker stores its want-wake flag, then looks
+// at the write count again.
+void Collector::RoutePublish() {
+  bool any_quarter = false, all_under_eighth = true;
+  for (RouteRing& r : routes_) {
+    if (r.write != r.published) {
+      r.published = r.write;
+      __atomic_store_n(&r.hdr[kRouteWrite], r.write, __ATOMIC_SEQ_CST);
+      if (__atomic_exchange_n(&r.hdr[kRouteWantWake], 0u, __ATOMIC_SEQ_CST) != 0) WakeRingReader(r.hdr);
+    }
+    const uint32_t used = r.write - __atomic_load_n(&r.hdr[kRouteRead], __ATOMIC_ACQUIRE);
+    if (uint64_t(used) * 4 >= r.cap) any_quarter = true;
+    if (uint64_t(used) * 8 >= r.cap) all_under_eighth = false;
+  }
+  if (any_quarter) route_behind_.store(true, std::memory_order_release);
+  else if (all_under_eighth) route_behind_.store(false, std::memory_order_release);
+}
+
+// route(rings: Uint8Array[] | null, profiles: string[] | null): write
+// records to these rings (one per worker, route_ring.h), or stop (null).
+// With profiles (a model with per-executable profiles, possibly none),
+// exec and fork markers go to every worker, an exec naming its profile.
+Napi::Value Collector::Route(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<RouteRing> rings;
+  std::vector<Napi::Reference<Napi::Uint8Array>> refs;
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "route takes an array of rings");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  if (arr.Length() == 0 || arr.Length() > 256) throw Napi::RangeError::New(env, "route takes 1 to 256 rings");
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) throw Napi::TypeError::New(env, "each ring must be a Uint8Array");
+    Napi::Uint8Array u = v.As<Napi::Uint8Array>();
+    if (u.ByteOffset() != 0 || u.ByteLength() < kRouteHeaderBytes + 64 * sizeof(sw_event)) throw Napi::RangeError::New(env, "a ring must be a view of a whole ring buffer");
+    uint32_t* hdr = reinterpret_cast<uint32_t*>(u.Data());
+    const uint32_t cap = __atomic_load_n(&hdr[kRouteCapacity], __ATOMIC_ACQUIRE);
+    if (cap < 64 || (cap & (cap - 1)) != 0 || kRouteHeaderBytes + size_t(cap) * sizeof(sw_event) > u.ByteLength())
+      throw Napi::RangeError::New(env, "a ring's capacity must be a power of two its buffer holds");
+    rings.push_back({hdr, reinterpret_cast<sw_event*>(u.Data() + kRouteHeaderBytes), cap, 0, 0, 0});
+    refs.push_back(Napi::Persistent(u));
+  }
+  std::unordered_map<std::string, int32_t> profiles;
+  const bool per_exe = info.Length() > 1 && info[1].IsArray();
+  if (per_exe) {
+    Napi::Array p = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < p.Length(); i++) {
+      Napi::Value v = p.Get(i);
+      if (!v.IsString()) throw Napi::TypeError::New(env, "profiles must be executable paths");
+      profiles.emplace(v.As<Napi::String>().Utf8Value(), int32_t(i));
+    }
+  }
+  std::vector<Napi::Reference<Napi::Uint8Array>> old;
+  {
+    std::lock_guard<std::mutex> lock(route_mu_);
+    routes_ = std::move(rings);
+    route_per_exe_ = per_exe;
+    route_profiles_ = std::move(profiles);
+    old.swap(route_refs_);
+    route_refs_ = std::move(refs);
+  }
+  return env.Undefined();
+}
+
+// Stop routing: records go to JavaScript again. Nothing is written to the
+// rings once this returns.
+Napi::Value Collector::Unroute(const Napi::CallbackInfo& info) {
+  std::vector<Napi::Reference<Napi::Uint8Array>> old;
+  {
+    std::lock_guard<std::mutex> lock(route_mu_);
+    routes_.clear();
+    route_profiles_.clear();
+    route_per_exe_ = false;
+    route_tee_ = false;
+    old.swap(route_refs_);
+  }
+  route_behind_.store(false, std::memory_order_release);
+  return info.Env().Undefined();
+}
+
+// routeTee(on): JavaScript gets every routed batch whole too (a recording
+// or another listener wants the records), or process events alone.
+Napi::Value Collector::RouteTee(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "routeTee takes true or false");
+  std::lock_guard<std::mutex> lock(route_mu_);
+  route_tee_ = info[0].As<Napi::Boolean>().Value();
+  return info.Env().Undefined();
+}
+
+// Batches queued for JavaScript and not yet taken (cheap, unlike stats()).
+Napi::Value Collector::QueuedBatches(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(shared_->in_flight.load(std::memory_order_acquire)));
 }

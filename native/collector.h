@@ -63,6 +63,11 @@ class Collector : public Napi::ObjectWrap<Collector> {
     // A bit per row, set after adding to its user_dropped_by_slot: what
     // stats() reads again (the same swap-then-read order as the kernel's).
     std::array<std::atomic<uint64_t>, SW_DIRTY_WORDS> user_dropped_changed{};
+    // Routed to the workers' rings (route_ring.h): records written, records
+    // a full ring could not take (counted in user_dropped too), markers lost.
+    std::atomic<uint64_t> routed_events{0};
+    std::atomic<uint64_t> route_dropped{0};
+    std::atomic<uint64_t> route_marks_dropped{0};
     void AddUserDropped(uint32_t row, uint64_t n) {
       user_dropped_by_slot[row].fetch_add(n, std::memory_order_relaxed);
       user_dropped_changed[row / 64].fetch_or(uint64_t(1) << (row % 64), std::memory_order_release);
@@ -84,12 +89,17 @@ class Collector : public Napi::ObjectWrap<Collector> {
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value ProgramId(const Napi::CallbackInfo& info);
+  Napi::Value Route(const Napi::CallbackInfo& info);
+  Napi::Value Unroute(const Napi::CallbackInfo& info);
+  Napi::Value RouteTee(const Napi::CallbackInfo& info);
+  Napi::Value QueuedBatches(const Napi::CallbackInfo& info);
 
   void Load(Napi::Env env, const Napi::Object& opts);
   void ConsumeLoop();
   // Hand the current batch to JavaScript; with `coalesce`, keep growing it
   // instead while JavaScript has batches waiting.
   void Flush(bool coalesce);
+  void Deliver();
   static constexpr uint32_t kCoalesceWhenQueued = 2;
   // Process events per batch before it is handed over (a fork bomb must not grow one batch without bound).
   static constexpr size_t kMaxProcPerBatch = 1024;
@@ -179,6 +189,33 @@ class Collector : public Napi::ObjectWrap<Collector> {
   std::mutex shed_mu_;
   std::unordered_map<uint64_t, uint16_t> targets_;  // cgroup id -> target id, as in the filter map
   std::vector<ShedSlot> shed_slots_;
+
+  // Native demultiplexing: with routes set (Route), the consumer writes
+  // each record straight into the ring of the worker that owns its thread,
+  // and JavaScript gets only the process events. Under route_mu_.
+  struct RouteRing {
+    uint32_t* hdr;   // the SharedArrayBuffer's header words
+    sw_event* units;
+    uint32_t cap;    // units, a power of two
+    uint32_t write;  // units written, as the consumer counts (published to hdr)
+    uint32_t free;   // room as of this routing
+    uint32_t published;  // units written as the worker sees them (hdr's write word)
+  };
+  std::mutex route_mu_;
+  std::vector<RouteRing> routes_;
+  bool route_per_exe_ = false;
+  // Something besides the workers wants the records (a recording, another
+  // listener): JavaScript gets them too, as without routing.
+  bool route_tee_ = false;
+  std::unordered_map<std::string, int32_t> route_profiles_;
+  std::vector<Napi::Reference<Napi::Uint8Array>> route_refs_;  // JS thread only: keep the buffers alive
+  // A worker's ring is a quarter full (until all are under an eighth): pressure for the fair share.
+  std::atomic<bool> route_behind_{false};
+  // Caller holds route_mu_ with routes set: write current_'s records and markers to the rings.
+  void RouteRecords();
+  void RoutePublish();
+  void RouteMark(const sw_proc_event& e);
+  bool RoutePut(RouteRing& r, const sw_event& unit, uint32_t keep_free);
 
   std::thread consumer_;
   std::atomic<bool> stop_{false};

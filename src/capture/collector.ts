@@ -177,6 +177,13 @@ export interface CollectorStats {
   uring?: boolean;
   /** The rings: CPUs per ring (0: one shared by all) and, per ring, the records it had no room for (each also counted per container as kernel drops). */
   rings?: { cpusPerRing: number; full: number[] };
+  /**
+   * Records written straight into scoring workers' rings (route()), and
+   * those a full worker ring could not take (also in user.droppedEvents and
+   * per container), process markers lost, and whether a worker's ring is
+   * behind (pressure for the fair share).
+   */
+  routed?: { events: number; dropped: number; marksDropped: number; behind: boolean };
 }
 
 const DEFAULTS = {
@@ -271,10 +278,20 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
   private finalStats: CollectorStats | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private iterated = false;
+  /** Routing (route()): the listener that takes the routed records' process events, or null; undefined: not routing. */
+  private router: ((b: EventBatch) => void) | null | undefined;
   readonly matchAll: boolean;
 
   private constructor(options: CollectorOptions) {
     super();
+    // Listeners come and go: while routing, the records go to JavaScript only if someone besides the router wants them.
+    this.on('newListener', (event: string | symbol, listener: unknown) => {
+      // Emitted before the listener is added: it counts from now.
+      if (event === 'batch' && this.router !== undefined && listener !== this.router) this.native?.routeTee(true);
+    });
+    this.on('removeListener', (event: string | symbol) => {
+      if (event === 'batch') this.updateTee();
+    });
     const o = { ...DEFAULTS, ...options };
     const ringBytes = checkInt('ringBytes', o.ringBytes, 4096, 1 << 30);
     if ((ringBytes & (ringBytes - 1)) !== 0) throw new RangeError(`ringBytes must be a power of two, got ${ringBytes}`);
@@ -412,6 +429,43 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     this.native?.setScoringBehind(behind);
   }
 
+  /**
+   * Native demultiplexing (Pipeline.attach uses it): from now on the ring
+   * consumer writes each record into the ring of the worker that owns its
+   * thread (src/pipeline/route-ring.ts), and 'batch' listeners get batches
+   * of process events alone (count 0). `profiles`: the executables of a
+   * model with per-executable profiles (exec and fork markers then go to
+   * every worker), or null. unroute() goes back.
+   */
+  route(rings: readonly SharedArrayBuffer[], profiles: readonly string[] | null, listener?: (b: EventBatch) => void): void {
+    if (!this.native) return;
+    this.native.route(rings.map((r) => new Uint8Array(r)), profiles);
+    this.router = listener ?? null;
+    this.updateTee();
+  }
+
+  unroute(): void {
+    this.router = undefined;
+    this.native?.unroute();
+  }
+
+  /** Batches the consumer thread queued for this thread that it has not taken yet (cheap, unlike stats()). */
+  queuedBatches(): number {
+    return this.native?.queuedBatches() ?? 0;
+  }
+
+  /**
+   * While routing, whether anything besides the router (`listener` given to
+   * route()) takes records: another 'batch' listener or an iterator. It
+   * then gets every batch whole, as without routing (a recording of a
+   * watched container keeps every record).
+   */
+  private updateTee(): void {
+    if (this.router === undefined || !this.native) return;
+    const others = this.rawListeners('batch').some((l) => l !== this.router);
+    this.native.routeTee(others || this.iterated);
+  }
+
   /** BPF program id (as `bpftool prog show` lists it). */
   programId(): number {
     return this.live().programId();
@@ -445,6 +499,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
 
   [Symbol.asyncIterator](): AsyncIterator<EventBatch> {
     this.iterated = true;
+    this.updateTee();
     return {
       next: () => {
         const batch = this.pending.shift();
@@ -713,6 +768,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
       },
       uring: s.uring,
       rings: { cpusPerRing: s.cpusPerRing, full: s.ringFull },
+      routed: { ...s.routed },
     };
   }
 }

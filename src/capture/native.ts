@@ -51,6 +51,8 @@ export interface NativeStats {
   /** Failed reservations per ring (its CPUs summed), and the CPUs per ring (0: one shared ring). */
   ringFull: number[];
   cpusPerRing: number;
+  /** Routed to workers' rings (route()): records written, records a full ring could not take (in userDroppedEvents too), markers lost, and whether a ring is behind. */
+  routed: { events: number; dropped: number; marksDropped: number; behind: boolean };
 }
 
 export interface NativeProcStats {
@@ -81,6 +83,14 @@ export interface NativeCollector {
   setScoringBehind(behind: boolean): void;
   close(): void;
   programId(): number;
+  /** Write each record into the ring of the worker that owns its thread (src/pipeline/route-ring.ts); profiles: a per-executable model's executables, else null. */
+  route(rings: Uint8Array[], profiles: readonly string[] | null): void;
+  /** Records go to JavaScript again. */
+  unroute(): void;
+  /** While routing: JavaScript gets the records too (true), or process events alone. */
+  routeTee(on: boolean): void;
+  /** Batches queued for JavaScript and not yet taken. */
+  queuedBatches(): number;
 }
 
 export interface NativeAddon {
@@ -88,6 +98,8 @@ export interface NativeAddon {
     options: NativeCollectorOptions,
     onBatch: (buffer: ArrayBuffer, drainedNs: bigint, proc: ArrayBuffer | undefined) => void,
   ) => NativeCollector;
+  /** In a worker thread: run `callback` on this thread whenever the collector writes to `ring` while its reader sleeps. */
+  wakeOn(ring: Uint8Array, callback: () => void): void;
   recordLayout: { size: number; ts_ns: number; tid: number; nr: number; slot: number };
   slotAll: number;
   targetId: { slotBits: number; slotMask: number; generationMask: number; limit: number };

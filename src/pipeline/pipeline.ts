@@ -8,8 +8,9 @@ import { EventBatch, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '.
 import { modelFromBytes, readModelBytes } from '../detect/model-file.js';
 import type { Calibration } from '../detect/calibration.js';
 import { SyswardenError } from '../errors.js';
-import { MAX_PROCESSES, ProcessTable } from '../process/table.js';
-import { ownerOf, PROGRESS_BYTES, progressViews, seqReached, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { ProcessTable } from '../process/table.js';
+import { checkRouteUnits, createRouteRing, DEFAULT_ROUTE_UNITS, MARK_EXEC, MARK_EXIT, MARK_FORK, ROUTE_READ, routeBacklog, routeHeader } from './route-ring.js';
+import { ownerOf, PROGRESS_BYTES, PROGRESS_RING_READ, progressViews, seqReached, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
 /**
  * A model checked on the calling thread: decoded, its detector restored
@@ -106,6 +107,14 @@ export interface PipelineOptions {
   quietWindows?: number;
   /** A thread with no call for this long is forgotten (ms, kernel clock). Default 60000. */
   idleMs?: number;
+  /**
+   * Records each worker's ring holds when attached to a collector (a power
+   * of two, 64..2^26). Default 2^18 (4 MiB per worker). A worker that falls
+   * this far behind loses what does not fit (counted per container); from
+   * a quarter full its backlog makes the collector shed the flooding
+   * containers in the kernel.
+   */
+  ringRecords?: number;
   /** Closes the pipeline when aborted. */
   signal?: AbortSignal;
 }
@@ -117,10 +126,15 @@ export interface PipelineStats {
   /** Alarming windows, incidents opened. */
   alarms: number;
   incidents: number;
-  /** Events not scored because a worker was behind or died, in total and per container slot. */
+  /**
+   * Events not scored because a worker was behind or died, in total and per
+   * container slot. Live, the records a full worker ring could not take are
+   * in the total; per container they are the collector's user-space losses
+   * (its stats().perSlot, and 'degraded' records).
+   */
   droppedEvents: number;
   droppedBySlot: Record<number, number>;
-  /** Batches waiting in workers now, and threads the workers hold windows for. */
+  /** Batches waiting in workers now (live: records waiting in their rings), and threads the workers hold windows for. */
   inFlight: number;
   threads: number;
   workers: number;
@@ -237,10 +251,14 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   readonly modelName: string;
   /** Executables the model learnt as normal; an exec of another is a 'new-executable' record (undefined: none). */
   readonly knownExecutables: ReadonlySet<string> | undefined;
-  /** Per-executable models: the profile of each profiled executable, and the profile each live thread runs under. */
+  /** Per-executable models: the profile of each profiled executable (the workers keep each thread's). */
   private readonly profileIndex: ReadonlyMap<string, number>;
   private readonly perExe: boolean;
-  private readonly threadProfile = new Map<number, number>();
+  /** Live, attached: each worker's ring, which the collector writes its records into (route-ring.ts). */
+  private routeRings: SharedArrayBuffer[] | undefined;
+  private readonly routeUnits: number;
+  /** The attached collector that routes to the rings, until detached (its routed counts are the workers'). */
+  private router: Collector | undefined;
   /** Container and executable pairs already reported as drift. */
   private readonly driftSeen = new Set<string>();
   readonly detector: string;
@@ -273,6 +291,12 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private readonly retired = { events: 0, windows: 0, alarms: 0 };
   private syncSeq = 0;
   private reapTimer: NodeJS.Timeout | undefined;
+  /** Routed alerts waiting for this thread to take the batches named by `until` (onAck). */
+  private readonly held: Array<{ until: number; slot: Slot; alerts: WorkerAlert[] }> = [];
+  /** Batches of process events taken from the routing collector. */
+  private batchesTaken = 0;
+  /** A detached collector's routed counts, as it last reported them. */
+  private routedBefore = { events: 0, dropped: 0 };
   private readonly droppedBySlot: Record<number, number> = {};
   /** Scratch space for per-batch counts by container slot (a record's slot is a u16); all zero between uses. */
   private readonly slotTally = new Uint32Array(1 << 16);
@@ -302,6 +326,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     };
     if (this.init.nice !== null && !(this.init.nice >= -20 && this.init.nice <= 19)) throw new RangeError(`workerNice must be from -20 to 19, got ${String(options.workerNice)}`);
     this.pool = new SharedPool(workers * this.maxInFlight + 2);
+    this.routeUnits = checkRouteUnits(options.ringRecords ?? DEFAULT_ROUTE_UNITS);
   }
 
   /**
@@ -332,6 +357,31 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     return p;
   }
 
+  /** Tell a worker to read its ring (a replacement reads on where the one before it stopped). */
+  private sendRing(s: Slot): void {
+    const ring = this.routeRings?.[s.index];
+    if (!ring || s.exited) return;
+    const msg: ToWorker = { type: 'ring', ring };
+    s.worker.postMessage(msg);
+  }
+
+  /** Stop the collector writing to the rings; what they still hold is scored by the next drain(). */
+  private unroute(): void {
+    const c = this.router;
+    this.router = undefined;
+    if (!c) return;
+    // Routed counts are read before the routing ends: the pipeline reports them as its own.
+    this.routedBefore = this.routedCounts(c);
+    if (!c.closed) c.unroute();
+    this.releaseHeld(true);
+  }
+
+  /** Records the collector routed to the workers, and those a full worker ring could not take. */
+  private routedCounts(c: Collector): { events: number; dropped: number } {
+    const r = c.stats().routed;
+    return { events: r?.events ?? 0, dropped: r?.dropped ?? 0 };
+  }
+
   /** How alerts name a container slot (attach() sets this from the collector). */
   setContainers(resolve: (slot: number) => AlertContainer): void {
     this.containers = resolve;
@@ -341,9 +391,12 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
    * Score everything `collector` delivers, live; report lost events per
    * container as 'degraded' alerts (checked every `degradedCheckMs`, and
    * when the collector closes) and a target that went away as a
-   * 'target-gone' record. Returns a function that detaches.
+   * 'target-gone' record. Returns a function that detaches. `route`
+   * (default true): the collector writes records straight into the
+   * workers' rings; false pushes every batch through this thread.
    */
-  attach(collector: Collector, options: { degradedCheckMs?: number } = {}): () => void {
+  attach(collector: Collector, options: { degradedCheckMs?: number; route?: boolean } = {}): () => void {
+    // route: see below.
     // The collector names every id it handed out, removed targets' too
     // (their last events and incidents' ends arrive after they are gone).
     this.setContainers((id) => {
@@ -360,7 +413,12 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
         this.counters.droppedEvents += b.count;
         return;
       }
-      this.push(b, { live: true });
+      // Routed, the records are in the workers' rings already (a batch here carries them only for another listener).
+      if (this.router === collector) {
+        this.batchesTaken++;
+        this.handProcesses(b, true);
+        this.releaseHeld(false);
+      } else this.push(b, { live: true });
     };
     // The fair share is decided in one place, the collector: the workers'
     // backlog is one more pressure for it, so a flooding container is shed
@@ -374,20 +432,39 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     this.scoringBehindOn = false;
     const reported = new Map<number, { kernel: number; user: number; scoring: number }>();
     const check = () => this.reportLoss(collector, reported);
+    // Native demultiplexing (the default; route: false pushes every batch
+    // through this thread instead): the collector's consumer thread writes
+    // each worker's records into that worker's ring, and this thread sees
+    // only the process events. One collector at a time (a second one is
+    // pushed). A worker that dies leaves its ring to its replacement, which
+    // reads on (nothing in the ring is lost).
+    const routed = options.route !== false && !collector.closed && this.router === undefined;
+    if (routed) {
+      this.routeRings ??= this.slots.map(() => createRouteRing(this.routeUnits));
+      for (const s of this.slots) this.sendRing(s);
+      collector.route(this.routeRings, this.perExe ? [...this.profileIndex.keys()] : null, onBatch);
+      this.router = collector;
+    }
+    // Closed, the collector has handed over every batch: nothing is left for held alerts to wait for.
+    const onClose = () => {
+      if (this.router === collector) this.releaseHeld(true);
+      check();
+    };
     collector.on('batch', onBatch);
-    collector.on('close', check);
+    collector.on('close', onClose);
     collector.on('target-gone', onGone);
     const timer = setInterval(check, checkInt('degradedCheckMs', options.degradedCheckMs ?? 1000, 10, 3_600_000));
     timer.unref();
     return () => {
       clearInterval(timer);
+      if (routed && this.router === collector) this.unroute();
       if (this.scoringBehind === signal) {
         if (this.scoringBehindOn) signal(false);
         this.scoringBehind = undefined;
         this.scoringBehindOn = false;
       }
       collector.off('batch', onBatch);
-      collector.off('close', check);
+      collector.off('close', onClose);
       collector.off('target-gone', onGone);
     };
   }
@@ -433,14 +510,18 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     return whole;
   }
 
+  /** A batch's process events: the process table, escapes, drift. Never shed: they are what names the process behind an alert. */
+  private handProcesses(batch: EventBatch, live: boolean): void {
+    for (const e of batch.proc) {
+      this.processes.apply(e, live);
+      if (e.kind === 'escape' || (e.kind === 'attach' && e.fromTargetId !== undefined)) this.reportEscape(e, live);
+      else if (e.kind === 'exec' && this.knownExecutables && !this.knownExecutables.has(e.exe)) this.reportDrift(e, live);
+    }
+  }
+
   private hand(batch: EventBatch, options: { live?: boolean }): boolean {
     this.reap();
-    // Process events are never shed: they are what names the process behind an alert.
-    for (const e of batch.proc) {
-      this.processes.apply(e);
-      if (e.kind === 'escape' || (e.kind === 'attach' && e.fromTargetId !== undefined)) this.reportEscape(e, options.live === true);
-      else if (e.kind === 'exec' && this.knownExecutables && !this.knownExecutables.has(e.exe)) this.reportDrift(e, options.live === true);
-    }
+    this.handProcesses(batch, options.live === true);
     // A batch of process events alone still tells the workers what ends a
     // thread's windows (an exit) or changes its profile (an exec or fork,
     // per executable): the kernel may put them in a batch of their own.
@@ -457,8 +538,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       shedSome = shed.batch !== batch;
       batch = shed.batch;
     }
-    const exits = exitsOf(batch, shedSome);
-    const profiles = this.perExe ? this.profilesOf(batch, shedSome) : undefined;
+    const marks = marksOf(batch, shedSome, this.perExe ? this.profileIndex : undefined);
     // Workers that are behind (or gone, while closing) do not get the batch: their share is counted as lost.
     // What is left for the light containers is judged by its events: many small batches queued behind
     // a flood's big ones are little work, and counting them as batches would drop them first.
@@ -475,8 +555,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       slot.inFlight.set(seq, batch.count);
       slot.queuedEvents += batch.count;
       const msg: ToWorker = { type: 'batch', seq, buffer: shared, count: batch.count, live };
-      if (exits) msg.exits = exits;
-      if (profiles) msg.profiles = profiles;
+      if (marks) msg.marks = marks;
       slot.worker.postMessage(msg);
     }
     this.armReap();
@@ -578,10 +657,12 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     this.counters.droppedEvents += n;
   }
 
-  /** Batches sent to workers and not yet scored (cheap, unlike stats()). */
+  /** Batches sent to workers and not yet scored (cheap, unlike stats()); live, routed, the records waiting in the workers' rings. */
   get inFlight(): number {
     this.reap();
-    return this.slots.reduce((n, s) => n + s.inFlight.size, 0);
+    let n = this.slots.reduce((k, s) => k + s.inFlight.size, 0);
+    if (this.routeRings) for (const r of this.routeRings) n += routeBacklog(r);
+    return n;
   }
 
   get workerCount(): number {
@@ -600,9 +681,13 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     await this.sync();
   }
 
-  /** Ask every running worker for a 'synced' answer; resolves when all answered or ended. */
+  /**
+   * Ask every worker for a 'synced' answer; resolves when all answered or
+   * ended. A replacement still starting is asked too (it answers once it
+   * runs, or ends): live, routed, it has its ring to read first.
+   */
   private sync(): Promise<void> {
-    const running = this.slots.filter((s) => s.started && !s.exited);
+    const running = this.slots.filter((s) => !s.exited);
     if (running.length === 0) return Promise.resolve();
     const seq = ++this.syncSeq;
     return new Promise((resolve) => {
@@ -660,8 +745,12 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   stats(): PipelineStats {
     const sorted = [...this.latencies].sort((a, b) => a - b);
     const { threads, ...scored } = this.scored();
+    // Records a full worker ring could not take are the collector's count
+    // (per container there, as user-space losses, which 'degraded' reports).
+    const routedDropped = (this.router ? this.routedCounts(this.router) : this.routedBefore).dropped;
     return {
       ...this.counters,
+      droppedEvents: this.counters.droppedEvents + routedDropped,
       ...scored,
       incidents: this.incidentCount,
       droppedBySlot: { ...this.droppedBySlot },
@@ -689,6 +778,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   }
 
   private async shutdown(): Promise<void> {
+    this.unroute();
     await this.drain();
     // Flush: every running worker ends its open incidents.
     const running = this.slots.filter((s) => s.started && !s.exited);
@@ -794,6 +884,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     this.abandon(dead);
     const next = this.spawn(dead.index, dead.generation + 1);
     this.slots[dead.index] = next;
+    this.sendRing(next);
     this.emit('worker-exit', { index: dead.index, reason: why });
   }
 
@@ -801,6 +892,15 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private abandon(dead: Slot): void {
     // What it finished is scored; only the rest is lost.
     this.reapSlot(dead);
+    // Routed: a stretch whose totals it published but which it died before marking read is read.
+    const ring = this.routeRings?.[dead.index];
+    if (ring) {
+      const h = routeHeader(ring);
+      const read = Atomics.load(h, ROUTE_READ) >>> 0;
+      const reached = dead.progress.totals[PROGRESS_RING_READ]!;
+      const ahead = (reached - read) >>> 0;
+      if (ahead > 0 && ahead <= routeBacklog(ring)) Atomics.store(h, ROUTE_READ, reached | 0);
+    }
     const [events, windows, alarms] = dead.progress.totals;
     this.retired.events += events!;
     this.retired.windows += windows!;
@@ -864,42 +964,26 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
 
   /** A batch's alerts (its progress is read from shared memory). */
   private onAck(slot: Slot, m: Extract<FromWorker, { type: 'ack' }>): void {
-    for (const wa of m.alerts) this.emitAlert(slot, wa, m.live);
+    if (this.router && m.live && (this.held.length > 0 || this.router.queuedBatches() > 0)) {
+      // Routed: the process events of the records that raised these alerts
+      // were queued for this thread before the records reached the worker;
+      // the alerts wait until it has taken them, so that they name their
+      // process (a short-lived one is gone from /proc by now). In order.
+      const until = Math.max(this.batchesTaken + this.router.queuedBatches(), this.held.at(-1)?.until ?? 0);
+      this.held.push({ until, slot, alerts: m.alerts });
+    } else {
+      for (const wa of m.alerts) this.emitAlert(slot, wa, m.live);
+    }
     this.reapSlot(slot);
     if (this.scoringBehindOn) this.updateScoringBehind();
   }
 
-  /**
-   * Per-executable models: the profile changes this batch brings, for the
-   * workers (ToWorker.profiles). An exec puts its thread under its
-   * executable's profile (or the container-wide one); a fork or a new thread
-   * runs under its parent's. After shedding, every change is placed at the
-   * batch's end, as exits are.
-   */
-  private profilesOf(batch: EventBatch, shed: boolean): number[] | undefined {
-    let out: number[] | undefined;
-    const at = (e: ProcEvent) => (shed ? batch.count : Math.min(e.at, batch.count));
-    for (const e of batch.proc) {
-      if (e.kind === 'exec') {
-        const p = this.profileIndex.get(e.exe) ?? -1;
-        this.setThreadProfile(e.tid, p);
-        (out ??= []).push(at(e), e.tid, p, 1);
-      } else if (e.kind === 'fork') {
-        const p = this.threadProfile.get(e.tid) ?? -1;
-        if (p < 0) continue;
-        this.setThreadProfile(e.childTid, p);
-        (out ??= []).push(at(e), e.childTid, p, 0);
-      } else if (e.kind === 'exit') {
-        this.threadProfile.delete(e.tid);
-      }
+  /** Emit the held alerts whose process events have been taken (all: routing ends). */
+  private releaseHeld(all: boolean): void {
+    while (this.held.length > 0 && (all || this.held[0]!.until <= this.batchesTaken)) {
+      const h = this.held.shift()!;
+      for (const wa of h.alerts) this.emitAlert(h.slot, wa, true);
     }
-    return out;
-  }
-
-  private setThreadProfile(tid: number, p: number): void {
-    // Bounded like the process table: lost exits must not grow it for ever.
-    if (this.threadProfile.size >= MAX_PROCESSES && !this.threadProfile.has(tid)) this.threadProfile.delete(this.threadProfile.keys().next().value!);
-    this.threadProfile.set(tid, p);
   }
 
   /** A record about a process event, with the process named and (live) the kernel-to-here latency. */
@@ -1012,12 +1096,18 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
 }
 
 /**
- * The kernel's thread exits that came with a batch, as [position, tid] pairs
- * for the workers (ToWorker.exits). After shedding, positions no longer
- * match the records, so every exit is placed at the batch's end.
+ * The process events of a batch the workers act on, as marks (ToWorker):
+ * exits, and with per-executable profiles (`profileOf`) execs, each naming
+ * its profile, and forks. After shedding, positions no longer match the
+ * records, so every mark is placed at the batch's end.
  */
-function exitsOf(batch: EventBatch, shed: boolean): number[] | undefined {
+function marksOf(batch: EventBatch, shed: boolean, profileOf: ReadonlyMap<string, number> | undefined): number[] | undefined {
   let out: number[] | undefined;
-  for (const e of batch.proc) if (e.kind === 'exit') (out ??= []).push(shed ? batch.count : Math.min(e.at, batch.count), e.tid);
+  for (const e of batch.proc) {
+    const at = shed ? batch.count : Math.min(e.at, batch.count);
+    if (e.kind === 'exit') (out ??= []).push(at, MARK_EXIT, e.tid, 0);
+    else if (profileOf && e.kind === 'exec') (out ??= []).push(at, MARK_EXEC, e.tid, profileOf.get(e.exe) ?? -1);
+    else if (profileOf && e.kind === 'fork') (out ??= []).push(at, MARK_FORK, e.childTid, e.tid);
+  }
   return out;
 }

@@ -1,10 +1,14 @@
 // Messages between the pipeline (main thread) and its scoring workers.
-// Batches travel as SharedArrayBuffers holding the raw 16-byte records: one
-// copy per batch on the main thread, none per event, and every worker reads
-// the same memory, taking the threads that hash to it. Workers report their
-// progress in shared memory (WorkerProgress) and send a message only for
-// alerts and for the main thread's sync requests.
+// Live, attached to a collector, records do not pass here: the collector's
+// consumer thread writes each worker's records into that worker's ring
+// (route-ring.ts). Pushed batches (replay, recordings) travel as
+// SharedArrayBuffers holding the raw 16-byte records: one copy per batch
+// on the main thread, and every worker reads the same memory, taking the
+// threads that hash to it. Workers report their progress in shared memory
+// (WorkerProgress) and send a message only for alerts and for the main
+// thread's sync requests.
 import type { Alert } from '../alert/alert.js';
+import { ROUTE_CAPACITY, ROUTE_HEADER_BYTES, routeHeader } from './route-ring.js';
 
 export interface WorkerInit {
   index: number;
@@ -34,9 +38,11 @@ export interface WorkerInit {
  * A batch that raised alerts also sends them in an 'ack' message, posted
  * before its sequence number is stored.
  */
-export const PROGRESS_BYTES = 8 + 4 * 8;
+export const PROGRESS_BYTES = 8 + 5 * 8;
+/** totals[PROGRESS_RING_READ]: live, routed, the ring's read count (u32) up to which the totals count; stored before the ring's own. */
+export const PROGRESS_RING_READ = 4;
 export function progressViews(buf: SharedArrayBuffer): { seq: Int32Array; totals: Float64Array } {
-  return { seq: new Int32Array(buf, 0, 1), totals: new Float64Array(buf, 8, 4) };
+  return { seq: new Int32Array(buf, 0, 1), totals: new Float64Array(buf, 8, 5) };
 }
 /** Whether a worker whose last finished batch is `done` (int32) has finished batch `seq` (fewer than 2^31 batches apart). */
 export function seqReached(done: number, seq: number): boolean {
@@ -50,19 +56,21 @@ export type ToWorker =
       buffer: SharedArrayBuffer;
       count: number;
       live: boolean;
-      /** Threads the kernel saw exit with this batch, as [position, tid] pairs: the thread's history ends before record `position`. */
-      exits?: number[];
       /**
-       * Per-executable models: which profile scores a thread from record
-       * `position` on, as [position, tid, profile, exec] quads (profile -1:
-       * the container-wide one; exec 1: the thread exec'd there, so its
-       * history ends, 0: a new thread or process taking its parent's).
+       * The process events the workers act on, as [position, kind, tid, arg]
+       * quads in record order, placed before record `position`: the same
+       * markers the collector writes among a worker's records when it routes
+       * them (route-ring.ts): MARK_EXIT (tid's history ends), and for a
+       * model with per-executable profiles MARK_EXEC (arg: the profile, -1
+       * the container-wide one) and MARK_FORK (tid is new, arg its parent).
        */
-      profiles?: number[];
+      marks?: number[];
     }
   | { type: 'flush'; seq: number }
-  /** Answered with 'synced' once everything posted before it is done (and its alerts posted). */
-  | { type: 'sync'; seq: number };
+  /** Answered with 'synced' once everything posted before it is done (and its alerts posted), and its ring read to the end. */
+  | { type: 'sync'; seq: number }
+  /** Read records from this ring (route-ring.ts) from now on: the collector writes them there. */
+  | { type: 'ring'; ring: SharedArrayBuffer };
 
 /** An alert as the worker knows it; the main thread adds the container and the time. */
 export type WorkerAlert = Omit<Alert, 'time' | 'container' | 'latencyMs' | 'incident'> & { slot: number; incidentKey: number };
@@ -92,6 +100,12 @@ export function toWorkerProblem(m: unknown): string | undefined {
   if (typeof m !== 'object' || m === null) return `a message must be an object, got ${m === null ? 'null' : typeof m}`;
   const o = m as Record<string, unknown>;
   const seqOk = typeof o.seq === 'number' && Number.isSafeInteger(o.seq) && o.seq >= 0;
+  if (o.type === 'ring') {
+    if (!(o.ring instanceof SharedArrayBuffer) || o.ring.byteLength < ROUTE_HEADER_BYTES + 64 * RECORD_BYTES) return 'a ring message carries no ring';
+    const cap = Atomics.load(routeHeader(o.ring), ROUTE_CAPACITY);
+    if (cap < 64 || (cap & (cap - 1)) !== 0 || ROUTE_HEADER_BYTES + cap * RECORD_BYTES > o.ring.byteLength) return `a ring message's ring claims ${cap} records`;
+    return undefined;
+  }
   if (o.type === 'flush' || o.type === 'sync') return seqOk ? undefined : `a ${o.type} message has seq ${String(o.seq)}, not a whole number`;
   if (o.type !== 'batch') return `unknown message type '${String(o.type).slice(0, 40)}'`;
   if (!seqOk) return `a batch message has seq ${String(o.seq)}, not a whole number`;
@@ -100,16 +114,10 @@ export function toWorkerProblem(m: unknown): string | undefined {
     return `a batch message counts ${String(o.count)} records in a buffer of ${o.buffer.byteLength} bytes`;
   }
   if (typeof o.live !== 'boolean') return `a batch message has live ${String(o.live).slice(0, 40)}, not a boolean`;
-  if (o.exits !== undefined) {
-    const e = o.exits;
-    if (!Array.isArray(e) || e.length % 2 !== 0 || !e.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
-      return 'a batch message has exits that are not [position, tid] pairs of whole numbers';
-    }
-  }
-  if (o.profiles !== undefined) {
-    const p = o.profiles;
+  if (o.marks !== undefined) {
+    const p = o.marks;
     if (!Array.isArray(p) || p.length % 4 !== 0 || !p.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= -1)) {
-      return 'a batch message has profiles that are not [position, tid, profile, exec] quads of whole numbers';
+      return 'a batch message has marks that are not [position, kind, tid, arg] quads of whole numbers';
     }
   }
   return undefined;

@@ -11,7 +11,10 @@ import { IncrementalWindower } from '../window/incremental.js';
 import type { WindowSet } from '../window/window-set.js';
 import { selectWindows } from '../window/windows.js';
 import { makeFilter } from '../window/filter.js';
-import { ownerOf, progressViews, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { MARK_EXEC, MARK_EXIT, MARK_FORK, MARK_MIN, ROUTE_CAPACITY, ROUTE_HEADER_BYTES, ROUTE_READ, ROUTE_WANT_WAKE, ROUTE_WRITE, routeHeader } from './route-ring.js';
+import { loadAddon } from '../capture/addon.js';
+import { MAX_PROCESSES } from '../process/table.js';
+import { ownerOf, PROGRESS_RING_READ, progressViews, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -34,11 +37,15 @@ const totals = { events: 0, windows: 0, alarms: 0 };
 /** Batch or flush `seq` is done: its alerts (if any) to the main thread, then the totals and the sequence number in shared memory. */
 function finished(seq: number, live: boolean, alerts: WorkerAlert[]): void {
   if (alerts.length > 0) post({ type: 'ack', seq, index: init.index, live, alerts });
+  publishTotals();
+  Atomics.store(progress.seq, 0, seq | 0);
+}
+
+function publishTotals(): void {
   progress.totals[0] = totals.events;
   progress.totals[1] = totals.windows;
   progress.totals[2] = totals.alarms;
   progress.totals[3] = windower.liveThreads;
-  Atomics.store(progress.seq, 0, seq | 0);
 }
 
 const { detector, file, profiles } = modelFromBytes(init.model, init.modelName);
@@ -49,7 +56,9 @@ const threshold = file.threshold;
 const detectors = [detector, ...profiles.map((p) => p.detector)];
 const thresholds = [threshold, ...profiles.map((p) => p.calibration.threshold)];
 /** The profile each owned thread runs under (absent: the container-wide one). */
-const profileOfTid = new Map<number, number>();
+const ownedProfile = new Map<number, number>();
+/** Trained per executable: an exec starts a thread's windows afresh (and markers name profiles). */
+const perExe = file.profiles !== undefined;
 let scores = new Float64Array(1024);
 const size = file.windowSize;
 const windower = new IncrementalWindower(size, { filter: makeFilter(file.filter) });
@@ -78,7 +87,7 @@ function forgetThread(tid: number, out: WorkerAlert[]): void {
   endIncident(tid, out);
   windower.forget(tid);
   decision.forget(tid);
-  profileOfTid.delete(tid);
+  ownedProfile.delete(tid);
 }
 
 /**
@@ -93,7 +102,7 @@ function windowProfiles(count: number, source: Int32Array, tags: ArrayLike<numbe
     const tid = source[w]!;
     const list = changes.get(tid);
     if (!list) {
-      out[w] = profileOfTid.get(tid) ?? -1;
+      out[w] = ownedProfile.get(tid) ?? -1;
       continue;
     }
     let p = before.get(tid)!;
@@ -118,72 +127,113 @@ function scoreByProfile(windows: WindowSet, of: Int32Array, out: Float64Array): 
   }
 }
 
-function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: boolean, exits?: number[], changes?: number[]): void {
-  const u32 = new Uint32Array(buffer, 0, count * U32);
-  const u16 = new Uint16Array(buffer, 0, count * U16);
+/**
+ * Per-executable models: every thread's profile, the other workers' threads
+ * included (a fork's parent may be one of theirs), from exec and fork
+ * markers. Bounded like the process table: lost exits must not grow it.
+ */
+const threadProfile = new Map<number, number>();
+function setThreadProfile(tid: number, p: number): void {
+  if (threadProfile.size >= MAX_PROCESSES && !threadProfile.has(tid)) threadProfile.delete(threadProfile.keys().next().value!);
+  threadProfile.set(tid, p);
+}
+
+/** What one scoring pass gathers from the markers it meets. */
+interface Marks {
+  exited: number[] | undefined;
+  /** A changed thread's profile before its first change in the pass, and [position, profile] of each change. */
+  before: Map<number, number> | undefined;
+  changed: Map<number, number[]> | undefined;
+}
+
+/**
+ * One process event (protocol: ToWorker marks; route-ring.ts markers), met
+ * before record `pos`. An exit ends the thread's history; an exec starts
+ * another program, whose windows and frame start afresh under its profile;
+ * a new thread runs under its parent's. Returns whether it touched a
+ * thread of this worker.
+ */
+function applyMark(kind: number, tid: number, arg: number, pos: number, m: Marks): boolean {
+  const mine = ownerOf(tid, init.workers) === init.index;
+  if (kind === MARK_EXIT) {
+    threadProfile.delete(tid);
+    if (!mine) return false;
+    windower.forget(tid);
+    (m.exited ??= []).push(tid);
+    return true;
+  }
+  if (!perExe || (kind !== MARK_EXEC && kind !== MARK_FORK)) return false;
+  let p: number;
+  if (kind === MARK_EXEC) {
+    // A profile this model does not have (only a broken message could name one) is the container-wide one.
+    p = arg >= 0 && arg < profiles.length ? arg : -1;
+    setThreadProfile(tid, p);
+  } else {
+    p = threadProfile.get(arg) ?? -1;
+    if (p < 0) return false;
+    setThreadProfile(tid, p);
+  }
+  if (!mine) return false;
+  m.before ??= new Map();
+  m.changed ??= new Map();
+  if (!m.before.has(tid)) m.before.set(tid, ownedProfile.get(tid) ?? -1);
+  let list = m.changed.get(tid);
+  if (!list) m.changed.set(tid, (list = []));
+  list.push(pos, p);
+  if (kind === MARK_EXEC) {
+    windower.forget(tid);
+    decision.forget(tid);
+  }
+  if (p >= 0) ownedProfile.set(tid, p);
+  else ownedProfile.delete(tid);
+  return true;
+}
+
+/**
+ * Window and score records [from, to) of these views (a pushed batch, or a
+ * stretch of the worker's ring), taking the threads this worker owns.
+ * Markers come inline (units whose nr is a MARK_* tag) or, for a pushed
+ * batch, in `marks` ([position, kind, tid, arg] quads).
+ */
+function scoreRange(u32: Uint32Array, u16: Uint16Array, from: number, to: number, marks?: number[]): WorkerAlert[] {
   const me = init.index;
   const n = init.workers;
   let owned = 0;
-  let exited: number[] | undefined;
+  const m: Marks = { exited: undefined, before: undefined, changed: undefined };
   // The idle clock is this batch's last kernel time, set before its calls are pushed: a thread
   // seen in the first batch must not look idle since time 0 at that batch's sweep.
-  const maxTs = count > 0 ? u32[(count - 1) * U32 + TS + 1]! * 4294967296 + u32[(count - 1) * U32 + TS]! : 0;
+  let last = to - 1;
+  while (last >= from && u16[last * U16 + NR]! >= MARK_MIN) last--;
+  const maxTs = last >= from ? u32[last * U32 + TS + 1]! * 4294967296 + u32[last * U32 + TS]! : 0;
   if (maxTs > 0) windower.tick(maxTs);
   let lastTid = -1;
   let mine = false;
-  // The kernel's exits, in record order: a thread's history ends where it exited, so a
-  // tid reused later in the batch (or after a SIGKILL, which makes no exit call) starts afresh.
   let x = 0;
-  const nExits = exits ? exits.length : 0;
-  // Per-executable models: profile changes, placed like exits.
-  let c = 0;
-  const nChanges = changes ? changes.length : 0;
-  let before: Map<number, number> | undefined;
-  let changed: Map<number, number[]> | undefined;
-  // One step past the last record: exits and changes at (or beyond) the batch's end are taken there.
-  for (let i = 0; i <= count; i++) {
-    while (c < nChanges && (changes![c]! <= i || i === count)) {
-      const tid = changes![c + 1]!;
-      if (ownerOf(tid, n) === me) {
-        // A profile this model does not have (only a broken message could name one) is the container-wide one.
-        const p = changes![c + 2]! < profiles.length ? changes![c + 2]! : -1;
-        before ??= new Map();
-        changed ??= new Map();
-        if (!before.has(tid)) before.set(tid, profileOfTid.get(tid) ?? -1);
-        let list = changed.get(tid);
-        if (!list) changed.set(tid, (list = []));
-        list.push(changes![c]!, p);
-        // An exec starts another program: its windows and frame start afresh, under its profile.
-        if (changes![c + 3] === 1) {
-          windower.forget(tid);
-          decision.forget(tid);
-        }
-        if (p >= 0) profileOfTid.set(tid, p);
-        else profileOfTid.delete(tid);
-      }
+  const nMarks = marks ? marks.length : 0;
+  // One step past the last record: marks at (or beyond) the batch's end are taken there.
+  for (let i = from; i <= to; i++) {
+    while (x < nMarks && (marks![x]! <= i || i === to)) {
+      applyMark(marks![x + 1]!, marks![x + 2]!, marks![x + 3]!, i, m);
       lastTid = -1;
-      c += 4;
+      x += 4;
     }
-    while (x < nExits && (exits![x]! <= i || i === count)) {
-      const gone = exits![x + 1]!;
-      if (ownerOf(gone, n) === me) {
-        windower.forget(gone);
-        (exited ??= []).push(gone);
-      }
-      lastTid = -1;
-      x += 2;
-    }
-    if (i === count) break;
+    if (i === to) break;
     const tid = u32[i * U32 + TID]!;
+    const nr = u16[i * U16 + NR]!;
+    if (nr >= MARK_MIN) {
+      // A fork marker carries its parent in the time's low word.
+      applyMark(nr, tid, nr === MARK_FORK ? u32[i * U32 + TS]! : u16[i * U16 + SLOT]! - 1, i, m);
+      lastTid = -1;
+      continue;
+    }
     if (tid !== lastTid) {
       lastTid = tid;
       mine = ownerOf(tid, n) === me;
     }
     if (!mine) continue;
     owned++;
-    const nr = u16[i * U16 + NR]!;
     windower.push(tid, nr, i);
-    if (nr === EXIT || nr === EXIT_GROUP) (exited ??= []).push(tid);
+    if (nr === EXIT || nr === EXIT_GROUP) (m.exited ??= []).push(tid);
   }
 
   // Views, not copies: this batch's windows are scored before the next push.
@@ -193,7 +243,7 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
   // Per-executable models: the windows of profiled threads are scored by their profiles.
   let of: Int32Array | undefined;
   if (detectors.length > 1 && windows.count > 0) {
-    of = windowProfiles(windows.count, src, tags, before ?? new Map(), changed ?? new Map());
+    of = windowProfiles(windows.count, src, tags, m.before ?? new Map(), m.changed ?? new Map());
     if (of.every((p) => p === -1)) of = undefined;
   }
   if (of) scoreByProfile(windows, of, scores);
@@ -240,7 +290,7 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
       endIncident(tid, alerts);
     }
   }
-  if (exited) for (const tid of exited) forgetThread(tid, alerts);
+  if (m.exited) for (const tid of m.exited) forgetThread(tid, alerts);
   // Threads that stopped calling (killed, or blocked for long) are forgotten
   // on the kernel clock, so hours of short-lived processes cost no memory.
   if (maxTs > 0) {
@@ -252,7 +302,81 @@ function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: bo
   totals.events += owned;
   totals.windows += windows.count;
   totals.alarms += alarms;
+  return alerts;
+}
+
+function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: boolean, marks?: number[]): void {
+  const alerts = scoreRange(new Uint32Array(buffer, 0, count * U32), new Uint16Array(buffer, 0, count * U16), 0, count, marks);
   finished(seq, live, alerts);
+}
+
+/**
+ * Live: the collector writes this worker's records into its ring. Read in
+ * stretches of at most RING_STRETCH records (a busy ring must not keep
+ * messages, a sync among them, waiting for long); when it is empty, say so
+ * in the header and sleep until the collector wakes the thread.
+ */
+const RING_STRETCH = 1 << 16;
+let ring: { sab: SharedArrayBuffer; header: Int32Array; u32: Uint32Array; u16: Uint16Array; cap: number } | undefined;
+let readScheduled = false;
+
+function attachRing(sab: SharedArrayBuffer): void {
+  if (ring?.sab === sab) return scheduleRead();
+  const header = routeHeader(sab);
+  const cap = Atomics.load(header, ROUTE_CAPACITY);
+  ring = { sab, header, cap, u32: new Uint32Array(sab, ROUTE_HEADER_BYTES, cap * U32), u16: new Uint16Array(sab, ROUTE_HEADER_BYTES, cap * U16) };
+  loadAddon().wakeOn(new Uint8Array(sab), scheduleRead);
+  scheduleRead();
+}
+
+function scheduleRead(): void {
+  if (readScheduled) return;
+  readScheduled = true;
+  setImmediate(() => {
+    readScheduled = false;
+    try {
+      if (readRing(RING_STRETCH * 4)) scheduleRead();
+    } catch (err) {
+      post({ type: 'fatal', index: init.index, message: (err as Error).message });
+      throw err;
+    }
+  });
+}
+
+/**
+ * Score what the ring holds, up to `budget` records; true when more is
+ * waiting. An empty ring sets the want-wake word, then looks once more: a
+ * write between the two is seen now, one after is followed by a wake.
+ */
+function readRing(budget: number): boolean {
+  if (!ring) return false;
+  const { header, cap, u32, u16 } = ring;
+  for (;;) {
+    const read = Atomics.load(header, ROUTE_READ);
+    let avail = (Atomics.load(header, ROUTE_WRITE) - read) >>> 0;
+    if (avail === 0) {
+      Atomics.store(header, ROUTE_WANT_WAKE, 1);
+      avail = (Atomics.load(header, ROUTE_WRITE) - read) >>> 0;
+      if (avail === 0) break;
+      Atomics.store(header, ROUTE_WANT_WAKE, 0);
+    }
+    if (budget <= 0) break;
+    const from = read & (cap - 1);
+    const n = Math.min(avail, cap - from, RING_STRETCH, budget);
+    const found = scoreRange(u32, u16, from, from + n);
+    budget -= n;
+    // A stretch is done when its alerts are posted and its totals published,
+    // with the read count they reach, and only then read: a worker that dies
+    // before leaves the stretch to its replacement, one that dies between
+    // the two leaves the pipeline to move the read count on (no record is
+    // scored twice or lost).
+    if (found.length > 0) post({ type: 'ack', seq: 0, index: init.index, live: true, alerts: found });
+    progress.totals[PROGRESS_RING_READ] = (read + n) >>> 0;
+    publishTotals();
+    Atomics.store(header, ROUTE_READ, (read + n) | 0);
+  }
+  publishTotals();
+  return budget <= 0 && ((Atomics.load(header, ROUTE_WRITE) - Atomics.load(header, ROUTE_READ)) >>> 0) > 0;
 }
 
 port.on('message', (raw: unknown) => {
@@ -264,12 +388,17 @@ port.on('message', (raw: unknown) => {
   }
   const m = raw as ToWorker;
   try {
-    if (m.type === 'batch') onBatch(m.seq, m.buffer, m.count, m.live, m.exits, m.profiles);
+    if (m.type === 'batch') onBatch(m.seq, m.buffer, m.count, m.live, m.marks);
+    else if (m.type === 'ring') attachRing(m.ring);
     else if (m.type === 'flush') {
       const alerts: WorkerAlert[] = [];
       for (const tid of [...incidents.keys()]) endIncident(tid, alerts);
       finished(m.seq, false, alerts);
-    } else if (m.type === 'sync') post({ type: 'synced', seq: m.seq });
+    } else if (m.type === 'sync') {
+      // Everything the collector wrote before the sync was asked for is scored first.
+      while (readRing(Infinity));
+      post({ type: 'synced', seq: m.seq });
+    }
   } catch (err) {
     post({ type: 'fatal', index: init.index, message: (err as Error).message });
     throw err;

@@ -32,7 +32,7 @@ export interface ProcessContext {
  * the program), so an alert on a window that ended before the exec names
  * the program that made it, whenever the alert is made.
  */
-type Entry = Omit<ProcessContext, 'parentExe' | 'exited'> & { exited: boolean; since: number; previous?: Entry };
+type Entry = Omit<ProcessContext, 'parentExe' | 'exited'> & { exited: boolean; since: number; previous?: Entry; procRead?: boolean };
 
 /** Programs remembered per process before its current one (a chain of execs). */
 const PREVIOUS_PROGRAMS = 3;
@@ -72,7 +72,13 @@ export class ProcessTable {
   /** Events applied. */
   events = 0;
 
-  apply(e: ProcEvent): void {
+  /**
+   * `live`: the event was just captured, so a parent the events never named
+   * (it predates the watch) is read from /proc at its fork, while it
+   * certainly lives: its children then carry what it runs, even once it
+   * has exited.
+   */
+  apply(e: ProcEvent, live = false): void {
     this.events++;
     if (e.kind === 'exec') {
       const next: Entry = { pid: e.pid, ppid: e.ppid, comm: e.comm, exe: e.exe, args: e.args, argsTruncated: e.argsTruncated, source: 'exec', exited: false, since: e.tsNs };
@@ -87,7 +93,11 @@ export class ProcessTable {
         if (!this.byPid.has(e.pid)) this.set(e.pid, { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'proc', exited: false, since: 0 });
         return;
       }
-      const parent = this.byPid.get(e.pid);
+      let parent = this.byPid.get(e.pid);
+      if (live && parent?.exe === undefined && parent?.procRead !== true) {
+        parent = this.fromProc(e.pid, e.pid) ?? parent;
+        if (parent) parent.procRead = true;
+      }
       const child: Entry = { pid: e.childPid, ppid: e.pid, comm: e.comm, source: parent?.exe !== undefined ? 'fork' : 'proc', exited: false, since: e.tsNs };
       if (parent?.exe !== undefined) child.exe = parent.exe;
       if (parent?.args !== undefined) child.args = parent.args;

@@ -510,7 +510,8 @@ describe('a worker crash', { timeout: 120_000 }, () => {
     const exits: Array<{ index: number; reason: string }> = [];
     pipeline.on('alert', (r: AlertRecord) => records.push(r));
     pipeline.on('worker-exit', (e: { index: number; reason: string }) => exits.push(e));
-    pipeline.attach(collector, { degradedCheckMs: 50 });
+    // Pushed through the main thread (routed, a dead worker's ring goes to its replacement: the next test).
+    pipeline.attach(collector, { degradedCheckMs: 50, route: false });
     const slot = collector.targets()[0]!.id;
     try {
       // A burst the worker cannot have scored yet: captured while the ring is not drained, then let go at once.
@@ -548,6 +549,51 @@ describe('a worker crash', { timeout: 120_000 }, () => {
     const c = collector.stats();
     const p = pipeline.stats();
     expect(p.events + p.droppedEvents).toBe(c.user.events);
+    expect(c.user.events + c.user.droppedEvents).toBe(c.kernel.emitted);
+  });
+
+  it('routed: a scoring worker killed while its ring holds records loses none: its replacement reads on, and every record is scored exactly once', async () => {
+    const cg = scratch('worker-routed');
+    const collector = await Collector.open({ targets: [cg.spec], maxBatchEvents: 2048 });
+    const pipeline = await Pipeline.create({ model, workers: 1 });
+    const records: AlertRecord[] = [];
+    const exits: Array<{ index: number; reason: string }> = [];
+    pipeline.on('alert', (r: AlertRecord) => records.push(r));
+    pipeline.on('worker-exit', (e: { index: number; reason: string }) => exits.push(e));
+    pipeline.attach(collector, { degradedCheckMs: 50 });
+    const workers = () => (pipeline as unknown as Record<symbol, Worker[]>)[Symbol.for('syswarden.pipeline.workers')]!;
+    try {
+      // Kill the worker while it reads (some records of the burst scored,
+      // more waiting): several times, so that kills land mid-stretch.
+      for (let round = 0; round < 3; round++) {
+        collector.pause();
+        // Less than a worker's ring holds (DEFAULT_ROUTE_UNITS): none is lost to a full ring.
+        await runWorkload(['--cgroup', cg.dir, 'getppid', '200000']);
+        const scored = pipeline.stats().events;
+        collector.resume();
+        await until(() => pipeline.inFlight >= 1000 && pipeline.stats().events > scored, 'the worker reading its ring, records waiting', 30_000, 1);
+        void workers()[0]!.terminate();
+        await until(() => exits.length === round + 1, 'the worker-exit report', 30_000);
+        // The replacement reads on: the ring is empty before the next burst.
+        await pipeline.drain();
+        expect(pipeline.inFlight).toBe(0);
+      }
+      await pipeline.drain();
+      expect(pipeline.stats().workerRestarts).toBe(3);
+      // Scoring goes on: a new process in the target raises its own alert.
+      const pid = await runWorkload(['--cgroup', cg.dir, 'pattern', '50', '1']);
+      await until(() => records.some((r) => r.type === 'alert' && r.tid === pid), 'an alert from the process started after the crashes', 30_000);
+    } finally {
+      await collector.close();
+      await pipeline.close();
+    }
+    const c = collector.stats();
+    const p = pipeline.stats();
+    expect(p.droppedEvents).toBe(0);
+    expect(records.filter((r) => r.type === 'degraded')).toEqual([]);
+    expect(c.routed!.events).toBeGreaterThan(600_000);
+    expect(p.events).toBe(c.routed!.events);
+    expect(c.user.events).toBe(c.routed!.events);
     expect(c.user.events + c.user.droppedEvents).toBe(c.kernel.emitted);
   });
 });

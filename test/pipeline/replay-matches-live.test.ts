@@ -25,29 +25,34 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function record(out: string, body: () => Promise<void>, pipeline?: Pipeline): Promise<void> {
+async function record(out: string, body: () => Promise<void>, pipeline?: Pipeline, route = false): Promise<Collector> {
   const collector = await Collector.open({ targets: [cg.spec] });
-  pipeline?.attach(collector);
+  pipeline?.attach(collector, { route });
   const rec = recordToFile(collector, out);
   await body();
   await collector.close();
   await rec;
+  return collector;
 }
 
 describe('replay', () => {
-  it('gives the same alerts as live scoring of the same events', async () => {
-    const normal = join(dir, 'normal.swrec');
+  it.each([
+    ['live records pushed from the main thread', false],
+    // Native demultiplexing: the collector writes each worker's records into its ring (the recording gets a copy).
+    ['live records routed into the workers\' rings', true],
+  ])('gives the same alerts as live scoring of the same events: %s', async (_how, route) => {
+    const normal = join(dir, `normal-${route}.swrec`);
     await record(normal, async () => {
       for (let i = 0; i < 4; i++) await runWorkload(['--cgroup', cg.dir, 'pattern', '300', '2']);
     });
-    const model = join(dir, 'm.model');
+    const model = join(dir, `m-${route}.model`);
     await trainFromFiles({ from: [normal], window: 6, model });
 
     const live = await Pipeline.create({ model, workers: 2 });
     const liveAlerts: Alert[] = [];
     live.on('alert', (a: Alert) => liveAlerts.push(a));
-    const mixed = join(dir, 'mixed.swrec');
-    await record(
+    const mixed = join(dir, `mixed-${route}.swrec`);
+    const liveCollector = await record(
       mixed,
       async () => {
         await runWorkload(['--cgroup', cg.dir, 'pattern', '300', '2']);
@@ -56,8 +61,18 @@ describe('replay', () => {
         await runWorkload(['--cgroup', cg.dir, 'pattern', '300', '2']);
       },
       live,
+      route,
     );
     await live.close();
+    // Routed: the workers scored exactly what the collector wrote to their rings, and no record was pushed.
+    const routed = liveCollector.stats().routed!;
+    if (route) {
+      expect(routed.events).toBe(live.stats().events);
+      expect(routed.events).toBeGreaterThan(0);
+      expect(routed.dropped + routed.marksDropped).toBe(0);
+    } else {
+      expect(routed.events).toBe(0);
+    }
     expect(liveAlerts.filter((a) => a.type === 'alert').length).toBeGreaterThanOrEqual(2);
 
     // A different worker count changes which worker scores which thread, not the result.

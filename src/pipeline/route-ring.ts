@@ -1,0 +1,50 @@
+// A scoring worker's ring (native/route_ring.h holds the same layout): the
+// collector's consumer thread writes the records of the threads a worker
+// owns straight into it, and the worker reads them, without the main
+// JavaScript thread (single producer, single consumer, in a
+// SharedArrayBuffer). Counts are of 16-byte units and wrap at 2^32.
+
+/** Header words (Int32Array indices), each on its own cache line. */
+export const ROUTE_WRITE = 0;
+export const ROUTE_READ = 16;
+export const ROUTE_WANT_WAKE = 32;
+export const ROUTE_CAPACITY = 48;
+export const ROUTE_HEADER_BYTES = 256;
+/** The unit: one struct sw_event (RECORD_LAYOUT.size). */
+const UNIT_BYTES = 16;
+
+/** Marker units' nr (bpf/event.h SW_REC_*): no syscall number reaches them. */
+export const MARK_EXEC = 0xfff0;
+export const MARK_FORK = 0xfff1;
+export const MARK_EXIT = 0xfff2;
+export const MARK_MIN = 0xfff0;
+
+/** Units a worker's ring holds by default: 4 MiB of records, about 0.25 s of a million calls a second. */
+export const DEFAULT_ROUTE_UNITS = 1 << 18;
+
+/** `units` if a ring can hold that many (a power of two from 64 to 2^26), else a RangeError. */
+export function checkRouteUnits(units: number): number {
+  if (!Number.isInteger(units) || units < 64 || (units & (units - 1)) !== 0 || units > 1 << 26) {
+    throw new RangeError(`a worker ring holds a power of two from 64 to 2^26 records, got ${String(units)}`);
+  }
+  return units;
+}
+
+/** A ring of `units` (checkRouteUnits). */
+export function createRouteRing(units: number): SharedArrayBuffer {
+  checkRouteUnits(units);
+  const sab = new SharedArrayBuffer(ROUTE_HEADER_BYTES + units * UNIT_BYTES);
+  Atomics.store(new Int32Array(sab, 0, ROUTE_HEADER_BYTES / 4), ROUTE_CAPACITY, units);
+  return sab;
+}
+
+/** The ring's header words. */
+export function routeHeader(sab: SharedArrayBuffer): Int32Array {
+  return new Int32Array(sab, 0, ROUTE_HEADER_BYTES / 4);
+}
+
+/** Units written and not yet read. */
+export function routeBacklog(sab: SharedArrayBuffer): number {
+  const h = routeHeader(sab);
+  return (Atomics.load(h, ROUTE_WRITE) - Atomics.load(h, ROUTE_READ)) >>> 0;
+}
