@@ -176,6 +176,7 @@ Napi::Function Collector::Init(Napi::Env env) {
                          InstanceMethod("unroute", &Collector::Unroute),
                          InstanceMethod("routeTee", &Collector::RouteTee),
                          InstanceMethod("queuedBatches", &Collector::QueuedBatches),
+                         InstanceMethod("routedCounts", &Collector::RoutedCounts),
                      });
 }
 
@@ -1398,4 +1399,12 @@ Napi::Value Collector::RouteTee(const Napi::CallbackInfo& info) {
 // Batches queued for JavaScript and not yet taken (cheap, unlike stats()).
 Napi::Value Collector::QueuedBatches(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(shared_->in_flight.load(std::memory_order_acquire)));
+}
+
+// [records routed, records a full worker ring dropped] (cheap, unlike stats()).
+Napi::Value Collector::RoutedCounts(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, Napi::Number::New(info.Env(), double(shared_->routed_events.load(std::memory_order_relaxed))));
+  out.Set(1u, Napi::Number::New(info.Env(), double(shared_->route_dropped.load(std::memory_order_relaxed))));
+  return out;
 }

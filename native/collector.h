@@ -93,6 +93,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
   Napi::Value Unroute(const Napi::CallbackInfo& info);
   Napi::Value RouteTee(const Napi::CallbackInfo& info);
   Napi::Value QueuedBatches(const Napi::CallbackInfo& info);
+  Napi::Value RoutedCounts(const Napi::CallbackInfo& info);
 
   void Load(Napi::Env env, const Napi::Object& opts);
   void ConsumeLoop();

@@ -449,6 +449,13 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     this.native?.unroute();
   }
 
+  /** Records routed to workers' rings and those a full ring dropped (cheap, unlike stats(); after close, as stats() last saw them). */
+  routedCounts(): { events: number; dropped: number } {
+    if (!this.native) return { events: this.finalStats?.routed?.events ?? 0, dropped: this.finalStats?.routed?.dropped ?? 0 };
+    const [events, dropped] = this.native.routedCounts();
+    return { events, dropped };
+  }
+
   /** Batches the consumer thread queued for this thread that it has not taken yet (cheap, unlike stats()). */
   queuedBatches(): number {
     return this.native?.queuedBatches() ?? 0;

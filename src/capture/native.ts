@@ -91,6 +91,8 @@ export interface NativeCollector {
   routeTee(on: boolean): void;
   /** Batches queued for JavaScript and not yet taken. */
   queuedBatches(): number;
+  /** [records routed, records a full worker ring dropped]. */
+  routedCounts(): [number, number];
 }
 
 export interface NativeAddon {

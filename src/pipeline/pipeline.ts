@@ -371,15 +371,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     this.router = undefined;
     if (!c) return;
     // Routed counts are read before the routing ends: the pipeline reports them as its own.
-    this.routedBefore = this.routedCounts(c);
+    this.routedBefore = c.routedCounts();
     if (!c.closed) c.unroute();
     this.releaseHeld(true);
-  }
-
-  /** Records the collector routed to the workers, and those a full worker ring could not take. */
-  private routedCounts(c: Collector): { events: number; dropped: number } {
-    const r = c.stats().routed;
-    return { events: r?.events ?? 0, dropped: r?.dropped ?? 0 };
   }
 
   /** How alerts name a container slot (attach() sets this from the collector). */
@@ -747,7 +741,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     const { threads, ...scored } = this.scored();
     // Records a full worker ring could not take are the collector's count
     // (per container there, as user-space losses, which 'degraded' reports).
-    const routedDropped = (this.router ? this.routedCounts(this.router) : this.routedBefore).dropped;
+    const routedDropped = (this.router ? this.router.routedCounts() : this.routedBefore).dropped;
     return {
       ...this.counters,
       droppedEvents: this.counters.droppedEvents + routedDropped,
@@ -964,12 +958,13 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
 
   /** A batch's alerts (its progress is read from shared memory). */
   private onAck(slot: Slot, m: Extract<FromWorker, { type: 'ack' }>): void {
-    if (this.router && m.live && (this.held.length > 0 || this.router.queuedBatches() > 0)) {
+    const queued = this.router && m.live ? this.router.queuedBatches() : 0;
+    if (this.router && m.live && (this.held.length > 0 || queued > 0)) {
       // Routed: the process events of the records that raised these alerts
       // were queued for this thread before the records reached the worker;
       // the alerts wait until it has taken them, so that they name their
       // process (a short-lived one is gone from /proc by now). In order.
-      const until = Math.max(this.batchesTaken + this.router.queuedBatches(), this.held.at(-1)?.until ?? 0);
+      const until = Math.max(this.batchesTaken + queued, this.held.at(-1)?.until ?? 0);
       this.held.push({ until, slot, alerts: m.alerts });
     } else {
       for (const wa of m.alerts) this.emitAlert(slot, wa, m.live);

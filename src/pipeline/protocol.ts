@@ -8,7 +8,7 @@
 // (WorkerProgress) and send a message only for alerts and for the main
 // thread's sync requests.
 import type { Alert } from '../alert/alert.js';
-import { ROUTE_CAPACITY, ROUTE_HEADER_BYTES, routeHeader } from './route-ring.js';
+import { routeRingProblem } from './route-ring.js';
 
 export interface WorkerInit {
   index: number;
@@ -101,10 +101,9 @@ export function toWorkerProblem(m: unknown): string | undefined {
   const o = m as Record<string, unknown>;
   const seqOk = typeof o.seq === 'number' && Number.isSafeInteger(o.seq) && o.seq >= 0;
   if (o.type === 'ring') {
-    if (!(o.ring instanceof SharedArrayBuffer) || o.ring.byteLength < ROUTE_HEADER_BYTES + 64 * RECORD_BYTES) return 'a ring message carries no ring';
-    const cap = Atomics.load(routeHeader(o.ring), ROUTE_CAPACITY);
-    if (cap < 64 || (cap & (cap - 1)) !== 0 || ROUTE_HEADER_BYTES + cap * RECORD_BYTES > o.ring.byteLength) return `a ring message's ring claims ${cap} records`;
-    return undefined;
+    if (!(o.ring instanceof SharedArrayBuffer)) return 'a ring message carries no ring';
+    const problem = routeRingProblem(o.ring);
+    return problem === undefined ? undefined : `a ring message's ring is broken: ${problem}`;
   }
   if (o.type === 'flush' || o.type === 'sync') return seqOk ? undefined : `a ${o.type} message has seq ${String(o.seq)}, not a whole number`;
   if (o.type !== 'batch') return `unknown message type '${String(o.type).slice(0, 40)}'`;

@@ -13,11 +13,8 @@ export const ROUTE_HEADER_BYTES = 256;
 /** The unit: one struct sw_event (RECORD_LAYOUT.size). */
 const UNIT_BYTES = 16;
 
-/** Marker units' nr (bpf/event.h SW_REC_*): no syscall number reaches them. */
-export const MARK_EXEC = 0xfff0;
-export const MARK_FORK = 0xfff1;
-export const MARK_EXIT = 0xfff2;
-export const MARK_MIN = 0xfff0;
+/** Marker units' nr: the process events' record tags (bpf/event.h SW_REC_*), which no syscall number reaches. */
+export { REC_EXEC as MARK_EXEC, REC_FORK as MARK_FORK, REC_EXIT as MARK_EXIT, REC_EXEC as MARK_MIN } from '../capture/proc-event.js';
 
 /** Units a worker's ring holds by default: 4 MiB of records, about 0.25 s of a million calls a second. */
 export const DEFAULT_ROUTE_UNITS = 1 << 18;
@@ -28,6 +25,18 @@ export function checkRouteUnits(units: number): number {
     throw new RangeError(`a worker ring holds a power of two from 64 to 2^26 records, got ${String(units)}`);
   }
   return units;
+}
+
+/** Why this buffer is not a whole ring (its capacity, in its header, checked against its size), or undefined. */
+export function routeRingProblem(sab: SharedArrayBuffer): string | undefined {
+  if (sab.byteLength < ROUTE_HEADER_BYTES) return `a ring of ${sab.byteLength} bytes has no header`;
+  const units = Atomics.load(routeHeader(sab), ROUTE_CAPACITY);
+  try {
+    checkRouteUnits(units);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return ROUTE_HEADER_BYTES + units * UNIT_BYTES > sab.byteLength ? `a ring of ${sab.byteLength} bytes claims ${units} records` : undefined;
 }
 
 /** A ring of `units` (checkRouteUnits). */

@@ -375,7 +375,6 @@ function readRing(budget: number): boolean {
     publishTotals();
     Atomics.store(header, ROUTE_READ, (read + n) | 0);
   }
-  publishTotals();
   return budget <= 0 && ((Atomics.load(header, ROUTE_WRITE) - Atomics.load(header, ROUTE_READ)) >>> 0) > 0;
 }
 
