@@ -605,13 +605,15 @@ void Collector::CountDroppedIn(Shared& s, const Batch& batch) {
 // Fair share of the ring. All containers share one ring; when one floods
 // it, reservations fail for everyone. When reservations failed since the
 // last drain, the slots that brought more than their share of that drain
-// (shares counted over every watched container) are shed in the kernel:
+// (shares counted over the containers making calls) are shed in the kernel:
 // their events are counted as dropped without taking ring space, so the
-// others find room. A shed slot comes back at the first drain in which it
-// made fewer calls than a quarter of the ring holds (per polling period,
-// whatever the time since the last drain): shedding lasts only as
-// long as the flood, so a burst cannot buy a quiet moment for an attack. A
-// lone container is never shed: there is nobody to make room for.
+// others find room. A shed slot comes back once it makes fewer calls than
+// a quarter of the ring holds per polling period (whatever the time since
+// the last drain), in each of kCalmDrains drains in a row: shedding lasts
+// as long as the flood and those few drains (16 ms at the default period), so
+// a burst cannot buy a quiet moment for an attack, and a flood paused by
+// the scheduler is not let back in to crowd the others out again. A lone
+// container is never shed: there is nobody to make room for.
 //
 // The same holds one stage later: when JavaScript falls behind (a quarter
 // of the batch queue waits for it: a stalled or starved main thread), the
@@ -619,7 +621,7 @@ void Collector::CountDroppedIn(Shared& s, const Batch& batch) {
 // would be dropped. The slots above their share of the drain are shed in
 // the kernel instead, where dropping costs least, and stay shed until the
 // queue is down to an eighth, so the others' events keep their place.
-void Collector::Rebalance() {
+bool Collector::Rebalance() {
   uint64_t full = 0;
   uint32_t zero = 0;
   if (!ring_full_cpus_.empty() &&
@@ -648,7 +650,7 @@ void Collector::Rebalance() {
   if (elapsed_ns == 0) elapsed_ns = 1;
 
   std::lock_guard<std::mutex> lock(shed_mu_);
-  bool changed = false;
+  bool changed = false, shed_now = false;
   // Each slot's demand: what it asked for over the last drains (drained
   // records, or calls shed in the kernel), decaying by an eighth a drain, so
   // that a container calling in bursts is judged by its rate, not by the one
@@ -665,8 +667,13 @@ void Collector::Rebalance() {
     uint64_t calls = matched - it->matched;
     it->matched = matched;
     want(it->slot, calls);
-    // Back in when it calls at less than a quarter of the ring per period.
-    if (calls * 4 * period_ns <= ring_records * elapsed_ns && !js_catching_up) {
+    // Back in when it has called at less than a quarter of the ring per
+    // period for kCalmDrains drains in a row: a flood whose threads were
+    // merely descheduled for a drain or two (a busy host) stays out instead
+    // of flooding the ring again as soon as they run.
+    const bool calm = calls * 4 * period_ns <= ring_records * elapsed_ns && !js_catching_up;
+    it->calm = calm ? it->calm + 1 : 0;
+    if (it->calm >= kCalmDrains) {
       SetShed(it->slot, false);
       it = shed_slots_.erase(it);
       changed = true;
@@ -692,18 +699,20 @@ void Collector::Rebalance() {
   // idle targets take no share.
   const size_t sharers = std::max(demand_slots_.size(), TakeActiveRows());
   if (fair_share_ && pressure && sharers >= 2) {
-    // A share of what the containers asked for, not of what was drained:
-    // while a backlog keeps the pressure on after a flood is shed, the drain
-    // holds only the light containers, each well under a share of the
-    // flood's demand.
+    // Over its share of what the containers asked for, and of this drain.
+    // Demand alone: while a backlog keeps the pressure on after a flood is
+    // shed, the drain holds only the light containers, each well under a
+    // share of the flood's demand. The drain as well: in the drain where a
+    // flood begins, its demand has not caught up with its rate yet, and a
+    // steady light container could look the heavier of the two.
     const uint64_t fair = total / sharers;
     for (uint16_t sl : drain_slots_) {
-      if (demand_[sl] <= fair) continue;
+      if (demand_[sl] <= fair || drain_counts_[sl] * sharers <= drain_records_) continue;
       if (std::any_of(shed_slots_.begin(), shed_slots_.end(), [sl](const ShedSlot& x) { return x.slot == sl; })) continue;
       SetShed(sl, true);
-      shed_slots_.push_back({sl, SlotMatched(sl)});
+      shed_slots_.push_back({sl, SlotMatched(sl), 0});
       shared_->shed_episodes.fetch_add(1, std::memory_order_relaxed);
-      changed = true;
+      changed = shed_now = true;
     }
   }
   for (uint16_t s : drain_slots_) drain_counts_[s] = 0;
@@ -711,6 +720,7 @@ void Collector::Rebalance() {
   drain_records_ = 0;
   // Cached verdicts carry the shed bit: recompute them.
   if (changed) __atomic_add_fetch(&skel_->bss->filter_gen, 1, __ATOMIC_RELEASE);
+  return shed_now;
 }
 
 // Calls of one slot that passed the filter so far, summed over CPUs.
@@ -748,7 +758,13 @@ void Collector::ConsumeLoop() {
       ++drain_seq_;
       ConsumeRings(false);
       Flush(true);
-      Rebalance();
+      // The flood just shed filled the ring again while this drain was
+      // being handed over: empty it now, not a period later, so the others
+      // find room from this moment.
+      if (Rebalance()) {
+        ConsumeRings(false);
+        Flush(true);
+      }
       // A drain counts once what it took has been handed over (or counted lost).
       if (current_->bytes.empty() && current_->proc.empty()) shared_->drains.store(drain_seq_, std::memory_order_relaxed);
     }

@@ -107,7 +107,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
   size_t InitialBatchBytes() const;
   void CountDropped(const Batch& batch);
   static void CountDroppedIn(Shared& s, const Batch& batch);
-  void Rebalance();
+  // True when it shed a slot that was not shed before.
+  bool Rebalance();
   void SetShed(uint16_t slot, bool on);
   uint64_t SlotMatched(uint16_t slot);
   void ReadKernelCounters();
@@ -186,7 +187,10 @@ class Collector : public Napi::ObjectWrap<Collector> {
   struct ShedSlot {
     uint16_t slot;  // target id & SW_SLOT_MASK
     uint64_t matched;
+    uint32_t calm;  // drains in a row in which it called below the bar to come back
   };
+  // Calm drains in a row a shed slot needs to come back.
+  static constexpr uint32_t kCalmDrains = 8;
   std::mutex shed_mu_;
   std::unordered_map<uint64_t, uint16_t> targets_;  // cgroup id -> target id, as in the filter map
   std::vector<ShedSlot> shed_slots_;

@@ -24,9 +24,10 @@ afterAll(async () => {
   await light.remove();
 });
 
-function startFlood(): { stop: () => Promise<void> } {
+function startFlood(): { stop: () => Promise<void>; proc: ChildProcess } {
   const p: ChildProcess = spawn(workloadPath(), ['--cgroup', flood.dir, 'getppid', '1000000000000', '2'], { stdio: 'ignore' });
   return {
+    proc: p,
     stop: async () => {
       p.kill('SIGKILL');
       await new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once('exit', r)));
@@ -139,6 +140,33 @@ describe('fair share of the ring', () => {
       expect((after.kernelDropped - before.kernelDropped) / matched, 'share lost after the flood ended').toBeLessThan(0.05);
       expect(c.stats().fairShare!.shedNow).toBe(0);
     } finally {
+      await c.close();
+    }
+  });
+
+  it('keeps a flood shed while the scheduler pauses it for a few drains: it is not let back in to crowd the others out', async () => {
+    const c = await Collector.open({ targets: [flood.spec, light.spec], ...SMALL_RING, ...AGENT });
+    let f: ReturnType<typeof startFlood> | undefined;
+    try {
+      const lightRun = runWorkload(['--cgroup', light.dir, 'rate', '20000', '2']);
+      await waitFor(() => rowOf(c.stats(), light.spec).matched > 2000, 'the light container making calls');
+      f = startFlood();
+      await waitFor(() => c.stats().fairShare!.episodes >= 1, 'the flood shed');
+      const lightAtShed = { ...rowOf(c.stats(), light.spec) };
+      // What a busy host does to a flood's threads: they stop calling for a
+      // few drains, then go on as before.
+      f.proc.kill('SIGSTOP');
+      const drains = c.stats().drains ?? 0;
+      await waitFor(() => (c.stats().drains ?? 0) >= drains + 3, 'three drains with the flood paused');
+      f.proc.kill('SIGCONT');
+      await lightRun;
+      const s = c.stats();
+      expect(s.fairShare!.episodes, 'the flood was shed once and stayed shed').toBe(1);
+      const now = slotOf(s, light.spec);
+      expect((now.kernelDropped - lightAtShed.kernelDropped) / (now.matched - lightAtShed.matched), 'share of the light container lost').toBeLessThan(0.01);
+    } finally {
+      f?.proc.kill('SIGCONT');
+      await f?.stop();
       await c.close();
     }
   });
