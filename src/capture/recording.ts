@@ -20,6 +20,9 @@ export const RECORDING_FORMAT = 1;
 const PREAMBLE = RECORDING_MAGIC.length + 2;
 /** A frame larger than this is corruption, not data (a batch is at most 16 MiB of records). */
 const MAX_FRAME = 1 << 28;
+/** The most records and process events one batch frame holds (16 KiB and 36 KiB): see writeBatch. */
+const FRAME_EVENTS = 1024;
+const FRAME_PROC = 64;
 
 export interface RecordedTarget {
   slot: number;
@@ -140,11 +143,48 @@ export class RecordingWriter {
     return this.events;
   }
 
+  /**
+   * Append a batch, as frames of at most FRAME_EVENTS records and
+   * FRAME_PROC process events: a batch may hold a million records (a busy
+   * or starved reader gets larger batches), and on a disk that fills up the
+   * recording keeps everything up to the last frame that fit, not up to the
+   * last whole batch.
+   */
   writeBatch(batch: EventBatch): void {
-    const frame: RecordingBatch = { type: 'batch', drainedNs: Number(batch.drainedNs), events: new Uint8Array(batch.buffer) };
-    if (batch.procBytes) frame.proc = new Uint8Array(batch.procBytes);
+    const drainedNs = Number(batch.drainedNs);
+    const proc = batch.procBytes ? new Uint8Array(batch.procBytes) : undefined;
+    const procs = proc ? proc.byteLength / PROC_LAYOUT.size : 0;
+    if (batch.count <= FRAME_EVENTS && procs <= FRAME_PROC) {
+      const frame: RecordingBatch = { type: 'batch', drainedNs, events: new Uint8Array(batch.buffer) };
+      if (proc) frame.proc = proc;
+      this.batchFrame(frame, batch.count);
+      return;
+    }
+    const view = proc ? new DataView(proc.buffer, proc.byteOffset, proc.byteLength) : undefined;
+    const at = (q: number): number => view!.getUint32(q * PROC_LAYOUT.size + PROC_LAYOUT.at, true);
+    // Each process event stays between the same two records: a frame's
+    // records run up to the next process event that does not fit in it.
+    for (let a = 0, p = 0; a < batch.count || p < procs; ) {
+      let b = Math.min(a + FRAME_EVENTS, batch.count);
+      let q = p;
+      while (q < procs && q - p < FRAME_PROC && (b === batch.count || at(q) < b)) q++;
+      if (q < procs && q - p === FRAME_PROC && at(q) < b) b = Math.max(a, at(q));
+      const frame: RecordingBatch = { type: 'batch', drainedNs, events: new Uint8Array(batch.buffer, a * RECORD_LAYOUT.size, (b - a) * RECORD_LAYOUT.size) };
+      if (q > p) {
+        const part = proc!.slice(p * PROC_LAYOUT.size, q * PROC_LAYOUT.size);
+        const pv = new DataView(part.buffer);
+        for (let i = 0; i < q - p; i++) pv.setUint32(i * PROC_LAYOUT.size + PROC_LAYOUT.at, at(p + i) - a, true);
+        frame.proc = part;
+      }
+      this.batchFrame(frame, b - a);
+      a = b;
+      p = q;
+    }
+  }
+
+  private batchFrame(frame: RecordingBatch, events: number): void {
     this.frame(frame);
-    this.events += batch.count;
+    this.events += events;
     this.batches++;
   }
 
