@@ -513,7 +513,9 @@ size_t Collector::InitialBatchBytes() const {
 }
 
 void Collector::Flush(bool coalesce) {
-  if (current_->bytes.empty() && current_->proc.empty()) {
+  // Records waiting for a worker's ring go in at every drain, new records or not.
+  const bool waiting = route_waiting_.load(std::memory_order_relaxed) > 0;
+  if (current_->bytes.empty() && current_->proc.empty() && !waiting) {
     gathering_since_ns_ = 0;
     return;
   }
@@ -531,7 +533,7 @@ void Collector::Flush(bool coalesce) {
   // each batch wakes the JavaScript thread and every worker, which costs
   // more than the records of a few drains (see docs/scaling.md). A batch
   // that grew large goes at once.
-  if (coalesce && deliver_ns_ > 0 && current_->bytes.size() < kDeliverNowBytes) {
+  if (coalesce && deliver_ns_ > 0 && current_->bytes.size() < kDeliverNowBytes && !waiting) {
     const uint64_t now = MonotonicNs();
     if (gathering_since_ns_ == 0) gathering_since_ns_ = now;
     if (now - gathering_since_ns_ < deliver_ns_) return;
@@ -1215,6 +1217,11 @@ void Collector::Shutdown(bool settle) {
   stop_.store(true, std::memory_order_release);
   if (consumer_.joinable()) consumer_.join();
   if (settle && ring_ && skel_) Settle();
+  if (settle) RouteSettle();
+  else {
+    std::lock_guard<std::mutex> lock(route_mu_);
+    RouteDropWaiting(routes_);
+  }
   UnmapCounters();
   tsfn_.Release();
   if (ring_) ring_buffer__free(ring_);
@@ -1232,22 +1239,106 @@ static inline uint32_t OwnerOf(uint32_t tid, uint32_t workers) {
   return (tid * 0x9e3779b1u) % workers;
 }
 
-bool Collector::RoutePut(RouteRing& r, const sw_event& unit, uint32_t keep_free) {
-  if (r.free <= keep_free) return false;
+static inline bool IsMark(const sw_event& u) { return u.nr == SW_REC_EXIT || u.nr == SW_REC_EXEC || u.nr == SW_REC_FORK; }
+
+bool Collector::RoutePut(RouteRing& r, const sw_event& unit) {
+  if (r.free == 0) return false;
   r.units[r.write & (r.cap - 1)] = unit;
   r.write++;
   r.free--;
   return true;
 }
 
+// What waits for room is bounded as the batches queued for JavaScript are
+// (maxQueuedBatches of maxBatchEvents): routed or not, a starved scorer has
+// the same room before anything is lost. Markers may go a sixteenth over
+// it: a thread's end is worth more than its records.
+Collector::Sent Collector::RouteSend(RouteRing& r, const sw_event& unit) {
+  if (r.head == r.waiting.size() && RoutePut(r, unit)) return Sent::kIn;
+  const size_t bound = size_t(max_queued_batches_) * max_batch_events_;
+  const size_t n = route_waiting_.load(std::memory_order_relaxed);
+  if (n >= (IsMark(unit) ? bound + bound / 16 : bound)) return Sent::kDropped;
+  r.waiting.push_back(unit);
+  route_waiting_.store(n + 1, std::memory_order_relaxed);
+  return Sent::kWaiting;
+}
+
+// Where each ring stands: what the consumer wrote, what the worker read.
+void Collector::RouteBegin() {
+  for (RouteRing& r : routes_) {
+    r.write = r.published = __atomic_load_n(&r.hdr[kRouteWrite], __ATOMIC_RELAXED);
+    const uint32_t used = r.write - __atomic_load_n(&r.hdr[kRouteRead], __ATOMIC_ACQUIRE);
+    // A reader claiming more than was written is broken: give it nothing.
+    r.free = used <= r.cap ? r.cap - used : 0;
+  }
+}
+
+uint64_t Collector::RouteCatchUp() {
+  uint64_t records = 0;
+  size_t moved = 0;
+  for (RouteRing& r : routes_) {
+    while (r.head < r.waiting.size() && RoutePut(r, r.waiting[r.head])) {
+      if (!IsMark(r.waiting[r.head])) records++;
+      r.head++;
+      moved++;
+    }
+    if (r.head == r.waiting.size()) {
+      // A long wait's memory goes back once it is over.
+      if (r.waiting.capacity() > (size_t(1) << 16)) std::vector<sw_event>().swap(r.waiting);
+      else r.waiting.clear();
+      r.head = 0;
+    } else if (r.head >= (size_t(1) << 16) && r.head * 2 >= r.waiting.size()) {
+      r.waiting.erase(r.waiting.begin(), r.waiting.begin() + std::ptrdiff_t(r.head));
+      r.head = 0;
+    }
+  }
+  if (moved > 0) route_waiting_.store(route_waiting_.load(std::memory_order_relaxed) - moved, std::memory_order_relaxed);
+  return records;
+}
+
+void Collector::RouteDropWaiting(std::vector<RouteRing>& rings) {
+  Shared& s = *shared_;
+  uint64_t records = 0, marks = 0;
+  size_t gone = 0;
+  for (RouteRing& r : rings) {
+    for (size_t i = r.head; i < r.waiting.size(); i++) {
+      const sw_event& u = r.waiting[i];
+      if (IsMark(u)) {
+        marks++;
+      } else {
+        records++;
+        s.AddUserDropped(RowOf(u.slot), 1);
+      }
+    }
+    gone += r.waiting.size() - r.head;
+    std::vector<sw_event>().swap(r.waiting);
+    r.head = 0;
+  }
+  if (gone > 0) route_waiting_.store(route_waiting_.load(std::memory_order_relaxed) - gone, std::memory_order_relaxed);
+  s.user_dropped_events.fetch_add(records, std::memory_order_relaxed);
+  s.route_dropped.fetch_add(records, std::memory_order_relaxed);
+  s.route_marks_dropped.fetch_add(marks, std::memory_order_relaxed);
+}
+
+// Records that went into the workers' rings: routed, and delivered unless
+// JavaScript gets them too (teed), which counts them when it does.
+void Collector::RouteCountIn(uint64_t records) {
+  if (records == 0) return;
+  Shared& s = *shared_;
+  s.routed_events.fetch_add(records, std::memory_order_relaxed);
+  if (!route_tee_) {
+    s.batches_delivered.fetch_add(1, std::memory_order_relaxed);
+    s.events_delivered.fetch_add(records, std::memory_order_relaxed);
+  }
+}
+
 // A process event the workers act on, as a marker among the records
-// (route_ring.h). Markers may use the room kept free of records; one that
-// finds no room at all is counted.
+// (route_ring.h). One that finds no room, not even to wait, is counted.
 void Collector::RouteMark(const sw_proc_event& e) {
   sw_event u = e.head;
   const uint32_t workers = uint32_t(routes_.size());
   if (u.nr == SW_REC_EXIT) {
-    if (!RoutePut(routes_[OwnerOf(u.tid, workers)], u, 0)) shared_->route_marks_dropped.fetch_add(1, std::memory_order_relaxed);
+    if (RouteSend(routes_[OwnerOf(u.tid, workers)], u) == Sent::kDropped) shared_->route_marks_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (!route_per_exe_) return;
@@ -1262,17 +1353,19 @@ void Collector::RouteMark(const sw_proc_event& e) {
   }
   // Every worker keeps every thread's profile: a fork's parent may be another worker's.
   for (RouteRing& r : routes_) {
-    if (!RoutePut(r, u, 0)) shared_->route_marks_dropped.fetch_add(1, std::memory_order_relaxed);
+    if (RouteSend(r, u) == Sent::kDropped) shared_->route_marks_dropped.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
 // Native demultiplexing: each record goes straight into the ring of the
 // worker that owns its thread, in order, with the process events the
 // workers act on placed among them (route_ring.h). The only copy after the
-// kernel's ring. A ring that is full (but for a reserve kept for markers)
-// drops the record, counted against its container as a user-space loss,
-// and a ring a quarter full is pressure for the fair share, which then
-// sheds the flooding containers in the kernel: one policy, in one place.
+// kernel's ring. A record that finds its worker's ring full waits, in
+// order, with everything after it for that worker, until the worker makes
+// room (RouteSend's bound; past it the record is dropped, counted against
+// its container as a user-space loss). A ring a quarter full, or anything
+// waiting, is pressure for the fair share, which then sheds the flooding
+// containers in the kernel: one policy, in one place.
 void Collector::RouteRecords() {
   Batch& b = *current_;
   Shared& s = *shared_;
@@ -1281,20 +1374,17 @@ void Collector::RouteRecords() {
   const sw_event* ev = reinterpret_cast<const sw_event*>(b.bytes.data());
   sw_proc_event* pe = reinterpret_cast<sw_proc_event*>(b.proc.data());
   const uint32_t workers = uint32_t(routes_.size());
-  for (RouteRing& r : routes_) {
-    r.write = r.published = __atomic_load_n(&r.hdr[kRouteWrite], __ATOMIC_RELAXED);
-    const uint32_t used = r.write - __atomic_load_n(&r.hdr[kRouteRead], __ATOMIC_ACQUIRE);
-    // A reader claiming more than was written is broken: give it nothing.
-    r.free = used <= r.cap ? r.cap - used : 0;
-  }
+  RouteBegin();
+  uint64_t in = RouteCatchUp();
   uint64_t dropped = 0;
   uint32_t row = 0;
   uint64_t run = 0;
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     while (k < np && pe[k].at <= i) RouteMark(pe[k++]);
-    RouteRing& r = routes_[OwnerOf(ev[i].tid, workers)];
-    if (RoutePut(r, ev[i], r.cap / 16)) continue;
+    const Sent sent = RouteSend(routes_[OwnerOf(ev[i].tid, workers)], ev[i]);
+    if (sent == Sent::kIn) in++;
+    if (sent != Sent::kDropped) continue;
     dropped++;
     const uint32_t rw = RowOf(ev[i].slot);
     if (rw != row && run > 0) {
@@ -1310,17 +1400,42 @@ void Collector::RouteRecords() {
     s.user_dropped_events.fetch_add(dropped, std::memory_order_relaxed);
     s.route_dropped.fetch_add(dropped, std::memory_order_relaxed);
   }
-  if (n > dropped) s.routed_events.fetch_add(n - dropped, std::memory_order_relaxed);
+  RouteCountIn(in);
   // Teed, JavaScript gets the whole batch as well, and counts it as delivered when it does.
   if (!route_tee_) {
-    if (n > dropped) {
-      s.batches_delivered.fetch_add(1, std::memory_order_relaxed);
-      s.events_delivered.fetch_add(n - dropped, std::memory_order_relaxed);
-    }
     b.bytes.clear();
     // What JavaScript still gets is process events alone: none is placed after a record.
     for (size_t j = 0; j < np; j++) pe[j].at = 0;
   }
+}
+
+// close(): the workers read on their own threads; what waits goes in as
+// they make room, for as long as they keep reading. What a worker that
+// stopped reading leaves is counted lost.
+void Collector::RouteSettle() {
+  constexpr auto kNoProgress = std::chrono::seconds(2);
+  auto last_progress = std::chrono::steady_clock::now();
+  uint64_t last_read = ~0ull;
+  while (route_waiting_.load(std::memory_order_relaxed) > 0) {
+    uint64_t read = 0;
+    {
+      std::lock_guard<std::mutex> lock(route_mu_);
+      RouteBegin();
+      RouteCountIn(RouteCatchUp());
+      RoutePublish();
+      for (RouteRing& r : routes_) read += __atomic_load_n(&r.hdr[kRouteRead], __ATOMIC_ACQUIRE);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (read != last_read) {
+      last_read = read;
+      last_progress = now;
+    } else if (now - last_progress > kNoProgress) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::lock_guard<std::mutex> lock(route_mu_);
+  RouteDropWaiting(routes_);
 }
 
 // Publish what RouteRecords wrote, then wake the workers that sleep. Both
@@ -1338,7 +1453,7 @@ void Collector::RoutePublish() {
     if (uint64_t(used) * 4 >= r.cap) any_quarter = true;
     if (uint64_t(used) * 8 >= r.cap) all_under_eighth = false;
   }
-  if (any_quarter) route_behind_.store(true, std::memory_order_release);
+  if (any_quarter || route_waiting_.load(std::memory_order_relaxed) > 0) route_behind_.store(true, std::memory_order_release);
   else if (all_under_eighth) route_behind_.store(false, std::memory_order_release);
 }
 
@@ -1362,7 +1477,7 @@ Napi::Value Collector::Route(const Napi::CallbackInfo& info) {
     const uint32_t cap = __atomic_load_n(&hdr[kRouteCapacity], __ATOMIC_ACQUIRE);
     if (cap < 64 || (cap & (cap - 1)) != 0 || kRouteHeaderBytes + size_t(cap) * sizeof(sw_event) > u.ByteLength())
       throw Napi::RangeError::New(env, "a ring's capacity must be a power of two its buffer holds");
-    rings.push_back({hdr, reinterpret_cast<sw_event*>(u.Data() + kRouteHeaderBytes), cap, 0, 0, 0});
+    rings.push_back({hdr, reinterpret_cast<sw_event*>(u.Data() + kRouteHeaderBytes), cap, 0, 0, 0, {}, 0});
     refs.push_back(Napi::Persistent(u));
   }
   std::unordered_map<std::string, int32_t> profiles;
@@ -1378,6 +1493,16 @@ Napi::Value Collector::Route(const Napi::CallbackInfo& info) {
   std::vector<Napi::Reference<Napi::Uint8Array>> old;
   {
     std::lock_guard<std::mutex> lock(route_mu_);
+    // A ring that stays keeps what waits for it; what waited for one that goes is lost, and counted.
+    for (RouteRing& was : routes_) {
+      for (RouteRing& now : rings) {
+        if (now.hdr != was.hdr) continue;
+        now.waiting.swap(was.waiting);
+        now.head = was.head;
+        was.head = 0;
+      }
+    }
+    RouteDropWaiting(routes_);
     routes_ = std::move(rings);
     route_per_exe_ = per_exe;
     route_profiles_ = std::move(profiles);
@@ -1393,6 +1518,7 @@ Napi::Value Collector::Unroute(const Napi::CallbackInfo& info) {
   std::vector<Napi::Reference<Napi::Uint8Array>> old;
   {
     std::lock_guard<std::mutex> lock(route_mu_);
+    RouteDropWaiting(routes_);
     routes_.clear();
     route_profiles_.clear();
     route_per_exe_ = false;

@@ -64,7 +64,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
     // stats() reads again (the same swap-then-read order as the kernel's).
     std::array<std::atomic<uint64_t>, SW_DIRTY_WORDS> user_dropped_changed{};
     // Routed to the workers' rings (route_ring.h): records written, records
-    // a full ring could not take (counted in user_dropped too), markers lost.
+    // no ring could take, full with the room to wait used up (counted in
+    // user_dropped too), markers lost.
     std::atomic<uint64_t> routed_events{0};
     std::atomic<uint64_t> route_dropped{0};
     std::atomic<uint64_t> route_marks_dropped{0};
@@ -205,6 +206,10 @@ class Collector : public Napi::ObjectWrap<Collector> {
     uint32_t write;  // units written, as the consumer counts (published to hdr)
     uint32_t free;   // room as of this routing
     uint32_t published;  // units written as the worker sees them (hdr's write word)
+    // Units (records and markers, in order) that found the ring full: they
+    // go in, before anything newer, as the worker makes room.
+    std::vector<sw_event> waiting;
+    size_t head = 0;  // the first of them still waiting
   };
   std::mutex route_mu_;
   std::vector<RouteRing> routes_;
@@ -220,7 +225,20 @@ class Collector : public Napi::ObjectWrap<Collector> {
   void RouteRecords();
   void RoutePublish();
   void RouteMark(const sw_proc_event& e);
-  bool RoutePut(RouteRing& r, const sw_event& unit, uint32_t keep_free);
+  enum class Sent { kIn, kWaiting, kDropped };
+  void RouteBegin();
+  bool RoutePut(RouteRing& r, const sw_event& unit);
+  void RouteCountIn(uint64_t records);
+  void RouteSettle();
+  // Into the ring, or to wait behind what already waits; false: dropped
+  // (what waits, over all rings, is at its bound).
+  Sent RouteSend(RouteRing& r, const sw_event& unit);
+  // Move waiting units into their rings as far as there is room; returns the records moved.
+  uint64_t RouteCatchUp();
+  // Count what still waits as lost and forget it (routing stops, or close() found no worker reading).
+  void RouteDropWaiting(std::vector<RouteRing>& rings);
+  // Units waiting over all rings (written under route_mu_, read without it).
+  std::atomic<size_t> route_waiting_{0};
 
   std::thread consumer_;
   std::atomic<bool> stop_{false};

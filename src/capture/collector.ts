@@ -179,7 +179,7 @@ export interface CollectorStats {
   rings?: { cpusPerRing: number; full: number[] };
   /**
    * Records written straight into scoring workers' rings (route()), and
-   * those a full worker ring could not take (also in user.droppedEvents and
+   * those no worker ring could take, full with the room to wait for it used up (also in user.droppedEvents and
    * per container), process markers lost, and whether a worker's ring is
    * behind (pressure for the fair share).
    */

@@ -128,7 +128,8 @@ export interface PipelineStats {
   incidents: number;
   /**
    * Events not scored because a worker was behind or died, in total and per
-   * container slot. Live, the records a full worker ring could not take are
+   * container slot. Live, the records no worker ring could take (full, with
+   * the collector's room to wait used up) are
    * in the total; per container they are the collector's user-space losses
    * (its stats().perSlot, and 'degraded' records).
    */
