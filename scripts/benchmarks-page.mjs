@@ -80,8 +80,8 @@ for (const w of [...new Set(r.cells.map((c) => c.workload))]) {
 }
 const workloads = [...new Set(r.cells.map((c) => c.workload))];
 // The chart's legend column is about 35 characters wide: the tables above carry the full labels.
-const LEGEND = { strace: 'strace -f', idle: 'attached, no target', other: 'watching another cgroup', capture: 'capture (watched)', pipeline: 'capture + STIDE pipeline' };
-const configs = ['strace', 'idle', 'other', 'capture', 'rings', 'pipeline'].filter((c) => r.cells.some((x) => x.config === c));
+const LEGEND = { strace: 'strace -f', idle: 'attached, no target', other: 'watching another cgroup', capture: 'capture (watched)', pipeline: 'capture + STIDE pipeline', pushed: 'pipeline, pushed via main thread' };
+const configs = ['strace', 'idle', 'other', 'capture', 'rings', 'pipeline', 'pushed'].filter((c) => r.cells.some((x) => x.config === c));
 if (workloads.length) {
   mkdirSync(dirname(out), { recursive: true });
   // Slowdown for everything: for req/s the inverse of the share.
@@ -136,7 +136,8 @@ if (r.capacity) {
   lines.push(
     '',
     `Highest rate of a run without loss: capture ${n(r.capacity.lossFree.capture / 1e6)} M ev/s (target ≥ 5: **${capVerdict('capture').verdict}**), ` +
-      `full pipeline ${n(r.capacity.lossFree.pipeline / 1e6)} M ev/s (target ≥ 2: **${capVerdict('pipeline').verdict}**).`,
+      `full pipeline ${n(r.capacity.lossFree.pipeline / 1e6)} M ev/s (target ≥ 2: **${capVerdict('pipeline').verdict}**)` +
+      (r.capacity.lossFree.pushed !== undefined ? `; the same pipeline with every batch through the main thread ${n(r.capacity.lossFree.pushed / 1e6)} M ev/s.` : '.'),
     capLost
       ? ''
       : `Capture lost nothing at any step: the highest rate this machine's cores could offer while also running the collector was ${n(maxOffered('capture') / 1e6)} M syscalls/s, so the capture limit lies above what can be shown here.`,
@@ -148,7 +149,7 @@ if (r.capacity) {
       title: 'Capacity: events delivered against events offered',
       xLabel: 'offered (M syscalls/s)',
       yLabel: 'delivered or scored (M events/s)',
-      series: ['capture', 'pipeline'].map((mode) => ({ name: mode, points: r.capacity.points.filter((p) => p.mode === mode).map((p) => [p.offeredPerSec / 1e6, p.deliveredPerSec / 1e6]) })),
+      series: ['capture', 'pipeline', 'pushed'].filter((mode) => r.capacity.points.some((p) => p.mode === mode)).map((mode) => ({ name: mode, points: r.capacity.points.filter((p) => p.mode === mode).map((p) => [p.offeredPerSec / 1e6, p.deliveredPerSec / 1e6]) })),
       // A label per point smears when runs land close together: round ticks inside the data's range instead.
       xTicks: roundTicks(r.capacity.points.map((p) => p.offeredPerSec / 1e6)),
     }),

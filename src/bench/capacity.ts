@@ -5,14 +5,18 @@ import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { SyswardenError } from '../errors.js';
 import { runProcess } from './measure.js';
 
+/** Capture alone; the pipeline as attached by default (routed); the same with every batch through the main thread (route: false). */
+export const CAPACITY_MODES = ['capture', 'pipeline', 'pushed'] as const;
+export type CapacityMode = (typeof CAPACITY_MODES)[number];
+
 export interface CapacityPoint {
-  mode: 'capture' | 'pipeline';
+  mode: CapacityMode;
   threads: number;
   /** Which repetition (0-based): every step runs `runs` times, interleaved. */
   run: number;
   /** Syscalls per second the watched workload made (matched in the kernel). */
   offeredPerSec: number;
-  /** Events per second that reached JavaScript (capture) or were scored (pipeline). */
+  /** Events per second that reached JavaScript (capture) or were scored (pipeline, pushed). */
   deliveredPerSec: number;
   lost: number;
   lossFraction: number;
@@ -21,7 +25,7 @@ export interface CapacityPoint {
 export interface CapacityResult {
   points: CapacityPoint[];
   /** Highest offered rate of a run with no loss at all, per mode. */
-  lossFree: { capture: number; pipeline: number };
+  lossFree: Record<CapacityMode, number>;
 }
 
 /**
@@ -36,16 +40,17 @@ export async function runCapacity(options: { model: string; threads: number[]; c
   const cg = createScratchCgroup(`sw-bench-capacity-${process.pid}`);
   const points: CapacityPoint[] = [];
   try {
-    const steps: Array<{ run: number; threads: number; mode: 'capture' | 'pipeline' }> = [];
+    const steps: Array<{ run: number; threads: number; mode: CapacityMode }> = [];
     for (let run = 0; run < (options.runs ?? 1); run++) {
-      for (const threads of options.threads) for (const mode of ['capture', 'pipeline'] as const) steps.push({ run, threads, mode });
+      for (const threads of options.threads) for (const mode of CAPACITY_MODES) steps.push({ run, threads, mode });
     }
     for (const { run, threads, mode } of steps) {
       const collector = await Collector.open({ targets: [cg.spec], consumerNice: AGENT_CONSUMER_NICE });
-      const pipeline = mode === 'pipeline' ? await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model: options.model }) : undefined;
+      const pipeline = mode === 'capture' ? undefined : await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model: options.model });
+      // Only without a pipeline: a listener beside it would have every record copied to JavaScript too.
       let delivered = 0;
-      collector.on('batch', (b: { count: number }) => (delivered += b.count));
-      pipeline?.attach(collector);
+      if (pipeline) pipeline.attach(collector, { route: mode === 'pipeline' });
+      else collector.on('batch', (b: { count: number }) => (delivered += b.count));
       let wallNs = 0;
       try {
         const r = await runProcess(workloadPath(), ['--cgroup', cg.dir, 'getppid', String(options.callsPerThread), String(threads)]);
@@ -73,6 +78,6 @@ export async function runCapacity(options: { model: string; threads: number[]; c
   } finally {
     await cg.remove();
   }
-  const best = (mode: 'capture' | 'pipeline') => Math.max(0, ...points.filter((p) => p.mode === mode && p.lost === 0).map((p) => p.offeredPerSec));
-  return { points, lossFree: { capture: best('capture'), pipeline: best('pipeline') } };
+  const best = (mode: CapacityMode) => Math.max(0, ...points.filter((p) => p.mode === mode && p.lost === 0).map((p) => p.offeredPerSec));
+  return { points, lossFree: { capture: best('capture'), pipeline: best('pipeline'), pushed: best('pushed') } };
 }

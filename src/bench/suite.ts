@@ -8,7 +8,7 @@ import { trainLive } from '../detect/train.js';
 import { cpuMs, summarize, type Summary } from './measure.js';
 import type { Workload, WorkloadRun } from './workloads.js';
 
-export const CONFIGS = ['bare', 'strace', 'idle', 'other', 'capture', 'rings', 'pipeline'] as const;
+export const CONFIGS = ['bare', 'strace', 'idle', 'other', 'capture', 'rings', 'pipeline', 'pushed'] as const;
 export type ConfigName = (typeof CONFIGS)[number];
 
 export const CONFIG_LABELS: Record<ConfigName, string> = {
@@ -19,6 +19,7 @@ export const CONFIG_LABELS: Record<ConfigName, string> = {
   rings: 'syswarden capture, a ring per CPU (cpusPerRing 1)',
   other: 'syswarden watching another cgroup',
   pipeline: "syswarden capture + pipeline (the workload's own model)",
+  pushed: 'the same pipeline, every batch through the main thread (route: false)',
 };
 
 export interface SyswardenFigures {
@@ -65,6 +66,11 @@ export function machineInfo(): MachineInfo {
   return { cpu, cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, date: new Date().toISOString() };
 }
 
+/** Configurations that score with a pipeline. */
+function isPipeline(c: ConfigName): boolean {
+  return c === 'pipeline' || c === 'pushed';
+}
+
 interface RunOutcome {
   run: WorkloadRun;
   sw?: { events: number; kernelDropped: number; userDropped: number; scoringDropped: number; cpuMs: number; rssMiB: number };
@@ -76,10 +82,13 @@ async function runOnce(w: Workload, config: ConfigName, watched: ScratchCgroup, 
   if (config === 'strace') return { run: await w.run(watched, true) };
   const targets = config === 'idle' ? [] : [config === 'other' ? other.spec : watched.spec];
   const collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE, ...(config === 'rings' ? { cpusPerRing: 1 } : {}) });
+  // A pipeline counts what it scored. A 'batch' listener of our own beside it
+  // would make the collector hand every record to JavaScript as well, and
+  // the figures would be those of that copy.
   let events = 0;
-  collector.on('batch', (b: { count: number }) => (events += b.count));
-  const pipeline = config === 'pipeline' ? await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model }) : undefined;
-  pipeline?.attach(collector);
+  const pipeline = isPipeline(config) ? await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model }) : undefined;
+  if (pipeline) pipeline.attach(collector, { route: config !== 'pushed' });
+  else collector.on('batch', (b: { count: number }) => (events += b.count));
   const cpu0 = cpuMs();
   let run: WorkloadRun;
   try {
@@ -92,7 +101,7 @@ async function runOnce(w: Workload, config: ConfigName, watched: ScratchCgroup, 
   return {
     run,
     sw: {
-      events,
+      events: pipeline ? pipeline.stats().events : events,
       kernelDropped: s.kernel.dropped,
       userDropped: s.user.droppedEvents,
       scoringDropped: pipeline?.stats().droppedEvents ?? 0,
@@ -128,7 +137,7 @@ export async function runSuite(o: SuiteOptions): Promise<Cell[]> {
     for (const w of o.workloads) {
       await w.setup?.();
       try {
-        const model = o.configs.includes('pipeline') ? await ownModel(w, watched, join(models, `${w.name}.model`), o.onProgress) : o.model;
+        const model = o.configs.some(isPipeline) ? await ownModel(w, watched, join(models, `${w.name}.model`), o.onProgress) : o.model;
         const outcomes = new Map<ConfigName, RunOutcome[]>(o.configs.map((c) => [c, []]));
         for (let r = 0; r < o.runs; r++) {
           for (const c of o.configs) {

@@ -125,7 +125,7 @@ export async function run(argv: string[]): Promise<number> {
       for (const p of capacity.points) {
         console.log(`  run ${p.run + 1} ${p.mode.padEnd(9)} ${String(p.threads).padStart(2)} threads: offered ${fmt(p.offeredPerSec / 1e6)} M/s, delivered ${fmt(p.deliveredPerSec / 1e6)} M/s, lost ${p.lost} (${(100 * p.lossFraction).toFixed(2)}%)`);
       }
-      console.log(`  highest rate of a run without loss: capture ${fmt(capacity.lossFree.capture / 1e6)} M/s, pipeline ${fmt(capacity.lossFree.pipeline / 1e6)} M/s`);
+      console.log(`  highest rate of a run without loss: capture ${fmt(capacity.lossFree.capture / 1e6)} M/s, pipeline ${fmt(capacity.lossFree.pipeline / 1e6)} M/s (pushed through the main thread ${fmt(capacity.lossFree.pushed / 1e6)} M/s)`);
     }
     const latency: LatencyResult[] = [];
     if (parts.includes('latency')) {
