@@ -52,6 +52,8 @@ export class Ngram implements Detector {
   private gramCounts = new GrowableInt32();
   private seen = new Uint8Array(65536);
   private vocabulary = 0;
+  /** score()'s scratch: the -log P of each transition of the last window scored. */
+  private nll = new Float64Array(16);
 
   constructor(opts: Partial<NgramOptions> = {}) {
     this.orderOption = Math.round(optNumber(opts, 'order', 2, 1, 63));
@@ -116,18 +118,38 @@ export class Ngram implements Detector {
     const gramCounts = this.gramCounts.view();
     const transitions = size - k;
     const useMin = this.scoring === 'min';
+    // Each transition's -log P, at its place in the window. Windows slide:
+    // when this window is the last one moved on by a call (its first size-1
+    // calls are the last one's last size-1), all its transitions but the
+    // last were computed for the last one, one place further on. Only the
+    // new one is looked up; the sum runs in the same order as for a fresh
+    // window, so the score is the same to the last bit.
+    if (this.nll.length < size) this.nll = new Float64Array(size);
+    const nll = this.nll;
+    const transition = (off: number, t: number): number => {
+      const ci = this.contexts.lookup(data, off + t - k);
+      const cc = ci >= 0 ? ctxCounts[ci]! : 0;
+      const gi = cc > 0 ? this.grams.lookup(data, off + t - k) : -1;
+      const cg = gi >= 0 ? gramCounts[gi]! : 0;
+      return -Math.log((cg + alpha) / (cc + alphaV));
+    };
     for (let i = 0; i < windows.count; i++) {
       const off = i * size;
+      let slid = i > 0 && transitions > 1;
+      for (let j = 0; slid && j < size - 1; j++) slid = data[off + j] === data[off - size + 1 + j];
+      if (slid) {
+        // A loop, not copyWithin: a builtin call costs more than a few moves.
+        for (let t = k; t < size - 1; t++) nll[t] = nll[t + 1]!;
+        nll[size - 1] = transition(off, size - 1);
+      } else {
+        for (let t = k; t < size; t++) nll[t] = transition(off, t);
+      }
       let sum = 0;
       let worst = 0;
       for (let t = k; t < size; t++) {
-        const ci = this.contexts.lookup(data, off + t - k);
-        const cc = ci >= 0 ? ctxCounts[ci]! : 0;
-        const gi = cc > 0 ? this.grams.lookup(data, off + t - k) : -1;
-        const cg = gi >= 0 ? gramCounts[gi]! : 0;
-        const nll = -Math.log((cg + alpha) / (cc + alphaV));
-        sum += nll;
-        if (nll > worst) worst = nll;
+        const x = nll[t]!;
+        sum += x;
+        if (x > worst) worst = x;
       }
       out[i] = useMin ? worst : sum / transitions;
     }
