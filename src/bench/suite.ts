@@ -6,6 +6,7 @@ import { createScratchCgroup, type ScratchCgroup } from '../capture/scratch-cgro
 import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { trainLive } from '../detect/train.js';
 import { cpuMs, summarize, type Summary } from './measure.js';
+import { SyswardenError } from '../errors.js';
 import type { Workload, WorkloadRun } from './workloads.js';
 
 export const CONFIGS = ['bare', 'strace', 'idle', 'other', 'capture', 'rings', 'pipeline', 'pushed'] as const;
@@ -137,7 +138,7 @@ export async function runSuite(o: SuiteOptions): Promise<Cell[]> {
     for (const w of o.workloads) {
       await w.setup?.();
       try {
-        const model = o.configs.some(isPipeline) ? await ownModel(w, watched, join(models, `${w.name}.model`), o.onProgress) : o.model;
+        const model = o.configs.some(isPipeline) ? await ownModel(w, watched, join(models, `${w.name}.model`), o.model, o.onProgress) : o.model;
         const outcomes = new Map<ConfigName, RunOutcome[]>(o.configs.map((c) => [c, []]));
         for (let r = 0; r < o.runs; r++) {
           for (const c of o.configs) {
@@ -183,7 +184,7 @@ export async function runSuite(o: SuiteOptions): Promise<Cell[]> {
  * with a model of another program, nearly every window would alarm (the
  * cost of an attack, not of watching).
  */
-async function ownModel(w: Workload, watched: ScratchCgroup, path: string, onProgress?: (line: string) => void): Promise<string> {
+async function ownModel(w: Workload, watched: ScratchCgroup, path: string, fallback: string, onProgress?: (line: string) => void): Promise<string> {
   onProgress?.(`${w.name}: learning its own model for the pipeline configuration (one run)`);
   const collector = await Collector.open({ targets: [watched.spec], consumerNice: AGENT_CONSUMER_NICE });
   try {
@@ -195,6 +196,13 @@ async function ownModel(w: Workload, watched: ScratchCgroup, path: string, onPro
       end.abort();
     }
     await learning;
+  } catch (err) {
+    // A workload too uniform for a model that can alarm (a short dd run: a
+    // read/write loop) is refused by training, as it should be. Its
+    // pipeline figures then come from the bench model, and say so.
+    if (!(err instanceof SyswardenError && err.code === 'ERR_UNREACHABLE_THRESHOLD')) throw err;
+    onProgress?.(`${w.name}: its own model was refused (${err.message}); its pipeline configurations score with the bench model instead, which alarms more`);
+    return fallback;
   } finally {
     await collector.close();
   }
