@@ -587,21 +587,9 @@ void Collector::CountDroppedIn(Shared& s, const Batch& batch) {
   // Batches count batches of syscall records: one of process events only is counted in proc_user_dropped alone.
   if (events > 0) s.user_dropped_batches.fetch_add(1, std::memory_order_relaxed);
   s.user_dropped_events.fetch_add(events, std::memory_order_relaxed);
-  // Add per run of one slot, not per record: records of one container come
-  // in runs, and this is the path taken when the process is already behind.
   const sw_event* ev = reinterpret_cast<const sw_event*>(batch.bytes.data());
-  uint32_t row = 0;
-  uint64_t run = 0;
-  for (size_t i = 0; i < events; i++) {
-    uint32_t r = RowOf(ev[i].slot);
-    if (r != row && run > 0) {
-      s.AddUserDropped(row, run);
-      run = 0;
-    }
-    row = r;
-    run++;
-  }
-  if (run > 0) s.AddUserDropped(row, run);
+  LossRuns lost(s);
+  for (size_t i = 0; i < events; i++) lost.Add(RowOf(ev[i].slot));
 }
 
 // Fair share of the ring. All containers share one ring; when one floods
@@ -758,15 +746,15 @@ void Collector::ConsumeLoop() {
     next += period;
     if (!paused_.load(std::memory_order_acquire)) {
       ++drain_seq_;
-      ConsumeRings(false);
-      Flush(true);
-      // The flood just shed filled the ring again while this drain was
-      // being handed over: empty it now, not a period later, so the others
-      // find room from this moment.
-      if (Rebalance()) {
+      // A flood just shed filled the ring again while the drain was being
+      // handed over: empty it again at once, not a period later, so the
+      // others find room from this moment.
+      auto drain = [this] {
         ConsumeRings(false);
         Flush(true);
-      }
+      };
+      drain();
+      if (Rebalance()) drain();
       // A drain counts once what it took has been handed over (or counted lost).
       if (current_->bytes.empty() && current_->proc.empty()) shared_->drains.store(drain_seq_, std::memory_order_relaxed);
     }
@@ -1300,6 +1288,7 @@ void Collector::RouteDropWaiting(std::vector<RouteRing>& rings) {
   Shared& s = *shared_;
   uint64_t records = 0, marks = 0;
   size_t gone = 0;
+  LossRuns lost(s);
   for (RouteRing& r : rings) {
     for (size_t i = r.head; i < r.waiting.size(); i++) {
       const sw_event& u = r.waiting[i];
@@ -1307,7 +1296,7 @@ void Collector::RouteDropWaiting(std::vector<RouteRing>& rings) {
         marks++;
       } else {
         records++;
-        s.AddUserDropped(RowOf(u.slot), 1);
+        lost.Add(RowOf(u.slot));
       }
     }
     gone += r.waiting.size() - r.head;
@@ -1377,25 +1366,19 @@ void Collector::RouteRecords() {
   RouteBegin();
   uint64_t in = RouteCatchUp();
   uint64_t dropped = 0;
-  uint32_t row = 0;
-  uint64_t run = 0;
   size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    while (k < np && pe[k].at <= i) RouteMark(pe[k++]);
-    const Sent sent = RouteSend(routes_[OwnerOf(ev[i].tid, workers)], ev[i]);
-    if (sent == Sent::kIn) in++;
-    if (sent != Sent::kDropped) continue;
-    dropped++;
-    const uint32_t rw = RowOf(ev[i].slot);
-    if (rw != row && run > 0) {
-      s.AddUserDropped(row, run);
-      run = 0;
+  {
+    LossRuns lost(s);
+    for (size_t i = 0; i < n; i++) {
+      while (k < np && pe[k].at <= i) RouteMark(pe[k++]);
+      const Sent sent = RouteSend(routes_[OwnerOf(ev[i].tid, workers)], ev[i]);
+      if (sent == Sent::kIn) in++;
+      if (sent != Sent::kDropped) continue;
+      dropped++;
+      lost.Add(RowOf(ev[i].slot));
     }
-    row = rw;
-    run++;
   }
   while (k < np) RouteMark(pe[k++]);
-  if (run > 0) s.AddUserDropped(row, run);
   if (dropped > 0) {
     s.user_dropped_events.fetch_add(dropped, std::memory_order_relaxed);
     s.route_dropped.fetch_add(dropped, std::memory_order_relaxed);

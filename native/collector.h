@@ -74,6 +74,30 @@ class Collector : public Napi::ObjectWrap<Collector> {
       user_dropped_changed[row / 64].fetch_or(uint64_t(1) << (row % 64), std::memory_order_release);
     }
   };
+  // User-space losses per container, added per run of one row rather than
+  // per record: records of one container come in runs, and these are the
+  // paths taken when the process is already behind.
+  class LossRuns {
+   public:
+    explicit LossRuns(Shared& s) : s_(s) {}
+    LossRuns(const LossRuns&) = delete;
+    LossRuns& operator=(const LossRuns&) = delete;
+    ~LossRuns() { Flush(); }
+    void Add(uint32_t row) {
+      if (row != row_) Flush();
+      row_ = row;
+      run_++;
+    }
+
+   private:
+    void Flush() {
+      if (run_ > 0) s_.AddUserDropped(row_, run_);
+      run_ = 0;
+    }
+    Shared& s_;
+    uint32_t row_ = 0;
+    uint64_t run_ = 0;
+  };
   using SharedRef = std::shared_ptr<Shared>;
   static void Deliver(Napi::Env env, Napi::Function js_cb, SharedRef* ctx, Batch* batch);
   using Tsfn = Napi::TypedThreadSafeFunction<SharedRef, Batch, Deliver>;

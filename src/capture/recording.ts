@@ -154,17 +154,14 @@ export class RecordingWriter {
     const drainedNs = Number(batch.drainedNs);
     const proc = batch.procBytes ? new Uint8Array(batch.procBytes) : undefined;
     const procs = proc ? proc.byteLength / PROC_LAYOUT.size : 0;
-    if (batch.count <= FRAME_EVENTS && procs <= FRAME_PROC) {
-      const frame: RecordingBatch = { type: 'batch', drainedNs, events: new Uint8Array(batch.buffer) };
-      if (proc) frame.proc = proc;
-      this.batchFrame(frame, batch.count);
-      return;
-    }
     const view = proc ? new DataView(proc.buffer, proc.byteOffset, proc.byteLength) : undefined;
     const at = (q: number): number => view!.getUint32(q * PROC_LAYOUT.size + PROC_LAYOUT.at, true);
     // Each process event stays between the same two records: a frame's
     // records run up to the next process event that does not fit in it.
-    for (let a = 0, p = 0; a < batch.count || p < procs; ) {
+    // (A batch with neither still makes its one frame.)
+    let a = 0;
+    let p = 0;
+    do {
       let b = Math.min(a + FRAME_EVENTS, batch.count);
       let q = p;
       while (q < procs && q - p < FRAME_PROC && (b === batch.count || at(q) < b)) q++;
@@ -176,16 +173,12 @@ export class RecordingWriter {
         for (let i = 0; i < q - p; i++) pv.setUint32(i * PROC_LAYOUT.size + PROC_LAYOUT.at, at(p + i) - a, true);
         frame.proc = part;
       }
-      this.batchFrame(frame, b - a);
+      this.frame(frame);
+      this.events += b - a;
+      this.batches++;
       a = b;
       p = q;
-    }
-  }
-
-  private batchFrame(frame: RecordingBatch, events: number): void {
-    this.frame(frame);
-    this.events += events;
-    this.batches++;
+    } while (a < batch.count || p < procs);
   }
 
   /** Why writing stopped, if it did (the file is readable up to the last complete batch). */

@@ -4,14 +4,16 @@
 // JavaScript thread (single producer, single consumer, in a
 // SharedArrayBuffer). Counts are of 16-byte units and wrap at 2^32.
 
+import { RECORD_LAYOUT } from '../capture/record.js';
+
 /** Header words (Int32Array indices), each on its own cache line. */
 export const ROUTE_WRITE = 0;
 export const ROUTE_READ = 16;
 export const ROUTE_WANT_WAKE = 32;
 export const ROUTE_CAPACITY = 48;
 export const ROUTE_HEADER_BYTES = 256;
-/** The unit: one struct sw_event (RECORD_LAYOUT.size). */
-const UNIT_BYTES = 16;
+/** The unit: one struct sw_event. */
+const UNIT_BYTES = RECORD_LAYOUT.size;
 
 /** Marker units' nr: the process events' record tags (bpf/event.h SW_REC_*), which no syscall number reaches. */
 export { REC_EXEC as MARK_EXEC, REC_FORK as MARK_FORK, REC_EXIT as MARK_EXIT, REC_EXEC as MARK_MIN } from '../capture/proc-event.js';
