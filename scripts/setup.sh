@@ -19,10 +19,12 @@ fi
 # busybox-static (its image), strace (the baseline), util-linux (setpriv, unshare),
 # nginx-light and wrk (the web benchmark), libsvm-tools (svm-train/svm-predict:
 # the one-class SVM is checked against libsvm itself), debootstrap (scenario and
-# demo images are built from Debian packages: no registry is reachable).
+# demo images are built from Debian packages: no registry is reachable),
+# nats-server and prometheus (alert delivery to a bus and the metrics endpoint
+# are tested against the real servers).
 packages=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++ linux-libc-dev
           strace docker.io containerd runc busybox-static util-linux nginx-light wrk coreutils libfuse3-dev fuse3
-          libsvm-tools debootstrap)
+          libsvm-tools debootstrap nats-server prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
