@@ -57,6 +57,16 @@ struct sw_event {
  * args the cgroup it moved to.
  */
 #define SW_REC_ESCAPE 0xfff4
+/*
+ * A cgroup was made under a parent user space asked to adopt the children
+ * of (a container runtime's parent cgroup): slot is the target id it was
+ * given, from the ids user space reserved (SW_NO_MATCH: none was left, so
+ * nothing of it is watched until user space adds it), child_tid and
+ * child_pid the low and high words of its cgroup id, args its path in the
+ * hierarchy. It comes before any record of the new target, since no task
+ * can be in a cgroup before it exists.
+ */
+#define SW_REC_ADOPT 0xfff5
 
 #define SW_COMM_LEN 16
 #define SW_PATH_MAX 256
@@ -170,6 +180,9 @@ enum sw_counter {
  */
 #define SW_DIRTY_SUMMARY ((SW_DIRTY_WORDS + 63) / 64)
 #define SW_DIRTY_STRIDE (SW_DIRTY_SUMMARY + SW_DIRTY_WORDS)
+/* Parents whose new child cgroups are adopted, and target ids reserved for them. */
+#define SW_MAX_ADOPT_PARENTS 256
+#define SW_MAX_ADOPT_IDS 64
 /* Distinct cgroup levels targets may sit at, at once. */
 #define SW_MAX_LEVELS 8
 

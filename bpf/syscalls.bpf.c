@@ -793,6 +793,70 @@ int BPF_PROG(cgroup_attach, struct cgroup *dst, const char *path, struct task_st
 	return 0;
 }
 
+/* ---- adoption: containers watched from the moment their cgroup exists ---- */
+
+/*
+ * cgroup v2 ids of parents (a runtime's /docker, a pod's slice) whose new
+ * children become targets in the kernel, when they are made: before any
+ * task can join them, so a container's first exec is never missed.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SW_MAX_ADOPT_PARENTS);
+	__type(key, __u64);
+	__type(value, __u8);
+} adopt_parents SEC(".maps");
+
+/* Target ids user space reserved for adopted cgroups; it refills the queue as they are taken. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, SW_MAX_ADOPT_IDS);
+	__type(value, __u16);
+} adopt_ids SEC(".maps");
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct cgroup *parent = NULL;
+	struct sw_proc_event *e;
+	__u16 target = SW_NO_MATCH;
+	__u64 id, pid;
+	int level;
+	long n;
+
+	if (match_all)
+		return 0;
+	/* cgroup v1 hierarchies number their cgroups apart: only v2 (hierarchy 0) ids mean anything here. */
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
+		return 0;
+	level = BPF_CORE_READ(cgrp, level);
+	if (level < 1 || level > SW_MAX_CGROUP_LEVEL)
+		return 0;
+	if (bpf_probe_read_kernel(&parent, sizeof(parent), &cgrp->ancestors[level - 1]) || !parent)
+		return 0;
+	pid = BPF_CORE_READ(parent, kn, id);
+	if (!bpf_map_lookup_elem(&adopt_parents, &pid))
+		return 0;
+	id = BPF_CORE_READ(cgrp, kn, id);
+	if (bpf_map_pop_elem(&adopt_ids, &target) == 0) {
+		if (bpf_map_update_elem(&targets, &id, &target, BPF_NOEXIST) == 0)
+			__sync_fetch_and_add(&filter_gen, 1);
+		else
+			target = SW_NO_MATCH; /* the targets map is full: user space adds it, or says it cannot */
+	}
+	e = proc_reserve(task, SW_REC_ADOPT, target);
+	if (!e)
+		return 0; /* counted as a dropped process event; user space's scan of the parent still finds it */
+	e->child_tid = (__u32)id;
+	e->child_pid = (__u32)(id >> 32);
+	n = bpf_probe_read_kernel_str(e->args, sizeof(e->args), path);
+	if (n > 0)
+		e->args_len = (__u16)n;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 /* ---- io_uring ---- */
 
 /*

@@ -165,6 +165,8 @@ Napi::Function Collector::Init(Napi::Env env) {
                          InstanceMethod("deleteTarget", &Collector::DeleteTarget),
                          InstanceMethod("setTargetLevels", &Collector::SetTargetLevels),
                          InstanceMethod("followProcesses", &Collector::FollowProcesses),
+                         InstanceMethod("adoptUnder", &Collector::AdoptUnder),
+                         InstanceMethod("reserveAdoptIds", &Collector::ReserveAdoptIds),
                          InstanceMethod("unfollowTarget", &Collector::UnfollowTarget),
                          InstanceMethod("stats", &Collector::Stats),
                          InstanceMethod("pause", &Collector::Pause),
@@ -295,6 +297,7 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       bpf_program__set_autoload(skel_->progs.proc_fork, btf);
       bpf_program__set_autoload(skel_->progs.proc_exit, btf);
       bpf_program__set_autoload(skel_->progs.cgroup_attach, btf);
+      bpf_program__set_autoload(skel_->progs.cgroup_mkdir, btf);
       // io_uring may be compiled out: without its tracepoint, rings go unseen (stats say so).
       uring_available_ = btf && libbpf_find_vmlinux_btf_id("io_uring_submit_req", BPF_TRACE_RAW_TP) > 0;
       bpf_program__set_autoload(skel_->progs.uring_submit, uring_available_);
@@ -322,6 +325,7 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
             {skel_->progs.proc_fork, "attach tp_btf/sched_process_fork"},
             {skel_->progs.proc_exit, "attach tp_btf/sched_process_exit"},
             {skel_->progs.cgroup_attach, "attach tp_btf/cgroup_attach_task"},
+            {skel_->progs.cgroup_mkdir, "attach tp_btf/cgroup_mkdir"},
             {uring_available_ ? skel_->progs.uring_submit : nullptr, "attach tp_btf/io_uring_submit_req"},
         };
         for (const auto& [prog, what] : procs) {
@@ -880,6 +884,52 @@ static uint16_t ArgTargetId(const Napi::CallbackInfo& info, size_t i) {
   if (!(target >= 0 && target < SW_TARGET_ID_LIMIT) || target != uint16_t(target))
     throw Napi::RangeError::New(info.Env(), "target id out of range");
   return uint16_t(target);
+}
+
+// Adoption (auto-watch): the kernel makes each new child cgroup of these
+// parents a target when it is created, with an id taken from the reserved
+// queue, and says so with an SW_REC_ADOPT process event. Policy (which
+// parents, which ids) is the TypeScript collector's.
+Napi::Value Collector::AdoptUnder(const Napi::CallbackInfo& info) {
+  EnsureOpen(info.Env());
+  uint64_t id = ArgCgroupId(info, 0);
+  if (info.Length() < 2 || !info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "adopt must be a boolean");
+  if (info[1].As<Napi::Boolean>().Value()) {
+    uint8_t one = 1;
+    int err = bpf_map__update_elem(skel_->maps.adopt_parents, &id, sizeof(id), &one, sizeof(one), BPF_ANY);
+    if (err) throw BpfError(info.Env(), "add a parent to the adoption map", err, "");
+    return Napi::Boolean::New(info.Env(), true);
+  }
+  int err = bpf_map__delete_elem(skel_->maps.adopt_parents, &id, sizeof(id), 0);
+  if (err && err != -ENOENT) throw BpfError(info.Env(), "remove a parent from the adoption map", err, "");
+  return Napi::Boolean::New(info.Env(), err == 0);
+}
+
+// Push target ids for the kernel to give adopted cgroups; returns how many
+// the queue took (it holds SW_MAX_ADOPT_IDS). With no argument, empties the
+// queue and returns the ids it held (none is given out after this returns).
+Napi::Value Collector::ReserveAdoptIds(const Napi::CallbackInfo& info) {
+  EnsureOpen(info.Env());
+  const int fd = bpf_map__fd(skel_->maps.adopt_ids);
+  if (info.Length() < 1 || info[0].IsUndefined()) {
+    Napi::Array out = Napi::Array::New(info.Env());
+    uint16_t v;
+    for (uint32_t n = 0; n < SW_MAX_ADOPT_IDS && bpf_map_lookup_and_delete_elem(fd, nullptr, &v) == 0; n++) out.Set(n, Napi::Number::New(info.Env(), v));
+    return out;
+  }
+  if (!info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "ids must be an array");
+  Napi::Array ids = info[0].As<Napi::Array>();
+  uint32_t taken = 0;
+  for (uint32_t i = 0; i < ids.Length(); i++) {
+    Napi::Value v = ids.Get(i);
+    if (!v.IsNumber()) throw Napi::TypeError::New(info.Env(), "target id must be a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d < SW_TARGET_ID_LIMIT) || d != uint16_t(d)) throw Napi::RangeError::New(info.Env(), "target id out of range");
+    uint16_t value = uint16_t(d);
+    if (bpf_map_update_elem(fd, nullptr, &value, BPF_ANY) != 0) break;
+    taken++;
+  }
+  return Napi::Number::New(info.Env(), taken);
 }
 
 // The processes already in a target's cgroups when it was added (the kernel

@@ -107,6 +107,8 @@ class Collector : public Napi::ObjectWrap<Collector> {
   Napi::Value DeleteTarget(const Napi::CallbackInfo& info);
   Napi::Value SetTargetLevels(const Napi::CallbackInfo& info);
   Napi::Value FollowProcesses(const Napi::CallbackInfo& info);
+  Napi::Value AdoptUnder(const Napi::CallbackInfo& info);
+  Napi::Value ReserveAdoptIds(const Napi::CallbackInfo& info);
   Napi::Value UnfollowTarget(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);

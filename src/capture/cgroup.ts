@@ -111,6 +111,25 @@ export function cgroupPathOfPid(pid: number): string {
   return line.slice(3);
 }
 
+/** How runtimes name a container's cgroup directory: the id is the first group. */
+const CONTAINER_CGROUP_NAMES: readonly RegExp[] = [
+  /^docker-([0-9a-f]{64})\.scope$/,
+  /^cri-containerd-([0-9a-f]{64})\.scope$/,
+  /^crio-([0-9a-f]{64})\.scope$/,
+  /^libpod-([0-9a-f]{64})\.scope$/,
+  /^[^:]*:cri-containerd:([0-9a-f]{64})$/,
+  /^([0-9a-f]{64})$/, // docker/<id>, kubepods/.../<id> with the cgroupfs driver
+];
+
+/** The container id a cgroup directory's name carries, or undefined when no runtime named it after a container. */
+export function containerIdOfCgroupName(name: string): string | undefined {
+  for (const p of CONTAINER_CGROUP_NAMES) {
+    const m = p.exec(name);
+    if (m) return m[1]!;
+  }
+  return undefined;
+}
+
 /**
  * Container runtimes name a container's cgroup after its id in a few known
  * ways; return every directory in the v2 tree whose name matches one of them.
@@ -119,14 +138,7 @@ export function cgroupPathOfPid(pid: number): string {
 export function findContainerCgroups(id: string, maxDepth = 6): string[] {
   const mount = cgroup2Mount();
   const found: string[] = [];
-  const patterns = [
-    /^docker-([0-9a-f]{64})\.scope$/,
-    /^cri-containerd-([0-9a-f]{64})\.scope$/,
-    /^crio-([0-9a-f]{64})\.scope$/,
-    /^libpod-([0-9a-f]{64})\.scope$/,
-    /^[^:]*:cri-containerd:([0-9a-f]{64})$/,
-    /^([0-9a-f]{64})$/, // docker/<id>, kubepods/.../<id> with the cgroupfs driver
-  ];
+  const patterns = CONTAINER_CGROUP_NAMES;
   const walk = (dir: string, depth: number): void => {
     let entries;
     try {

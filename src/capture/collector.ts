@@ -5,9 +5,10 @@ import { SyswardenError } from '../errors.js';
 import { loadAddon } from './addon.js';
 import { SLOT_CHANGE_FIELDS, type NativeCollector, type NativeStats } from './native.js';
 import { explainNativeError, preflight } from './preflight.js';
-import { decodeProcEvents } from './proc-event.js';
+import { decodeProcEvents, type AdoptEvent } from './proc-event.js';
+import { cgroup2Mount, cgroupRef, containerIdOfCgroupName, type CgroupRef } from './cgroup.js';
 import { EventBatch, nextTargetId, SLOT_ALL, targetSlot, type ProcBatch } from './record.js';
-import { resolveTarget, type ResolvedTarget } from './targets.js';
+import { resolveTarget, type ContainerIdentity, type ResolvedTarget } from './targets.js';
 import { SW_MAX_CGROUP_LEVEL, MAX_TARGETS, MAX_TARGET_LEVELS } from './limits.js';
 
 /**
@@ -204,6 +205,31 @@ function checkInt(name: string, v: unknown, lo: number, hi: number): number {
   return v;
 }
 
+/** Target ids kept in the kernel's queue for adopted cgroups (bpf/event.h SW_MAX_ADOPT_IDS at most): containers made faster than this thread hears of them are watched from when it does. */
+const ADOPT_RESERVE = 16;
+/** bpf/event.h SW_MAX_ADOPT_PARENTS. */
+const MAX_ADOPT_PARENTS = 256;
+
+export interface AdoptionStats {
+  /** Parents adopted from, and ids the kernel holds for their next children. */
+  parents: number;
+  reserved: number;
+  /** Children watched from their creation. */
+  adopted: number;
+  /** Children made while no id was held: watched from when this thread heard of them. */
+  late: number;
+  /** Children let go: accept() refused their name, or they could not be watched. */
+  refused: number;
+  /** Children gone before this thread heard of them. */
+  gone: number;
+}
+
+/** A container's identity from its cgroup directory's name, when a runtime named it after the container. */
+function containerOf(name: string): { kind: 'cgroup' | 'container'; container?: ContainerIdentity } {
+  const id = containerIdOfCgroupName(name);
+  return id ? { kind: 'container', container: { id } } : { kind: 'cgroup' };
+}
+
 /** Removed targets kept for target(id) and stats: as many as can be watched at once. */
 const RETIRED_KEPT = MAX_TARGETS;
 
@@ -236,6 +262,10 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
   private native: NativeCollector | undefined;
   /** Live targets by id. */
   private readonly byId = new Map<number, TargetInfo>();
+  /** Adoption: the parents whose new children the kernel makes targets, and the ids (-> slot) it holds for them. */
+  private readonly adoptParents = new Map<bigint, { ref: CgroupRef; accept: (name: string) => boolean }>();
+  private readonly reservedIds = new Map<number, number>();
+  private readonly adoptCounts = { adopted: 0, late: 0, refused: 0, gone: 0 };
   /** Removed targets by id, oldest first, at most RETIRED_KEPT. */
   private readonly retired = new Map<number, Retired>();
   /** Per slot: the id of the last target given it (live or removed), or -1 for a slot never used. */
@@ -538,42 +568,194 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     if (t.cgroup.level > SW_MAX_CGROUP_LEVEL) {
       throw new SyswardenError('ERR_INVALID_TARGET', `cgroup ${t.cgroup.path} is nested ${t.cgroup.level} levels deep; the filter follows at most ${SW_MAX_CGROUP_LEVEL}.`);
     }
-    const levels = new Set([...this.byId.values()].map((x) => x.cgroup.level));
+    const levels = new Set(this.targetLevels());
     if (!levels.has(t.cgroup.level) && levels.size >= MAX_TARGET_LEVELS) {
       throw new SyswardenError(
         'ERR_INVALID_TARGET',
         `targets already sit at ${MAX_TARGET_LEVELS} different cgroup depths (${[...levels].sort().join(', ')}); ${t.cgroup.path} is at depth ${t.cgroup.level}. Watch a common parent cgroup instead.`,
       );
     }
-    if (this.byId.size >= MAX_TARGETS) {
+    if (this.byId.size + this.reservedIds.size >= MAX_TARGETS) {
       throw new SyswardenError('ERR_INVALID_TARGET', `at most ${MAX_TARGETS} targets can be watched at once.`);
     }
     const native = this.live();
-    const slot = this.freshSlots < MAX_TARGETS ? this.freshSlots++ : this.freedSlots.shift()!;
-    const previous = this.slotOwner[slot]!;
-    const undo = previous >= 0 ? this.handOver(slot, previous, native) : () => {};
-    const id = nextTargetId(slot, previous >= 0 ? previous : undefined);
+    const { slot, id, release } = this.takeId(native);
     const info: TargetInfo = { ...t, id, slot };
     try {
       // Map entry first, then widen the level mask: a lookup never finds a level with no entry yet.
       native.setTarget(t.cgroup.id, id);
     } catch (err) {
-      undo();
-      if (previous < 0) this.freshSlots--;
-      else this.freedSlots.unshift(slot);
+      release();
       throw err;
     }
-    // A stale entry for this id (its target removed 8 generations ago) must not name the new one.
-    this.retired.delete(id);
-    this.slotOwner[slot] = id;
-    this.byId.set(id, info);
-    this.targetsVersion++;
-    native.setTargetLevels(this.levelMask());
+    this.register(info, native);
     // The kernel follows the processes that start in or join the target from
     // now on; the ones already there are named here, so that one of them
     // leaving the target is seen too.
     native.followProcesses(id, processesIn(t.cgroup.dir));
     return info;
+  }
+
+  /** A slot and the id of its next generation, for a new target; release() gives them back if the target cannot be set. */
+  private takeId(native: NativeCollector): { slot: number; id: number; release: () => void } {
+    const slot = this.freshSlots < MAX_TARGETS ? this.freshSlots++ : this.freedSlots.shift()!;
+    const previous = this.slotOwner[slot]!;
+    const undo = previous >= 0 ? this.handOver(slot, previous, native) : () => {};
+    const id = nextTargetId(slot, previous >= 0 ? previous : undefined);
+    // The id is taken from here: a later takeId() of this slot gives the next generation.
+    this.slotOwner[slot] = id;
+    return {
+      slot,
+      id,
+      release: () => {
+        undo();
+        this.slotOwner[slot] = previous;
+        if (previous < 0) this.freshSlots--;
+        else this.freedSlots.unshift(slot);
+      },
+    };
+  }
+
+  /** `info` is watched from now on (its map entry is set). */
+  private register(info: TargetInfo, native: NativeCollector): void {
+    // A stale entry for this id (its target removed 8 generations ago) must not name the new one.
+    this.retired.delete(info.id);
+    this.slotOwner[info.slot] = info.id;
+    this.byId.set(info.id, info);
+    this.targetsVersion++;
+    native.setTargetLevels(this.levelMask());
+  }
+
+  /**
+   * Adopt every child cgroup made under `parent` (a cgroup v2 path: a
+   * container runtime's parent, such as /docker or a pod's slice) from now
+   * on: the kernel makes each one a target the moment it is created, before
+   * any process can join it, so a container is watched from its first exec.
+   * Each is announced by a 'target-adopted' event (TargetInfo) once this
+   * thread hears of it. `accept(name)` decides from the new directory's name
+   * whether to keep it (for parents shared with other services: a system
+   * slice); one it refuses is let go at once, its few events counted as
+   * that short-lived target's. Existing children are not touched: add them
+   * with addTarget().
+   */
+  adoptChildren(parent: string, accept: (name: string) => boolean = () => true): CgroupRef {
+    if (this.matchAll) throw new SyswardenError('ERR_INVALID_TARGET', 'this collector records every process (all: true); it adopts no targets.');
+    if (typeof accept !== 'function') throw new TypeError('accept must be a function of a cgroup directory name');
+    const ref = cgroupRef(parent);
+    if (ref.level + 1 > SW_MAX_CGROUP_LEVEL) {
+      throw new SyswardenError('ERR_INVALID_TARGET', `cgroup ${ref.path} is nested ${ref.level} levels deep; its children would be deeper than the filter follows (${SW_MAX_CGROUP_LEVEL}).`);
+    }
+    const native = this.live();
+    if (native.attachMode() !== 'tp_btf') {
+      throw new SyswardenError('ERR_UNSUPPORTED', 'adopting new cgroups needs the BTF tracepoints (tp_btf), which this kernel did not give; name the targets instead.');
+    }
+    const levels = new Set(this.targetLevels());
+    if (!levels.has(ref.level + 1) && levels.size >= MAX_TARGET_LEVELS) {
+      throw new SyswardenError('ERR_INVALID_TARGET', `targets already sit at ${MAX_TARGET_LEVELS} different cgroup depths; children of ${ref.path} would add depth ${ref.level + 1}.`);
+    }
+    if (!this.adoptParents.has(ref.id) && this.adoptParents.size >= MAX_ADOPT_PARENTS) {
+      throw new SyswardenError('ERR_INVALID_TARGET', `at most ${MAX_ADOPT_PARENTS} parent cgroups can be adopted from at once.`);
+    }
+    this.adoptParents.set(ref.id, { ref, accept });
+    // The children's depth is looked up before the kernel can give any of them an entry.
+    native.setTargetLevels(this.levelMask());
+    this.refillAdoptIds(native);
+    native.adoptUnder(ref.id, true);
+    return ref;
+  }
+
+  /** Adopt no more children of `parent` (those adopted stay watched). Returns whether it was adopted from. */
+  stopAdopting(parent: string): boolean {
+    const native = this.live();
+    const found = [...this.adoptParents.values()].find((p) => p.ref.path === parent || p.ref.dir === parent);
+    if (!found) return false;
+    native.adoptUnder(found.ref.id, false);
+    this.adoptParents.delete(found.ref.id);
+    native.setTargetLevels(this.levelMask());
+    return true;
+  }
+
+  /**
+   * Name a watched target's container with what its runtime told of it after
+   * the target was added (an adopted cgroup is known by its id alone at
+   * first): alerts name it so from now on. Returns the new TargetInfo.
+   */
+  describeTarget(id: number, container: ContainerIdentity): TargetInfo | undefined {
+    const t = this.byId.get(id);
+    if (!t) return undefined;
+    const info: TargetInfo = { ...t, kind: 'container', container: { ...t.container, ...container } };
+    this.byId.set(id, info);
+    this.targetsVersion++;
+    return info;
+  }
+
+  /** What adoption did so far. */
+  adoptionStats(): AdoptionStats {
+    return { parents: this.adoptParents.size, reserved: this.reservedIds.size, ...this.adoptCounts };
+  }
+
+  /** Keep ADOPT_RESERVE ids in the kernel's queue while any parent is adopted from. */
+  private refillAdoptIds(native: NativeCollector): void {
+    while (this.reservedIds.size < ADOPT_RESERVE && this.byId.size + this.reservedIds.size < MAX_TARGETS) {
+      const { slot, id, release } = this.takeId(native);
+      if (native.reserveAdoptIds([id]) !== 1) {
+        release();
+        return;
+      }
+      this.reservedIds.set(id, slot);
+    }
+  }
+
+  /** The kernel made a child of an adopted parent (bpf/event.h SW_REC_ADOPT). */
+  private onAdopted(e: AdoptEvent): void {
+    const native = this.native;
+    if (!native) return;
+    const slot = this.reservedIds.get(e.targetId);
+    if (slot !== undefined) this.reservedIds.delete(e.targetId);
+    const name = e.path.slice(e.path.lastIndexOf('/') + 1);
+    const parentPath = e.path.slice(0, e.path.lastIndexOf('/')) || '/';
+    const parent = [...this.adoptParents.values()].find((p) => p.ref.path === parentPath);
+    let ref: CgroupRef | undefined;
+    try {
+      ref = cgroupRef(e.path);
+    } catch {
+      ref = undefined;
+    }
+    const keep = parent !== undefined && ref !== undefined && ref.id === e.cgroupId && parent.accept(name);
+    if (slot === undefined) {
+      // No id was left (or the map was full): watched from now, not from its creation.
+      if (keep) {
+        try {
+          const info = this.watch({ spec: `cgroup:${ref!.path}`, cgroup: ref!, ...containerOf(name) });
+          this.adoptCounts.late++;
+          this.emit('target-adopted', info, { late: true });
+        } catch (err) {
+          this.adoptCounts.refused++;
+          this.emit('adopt-error', err, e.path);
+        }
+      }
+      this.refillAdoptIds(native);
+      return;
+    }
+    const info: TargetInfo = {
+      spec: `cgroup:${e.path}`,
+      cgroup: ref ?? { path: e.path, dir: join(cgroup2Mount(), e.path), id: e.cgroupId, level: e.path.split('/').length - 1 },
+      ...containerOf(name),
+      id: e.targetId,
+      slot,
+    };
+    // Registered even when it is let go at once: its events are in flight and name it.
+    native.setTarget(e.cgroupId, e.targetId);
+    this.register(info, native);
+    if (!keep) {
+      this.removeTarget(info.id);
+      if (ref === undefined) this.adoptCounts.gone++;
+      else this.adoptCounts.refused++;
+    } else {
+      this.adoptCounts.adopted++;
+      this.emit('target-adopted', info, { late: false });
+    }
+    this.refillAdoptIds(native);
   }
 
   /**
@@ -629,8 +811,16 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
 
   private levelMask(): number {
     let mask = 0;
-    for (const t of this.byId.values()) mask |= 1 << t.cgroup.level;
+    for (const l of this.targetLevels()) mask |= 1 << l;
     return mask >>> 0;
+  }
+
+  /** The cgroup depths the kernel looks up: the targets', and the depth of adopted parents' children. */
+  private targetLevels(): number[] {
+    const levels = new Set<number>();
+    for (const t of this.byId.values()) levels.add(t.cgroup.level);
+    for (const p of this.adoptParents.values()) levels.add(p.ref.level + 1);
+    return [...levels];
   }
 
   private checkTargets(): void {
@@ -649,6 +839,8 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
       const decoded = decodeProcEvents(procBuffer);
       proc = { events: decoded.events, bytes: procBuffer };
       this.procUnknown += decoded.unknown;
+      // Before the batch goes anywhere: its records of an adopted cgroup then name a known target.
+      for (const a of decoded.adopted) this.onAdopted(a);
     }
     const batch = new EventBatch(buffer, drainedNs, proc);
     const listeners = this.rawListeners('batch');

@@ -74,6 +74,10 @@ export interface NativeCollector {
   setTargetLevels(mask: number): void;
   /** Follow these processes (already in the target's cgroups) under the target id: returns how many the map took. */
   followProcesses(targetId: number, pids: number[]): number;
+  /** Adoption: new child cgroups of this parent become targets in the kernel as they are made (on), or no more (off; returns whether it was on). */
+  adoptUnder(parentCgroupId: bigint, on: boolean): boolean;
+  /** Give the kernel these target ids for adopted cgroups: returns how many its queue took. Without ids: empties the queue and returns what it held. */
+  reserveAdoptIds(ids?: number[]): number | number[];
   /** A removed target's processes are followed no more: returns how many were. */
   unfollowTarget(targetId: number): number;
   stats(): NativeStats;

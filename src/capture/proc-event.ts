@@ -33,8 +33,9 @@ export const REC_FORK = 0xfff1;
 export const REC_EXIT = 0xfff2;
 export const REC_ATTACH = 0xfff3;
 export const REC_ESCAPE = 0xfff4;
+export const REC_ADOPT = 0xfff5;
 /** A target id in an attach event's `from` that names no target (bpf/event.h SW_NO_MATCH). */
-const NO_TARGET = 0xfffe;
+export const NO_TARGET = 0xfffe;
 
 /** sw_proc_event.flags (bpf/event.h SW_PROC_*). */
 export const PROC_THREAD = 0x1;
@@ -105,6 +106,19 @@ export interface MoveEvent extends ProcHead {
 
 export type ProcEvent = ExecEvent | ForkEvent | ExitEvent | MoveEvent;
 
+/**
+ * The kernel made a child cgroup of a parent being adopted (bpf/event.h
+ * SW_REC_ADOPT): the collector's own business, never a batch's process
+ * event. targetId is the id the kernel gave it, NO_TARGET when none.
+ */
+export interface AdoptEvent {
+  tsNs: number;
+  targetId: number;
+  cgroupId: bigint;
+  /** Its path in the cgroup v2 hierarchy, as the kernel gave it. */
+  path: string;
+}
+
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
 function cString(bytes: Uint8Array, offset: number, max: number): string {
@@ -117,12 +131,13 @@ function cString(bytes: Uint8Array, offset: number, max: number): string {
  * Decode a buffer of sw_proc_event records. A record with an unknown tag is
  * skipped and counted in `unknown` (a newer BPF object than this decoder).
  */
-export function decodeProcEvents(buffer: ArrayBuffer): { events: ProcEvent[]; unknown: number } {
+export function decodeProcEvents(buffer: ArrayBuffer): { events: ProcEvent[]; unknown: number; adopted: AdoptEvent[] } {
   const L = PROC_LAYOUT;
   if (buffer.byteLength % L.size !== 0) throw new RangeError(`process events of ${buffer.byteLength} bytes are not a whole number of ${L.size}-byte records`);
   const view = new DataView(buffer);
   const bytes = new Uint8Array(buffer);
   const events: ProcEvent[] = [];
+  const adopted: AdoptEvent[] = [];
   let unknown = 0;
   for (let o = 0; o < buffer.byteLength; o += L.size) {
     const head: ProcHead = {
@@ -165,9 +180,12 @@ export function decodeProcEvents(buffer: ArrayBuffer): { events: ProcEvent[]; un
       };
       if (tag === REC_ATTACH && from !== NO_TARGET) move.fromTargetId = from;
       events.push(move);
+    } else if (tag === REC_ADOPT) {
+      const cgroupId = (BigInt(view.getUint32(o + L.child_pid, true)) << 32n) | BigInt(view.getUint32(o + L.child_tid, true));
+      adopted.push({ tsNs: head.tsNs, targetId: head.targetId, cgroupId, path: cString(bytes, o + L.args, ARGS_MAX) });
     } else {
       unknown++;
     }
   }
-  return { events, unknown };
+  return { events, unknown, adopted };
 }
