@@ -41,9 +41,12 @@ export interface ResponderOptions {
 }
 
 export interface ResponderStats {
-  /** Actions taken (freezes and kills, failed ones included), thaws, records skipped, incidents the disarmer suppressed. */
+  /** Actions taken (freezes and kills the disarmer let through), and those of them that failed. */
   actions: number;
   failed: number;
+  /** Incidents refused before any action (a pid that left the container, a cgroup syswarden runs in...). */
+  refused: number;
+  /** Thaws, incidents that needed nothing (already frozen, already exited), incidents the disarmer suppressed. */
   thaws: number;
   skipped: number;
   suppressed: number;
@@ -75,7 +78,7 @@ export class Responder {
   private readonly pending = new Set<Promise<void>>();
   /** The containers the disarmer knows, by cgroup path (to name them in its records). */
   private readonly containers = new Map<string, AlertContainer>();
-  private readonly counts = { actions: 0, failed: 0, thaws: 0, skipped: 0, suppressed: 0 };
+  private readonly counts = { actions: 0, failed: 0, refused: 0, thaws: 0, skipped: 0, suppressed: 0 };
   private readonly ownCgroup: string;
   private closed = false;
 
@@ -166,12 +169,14 @@ export class Responder {
     return out;
   }
 
-  private done(rec: Omit<ResponseRecord, 'result' | 'tookMs'>, received: number, result: ResponseRecord['result'], reason?: string, eventTsNs?: number): void {
+  /** Write the record of one decision; `taken` only for an action the disarmer let through (with its trigger's kernel timestamp). */
+  private done(rec: Omit<ResponseRecord, 'result' | 'tookMs'>, received: number, result: ResponseRecord['result'], reason?: string, taken?: { eventTsNs: number }): void {
     const full: ResponseRecord = { ...rec, time: new Date().toISOString(), result, tookMs: round(performance.now() - received) };
     if (reason) full.reason = reason;
-    if (eventTsNs && eventTsNs > 0) full.latencyMs = round((Number(process.hrtime.bigint()) - eventTsNs) / 1e6);
+    if (taken && taken.eventTsNs > 0) full.latencyMs = round((Number(process.hrtime.bigint()) - taken.eventTsNs) / 1e6);
     if (result === 'skipped') this.counts.skipped++;
     else if (rec.action === 'thaw') this.counts.thaws++;
+    else if (!taken) this.counts.refused++;
     else {
       this.counts.actions++;
       if (result === 'failed') this.counts.failed++;
@@ -205,7 +210,7 @@ export class Responder {
     try {
       if (!this.armed(key, r.container)) return;
       const killed = checked.process.kill();
-      this.done({ ...rec, pid }, received, killed.ok ? 'ok' : 'failed', killed.ok ? undefined : killed.reason, r.eventTsNs);
+      this.done({ ...rec, pid }, received, killed.ok ? 'ok' : 'failed', killed.ok ? undefined : killed.reason, { eventTsNs: r.eventTsNs });
     } finally {
       checked.process.release();
     }
@@ -243,7 +248,7 @@ export class Responder {
     } catch (err) {
       this.frozen.delete(key);
       this.guard!.thawed(dir);
-      return this.done(rec, received, 'failed', `cannot write ${dir}/cgroup.freeze: ${(err as Error).message}`);
+      return this.done(rec, received, 'failed', `cannot write ${dir}/cgroup.freeze: ${(err as Error).message}`, { eventTsNs: r.eventTsNs });
     }
     let confirmed: boolean;
     try {
@@ -253,7 +258,7 @@ export class Responder {
     }
     // Thawed on schedule whether or not the kernel confirmed: the request stands either way.
     if (this.freezeForMs > 0 && !this.closed) f.timer = setLongTimeout(() => this.thaw(f, 'timer'), this.freezeForMs);
-    this.done(rec, received, confirmed ? 'ok' : 'failed', confirmed ? undefined : `asked, but cgroup.events did not say frozen within ${this.freezeTimeoutMs} ms (a task in uninterruptible sleep?); it stays asked until the thaw`, r.eventTsNs);
+    this.done(rec, received, confirmed ? 'ok' : 'failed', confirmed ? undefined : `asked, but cgroup.events did not say frozen within ${this.freezeTimeoutMs} ms (a task in uninterruptible sleep?); it stays asked until the thaw`, { eventTsNs: r.eventTsNs });
   }
 
   private thaw(f: Frozen, trigger: 'timer' | 'exit'): void {
