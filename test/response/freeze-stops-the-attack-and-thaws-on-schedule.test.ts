@@ -83,6 +83,9 @@ describe('--respond freeze', () => {
       expect(last).toMatchObject({ result: 'ok', trigger: 'exit' });
       expect(cgroupFrozen(cg.dir)).toBe(false);
       expect(w.responder.stats()).toMatchObject({ frozen: 0, failed: 0 });
+      // Its guard had nothing left to thaw, and went with it.
+      const guard = w.responder.guardPid!;
+      await waitFor(() => !alive(guard), 'the thaw guard to exit', 10_000);
       a.kill('SIGKILL');
     } finally {
       await w.close();
