@@ -18,7 +18,7 @@
     {
       "target_name": "syswarden",
       "dependencies": ["bpf_skeleton"],
-      "sources": ["native/addon.cc", "native/collector.cc", "native/wake.cc"],
+      "sources": ["native/addon.cc", "native/collector.cc", "native/pidfd.cc", "native/wake.cc"],
       "include_dirs": [
         "<!(node -p \"require('path').resolve(require('node-addon-api').include_dir)\")",
         "bpf",

@@ -5,6 +5,7 @@
 
 #include "collector.h"
 #include "event.h"
+#include "pidfd.h"
 #include "wake.h"
 
 namespace {
@@ -23,6 +24,8 @@ Napi::Object RecordLayout(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeCollector", Collector::Init(env));
   exports.Set("wakeOn", Napi::Function::New(env, WakeOn, "wakeOn"));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
   exports.Set("recordLayout", RecordLayout(env));
   exports.Set("slotAll", Napi::Number::New(env, SW_SLOT_ALL));
   // How a target id packs slot and generation, for the decoder check.

@@ -220,7 +220,71 @@ export interface NewExecutableRecord {
   latencyMs?: number;
 }
 
-export type AlertRecord = Alert | ReadyRecord | TargetGoneRecord | AlertsLostRecord | EscapeRecord | NewExecutableRecord | ContainerWatchedRecord | ContainerLearntRecord;
+/**
+ * What `watch --respond` did about an incident (src/response/): a freeze of
+ * the container's cgroup, a SIGKILL of the offending process, or the thaw
+ * that ends a freeze. One record per action, failed ones included.
+ */
+export interface ResponseRecord {
+  type: 'response';
+  time: string;
+  action: 'freeze' | 'kill' | 'thaw';
+  /** The container acted on (for a kill: the one the process belongs to). */
+  container: AlertContainer;
+  /** What set it off: an 'alert' or an 'escape' record; for a thaw, the end of --freeze-for ('timer') or of watch ('exit'). */
+  trigger: 'alert' | 'escape' | 'timer' | 'exit';
+  /** The alert's incident number (trigger 'alert'). */
+  incident?: number;
+  /** The process of the triggering record (a kill's target). */
+  pid?: number;
+  tid?: number;
+  /** 'skipped': nothing needed doing (already frozen, cgroup gone); `reason` says why, as it does for 'failed'. */
+  result: 'ok' | 'failed' | 'skipped';
+  reason?: string;
+  /** From the triggering record's kernel timestamp to the action done (frozen confirmed, signal sent), ms (live capture only). */
+  latencyMs?: number;
+  /** From the record reaching the responder to the action done, ms. */
+  tookMs: number;
+  /** On a thaw: how long the container was frozen, ms. */
+  frozenMs?: number;
+}
+
+/**
+ * The disarmer stopped responding for one container: it already took
+ * `actions` actions in the last `windowS` seconds (--respond-limit). No more
+ * actions for it until it has had no incident for `windowS` seconds.
+ */
+export interface ResponseDisarmedRecord {
+  type: 'response-disarmed';
+  time: string;
+  container: AlertContainer;
+  action: 'freeze' | 'kill';
+  actions: number;
+  windowS: number;
+}
+
+/** The disarmer responds again for a container: no incident for `windowS` seconds; `suppressed` incidents got no action meanwhile. */
+export interface ResponseRearmedRecord {
+  type: 'response-rearmed';
+  time: string;
+  container: AlertContainer;
+  action: 'freeze' | 'kill';
+  suppressed: number;
+  windowS: number;
+}
+
+export type AlertRecord =
+  | Alert
+  | ReadyRecord
+  | TargetGoneRecord
+  | AlertsLostRecord
+  | EscapeRecord
+  | NewExecutableRecord
+  | ResponseRecord
+  | ResponseDisarmedRecord
+  | ResponseRearmedRecord
+  | ContainerWatchedRecord
+  | ContainerLearntRecord;
 
 function nameOf(c: AlertContainer): string {
   return c.name ?? c.id?.slice(0, 12) ?? c.cgroup ?? `slot ${c.slot}`;
@@ -257,6 +321,12 @@ export function formatAlert(a: AlertRecord): string {
       return `${a.time}  DRIFT  ${nameOf(a.container)} ${a.comm}[${a.pid}/${a.tid}]${describeProcess(a.process)}: ${a.exe} was never exec'd while the model was trained`;
     case 'escape':
       return `${a.time}  ESCAPE ${nameOf(a.container)} ${a.comm}[${a.pid}/${a.tid}]${describeProcess(a.process)} left ${a.from} for ${a.to}${a.toContainer ? ` (${nameOf(a.toContainer)})` : ''}; still watched`;
+    case 'response':
+      return formatResponse(a);
+    case 'response-disarmed':
+      return `${a.time}  DISARM ${nameOf(a.container)}: ${a.actions} ${a.action} action(s) in ${a.windowS} s, the limit; no more until it has had no incident for ${a.windowS} s`;
+    case 'response-rearmed':
+      return `${a.time}  REARM  ${nameOf(a.container)}: no incident for ${a.windowS} s, ${a.action} armed again (${a.suppressed} incident(s) got no action meanwhile)`;
     default:
       return formatScored(a);
   }
@@ -274,6 +344,15 @@ function formatScored(a: Alert): string {
   }
   const lat = a.latencyMs !== undefined ? ` (${a.latencyMs.toFixed(1)} ms after the syscall)` : '';
   return `${a.time}  ALERT  #${a.incident} ${who} ${proc}${describeProcess(a.process)}: ${a.detector} score ${a.score.toFixed(3)} >= ${a.threshold.toFixed(3)} on [${a.window.join(' ')}]${lat}`;
+}
+
+function formatResponse(a: ResponseRecord): string {
+  const what = a.action === 'kill' ? `kill ${a.pid ?? '?'}` : a.action;
+  const why = a.trigger === 'alert' ? ` for #${a.incident ?? '?'}` : a.trigger === 'escape' ? ` for the escape of ${a.pid ?? '?'}` : a.trigger === 'exit' ? ' at exit' : ' (--freeze-for over)';
+  const result = a.result === 'ok' ? 'done' : `${a.result}: ${a.reason ?? 'no reason given'}`;
+  const lat = a.latencyMs !== undefined ? `, ${a.latencyMs.toFixed(1)} ms after the syscall` : '';
+  const frozen = a.frozenMs !== undefined ? `, frozen ${(a.frozenMs / 1000).toFixed(1)} s` : '';
+  return `${a.time}  RESPOND ${what} ${nameOf(a.container)}${why}: ${result}${lat}${frozen}`;
 }
 
 /** " exe: args (parent: exe)", bounded: what a responder reads first. */

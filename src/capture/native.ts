@@ -106,6 +106,10 @@ export interface NativeAddon {
   ) => NativeCollector;
   /** In a worker thread: run `callback` on this thread whenever the collector writes to `ring` while its reader sleeps. */
   wakeOn(ring: Uint8Array, callback: () => void): void;
+  /** pidfd_open(2): a close-on-exec fd pinning the process (close it with fs.closeSync). Throws an Error with `code` (ESRCH...). */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(2) through that fd: never reaches another process given the same pid. Signal 0 checks the process was not reaped. */
+  pidfdSendSignal(fd: number, signal: number): void;
   recordLayout: { size: number; ts_ns: number; tid: number; nr: number; slot: number };
   slotAll: number;
   targetId: { slotBits: number; slotMask: number; generationMask: number; limit: number };

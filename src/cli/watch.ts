@@ -10,9 +10,11 @@ import { formatCalibration } from '../detect/calibration.js';
 import { parseCommandArgs, parseDecimal, parseDuration, parseInteger } from './args.js';
 import { withStopSignals } from './signals.js';
 import { setLongTimeout } from '../long-timer.js';
+import { parseResponseOptions, RESPONSE_HELP, RESPONSE_OPTIONS } from '../response/options.js';
+import { Responder } from '../response/responder.js';
 
 const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--out <file>] [--pretty] [--workers N] [--duration <s>] [--exit-when-gone]
-                       [--cpus-per-ring N]
+                       [--cpus-per-ring N] [--respond freeze|kill [--freeze-for <s>] [--respond-limit N]]
 
 Live detection: alert records as JSON lines on stdout (or --out, appended),
 readable lines with --pretty; stats on stderr every few seconds. The first
@@ -28,7 +30,9 @@ otherwise it keeps running. If the alert output cannot be written (a full
 disk), records wait in memory and detection goes on; watch exits 1 if any
 record was lost. --cpus-per-ring N gives each group of N CPUs a ring of its
 own instead of one shared by all (0, the default): less contention on hosts
-with many CPUs, one ring's memory per group. ${TARGET_SPEC_HELP}`;
+with many CPUs, one ring's memory per group. ${TARGET_SPEC_HELP}
+
+${RESPONSE_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(
@@ -44,6 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       'stats-every': { type: 'string' },
       'exit-when-gone': { type: 'boolean' },
       'cpus-per-ring': { type: 'string' },
+      ...RESPONSE_OPTIONS,
     },
     HELP,
   );
@@ -59,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   const every = parseDecimal('stats-every', values['stats-every'], { min: 0.1, max: 86_400, unit: 'seconds' }) ?? 5;
   const exitWhenGone = values['exit-when-gone'] === true;
   const cpusPerRing = parseInteger('cpus-per-ring', values['cpus-per-ring'], { min: 0, max: 4096 });
+  const respond = parseResponseOptions(values);
 
   return withStopSignals(async (signal) => {
     // Everything that can be refused is refused before a worker starts or
@@ -73,12 +79,15 @@ export async function run(argv: string[]): Promise<number> {
     let pipeline: Pipeline | undefined;
     let collector: Collector | undefined;
     let stats: NodeJS.Timeout | undefined;
+    let responder: Responder | undefined;
     try {
+      if (respond) responder = await Responder.create({ ...respond, write: (r) => writer.write(r) });
       pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, ...(workers ? { workers } : {}) });
       const p = pipeline;
       let allGone: (() => void) | undefined;
       p.on('alert', (a: AlertRecord) => {
         writer.write(a);
+        responder?.handle(a);
         if (a.type !== 'target-gone') return;
         console.error(`syswarden: target ${a.container.spec ?? a.container.cgroup} is gone (${a.remaining} left).`);
         if (a.remaining === 0) allGone?.();
@@ -143,6 +152,8 @@ export async function run(argv: string[]): Promise<number> {
       });
     } finally {
       if (stats) clearInterval(stats);
+      // First: whatever it froze is thawed, and its records written, before anything else closes.
+      await responder?.close();
       await collector?.close();
       await pipeline?.close();
       writer.close();
