@@ -173,7 +173,8 @@ export interface NewExecutableRecord {
 
 export type AlertRecord = Alert | ReadyRecord | TargetGoneRecord | AlertsLostRecord | EscapeRecord | NewExecutableRecord;
 
-function nameOf(c: AlertContainer): string {
+/** How a container is named to people (and in metrics labels): its name, short id, cgroup path, or slot. */
+export function nameOf(c: AlertContainer): string {
   return c.name ?? c.id?.slice(0, 12) ?? c.cgroup ?? `slot ${c.slot}`;
 }
 

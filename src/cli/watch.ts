@@ -10,9 +10,11 @@ import { formatCalibration } from '../detect/calibration.js';
 import { parseCommandArgs, parseDecimal, parseDuration, parseInteger } from './args.js';
 import { withStopSignals } from './signals.js';
 import { setLongTimeout } from '../long-timer.js';
+import { parseMetricsAddress } from '../metrics/address.js';
+import { MetricsEndpoint } from '../metrics/endpoint.js';
 
 const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--out <file>] [--pretty] [--workers N] [--duration <s>] [--exit-when-gone]
-                       [--cpus-per-ring N]
+                       [--cpus-per-ring N] [--metrics <ip:port>]
 
 Live detection: alert records as JSON lines on stdout (or --out, appended),
 readable lines with --pretty; stats on stderr every few seconds. The first
@@ -28,7 +30,9 @@ otherwise it keeps running. If the alert output cannot be written (a full
 disk), records wait in memory and detection goes on; watch exits 1 if any
 record was lost. --cpus-per-ring N gives each group of N CPUs a ring of its
 own instead of one shared by all (0, the default): less contention on hosts
-with many CPUs, one ring's memory per group. ${TARGET_SPEC_HELP}`;
+with many CPUs, one ring's memory per group. --metrics 127.0.0.1:9469 serves
+Prometheus metrics at http://127.0.0.1:9469/metrics (docs/metrics.md).
+${TARGET_SPEC_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(
@@ -44,6 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       'stats-every': { type: 'string' },
       'exit-when-gone': { type: 'boolean' },
       'cpus-per-ring': { type: 'string' },
+      metrics: { type: 'string' },
     },
     HELP,
   );
@@ -59,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   const every = parseDecimal('stats-every', values['stats-every'], { min: 0.1, max: 86_400, unit: 'seconds' }) ?? 5;
   const exitWhenGone = values['exit-when-gone'] === true;
   const cpusPerRing = parseInteger('cpus-per-ring', values['cpus-per-ring'], { min: 0, max: 4096 });
+  const metricsAt = values.metrics !== undefined ? parseMetricsAddress(values.metrics) : undefined;
 
   return withStopSignals(async (signal) => {
     // Everything that can be refused is refused before a worker starts or
@@ -73,7 +79,9 @@ export async function run(argv: string[]): Promise<number> {
     let pipeline: Pipeline | undefined;
     let collector: Collector | undefined;
     let stats: NodeJS.Timeout | undefined;
+    let metrics: MetricsEndpoint | undefined;
     try {
+      metrics = metricsAt && (await MetricsEndpoint.listen(metricsAt));
       pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, ...(workers ? { workers } : {}) });
       const p = pipeline;
       let allGone: (() => void) | undefined;
@@ -88,6 +96,7 @@ export async function run(argv: string[]): Promise<number> {
       collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE, ...(cpusPerRing !== undefined ? { cpusPerRing } : {}) });
       const c = collector;
       p.attach(c);
+      metrics?.watch({ pipeline: p, collector: c, writer });
       const watched = c.targets();
       writer.write({
         type: 'ready',
@@ -111,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`syswarden: watching ${targets.join(', ')} with ${p.detector} (window ${p.windowSize}, ${p.workerCount} workers)`);
       const made = model.summary;
       console.error([formatCalibration(model.calibration), ...(made ? [made] : [])].join('\n').split('\n').map((l) => `  ${l}`).join('\n'));
+      if (metrics) console.error(`  metrics: ${metrics.url}`);
       if (model.executables) console.error(`  drift: the first exec of an executable other than the ${model.executables.size} the model knows is a 'new-executable' record`);
       let last = { t: Date.now(), events: 0, windows: 0 };
       stats = setInterval(() => {
@@ -143,6 +153,7 @@ export async function run(argv: string[]): Promise<number> {
       });
     } finally {
       if (stats) clearInterval(stats);
+      await metrics?.close();
       await collector?.close();
       await pipeline?.close();
       writer.close();
