@@ -31,7 +31,7 @@ export function parseMetricsAddress(value: string): MetricsAddress {
   if (host === '') throw refuse(value, 'no address (syswarden binds only where it is told)');
   const family = isIP(host);
   if (family === 0) throw refuse(value, `'${host}' is not an IP address`);
-  if (family === 6 && !value.startsWith('[')) throw refuse(value, 'an IPv6 address goes in brackets');
+  if ((family === 6) !== value.startsWith('[')) throw refuse(value, family === 6 ? 'an IPv6 address goes in brackets' : 'brackets are for an IPv6 address only');
   if (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535) throw refuse(value, `the port must be a whole number from 0 to 65535, got '${port}'`);
   return { host, port: Number(port), family: family as 4 | 6 };
 }
