@@ -32,8 +32,8 @@ export class MetricsEndpoint {
     return this.server.address;
   }
 
+  /** Serve the metrics of this watch (once). */
   watch(sources: WatchSources): void {
-    this.unwatch?.();
     this.unwatch = this.metrics.watch(sources);
   }
 

@@ -58,7 +58,6 @@ export class WatchMetrics {
   private reading: Reading | undefined;
   private losses: ContainerLosses | undefined;
   private readonly records = new Map<string, number>(RECORD_TYPES.map((t) => [t, 0]));
-  private readonly latency: Histogram;
   private readonly minReadIntervalMs: number;
   private readonly maxContainerSeries: number;
   /** Counter values already reported, per series: a counter never goes back. */
@@ -68,12 +67,45 @@ export class WatchMetrics {
     this.maxContainerSeries = options.maxContainerSeries ?? DEFAULT_MAX_CONTAINER_SERIES;
     this.minReadIntervalMs = options.minReadIntervalMs ?? 100;
     if (!(this.minReadIntervalMs >= 0 && this.minReadIntervalMs <= 60_000)) throw new RangeError(`minReadIntervalMs must be from 0 to 60000, got ${String(options.minReadIntervalMs)}`);
-    const r = this.registry;
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: r });
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
-    new Gauge({ name: 'syswarden_build_info', help: 'syswarden build: its version and the Node.js version it runs on (always 1).', labelNames: ['version', 'nodejs'], registers: [r] })
+    new Gauge({ name: 'syswarden_build_info', help: 'syswarden build: its version and the Node.js version it runs on (always 1).', labelNames: ['version', 'nodejs'], registers: [this.registry] })
       .set({ version: packageVersion(), nodejs: process.versions.node }, 1);
+  }
 
+  /**
+   * Read these sources from now on (the watch's metrics join the registry
+   * here, so none reads 0 before there is anything to count), and count
+   * the pipeline's records as they come. Once per WatchMetrics. Returns a
+   * function that stops listening.
+   */
+  watch(sources: WatchSources): () => void {
+    if (this.sources) throw new Error('WatchMetrics.watch() was called already: one watch per registry');
+    this.sources = sources;
+    const labelOf = (id: number): string => {
+      if (id === SLOT_ALL) return 'all';
+      const t = sources.collector.target(id);
+      return t ? nameOf(targetContainer(t)) : `slot ${id}`;
+    };
+    this.losses = new ContainerLosses(labelOf, this.maxContainerSeries);
+    this.define(sources.writer !== undefined);
+    const latency = new Histogram({
+      name: 'syswarden_alert_latency_seconds',
+      help: 'Time from the syscall that completed an alarming window to its alert record (live capture).',
+      buckets: ALERT_LATENCY_BUCKETS,
+      registers: [this.registry],
+    });
+    const onAlert = (a: AlertRecord) => {
+      this.records.set(a.type, (this.records.get(a.type) ?? 0) + 1);
+      if (a.type === 'alert' && a.latencyMs !== undefined && a.latencyMs >= 0) latency.observe(a.latencyMs / 1000);
+    };
+    sources.pipeline.on('alert', onAlert);
+    return () => {
+      sources.pipeline.off('alert', onAlert);
+    };
+  }
+
+  private define(withWriter: boolean): void {
     this.gauge('syswarden_model_info', 'The model scoring the windows: detector, model name and window size (always 1).', ['detector', 'model', 'window'], (s, set) => {
       set({ detector: s.pipeline.detector, model: s.pipeline.modelName, window: String(s.pipeline.windowSize) }, 1);
     });
@@ -101,43 +133,11 @@ export class WatchMetrics {
     this.counter('syswarden_alerts_total', 'Records the pipeline put in the alert stream, by type (alert, incident-end, degraded, escape, new-executable, target-gone, alerts-lost).', ['type'], (_rd, add) => {
       for (const [type, n] of this.records) add({ type }, n);
     });
-    this.latency = new Histogram({
-      name: 'syswarden_alert_latency_seconds',
-      help: 'Time from the syscall that completed an alarming window to its alert record (live capture).',
-      buckets: ALERT_LATENCY_BUCKETS,
-      registers: [r],
-    });
     this.gauge('syswarden_workers', 'Scoring worker threads.', [], (_s, set, rd) => set({}, rd.pipeline.workers));
     this.counter('syswarden_worker_restarts_total', 'Scoring workers that died and were replaced.', [], (rd, add) => add({}, rd.pipeline.workerRestarts));
-    this.gauge('syswarden_alert_records_waiting', 'Alert records waiting in memory for the output to take them (e.g. a full disk).', [], (_s, set, rd) => {
-      if (rd.writer) set({}, rd.writer.buffered);
-    });
-    this.counter('syswarden_alert_records_lost_total', 'Alert records the output never took (watch then exits 1).', [], (rd, add) => {
-      if (rd.writer) add({}, rd.writer.lost);
-    });
-  }
-
-  /**
-   * Read these sources from now on, and count the pipeline's records as
-   * they come. Returns a function that stops listening.
-   */
-  watch(sources: WatchSources): () => void {
-    this.sources = sources;
-    this.reading = undefined;
-    const labelOf = (id: number): string => {
-      if (id === SLOT_ALL) return 'all';
-      const t = sources.collector.target(id);
-      return t ? nameOf(targetContainer(t)) : `slot ${id}`;
-    };
-    this.losses = new ContainerLosses(labelOf, this.maxContainerSeries);
-    const onAlert = (a: AlertRecord) => {
-      this.records.set(a.type, (this.records.get(a.type) ?? 0) + 1);
-      if (a.type === 'alert' && a.latencyMs !== undefined && a.latencyMs >= 0) this.latency.observe(a.latencyMs / 1000);
-    };
-    sources.pipeline.on('alert', onAlert);
-    return () => {
-      sources.pipeline.off('alert', onAlert);
-    };
+    if (!withWriter) return;
+    this.gauge('syswarden_alert_records_waiting', 'Alert records waiting in memory for the output to take them (e.g. a full disk).', [], (_s, set, rd) => set({}, rd.writer!.buffered));
+    this.counter('syswarden_alert_records_lost_total', 'Alert records the output never took (watch then exits 1).', [], (rd, add) => add({}, rd.writer!.lost));
   }
 
   /** The metrics in Prometheus' text format, read now. */

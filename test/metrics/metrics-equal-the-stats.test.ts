@@ -45,6 +45,9 @@ describe('watch metrics scraped over HTTP', () => {
     const collector = await Collector.open({ targets: [cg.spec] });
     const endpoint = await MetricsEndpoint.listen(LOCAL, { minReadIntervalMs: 0 });
     try {
+      // Bound before anything is watched: build and process metrics only, no count that reads 0 for want of a source.
+      const early = await scrape(endpoint.url);
+      expect([...new Set(early.filter((s) => s.name.startsWith('syswarden_')).map((s) => s.name))]).toEqual(['syswarden_build_info']);
       pipeline.attach(collector);
       endpoint.watch({ pipeline, collector });
       const records: AlertRecord[] = [];

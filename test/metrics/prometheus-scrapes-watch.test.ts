@@ -116,6 +116,8 @@ describe('a real Prometheus server scraping watch --metrics', () => {
       const direct = await scrape(url[1]!);
       const scored = valueOf(direct, 'syswarden_events_total', { stage: 'scored' })!;
       expect(scored).toBeGreaterThan(0);
+      expect(valueOf(direct, 'syswarden_alert_records_lost_total')).toBe(0);
+      expect(valueOf(direct, 'syswarden_targets')).toBe(1);
 
       prom = await startPrometheus(`127.0.0.1:${url[2]}`);
       const p = prom;
