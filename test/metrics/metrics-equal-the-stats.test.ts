@@ -94,6 +94,31 @@ describe('watch metrics scraped over HTTP', () => {
     }
   });
 
+  it('read the collector once per scrape, and once for scrapes less than minReadIntervalMs apart', async () => {
+    const pipeline = await Pipeline.create({ model, workers: 1 });
+    const collector = await Collector.open({ targets: [cgs[0]!.spec] });
+    const endpoint = await MetricsEndpoint.listen(LOCAL, { minReadIntervalMs: 60_000 });
+    try {
+      // The pipeline's own loss check reads stats() too: out of the way for this count.
+      pipeline.attach(collector, { degradedCheckMs: 3_600_000 });
+      endpoint.watch({ pipeline, collector });
+      let reads = 0;
+      const stats = collector.stats.bind(collector);
+      collector.stats = () => {
+        reads++;
+        return stats();
+      };
+      await scrape(endpoint.url);
+      expect(reads).toBe(1);
+      await Promise.all([scrape(endpoint.url), scrape(endpoint.url), scrape(endpoint.url)]);
+      expect(reads).toBe(1);
+    } finally {
+      await endpoint.close();
+      await collector.close();
+      await pipeline.close();
+    }
+  });
+
   it('count losses per container, with at most maxContainerSeries containers named and the rest as "other"', async () => {
     const pipeline = await Pipeline.create({ model, workers: 1 });
     // A 4 KiB ring holds about 170 records: with the consumer paused, the rest of each container's calls are lost in the kernel.
