@@ -11,7 +11,7 @@ import { parseCommandArgs, parseDecimal, parseDuration, parseInteger } from './a
 import { withStopSignals } from './signals.js';
 import { setLongTimeout } from '../long-timer.js';
 import { parseMetricsAddress } from '../metrics/address.js';
-import { MetricsEndpoint } from '../metrics/endpoint.js';
+import type { MetricsEndpoint } from '../metrics/endpoint.js';
 
 const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--out <file>] [--pretty] [--workers N] [--duration <s>] [--exit-when-gone]
                        [--cpus-per-ring N] [--metrics <ip:port>]
@@ -81,7 +81,8 @@ export async function run(argv: string[]): Promise<number> {
     let stats: NodeJS.Timeout | undefined;
     let metrics: MetricsEndpoint | undefined;
     try {
-      metrics = metricsAt && (await MetricsEndpoint.listen(metricsAt));
+      // Loaded only when asked for: a watch without --metrics does not pay for prom-client.
+      if (metricsAt) metrics = await (await import('../metrics/endpoint.js')).MetricsEndpoint.listen(metricsAt);
       pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, ...(workers ? { workers } : {}) });
       const p = pipeline;
       let allGone: (() => void) | undefined;

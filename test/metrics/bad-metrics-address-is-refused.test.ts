@@ -8,7 +8,6 @@ import { SyswardenError } from '../../src/errors.js';
 import { parseMetricsAddress } from '../../src/metrics/address.js';
 import { MetricsServer } from '../../src/metrics/server.js';
 import { expectFailure, runCli } from '../cli/helpers.js';
-import { loadedSyswardenPrograms } from '../capture/helpers.js';
 import { saveAlarmingModel } from '../pipeline/helpers.js';
 
 let dir: string;
@@ -81,13 +80,11 @@ describe('--metrics on a port it cannot have', () => {
     await expect(MetricsServer.listen({ host: '192.0.2.1', port: 0, family: 4 })).rejects.toThrow(/not one of this host's/);
   });
 
-  it('watch exits 2 on a busy port, with nothing attached and nothing left loaded', async () => {
-    const before = await loadedSyswardenPrograms();
+  it('watch exits 2 on a busy port, before the capture starts', async () => {
     const r = await runCli(['watch', '--target', cg.spec, '--model', model, '--metrics', `127.0.0.1:${port}`], 60_000);
     expectFailure(r, 2, new RegExp(`--metrics 127\\.0\\.0\\.1:${port}: cannot listen: the port is in use by another process; choose another port`));
     // Refused before the capture started: no ready record, no 'watching' line.
     expect(r.stdout).toBe('');
     expect(r.stderr).not.toMatch(/watching/);
-    expect(await loadedSyswardenPrograms()).toEqual(before);
   });
 });
