@@ -286,7 +286,8 @@ export type AlertRecord =
   | ContainerWatchedRecord
   | ContainerLearntRecord;
 
-function nameOf(c: AlertContainer): string {
+/** How a container is named to people (and in metrics labels): its name, short id, cgroup path, or slot. */
+export function nameOf(c: AlertContainer): string {
   return c.name ?? c.id?.slice(0, 12) ?? c.cgroup ?? `slot ${c.slot}`;
 }
 

@@ -45,6 +45,9 @@ export interface LatencyResult {
   lost: number;
 }
 
+/** Something run alongside a latency run (bench/metrics.ts: a scraper): started once the pipeline is attached; what it returns is awaited before the capture closes. */
+export type LatencyCompanion = (pipeline: Pipeline, collector: Collector) => Promise<() => Promise<void>>;
+
 /** How often an intruder starts during a latency run. */
 const INTRUDER_EVERY_S = 0.1;
 
@@ -65,7 +68,7 @@ const INTRUDER_EVERY_S = 0.1;
  * A shell outside the watched cgroup starts the intruders, so the forks stall
  * neither the measured process's JavaScript thread nor show up as events.
  */
-export async function runLatency(model: string, ratePerSec: number, seconds: number): Promise<LatencyResult> {
+export async function runLatency(model: string, ratePerSec: number, seconds: number, companion?: LatencyCompanion): Promise<LatencyResult> {
   const cg = createScratchCgroup(`sw-bench-latency-${process.pid}`);
   try {
     const collector = await Collector.open({ targets: [cg.spec], consumerNice: AGENT_CONSUMER_NICE });
@@ -74,17 +77,25 @@ export async function runLatency(model: string, ratePerSec: number, seconds: num
     const threads = ratePerSec > 500_000 ? 2 : 1;
     const intruders = Math.max(1, Math.floor(seconds / INTRUDER_EVERY_S) - 1);
     const script = `i=0; while [ $i -lt ${intruders} ]; do sleep ${INTRUDER_EVERY_S}; "$0" --cgroup "$1" pattern 20 >/dev/null || exit 1; i=$((i + 1)); done`;
+    let stopCompanion: (() => Promise<void>) | undefined;
     try {
+      stopCompanion = await companion?.(pipeline, collector);
       const starter = runProcess('sh', ['-c', script, workloadPath(), cg.dir]);
       const loop = run(cg, ['rate', String(ratePerSec), String(seconds), String(threads)]);
       const [started] = await Promise.all([starter, loop]);
       if (started.code !== 0) throw new SyswardenError('ERR_BENCH', `the latency intruders failed (exit ${started.code}): ${started.stderr}`);
     } finally {
-      await collector.close();
-      await pipeline.close();
+      try {
+        await stopCompanion?.();
+      } finally {
+        await collector.close();
+        await pipeline.close();
+      }
     }
     const c = collector.stats();
     const p = pipeline.stats();
+    // The pipeline's own losses: what a full worker ring could not take is in the collector's user.droppedEvents already.
+    const scoringLost = pipeline.counts().droppedEvents;
     return {
       targetPerSec: ratePerSec,
       eventsPerSec: c.kernel.matched / seconds,
@@ -93,7 +104,7 @@ export async function runLatency(model: string, ratePerSec: number, seconds: num
       p50Ms: p.latency.p50,
       p99Ms: p.latency.p99,
       maxMs: p.latency.max,
-      lost: c.kernel.dropped + c.user.droppedEvents + p.droppedEvents,
+      lost: c.kernel.dropped + c.user.droppedEvents + scoringLost,
     };
   } finally {
     await cg.remove();

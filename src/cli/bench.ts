@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCapacity, type CapacityResult } from '../bench/capacity.js';
 import { runLatency, trainBenchModel, type LatencyResult } from '../bench/latency.js';
+import { runMetricsOverhead, type MetricsOverheadResult } from '../bench/metrics.js';
 import { CONFIGS, CONFIG_LABELS, machineInfo, runSuite, type Cell, type ConfigName } from '../bench/suite.js';
 import { formatJudgement, judgeTargets } from '../bench/targets.js';
 import { ddCopy, getppidLoop, nginxWrk, syscallMix, type Workload } from '../bench/workloads.js';
@@ -14,12 +15,13 @@ import { parseCommandArgs, parseInteger, type Parsed } from './args.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const HELP = `usage: syswarden bench [--quick] [--runs N] [--workloads getppid,dd,nginx,mix] [--configs ${CONFIGS.join(',')}]
-                       [--parts suite,capacity,latency] [--out <json> [--force]]
+                       [--parts suite,capacity,latency,metrics] [--out <json> [--force]]
 
 Measures syswarden against bare runs and strace -f, interleaved, and prints
 medians with min-max and ratios to bare. --quick: fewer calls and runs (CI).
 Writes bench/results/latest.json (or --out, replaced only with --force);
-scripts/benchmarks-page.mjs turns it into docs/benchmarks.md.`;
+scripts/benchmarks-page.mjs turns it into docs/benchmarks.md. The metrics part
+runs the latency flood with and without a scraper of watch's /metrics.`;
 
 function fmt(x: number): string {
   if (!Number.isFinite(x)) return '-';
@@ -53,7 +55,7 @@ export interface BenchArgs {
 }
 
 const WORKLOAD_NAMES = ['getppid', 'dd', 'nginx', 'mix'];
-const PARTS = ['suite', 'capacity', 'latency'];
+const PARTS = ['suite', 'capacity', 'latency', 'metrics'];
 
 /** The checked options of `bench`; throws an ERR_USAGE SyswardenError. Touches nothing outside. */
 export function parse(argv: string[]): Parsed<BenchArgs> {
@@ -138,9 +140,19 @@ export async function run(argv: string[]): Promise<number> {
         console.log(`latency at ${fmt(r.eventsPerSec / 1e6)} M ev/s, ${r.intruders} intruders: syscall to alert ${figures}; lost ${r.lost}`);
       }
     }
+    let metrics: MetricsOverheadResult | undefined;
+    if (parts.includes('metrics')) {
+      const m = (metrics = await runMetricsOverhead(model, { ratePerSec: 1_000_000, seconds: quick ? 2 : 5, rounds: quick ? 1 : 3, onProgress: progress }));
+      const row = (label: string, s: MetricsOverheadResult['without']) =>
+        `  ${label.padEnd(22)} lost ${String(Math.round(s.lost.median)).padStart(9)} (${(100 * s.lossFraction.median).toFixed(2)}%) [${s.lost.min}-${s.lost.max}]   alert p99 ${fmt(s.p99Ms.median)} ms [${fmt(s.p99Ms.min)}-${fmt(s.p99Ms.max)}], alerts ${s.alerts.join('/')}`;
+      console.log(`\nmetrics: the latency flood at ${fmt(m.targetPerSec / 1e6)} M ev/s, ${m.rounds} run(s) of ${m.seconds} s each way, alternated (median [min-max]):`);
+      console.log(row('not scraped', m.without));
+      console.log(row('scraped every second', m.with));
+      console.log(`  ${m.scrapes} scrapes of ${m.scrapeBytes} bytes: ${fmt(m.scrapeMs.median)} ms median, ${fmt(m.scrapeMs.max)} ms max`);
+    }
     console.log('\ntargets:');
     for (const j of judgeTargets({ cells, ...(capacity ? { capacity } : {}), latency })) console.log(`  ${formatJudgement(j)}`);
-    await writeFileSafely(out, JSON.stringify({ machine, quick, runs, cells, capacity, latency }, null, 2) + '\n', { what: 'benchmark results', force });
+    await writeFileSafely(out, JSON.stringify({ machine, quick, runs, cells, capacity, latency, metrics }, null, 2) + '\n', { what: 'benchmark results', force });
     console.error(`bench: results written to ${out}`);
     return 0;
   } finally {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { isSyswardenError } from '../errors.js';
+import { packageVersion } from '../version.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -23,12 +23,6 @@ function usage(): string {
   return `usage: syswarden <command> [options]\n       syswarden --version\n\ncommands:\n${lines.join('\n')}\n\nRun 'syswarden <command> --help' for a command's options.`;
 }
 
-/** The version in the package.json two levels above this module (dist/cli or src/cli): one source, never copied. */
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-}
-
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -36,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V') {
-    console.log(`syswarden ${version()}`);
+    console.log(`syswarden ${packageVersion()}`);
     return 0;
   }
   const command = COMMANDS[name];

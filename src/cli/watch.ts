@@ -12,9 +12,12 @@ import { withStopSignals } from './signals.js';
 import { setLongTimeout } from '../long-timer.js';
 import { parseResponseOptions, RESPONSE_HELP, RESPONSE_OPTIONS } from '../response/options.js';
 import { Responder } from '../response/responder.js';
+import { parseMetricsAddress } from '../metrics/address.js';
+import type { MetricsEndpoint } from '../metrics/endpoint.js';
 
 const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--out <file>] [--pretty] [--workers N] [--duration <s>] [--exit-when-gone]
-                       [--cpus-per-ring N] [--respond freeze|kill [--freeze-for <s>] [--respond-limit N]]
+                       [--cpus-per-ring N] [--metrics <ip:port>]
+                       [--respond freeze|kill [--freeze-for <s>] [--respond-limit N]]
 
 Live detection: alert records as JSON lines on stdout (or --out, appended),
 readable lines with --pretty; stats on stderr every few seconds. The first
@@ -30,7 +33,9 @@ otherwise it keeps running. If the alert output cannot be written (a full
 disk), records wait in memory and detection goes on; watch exits 1 if any
 record was lost. --cpus-per-ring N gives each group of N CPUs a ring of its
 own instead of one shared by all (0, the default): less contention on hosts
-with many CPUs, one ring's memory per group. ${TARGET_SPEC_HELP}
+with many CPUs, one ring's memory per group. --metrics 127.0.0.1:9469 serves
+Prometheus metrics at http://127.0.0.1:9469/metrics (docs/metrics.md).
+${TARGET_SPEC_HELP}
 
 ${RESPONSE_HELP}`;
 
@@ -49,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
       'exit-when-gone': { type: 'boolean' },
       'cpus-per-ring': { type: 'string' },
       ...RESPONSE_OPTIONS,
+      metrics: { type: 'string' },
     },
     HELP,
   );
@@ -65,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   const exitWhenGone = values['exit-when-gone'] === true;
   const cpusPerRing = parseInteger('cpus-per-ring', values['cpus-per-ring'], { min: 0, max: 4096 });
   const respond = parseResponseOptions(values);
+  const metricsAt = values.metrics !== undefined ? parseMetricsAddress(values.metrics) : undefined;
 
   return withStopSignals(async (signal) => {
     // Everything that can be refused is refused before a worker starts or
@@ -80,8 +87,11 @@ export async function run(argv: string[]): Promise<number> {
     let collector: Collector | undefined;
     let stats: NodeJS.Timeout | undefined;
     let responder: Responder | undefined;
+    let metrics: MetricsEndpoint | undefined;
     try {
       if (respond) responder = await Responder.create({ ...respond, write: (r) => writer.write(r) });
+      // Loaded only when asked for: a watch without --metrics does not pay for prom-client.
+      if (metricsAt) metrics = await (await import('../metrics/endpoint.js')).MetricsEndpoint.listen(metricsAt);
       pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, ...(workers ? { workers } : {}) });
       const p = pipeline;
       let allGone: (() => void) | undefined;
@@ -97,6 +107,7 @@ export async function run(argv: string[]): Promise<number> {
       collector = await Collector.open({ targets, consumerNice: AGENT_CONSUMER_NICE, ...(cpusPerRing !== undefined ? { cpusPerRing } : {}) });
       const c = collector;
       p.attach(c);
+      metrics?.watch({ pipeline: p, collector: c, writer });
       const watched = c.targets();
       writer.write({
         type: 'ready',
@@ -120,6 +131,7 @@ export async function run(argv: string[]): Promise<number> {
       console.error(`syswarden: watching ${targets.join(', ')} with ${p.detector} (window ${p.windowSize}, ${p.workerCount} workers)`);
       const made = model.summary;
       console.error([formatCalibration(model.calibration), ...(made ? [made] : [])].join('\n').split('\n').map((l) => `  ${l}`).join('\n'));
+      if (metrics) console.error(`  metrics: ${metrics.url}`);
       if (model.executables) console.error(`  drift: the first exec of an executable other than the ${model.executables.size} the model knows is a 'new-executable' record`);
       let last = { t: Date.now(), events: 0, windows: 0 };
       stats = setInterval(() => {
@@ -154,6 +166,7 @@ export async function run(argv: string[]): Promise<number> {
       if (stats) clearInterval(stats);
       // First: whatever it froze is thawed, and its records written, before anything else closes.
       await responder?.close();
+      await metrics?.close();
       await collector?.close();
       await pipeline?.close();
       writer.close();

@@ -156,6 +156,31 @@ export interface PipelineStats {
   latency: { count: number; p50: number; p99: number; max: number };
 }
 
+/**
+ * The pipeline's running counts as they stand, read without the copies and
+ * the sort stats() makes (cheap: a metrics scrape reads them). Unlike
+ * stats().droppedEvents, `droppedEvents` here is the pipeline's own losses
+ * alone: the records a full worker ring could not take are the collector's
+ * (its stats().user.droppedEvents and per container userDropped).
+ */
+export interface PipelineCounts {
+  events: number;
+  windows: number;
+  alarms: number;
+  incidents: number;
+  droppedEvents: number;
+  /** Live: the pipeline's own losses by target id. Read-only, it is the pipeline's own record. */
+  droppedBySlot: Readonly<Record<number, number>>;
+  /** The part of droppedEvents shed for fair share (containers over their share while a worker was behind). */
+  shedEvents: number;
+  workers: number;
+  workerRestarts: number;
+  degraded: number;
+  escapes: number;
+  drift: number;
+  alertsDropped: number;
+}
+
 interface Slot {
   worker: Worker;
   index: number;
@@ -299,6 +324,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   /** A detached collector's routed counts, as it last reported them. */
   private routedBefore = { events: 0, dropped: 0 };
   private readonly droppedBySlot: Record<number, number> = {};
+  /** Events shed for fair share (shedHeavy), also in droppedEvents. */
+  private shedEvents = 0;
   /** Scratch space for per-batch counts by container slot (a record's slot is a u16); all zero between uses. */
   private readonly slotTally = new Uint32Array(1 << 16);
   private readonly slotKeep = new Uint8Array(1 << 16);
@@ -610,6 +637,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
         if (recent.get(s)! > fair / 2) wellUnder = false;
       } else {
         this.lose(s, n);
+        this.shedEvents += n;
       }
       this.slotTally[s] = 0;
     }
@@ -735,6 +763,18 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       t.threads += v[3]!;
     }
     return t;
+  }
+
+  counts(): PipelineCounts {
+    const { threads: _t, ...scored } = this.scored();
+    return {
+      ...this.counters,
+      ...scored,
+      incidents: this.incidentCount,
+      droppedBySlot: this.droppedBySlot,
+      shedEvents: this.shedEvents,
+      workers: this.workerCount,
+    };
   }
 
   stats(): PipelineStats {
