@@ -30,13 +30,14 @@ export class NatsOutput extends NetworkOutput {
   private readonly run = randomBytes(6).toString('hex');
   private nc: NatsConnection | undefined;
   private connected = false;
-  private lastError = 'not connected yet';
+  private lastError: string;
   private readonly connecting: Promise<void>;
 
   constructor(target: NatsTarget, options: NetworkOutputOptions) {
     super(options);
     this.target = target;
     this.where = `nats://${target.server}/${target.subject}`;
+    this.lastError = `still connecting to ${target.server}`;
     this.connecting = this.connectLoop();
   }
 

@@ -59,7 +59,8 @@ export abstract class NetworkOutput implements AlertOutput {
   private delivered = 0;
   private refusedCount = 0;
   private failing: string | undefined;
-  private lostWhileFailing = 0;
+  /** Records lost since the last delivery: told in the recovery report. */
+  private lostSinceDelivery = 0;
   private refusalReported = false;
   private pumping: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -88,9 +89,9 @@ export abstract class NetworkOutput implements AlertOutput {
       // Numbered once queued, after the gap mark queued before it.
       item.seq = ++this.seq;
     } else {
-      if (this.failing !== undefined) this.lostWhileFailing++;
+      this.lostSinceDelivery++;
       // A lost mark is counted but not announced again: two failing outputs must not tell each other forever.
-      if (record.type !== 'alerts-lost') this.onLoss?.(1, `its buffer of ${this.queue.maxItems} records was full while ${this.failing ?? 'it was behind'}`);
+      if (record.type !== 'alerts-lost') this.onLoss?.(1, `its buffer of ${this.queue.maxItems} records was full${this.failing !== undefined ? ` (${this.failing})` : ''}`);
       return;
     }
     this.kick();
@@ -218,7 +219,6 @@ export abstract class NetworkOutput implements AlertOutput {
       return;
     }
     this.failing = why;
-    this.lostWhileFailing = 0;
     this.report(
       `cannot deliver alerts to ${this.where}: ${why}. Detection goes on: up to ${this.queue.maxItems} records wait in memory, in order, ` +
         `and are sent once it is back (retried every ${this.retryMinMs / 1000}-${this.retryMaxMs / 1000} s); beyond that the newest are lost, counted.`,
@@ -226,16 +226,18 @@ export abstract class NetworkOutput implements AlertOutput {
   }
 
   private recovered(): void {
+    const lost = this.lostSinceDelivery;
+    this.lostSinceDelivery = 0;
     if (this.failing === undefined) return;
     this.report(
       `delivering alerts to ${this.where} works again` +
-        (this.lostWhileFailing > 0 ? `; ${this.lostWhileFailing} record(s) were lost while it failed (marked by an 'alerts-lost' record).` : '; nothing was lost.'),
+        (lost > 0 ? `; ${lost} record(s) were lost while it failed (marked by an 'alerts-lost' record).` : '; nothing was lost.'),
     );
     this.failing = undefined;
-    this.lostWhileFailing = 0;
   }
 }
 
+/** Kept referenced: the wait at exit is what keeps the process alive until the records are out. */
 function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -125,10 +125,11 @@ class FileOutput implements AlertOutput {
   readonly where: string;
   private readonly writer: AlertWriter;
 
-  constructor(path: string | undefined, format: AlertFormat, buffer: number, onLoss: LossListener) {
+  constructor(path: string | undefined, format: AlertFormat, buffer: number, onLoss: LossListener, report: (message: string) => void) {
     this.writer = new AlertWriter(path, {
       format,
       maxBuffered: buffer,
+      report,
       onLoss: (r) => {
         if (r.type !== 'alerts-lost') onLoss(1, `${this.where} could not be written and its buffer was full`);
       },
@@ -170,15 +171,17 @@ export class AlertOutputs {
   private noticeTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(d: DeliveryOptions) {
+  /** `report`: where failures, recoveries and losses are told (default: stderr). */
+  constructor(d: DeliveryOptions, options: { report?: (message: string) => void } = {}) {
     this.d = d;
+    const report = options.report ?? ((m: string) => console.error(`syswarden: ${m}`));
     for (const s of d.specs) {
       let o: AlertOutput;
       const onLoss: LossListener = (count, reason) => this.lost(o, count, reason);
-      const net = { format: d.format, buffer: d.buffer, onLoss };
+      const net = { format: d.format, buffer: d.buffer, onLoss, report };
       if (s.kind === 'nats') o = new NatsOutput({ server: s.server, subject: s.subject }, net);
       else if (s.kind === 'webhook') o = new WebhookOutput(s.url, net);
-      else o = new FileOutput(s.kind === 'file' ? s.path : undefined, d.format, d.buffer, onLoss);
+      else o = new FileOutput(s.kind === 'file' ? s.path : undefined, d.format, d.buffer, onLoss, report);
       this.outputs.push(o);
     }
   }
