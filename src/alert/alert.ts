@@ -1,4 +1,4 @@
-import type { ContainerIdentity } from '../capture/targets.js';
+import type { ContainerIdentity, KubernetesMeta } from '../capture/targets.js';
 import type { ProcessContext } from '../process/table.js';
 import type { TargetInfo } from '../capture/collector.js';
 /** Where an alert's container came from (a live target or a recording's header). */
@@ -14,6 +14,8 @@ export interface AlertContainer {
   cgroup?: string;
   /** The target spec as given. */
   spec?: string;
+  /** Kubernetes metadata, from the io.kubernetes.* labels the runtime carries (auto-watch). */
+  kubernetes?: KubernetesMeta;
 }
 
 /** How an alert names a target, from whatever knows it (a live target or a recording's header). */
@@ -26,6 +28,7 @@ export function alertContainer(slot: number, t?: { spec: string; cgroupPath: str
   if (t.container?.name) c.name = t.container.name;
   if (t.container?.image) c.image = t.container.image;
   if (t.container?.imageId) c.imageId = t.container.imageId;
+  if (t.container?.kubernetes) c.kubernetes = t.container.kubernetes;
   return c;
 }
 
@@ -84,10 +87,11 @@ export interface Alert {
 export interface ReadyRecord {
   type: 'ready';
   time: string;
-  detector: string;
-  model: string;
+  /** The default model (absent with --all-containers and no --model: each container has its own, said in its 'container-watched' record). */
+  detector?: string;
+  model?: string;
   /** Calls per window. */
-  windowSize: number;
+  windowSize?: number;
   workers: number;
   targets: AlertContainer[];
   /** How the BPF program is attached: 'tp_btf' or 'tracepoint'. */
@@ -95,9 +99,54 @@ export interface ReadyRecord {
   /** From process start to this record, ms. */
   startupMs: number;
   /** The model's alarm rule: threshold on the mean of the last `frame` window scores of a thread, set for this budget. */
-  calibration: { threshold: number; frame: number; budget: number; unit: 'trace' | 'hour'; expected: number };
+  calibration?: { threshold: number; frame: number; budget: number; unit: 'trace' | 'hour'; expected: number };
   /** Executables the model learnt as normal ('new-executable' records for others); absent when it knows none (no drift records). */
   knownExecutables?: number;
+  /** With --all-containers: the runtimes' cgroups whose new children are watched from their creation. */
+  adopting?: string[];
+}
+
+/**
+ * Auto-watch (--all-containers): a container is watched, from its cgroup's
+ * creation (before its first exec), from when watch started (it was
+ * running), or late (adopted after its creation: see 'since'); and how it is
+ * scored: the model of its image (by image id, then name), the default
+ * model, learnt live earlier in this run from a container of the same image,
+ * learning live first, or not at all (and why).
+ */
+export interface ContainerWatchedRecord {
+  type: 'container-watched';
+  time: string;
+  container: AlertContainer;
+  since: 'creation' | 'start' | 'late';
+  modelFrom: 'image-id' | 'image-name' | 'learnt' | 'default' | 'learning' | 'none';
+  /** The model that scores it (absent while learning, or with none). */
+  model?: string;
+  detector?: string;
+  /** Learning: for how long its normal behaviour is learnt before it is scored, seconds. */
+  learnFor?: number;
+  /** Why no model of its image was used (a damaged file, none fits), when that is so. */
+  problem?: string;
+}
+
+/**
+ * Auto-watch: a container's live learning ended. With `model`, from now on
+ * it is scored by what was learnt (and, with `saved`, that model was written
+ * for its image); with `problem`, nothing could be learnt and it is
+ * `next`: learning again, or left unscored.
+ */
+export interface ContainerLearntRecord {
+  type: 'container-learnt';
+  time: string;
+  container: AlertContainer;
+  seconds: number;
+  windows: number;
+  model?: string;
+  detector?: string;
+  threshold?: number;
+  saved?: string;
+  problem?: string;
+  next?: 'scored' | 'learning' | 'unscored';
 }
 
 /** A watched target went away (its cgroup was removed: the container stopped); nothing of it is watched any more. */
@@ -171,7 +220,7 @@ export interface NewExecutableRecord {
   latencyMs?: number;
 }
 
-export type AlertRecord = Alert | ReadyRecord | TargetGoneRecord | AlertsLostRecord | EscapeRecord | NewExecutableRecord;
+export type AlertRecord = Alert | ReadyRecord | TargetGoneRecord | AlertsLostRecord | EscapeRecord | NewExecutableRecord | ContainerWatchedRecord | ContainerLearntRecord;
 
 function nameOf(c: AlertContainer): string {
   return c.name ?? c.id?.slice(0, 12) ?? c.cgroup ?? `slot ${c.slot}`;
@@ -179,8 +228,27 @@ function nameOf(c: AlertContainer): string {
 
 export function formatAlert(a: AlertRecord): string {
   switch (a.type) {
-    case 'ready':
-      return `${a.time}  READY  watching ${a.targets.map(nameOf).join(', ')} with ${a.detector} (window ${a.windowSize}, ${a.workers} workers, ${a.attach}); started in ${a.startupMs} ms; threshold ${a.calibration.threshold.toPrecision(4)} for ${a.calibration.budget} false alarm(s) per ${a.calibration.unit === 'hour' ? 'container-hour' : 'normal trace'}`;
+    case 'ready': {
+      const what = a.adopting ? `every container (new ones under ${a.adopting.join(', ')}) and ${a.targets.length} running` : a.targets.map(nameOf).join(', ');
+      const how = a.calibration
+        ? ` with ${a.detector} (window ${a.windowSize}, ${a.workers} workers, ${a.attach}); started in ${a.startupMs} ms; threshold ${a.calibration.threshold.toPrecision(4)} for ${a.calibration.budget} false alarm(s) per ${a.calibration.unit === 'hour' ? 'container-hour' : 'normal trace'}`
+        : ` (${a.workers} workers, ${a.attach}), each with the model of its image; started in ${a.startupMs} ms`;
+      return `${a.time}  READY  watching ${what}${how}`;
+    }
+    case 'container-watched': {
+      const how =
+        a.modelFrom === 'learning'
+          ? `learning its normal behaviour for ${a.learnFor} s, then scored by what it learnt`
+          : a.model
+            ? `scored by ${a.model} (${a.detector}; by ${a.modelFrom})`
+            : 'NOT scored: no model';
+      const since = a.since === 'creation' ? 'from its creation' : a.since === 'start' ? 'running at start' : 'adopted late';
+      return `${a.time}  WATCH  ${nameOf(a.container)}${a.container.image ? ` (${a.container.image})` : ''} ${since}: ${how}${a.problem ? `; ${a.problem}` : ''}`;
+    }
+    case 'container-learnt':
+      return a.model
+        ? `${a.time}  LEARNT ${nameOf(a.container)}: ${a.windows} windows in ${a.seconds.toFixed(0)} s; scored from now by ${a.model} (threshold ${a.threshold?.toPrecision(4)})${a.saved ? `, saved to ${a.saved}` : ''}`
+        : `${a.time}  LEARNT ${nameOf(a.container)}: nothing usable in ${a.seconds.toFixed(0)} s (${a.problem}); ${a.next === 'learning' ? 'learning again' : 'not scored'}`;
     case 'target-gone':
       return `${a.time}  GONE   ${nameOf(a.container)}: its cgroup was removed, it is no longer watched (${a.remaining} target(s) left)`;
     case 'alerts-lost':

@@ -4,11 +4,20 @@ import { inspectContainer } from './docker.js';
 
 /** A target spec resolved to the cgroup the kernel filter will match. */
 /** What names a container: its id, and what the runtime told of it. */
+/** Kubernetes metadata from the io.kubernetes.* labels a runtime carries, when present. */
+export interface KubernetesMeta {
+  pod?: string;
+  namespace?: string;
+  container?: string;
+  podUid?: string;
+}
+
 export interface ContainerIdentity {
   id: string;
   name?: string;
   image?: string;
   imageId?: string;
+  kubernetes?: KubernetesMeta;
 }
 
 export interface ResolvedTarget {

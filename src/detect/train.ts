@@ -13,7 +13,7 @@ import { IncrementalWindower } from '../window/incremental.js';
 import type { WindowSet } from '../window/window-set.js';
 import { selectWindows } from '../window/windows.js';
 import type { Detector } from './detector.js';
-import { MAX_MODEL_PROFILES, saveModel, type FittedProfile } from './model-file.js';
+import { MAX_MODEL_PROFILES, encodeModel, saveModel, type FittedProfile, type ModelExtras } from './model-file.js';
 import { DEFAULT_DETECTOR, getDetector } from './registry.js';
 import { DEFAULT_BUDGET, calibrate, segmentParts, type BudgetUnit, type Calibration } from './calibration.js';
 import { DEFAULT_FRAME } from './decision.js';
@@ -131,6 +131,8 @@ export class NormalLearner {
   executables: Set<string> | undefined;
   /** Learn a profile per executable too (train --per-exe): needs process events. */
   perExe = false;
+  /** Learn from the records of this target only (one container of a shared collector); undefined: every record. */
+  onlyTarget: number | undefined;
   private readonly exeOfTid = new Map<number, string>();
   /** The executable of each stream (per executable; '' when unknown). */
   private readonly streamExe = new Map<number, string>();
@@ -155,7 +157,8 @@ export class NormalLearner {
    * each stream is labelled with the executable its thread runs.
    */
   addBatch(batch: EventBatch): void {
-    if (this.executables) for (const e of batch.proc) if (e.kind === 'exec') this.executables.add(e.exe);
+    const only = this.onlyTarget;
+    if (this.executables) for (const e of batch.proc) if (e.kind === 'exec' && (only === undefined || e.targetId === only)) this.executables.add(e.exe);
     const proc = this.perExe ? batch.proc : NO_EVENTS;
     let x = 0;
     // Consecutive events mostly come from one thread: look its stream up once per run.
@@ -168,6 +171,7 @@ export class NormalLearner {
         lastTid = -1;
       }
       if (i === batch.count) break;
+      if (only !== undefined && batch.targetId(i) !== only) continue;
       const tid = batch.tid(i);
       if (tid !== lastTid) {
         let found = this.streamOf.get(tid);
@@ -344,18 +348,20 @@ function judgeCurve(curve: LearningPoint[], distinct: number, windows: number): 
   return { converged, convergence };
 }
 
+/** What a model file records of its learning, beside the detector and calibration. */
+function modelExtras(learner: NormalLearner, options: TrainOptions, meta: Record<string, unknown>, result: TrainResult): ModelExtras {
+  return {
+    filter: options.filter ?? 'none',
+    meta: { ...meta, windows: result.windows, distinct: result.distinct, threads: result.threads, converged: result.converged },
+    ...(learner.executables ? { executables: learner.executables } : {}),
+    ...(result.profiles ? { profiles: result.profiles } : {}),
+  };
+}
+
 async function finish(learner: NormalLearner, options: TrainOptions, meta: Record<string, unknown>, partSeconds = 0, totalSeconds = 0): Promise<TrainResult> {
   // A threshold no window can reach is refused by calibrate(): a model that never alarms is never saved.
   const result = learner.fit(options, partSeconds, totalSeconds);
-  if (options.model) {
-    await saveModel(options.model, result.detector, result.calibration, {
-      force: options.force === true,
-      filter: options.filter ?? 'none',
-      meta: { ...meta, windows: result.windows, distinct: result.distinct, threads: result.threads, converged: result.converged },
-      ...(learner.executables ? { executables: learner.executables } : {}),
-      ...(result.profiles ? { profiles: result.profiles } : {}),
-    });
-  }
+  if (options.model) await saveModel(options.model, result.detector, result.calibration, { force: options.force === true, ...modelExtras(learner, options, meta, result) });
   return result;
 }
 
@@ -377,28 +383,13 @@ export const LIVE_PARTS = 20;
 /** Learn a target's normal behaviour live from a collector for `durationMs`. */
 export async function trainLive(options: LiveTrainOptions): Promise<TrainResult> {
   checkModelPath(options);
-  const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
-  learner.live = true;
   // Process events come with tp_btf capture: then the model learns which executables are normal.
-  if (options.collector.stats().proc?.available) learner.executables = new Set();
-  if (options.perExe) {
-    if (!learner.executables) throw new SyswardenError('ERR_INVALID_INPUT', '--per-exe needs process events, which this capture does not have (the tracepoint fallback). Fix: train without --per-exe, or on a kernel with BTF tracepoints.');
-    learner.perExe = true;
-  }
-  const start = Date.now();
-  // About LIVE_PARTS stretches of time to hold out, of at least a second each.
-  const partMs = Math.max(1000, options.durationMs / LIVE_PARTS);
-  const onBatch = (b: EventBatch) => {
-    learner.currentPart = Math.floor((Date.now() - start) / partMs);
-    learner.addBatch(b);
-  };
+  const live = new LiveLearning({ ...options, processEvents: options.collector.stats().proc?.available === true });
+  const onBatch = (b: EventBatch) => live.add(b);
   options.collector.on('batch', onBatch);
   try {
     await new Promise<void>((resolve) => {
-      const tick = setInterval(() => {
-        const p = learner.mark((Date.now() - start) / 1000);
-        options.onProgress?.(p);
-      }, 1000);
+      const tick = setInterval(() => options.onProgress?.(live.mark()), 1000);
       const done = () => {
         clearInterval(tick);
         timer.clear();
@@ -412,9 +403,65 @@ export async function trainLive(options: LiveTrainOptions): Promise<TrainResult>
   } finally {
     options.collector.off('batch', onBatch);
   }
-  learner.mark((Date.now() - start) / 1000);
-  const seconds = (Date.now() - start) / 1000;
-  return finish(learner, options, { source: 'live', targets: options.collector.targets().map((t) => t.spec), seconds, ...(options.perExe ? { perExe: true } : {}) }, partMs / 1000, seconds);
+  live.mark();
+  const { learner, partSeconds, seconds } = live;
+  return finish(learner, options, { source: 'live', targets: options.collector.targets().map((t) => t.spec), seconds, ...(options.perExe ? { perExe: true } : {}) }, partSeconds, seconds);
+}
+
+/**
+ * Live learning over a stretch of time, fed batches by its owner: the
+ * stretches held out for calibration are LIVE_PARTS parts of `durationMs`.
+ * With `onlyTarget`, only that target's records are learnt (one container
+ * of a collector that watches many: auto-watch).
+ */
+export class LiveLearning {
+  readonly learner: NormalLearner;
+  readonly started = Date.now();
+  private readonly partMs: number;
+
+  constructor(readonly options: TrainOptions & { durationMs: number; processEvents: boolean; onlyTarget?: number }) {
+    const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
+    learner.live = true;
+    learner.onlyTarget = options.onlyTarget;
+    if (options.processEvents) learner.executables = new Set();
+    if (options.perExe) {
+      if (!learner.executables) throw new SyswardenError('ERR_INVALID_INPUT', '--per-exe needs process events, which this capture does not have (the tracepoint fallback). Fix: train without --per-exe, or on a kernel with BTF tracepoints.');
+      learner.perExe = true;
+    }
+    this.learner = learner;
+    // About LIVE_PARTS stretches of time to hold out, of at least a second each.
+    this.partMs = Math.max(1000, options.durationMs / LIVE_PARTS);
+  }
+
+  get seconds(): number {
+    return (Date.now() - this.started) / 1000;
+  }
+
+  get partSeconds(): number {
+    return this.partMs / 1000;
+  }
+
+  add(b: EventBatch): void {
+    this.learner.currentPart = Math.floor((Date.now() - this.started) / this.partMs);
+    this.learner.addBatch(b);
+  }
+
+  /** A point of the learning curve (call about once a second). */
+  mark(): LearningPoint {
+    return this.learner.mark(this.seconds);
+  }
+
+  /**
+   * Fit and calibrate what was learnt, as the bytes of a model file (throws
+   * a SyswardenError when nothing or too little was seen to calibrate).
+   */
+  fitModel(meta: Record<string, unknown>): { result: TrainResult; bytes: Buffer } {
+    this.mark();
+    const seconds = this.seconds;
+    const result = this.learner.fit(this.options, this.partSeconds, seconds);
+    const bytes = encodeModel(result.detector, result.calibration, modelExtras(this.learner, this.options, { source: 'live', seconds, ...meta }, result));
+    return { result, bytes };
+  }
 }
 
 /** Learn normal behaviour from recordings or trace files. */
