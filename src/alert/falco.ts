@@ -36,6 +36,8 @@ export const FALCO_RULES: Readonly<Record<AlertRecord['type'], { rule: string; p
   'alerts-lost': { rule: 'syswarden alert records lost', priority: 'Error', tags: ['syswarden', 'health'] },
   ready: { rule: 'syswarden watching', priority: 'Informational', tags: ['syswarden', 'lifecycle'] },
   'target-gone': { rule: 'syswarden target gone', priority: 'Notice', tags: ['syswarden', 'container', 'lifecycle'] },
+  'container-watched': { rule: 'syswarden container watched', priority: 'Informational', tags: ['syswarden', 'container', 'lifecycle'] },
+  'container-learnt': { rule: 'syswarden container learnt', priority: 'Notice', tags: ['syswarden', 'container', 'lifecycle'] },
 };
 
 let host: string | undefined;
@@ -116,10 +118,28 @@ function fieldsOf(r: AlertRecord): Fields {
       f['syswarden.reason'] = r.reason;
       break;
     case 'ready':
-      f['syswarden.detector'] = r.detector;
-      f['syswarden.model'] = r.model;
-      f['syswarden.threshold'] = r.calibration.threshold;
+      if (r.detector !== undefined) f['syswarden.detector'] = r.detector;
+      if (r.model !== undefined) f['syswarden.model'] = r.model;
+      if (r.calibration) f['syswarden.threshold'] = r.calibration.threshold;
       f['syswarden.targets'] = r.targets.map((t) => t.name ?? t.id ?? t.cgroup ?? `slot ${t.slot}`);
+      break;
+    case 'container-watched':
+      container(f, r.container);
+      f['syswarden.since'] = r.since;
+      f['syswarden.model_from'] = r.modelFrom;
+      if (r.model !== undefined) f['syswarden.model'] = r.model;
+      if (r.detector !== undefined) f['syswarden.detector'] = r.detector;
+      if (r.problem !== undefined) f['syswarden.reason'] = r.problem;
+      break;
+    case 'container-learnt':
+      container(f, r.container);
+      f['syswarden.learnt_seconds'] = r.seconds;
+      f['syswarden.learnt_windows'] = r.windows;
+      if (r.model !== undefined) f['syswarden.model'] = r.model;
+      if (r.detector !== undefined) f['syswarden.detector'] = r.detector;
+      if (r.threshold !== undefined) f['syswarden.threshold'] = r.threshold;
+      if (r.problem !== undefined) f['syswarden.reason'] = r.problem;
+      if (r.next !== undefined) f['syswarden.next'] = r.next;
       break;
   }
   return f;
@@ -133,6 +153,9 @@ function container(f: Fields, c: AlertContainer): void {
   f['container.image'] = c.image ?? null;
   if (c.imageId) f['container.image.id'] = c.imageId;
   if (c.cgroup) f['syswarden.cgroup'] = c.cgroup;
+  if (c.kubernetes?.namespace) f['k8s.ns.name'] = c.kubernetes.namespace;
+  if (c.kubernetes?.pod) f['k8s.pod.name'] = c.kubernetes.pod;
+  if (c.kubernetes?.podUid) f['k8s.pod.uid'] = c.kubernetes.podUid;
 }
 
 function thread(f: Fields, tid: number, pid: number | undefined, comm: string | undefined, p: ProcessContext | undefined): void {

@@ -40,6 +40,8 @@ const EVERY: AlertRecord[] = [
   { type: 'escape', time: t, container, tid: 43, pid: 43, comm: 'sh', process: proc, from: '/a', to: '/b', eventTsNs: 5, latencyMs: 0.2 },
   { type: 'new-executable', time: t, container, tid: 44, pid: 44, comm: 'nc', exe: '/usr/bin/nc', eventTsNs: 6 },
   { type: 'target-gone', time: t, container, remaining: 0 },
+  { type: 'container-watched', time: t, container: { ...container, kubernetes: { namespace: 'shop', pod: 'web-0' } }, since: 'creation', modelFrom: 'image-id', model: 'm', detector: 'stide' },
+  { type: 'container-learnt', time: t, container, seconds: 60, windows: 5000, model: 'm', detector: 'stide', threshold: 0.5, next: 'scored' },
   { type: 'alerts-lost', time: t, count: 3, total: 9, reason: 'a full disk' },
   {
     type: 'ready', time: t, detector: 'stide', model: 'm', windowSize: 4, workers: 1, targets: [container], attach: 'tp_btf', startupMs: 100,
@@ -63,6 +65,7 @@ describe('--format falco (docs/falco-event-schema.json)', () => {
       'syswarden.score': 1, 'syswarden.threshold': 0.35,
     });
     expect(toFalcoEvent(EVERY[3]!).priority).toBe('Critical');
+    expect(toFalcoEvent(EVERY[6]!).output_fields).toMatchObject({ 'k8s.ns.name': 'shop', 'k8s.pod.name': 'web-0' });
   });
 
   it('is what watch --format falco writes, record by record, and the schema holds for all of it', async () => {
