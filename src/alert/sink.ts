@@ -1,9 +1,13 @@
 import { closeSync, fstatSync, ftruncateSync, writeSync } from 'node:fs';
 import { openOutputFd } from '../io/safe-file.js';
-import { formatAlert, type AlertRecord, type AlertsLostRecord } from './alert.js';
+import type { AlertRecord, AlertsLostRecord } from './alert.js';
+import { BoundedQueue } from './bounded-queue.js';
+import { encodeRecord, type AlertFormat } from './format.js';
 
 export interface AlertWriterOptions {
-  /** Readable lines (formatAlert) instead of JSON lines. */
+  /** How records are written (default 'json': JSON lines). */
+  format?: AlertFormat;
+  /** Former spelling of format: 'pretty'. */
   pretty?: boolean;
   /** Records kept in memory while the output cannot be written (default 10 000); beyond that new ones are lost, counted. */
   maxBuffered?: number;
@@ -13,6 +17,8 @@ export interface AlertWriterOptions {
   retryMs?: number;
   /** Where write failures and recoveries are reported (default: stderr). */
   report?: (message: string) => void;
+  /** Called for each record refused because the buffer was full (so other outputs can say so). */
+  onLoss?: (record: AlertRecord) => void;
 }
 
 export interface AlertWriterStats {
@@ -60,23 +66,21 @@ function fixFor(code: string): string {
 export class AlertWriter {
   private readonly fd: number;
   private readonly owned: boolean;
-  private readonly where: string;
-  private readonly pretty: boolean;
+  readonly where: string;
+  private readonly format: AlertFormat;
   private readonly maxBuffered: number;
   private readonly maxBufferedBytes: number;
   private readonly retryMs: number;
   private readonly report: (message: string) => void;
+  private readonly onLoss: ((record: AlertRecord) => void) | undefined;
   /** Encoded lines not yet written whole; `headDone` bytes of the first one are written already. */
-  private readonly pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly pending: BoundedQueue<Buffer>;
   private headDone = 0;
-  private readonly counts = { written: 0, lost: 0, writeErrors: 0 };
+  private readonly counts = { written: 0, writeErrors: 0 };
   private readerGone = false;
   /** The error code while writes fail, and what was lost since they started failing. */
   private failing: string | undefined;
   private lostWhileFailing = 0;
-  /** Lost records not yet marked by an 'alerts-lost' record. */
-  private unmarked = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerMs = 0;
   private closed = false;
@@ -87,11 +91,13 @@ export class AlertWriter {
    * path throws a SyswardenError here, before anything is watched.
    */
   constructor(out: string | undefined, options: AlertWriterOptions = {}) {
-    this.pretty = options.pretty === true;
+    this.format = options.format ?? (options.pretty === true ? 'pretty' : 'json');
     this.maxBuffered = positiveInt('maxBuffered', options.maxBuffered ?? DEFAULTS.maxBuffered, 1 << 24);
     this.maxBufferedBytes = positiveInt('maxBufferedBytes', options.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes, 1 << 30);
+    this.pending = new BoundedQueue<Buffer>({ maxItems: this.maxBuffered, maxBytes: this.maxBufferedBytes, sizeOf: (b) => b.length });
     this.retryMs = positiveInt('retryMs', options.retryMs ?? DEFAULTS.retryMs, 3_600_000);
     this.report = options.report ?? ((m) => console.error(`syswarden: ${m}`));
+    this.onLoss = options.onLoss;
     if (out === undefined || out === '-') {
       this.fd = 1;
       this.owned = false;
@@ -105,17 +111,14 @@ export class AlertWriter {
 
   write(record: AlertRecord): void {
     if (this.closed || this.readerGone) return;
-    const line = Buffer.from((this.pretty ? formatAlert(record) : JSON.stringify(record)) + '\n', 'utf8');
+    const line = Buffer.from(encodeRecord(record, this.format) + '\n', 'utf8');
     // Full: the output may take something now, making room.
-    if (this.full(line.length)) this.flush();
-    if (this.full(line.length)) {
-      this.counts.lost++;
-      this.unmarked++;
+    if (this.pending.full(line.length)) this.flush();
+    if (!this.pending.push(line, this.gapMark)) {
       if (this.failing !== undefined) this.lostWhileFailing++;
+      this.onLoss?.(record);
       return;
     }
-    this.markGap();
-    this.enqueue(line);
     this.flush();
   }
 
@@ -123,7 +126,7 @@ export class AlertWriter {
   flush(): boolean {
     if (this.readerGone) return true;
     while (this.pending.length > 0) {
-      const head = this.pending[0]!;
+      const head = this.pending.peek()!;
       let n: number;
       try {
         n = writeSync(this.fd, head, this.headDone, head.length - this.headDone);
@@ -138,18 +141,17 @@ export class AlertWriter {
         return false;
       }
       this.pending.shift();
-      this.pendingBytes -= head.length;
       this.headDone = 0;
       this.counts.written++;
       // Room again after a loss: the mark goes where the records are missing.
-      if (this.pending.length === 0) this.markGap();
+      if (this.pending.length === 0) this.pending.mark(this.gapMark);
     }
     this.recovered();
     return true;
   }
 
   stats(): AlertWriterStats {
-    return { ...this.counts, buffered: this.pending.length, readerGone: this.readerGone };
+    return { ...this.counts, lost: this.pending.lost, buffered: this.pending.length, readerGone: this.readerGone };
   }
 
   /**
@@ -164,44 +166,31 @@ export class AlertWriter {
     const left = this.readerGone ? 0 : this.pending.length;
     if (left > 0) {
       if (this.headDone > 0) this.cutHalfLine();
-      this.counts.lost += left;
-      this.report(`${left} alert record(s) could not be written to ${this.where} (${this.failing ?? 'the output would not take them'}) and are lost; ${this.counts.lost} lost in all.`);
+      this.pending.dropAll();
+      this.report(`${left} alert record(s) could not be written to ${this.where} (${this.failing ?? 'the output would not take them'}) and are lost; ${this.pending.lost} lost in all.`);
     }
-    this.pending.length = 0;
-    this.pendingBytes = 0;
+    this.pending.clear();
     if (this.owned) closeSync(this.fd);
   }
 
-  private full(bytes: number): boolean {
-    return this.pending.length >= this.maxBuffered || this.pendingBytes + bytes > this.maxBufferedBytes;
-  }
-
-  private enqueue(line: Buffer): void {
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-  }
-
-  /** Queue an 'alerts-lost' record for the records lost since the last one (beyond the bound: it is small and says why the rest is missing). */
-  private markGap(): void {
-    if (this.unmarked === 0) return;
+  /** The 'alerts-lost' record that goes where records are missing. */
+  private readonly gapMark = (missing: number, total: number): Buffer => {
     const mark: AlertsLostRecord = {
       type: 'alerts-lost',
       time: new Date().toISOString(),
-      count: this.unmarked,
-      total: this.counts.lost,
+      count: missing,
+      total,
       reason: `${this.where} could not be written (${this.failing ?? 'it failed'}) and more than ${this.maxBuffered} records or ${this.maxBufferedBytes} bytes waited`,
     };
-    this.unmarked = 0;
-    this.enqueue(Buffer.from((this.pretty ? formatAlert(mark) : JSON.stringify(mark)) + '\n', 'utf8'));
-  }
+    return Buffer.from(encodeRecord(mark, this.format) + '\n', 'utf8');
+  };
 
   private failed(err: NodeJS.ErrnoException): void {
     const code = err.code ?? 'EIO';
     if (code === 'EPIPE') {
       // The reader went away (`| head`): stop writing, keep detecting.
       this.readerGone = true;
-      this.pending.length = 0;
-      this.pendingBytes = 0;
+      this.pending.clear();
       this.headDone = 0;
       this.stopTimer();
       return;

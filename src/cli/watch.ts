@@ -1,9 +1,9 @@
 import { targetContainer, type AlertRecord } from '../alert/alert.js';
-import { AlertWriter } from '../alert/sink.js';
+import { AlertOutputs, checkOutputs, OUTPUT_HELP } from '../alert/outputs.js';
+import { parseDeliveryArgs } from './delivery-args.js';
 import { AGENT_CONSUMER_NICE, Collector } from '../capture/collector.js';
 import { preflight } from '../capture/preflight.js';
 import { resolveTarget, TARGET_SPEC_HELP } from '../capture/targets.js';
-import { checkOutputPath } from '../io/safe-file.js';
 import { AGENT_WORKER_NICE, Pipeline, PipelineModel } from '../pipeline/pipeline.js';
 import { SyswardenError } from '../errors.js';
 import { formatCalibration } from '../detect/calibration.js';
@@ -15,8 +15,8 @@ import { Responder } from '../response/responder.js';
 import { parseMetricsAddress } from '../metrics/address.js';
 import type { MetricsEndpoint } from '../metrics/endpoint.js';
 
-const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--out <file>] [--pretty] [--workers N] [--duration <s>] [--exit-when-gone]
-                       [--cpus-per-ring N] [--metrics <ip:port>]
+const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--output <dest>...] [--format json|falco|pretty] [--workers N] [--duration <s>] [--exit-when-gone]
+                       [--cpus-per-ring N] [--output-buffer N] [--flush-timeout <s>] [--metrics <ip:port>]
                        [--respond freeze|kill [--freeze-for <s>] [--respond-limit N]]
 
 Live detection: alert records as JSON lines on stdout (or --out, appended),
@@ -33,9 +33,15 @@ otherwise it keeps running. If the alert output cannot be written (a full
 disk), records wait in memory and detection goes on; watch exits 1 if any
 record was lost. --cpus-per-ring N gives each group of N CPUs a ring of its
 own instead of one shared by all (0, the default): less contention on hosts
-with many CPUs, one ring's memory per group. --metrics 127.0.0.1:9469 serves
-Prometheus metrics at http://127.0.0.1:9469/metrics (docs/metrics.md).
-${TARGET_SPEC_HELP}
+with many CPUs, one ring's memory per group. ${TARGET_SPEC_HELP}
+${OUTPUT_HELP}; --out <file> is --output <file>, --pretty is --format pretty.
+--format falco writes Falco events (for Falcosidekick). A bus or webhook
+that is down keeps up to --output-buffer records (default 10000) waiting,
+in order; beyond that the newest are lost, counted, and an 'alerts-lost'
+record says so on the outputs that work. At exit, waiting records get
+--flush-timeout seconds (default 5); what is left is lost (exit 1).
+See docs/alert-delivery.md. --metrics 127.0.0.1:9469 serves Prometheus
+metrics at http://127.0.0.1:9469/metrics (docs/metrics.md).
 
 ${RESPONSE_HELP}`;
 
@@ -55,6 +61,10 @@ export async function run(argv: string[]): Promise<number> {
       'cpus-per-ring': { type: 'string' },
       ...RESPONSE_OPTIONS,
       metrics: { type: 'string' },
+      output: { type: 'string', multiple: true },
+      format: { type: 'string' },
+      'output-buffer': { type: 'string' },
+      'flush-timeout': { type: 'string' },
     },
     HELP,
   );
@@ -72,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   const cpusPerRing = parseInteger('cpus-per-ring', values['cpus-per-ring'], { min: 0, max: 4096 });
   const respond = parseResponseOptions(values);
   const metricsAt = values.metrics !== undefined ? parseMetricsAddress(values.metrics) : undefined;
+  const delivery = parseDeliveryArgs(values);
 
   return withStopSignals(async (signal) => {
     // Everything that can be refused is refused before a worker starts or
@@ -80,9 +91,9 @@ export async function run(argv: string[]): Promise<number> {
     // privilege to load BPF, the alert output, the targets.
     const model = await PipelineModel.read(values.model!);
     preflight('auto');
-    if (values.out !== undefined && values.out !== '-') checkOutputPath(values.out, { what: 'alert file', append: true });
+    checkOutputs(delivery, values.out);
     await Promise.all(targets.map((t) => resolveTarget(t)));
-    const writer = new AlertWriter(values.out, { pretty: values.pretty === true });
+    const writer = new AlertOutputs(delivery);
     let pipeline: Pipeline | undefined;
     let collector: Collector | undefined;
     let stats: NodeJS.Timeout | undefined;
@@ -138,12 +149,11 @@ export async function run(argv: string[]): Promise<number> {
         const cs = c.stats();
         const ps = p.stats();
         const dt = (Date.now() - last.t) / 1000;
-        const w = writer.stats();
         console.error(
           `syswarden: ${((ps.events - last.events) / dt).toFixed(0)} events/s, ${((ps.windows - last.windows) / dt).toFixed(0)} windows/s, ` +
             `drops kernel ${cs.kernel.dropped} / native+js ${cs.user.droppedEvents} / scoring ${ps.droppedEvents}, alerts ${ps.incidents}` +
             (cs.fairShare?.shedNow ? `, ${cs.fairShare.shedNow} flooding container(s) shed` : '') +
-            (w.buffered || w.lost ? `, alert records waiting ${w.buffered} / lost ${w.lost}` : ''),
+            writer.describe(),
         );
         last = { t: Date.now(), events: ps.events, windows: ps.windows };
       }, every * 1000);
@@ -169,13 +179,13 @@ export async function run(argv: string[]): Promise<number> {
       await metrics?.close();
       await collector?.close();
       await pipeline?.close();
-      writer.close();
+      await writer.close();
     }
     const p = pipeline.stats();
     const w = writer.stats();
     console.error(
       `syswarden: scored ${p.windows} windows; ${p.incidents} incidents; ${p.droppedEvents} events not scored` +
-        (w.lost > 0 ? `; ${w.lost} alert record(s) lost: ${values.out ?? 'stdout'} could not be written.` : '.'),
+        (w.lost > 0 ? `; ${writer.lossSummary()}.` : '.'),
     );
     // The exit code tells the truth: alerts that never reached the output are a failure.
     return w.lost > 0 ? 1 : 0;

@@ -11,7 +11,7 @@ export interface WatchSources {
   pipeline: Pipeline;
   collector: Collector;
   /** The alert output (AlertWriter): records waiting for it and lost. */
-  writer?: { stats(): { buffered: number; lost: number } };
+  writer?: { stats(): { waiting: number; lost: number } };
 }
 
 export interface WatchMetricsOptions {
@@ -38,7 +38,7 @@ interface Reading {
   collector: CollectorStats;
   pipeline: PipelineCounts;
   targets: number;
-  writer: { buffered: number; lost: number } | undefined;
+  writer: { waiting: number; lost: number } | undefined;
 }
 
 type Labels = Record<string, string>;
@@ -136,7 +136,7 @@ export class WatchMetrics {
     this.gauge('syswarden_workers', 'Scoring worker threads.', [], (_s, set, rd) => set({}, rd.pipeline.workers));
     this.counter('syswarden_worker_restarts_total', 'Scoring workers that died and were replaced.', [], (rd, add) => add({}, rd.pipeline.workerRestarts));
     if (!withWriter) return;
-    this.gauge('syswarden_alert_records_waiting', 'Alert records waiting in memory for the output to take them (e.g. a full disk).', [], (_s, set, rd) => set({}, rd.writer!.buffered));
+    this.gauge('syswarden_alert_records_waiting', 'Alert records waiting in memory for the outputs to take them (a full disk, a bus that is down).', [], (_s, set, rd) => set({}, rd.writer!.waiting));
     this.counter('syswarden_alert_records_lost_total', 'Alert records the output never took (watch then exits 1).', [], (rd, add) => add({}, rd.writer!.lost));
   }
 

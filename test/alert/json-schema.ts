@@ -1,13 +1,13 @@
 /**
  * A validator for the part of JSON Schema (2020-12) docs/alert-schema.json
  * uses: type, properties, required, additionalProperties: false, enum,
- * const, items, maxItems, minimum, oneOf, and $ref to #/$defs. It refuses a
+ * const, items, maxItems, minimum, pattern, oneOf, and $ref to #/$defs. It refuses a
  * schema keyword it does not know, so the schema cannot grow past what is
  * checked without this failing.
  */
 type Schema = Record<string, unknown>;
 
-const KNOWN = new Set(['$schema', '$id', 'title', 'description', 'type', 'properties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'maxItems', 'minimum', 'oneOf', '$ref', '$defs']);
+const KNOWN = new Set(['$schema', '$id', 'title', 'description', 'type', 'properties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'maxItems', 'minimum', 'pattern', 'oneOf', '$ref', '$defs']);
 
 export function validate(root: Schema, value: unknown): string[] {
   const errors: string[] = [];
@@ -46,6 +46,7 @@ function check(root: Schema, s: Schema, v: unknown, path: string, errors: string
   }
   if ('const' in s && JSON.stringify(v) !== JSON.stringify(s.const)) errors.push(`${path}: is ${JSON.stringify(v)}, not ${JSON.stringify(s.const)}`);
   if (Array.isArray(s.enum) && !s.enum.some((e) => JSON.stringify(e) === JSON.stringify(v))) errors.push(`${path}: ${JSON.stringify(v)} is not one of ${JSON.stringify(s.enum)}`);
+  if (typeof s.pattern === 'string' && typeof v === 'string' && !new RegExp(s.pattern, 'u').test(v)) errors.push(`${path}: ${JSON.stringify(v)} does not match ${s.pattern}`);
   if (typeof s.minimum === 'number' && typeof v === 'number' && v < s.minimum) errors.push(`${path}: ${v} is below ${s.minimum}`);
   if (Array.isArray(v)) {
     if (typeof s.maxItems === 'number' && v.length > s.maxItems) errors.push(`${path}: has ${v.length} items, more than ${s.maxItems}`);
