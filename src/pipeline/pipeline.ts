@@ -490,14 +490,16 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   }
 
   /**
-   * Send the table changes whose model every running worker has loaded, in
-   * order: routed, as markers among the records in every ring (after what
-   * was routed so far); else as messages among the pushed batches.
+   * Send the table changes, in order: routed, as markers among the records
+   * in every ring (after what was routed so far), each once every running
+   * worker has loaded its model (the ring and the messages are two paths: a
+   * marker must not overtake the model it names); else as messages among
+   * the pushed batches, after the model's own message (one path, in order).
    */
   private sendModelOps(): void {
     while (this.modelOps.length > 0) {
       const op = this.modelOps[0]!;
-      if (op.op === MODEL_ASSIGN && op.model !== NO_MODEL && !this.slots.every((s) => s.exited || s.loaded.has(op.model))) break;
+      if (this.router && op.op === MODEL_ASSIGN && op.model !== NO_MODEL && !this.slots.every((s) => s.exited || s.loaded.has(op.model))) break;
       this.modelOps.shift();
       const target = op.op === MODEL_ASSIGN ? op.target : 0;
       if (this.router?.routeModel(target, op.model, op.op)) continue;
