@@ -177,6 +177,7 @@ Napi::Function Collector::Init(Napi::Env env) {
                          InstanceMethod("route", &Collector::Route),
                          InstanceMethod("unroute", &Collector::Unroute),
                          InstanceMethod("routeTee", &Collector::RouteTee),
+                         InstanceMethod("routeModel", &Collector::RouteModel),
                          InstanceMethod("queuedBatches", &Collector::QueuedBatches),
                          InstanceMethod("routedCounts", &Collector::RoutedCounts),
                      });
@@ -1277,7 +1278,7 @@ static inline uint32_t OwnerOf(uint32_t tid, uint32_t workers) {
   return (tid * 0x9e3779b1u) % workers;
 }
 
-static inline bool IsMark(const sw_event& u) { return u.nr == SW_REC_EXIT || u.nr == SW_REC_EXEC || u.nr == SW_REC_FORK; }
+static inline bool IsMark(const sw_event& u) { return u.nr == SW_REC_EXIT || u.nr == SW_REC_EXEC || u.nr == SW_REC_FORK || u.nr == kRouteMarkModel; }
 
 bool Collector::RoutePut(RouteRing& r, const sw_event& unit) {
   if (r.free == 0) return false;
@@ -1569,6 +1570,37 @@ Napi::Value Collector::RouteTee(const Napi::CallbackInfo& info) {
   std::lock_guard<std::mutex> lock(route_mu_);
   route_tee_ = info[0].As<Napi::Boolean>().Value();
   return info.Env().Undefined();
+}
+
+// routeModel(target, model, op): a model marker (route_ring.h) to every
+// worker's ring, after every unit routed so far, so that the workers change
+// a target's model exactly there in its records. Never dropped: what waits
+// for room waits in order, bounded by the pipeline's table (a few markers
+// per assignment), not by the records' bound. Returns false when not routing.
+Napi::Value Collector::RouteModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) throw Napi::TypeError::New(env, "routeModel takes a target id, a model id and an operation");
+  const double target = info[0].As<Napi::Number>().DoubleValue();
+  const double model = info[1].As<Napi::Number>().DoubleValue();
+  const double op = info[2].As<Napi::Number>().DoubleValue();
+  if (!(target >= 0 && target <= 0xffff) || !(model >= 0 && model <= 0xffffffffu) || !(op >= 0 && op <= 0xff)) throw Napi::RangeError::New(env, "routeModel: target, model or operation out of range");
+  sw_event u{};
+  u.nr = kRouteMarkModel;
+  u.slot = uint16_t(target);
+  u.tid = uint32_t(model);
+  u.ts_ns = uint64_t(op);
+  std::lock_guard<std::mutex> lock(route_mu_);
+  if (routes_.empty()) return Napi::Boolean::New(env, false);
+  RouteBegin();
+  const uint64_t in = RouteCatchUp();
+  for (RouteRing& r : routes_) {
+    if (r.head == r.waiting.size() && RoutePut(r, u)) continue;
+    r.waiting.push_back(u);
+    route_waiting_.store(route_waiting_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  RouteCountIn(in);
+  RoutePublish();
+  return Napi::Boolean::New(env, true);
 }
 
 // Batches queued for JavaScript and not yet taken (cheap, unlike stats()).

@@ -119,6 +119,7 @@ class Collector : public Napi::ObjectWrap<Collector> {
   Napi::Value Route(const Napi::CallbackInfo& info);
   Napi::Value Unroute(const Napi::CallbackInfo& info);
   Napi::Value RouteTee(const Napi::CallbackInfo& info);
+  Napi::Value RouteModel(const Napi::CallbackInfo& info);
   Napi::Value QueuedBatches(const Napi::CallbackInfo& info);
   Napi::Value RoutedCounts(const Napi::CallbackInfo& info);
 

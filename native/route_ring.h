@@ -12,7 +12,12 @@
 //                    SW_REC_EXIT  tid ended (sent to its owner only)
 //                    SW_REC_EXEC  tid exec'd; slot = 1 + its profile (0: the container-wide one)
 //                    SW_REC_FORK  tid is a new thread of the thread in ts_ns's low 32 bits
-//                  (exec and fork only for a model with per-executable profiles, to every worker).
+//                  (exec and fork only for a model with per-executable profiles, to every worker),
+//                    kRouteMarkModel  user space only (routeModel()), to every worker, in order with
+//                                     the records: slot = a target id, tid = a model id of the
+//                                     pipeline's table, ts_ns = what happens (src/pipeline/route-ring.ts
+//                                     MODEL_ASSIGN: records of the target after it are scored by that
+//                                     model; MODEL_RELEASE: no later unit names the model).
 #pragma once
 
 #include <cstdint>
@@ -22,3 +27,5 @@ constexpr uint32_t kRouteWrite = 0;
 constexpr uint32_t kRouteRead = 16;
 constexpr uint32_t kRouteWantWake = 32;
 constexpr uint32_t kRouteCapacity = 48;
+// No kernel record carries this tag (bpf/event.h's SW_REC_* end below it).
+constexpr uint16_t kRouteMarkModel = 0xfffe;

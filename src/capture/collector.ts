@@ -254,7 +254,8 @@ interface Retired {
  * listen to 'batch'; always close() it, which detaches the BPF program.
  *
  * Events: 'batch' (EventBatch), 'target-gone' (TargetInfo: its cgroup was
- * removed, e.g. the container stopped), 'listener-error' (error, EventBatch:
+ * removed, e.g. the container stopped), 'target-removed' (TargetInfo: no
+ * longer watched, for whatever reason: removeTarget() or gone), 'listener-error' (error, EventBatch:
  * a 'batch' listener threw; the batch counts as lost, see
  * stats().user.listenerErrors), 'close'.
  */
@@ -416,6 +417,7 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     native.unfollowTarget(info.id);
     this.retire(info);
     this.freedSlots.push(info.slot);
+    this.emit('target-removed', info);
     return true;
   }
 
@@ -477,6 +479,16 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
   unroute(): void {
     this.router = undefined;
     this.native?.unroute();
+  }
+
+  /**
+   * While routing (route()): put a model marker (src/pipeline/route-ring.ts
+   * MARK_MODEL) into every worker's ring after every record routed so far.
+   * Pipeline.assignModel uses it to change a target's model at a point of
+   * its records. False when not routing.
+   */
+  routeModel(target: number, model: number, op: number): boolean {
+    return this.router !== undefined && this.native !== undefined && this.native.routeModel(target, model, op);
   }
 
   /** Records routed to workers' rings and those a full ring dropped (cheap, unlike stats(); after close, as stats() last saw them). */

@@ -93,6 +93,8 @@ export interface NativeCollector {
   unroute(): void;
   /** While routing: JavaScript gets the records too (true), or process events alone. */
   routeTee(on: boolean): void;
+  /** While routing: a model marker (route_ring.h kRouteMarkModel) to every worker's ring, after what was routed so far; false when not routing. */
+  routeModel(target: number, model: number, op: number): boolean;
   /** Batches queued for JavaScript and not yet taken. */
   queuedBatches(): number;
   /** [records routed, records a full worker ring dropped]. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { SyswardenError } from '../errors.js';
-import { readInputFile, writeFileSafely } from '../io/safe-file.js';
+import { readInputFile, readInputFileSync, writeFileSafely } from '../io/safe-file.js';
 import { field, unpackPlain } from '../safe-msgpack.js';
 import { FILTER_NAMES, type FilterName } from '../window/filter.js';
 import { MAX_WINDOW, MIN_WINDOW } from '../window/windows.js';
@@ -330,6 +330,11 @@ export const MAX_MODEL_BYTES = 1 << 30;
 /** A model file's bytes: a regular file of at most MAX_MODEL_BYTES (see readInputFile). */
 export async function readModelBytes(path: string): Promise<Buffer> {
   return readInputFile(path, { what: 'model', maxBytes: MAX_MODEL_BYTES });
+}
+
+/** readModelBytes on the calling thread (the same checks). */
+export function readModelBytesSync(path: string): Buffer {
+  return readInputFileSync(path, { what: 'model', maxBytes: MAX_MODEL_BYTES });
 }
 
 /** Restores a detector from bytes, checking its name (when expected) and its state version. */

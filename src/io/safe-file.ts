@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, openSync, read, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, openSync, read, readSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -343,11 +343,34 @@ export async function readInputFile(path: string, opts: InputOptions): Promise<B
     }
     return got === size ? buf : buf.subarray(0, got);
   } catch (e) {
-    if (e instanceof SyswardenError) throw e;
-    throw inputError('ERR_INPUT', opts, path, `reading failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'check the file and the file system', e);
+    throw readFailure(e, path, opts);
   } finally {
     closeSync(fd);
   }
+}
+
+/** readInputFile on the calling thread, for callers that cannot wait (the same checks and errors). */
+export function readInputFileSync(path: string, opts: InputOptions): Buffer {
+  const { fd, size } = openInputFile(path, opts);
+  try {
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) break; // the file shrank meanwhile
+      got += n;
+    }
+    return got === size ? buf : buf.subarray(0, got);
+  } catch (e) {
+    throw readFailure(e, path, opts);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readFailure(e: unknown, path: string, opts: InputOptions): SyswardenError {
+  if (e instanceof SyswardenError) return e;
+  return inputError('ERR_INPUT', opts, path, `reading failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'check the file and the file system', e);
 }
 
 /**

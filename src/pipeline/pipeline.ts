@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -5,12 +6,15 @@ import { targetContainer, type Alert, type AlertContainer, type AlertRecord, typ
 import type { ExecEvent, MoveEvent, ProcEvent } from '../capture/proc-event.js';
 import type { Collector, TargetInfo } from '../capture/collector.js';
 import { EventBatch, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
-import { modelFromBytes, readModelBytes } from '../detect/model-file.js';
+import { modelFromBytes, readModelBytes, readModelBytesSync } from '../detect/model-file.js';
 import type { Calibration } from '../detect/calibration.js';
 import { SyswardenError } from '../errors.js';
 import { ProcessTable } from '../process/table.js';
-import { checkRouteUnits, createRouteRing, DEFAULT_ROUTE_UNITS, MARK_EXEC, MARK_EXIT, MARK_FORK, ROUTE_READ, routeBacklog, routeHeader } from './route-ring.js';
-import { ownerOf, PROGRESS_BYTES, PROGRESS_RING_READ, progressViews, seqReached, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { checkRouteUnits, createRouteRing, DEFAULT_ROUTE_UNITS, MARK_EXEC, MARK_EXIT, MARK_FORK, MODEL_ASSIGN, MODEL_RELEASE, ROUTE_READ, routeBacklog, routeHeader } from './route-ring.js';
+import { NO_MODEL, ownerOf, PROGRESS_BYTES, PROGRESS_RING_READ, PROGRESS_UNSCORED, progressViews, seqReached, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { ModelTable, type ModelEntry } from './model-table.js';
+
+export { MAX_MODELS } from './model-table.js';
 
 /**
  * A model checked on the calling thread: decoded, its detector restored
@@ -56,6 +60,18 @@ export class PipelineModel {
   static async read(path: string, name = path): Promise<PipelineModel> {
     return new PipelineModel(await readModelBytes(path), name);
   }
+
+  /** read() on the calling thread: the same checks and errors. */
+  static readSync(path: string, name = path): PipelineModel {
+    return new PipelineModel(readModelBytesSync(path), name);
+  }
+
+  private hash: string | undefined;
+  /** A digest of the model's bytes: a pipeline loads models with equal bytes once. */
+  get contentHash(): string {
+    this.hash ??= createHash('sha256').update(this.bytes).digest('hex');
+    return this.hash;
+  }
 }
 
 /**
@@ -74,8 +90,13 @@ export function defaultWorkers(cores: number = availableParallelism()): number {
 export const AGENT_WORKER_NICE = -5;
 
 export interface PipelineOptions {
-  /** A model file path, its bytes, or a model already checked with PipelineModel. */
-  model: string | Uint8Array | PipelineModel;
+  /**
+   * The default model, which scores every target that has no model of its
+   * own (assignModel): a model file path, its bytes, or a model already
+   * checked with PipelineModel. Without one, only the targets given a model
+   * are scored; the events of the others are counted (stats().unscoredEvents).
+   */
+  model?: string | Uint8Array | PipelineModel;
   /** A name for the model in alerts (default: the path, or 'model'). */
   modelName?: string;
   /** Scoring workers (1..256); default: defaultWorkers() of the cores available. */
@@ -154,6 +175,12 @@ export interface PipelineStats {
   alertsDropped: number;
   /** Syscall-to-alert latency of alerts so far (live capture only), ms. */
   latency: { count: number; p50: number; p99: number; max: number };
+  /** Distinct models loaded now (the default one included; identical bytes are one model). */
+  models: number;
+  /** Targets with a model of their own (assignModel). */
+  assignedTargets: number;
+  /** Events of targets that had no model (none of their own and no default): not scored, no alert. */
+  unscoredEvents: number;
 }
 
 /**
@@ -197,7 +224,12 @@ interface Slot {
   started: boolean;
   /** The thread has ended: nothing sent to it will be acknowledged. */
   exited: boolean;
+  /** Model ids the worker has loaded (its initial table, then each 'model-loaded'). */
+  loaded: Set<number>;
 }
+
+/** A change of the workers' table, sent in data order once every worker has loaded the model it names. */
+type ModelOp = { op: typeof MODEL_ASSIGN; target: number; model: number } | { op: typeof MODEL_RELEASE; model: number };
 
 interface Pending {
   remaining: number;
@@ -261,6 +293,14 @@ function checkInt(name: string, v: unknown, lo: number, hi: number): number {
   return v;
 }
 
+/** A target id as records carry it (TargetInfo.id, a u16). */
+function checkTargetId(id: unknown): number {
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xffff) {
+    throw new RangeError(`a target id is a whole number from 0 to 65535 (TargetInfo.id), got ${String(id)}`);
+  }
+  return id;
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -274,12 +314,17 @@ function percentile(sorted: number[], p: number): number {
  * (it is replaced at once). close() ends open incidents and stops the workers.
  */
 export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord> {
+  /** The default model's name ('' without a default model). */
   readonly modelName: string;
-  /** Executables the model learnt as normal; an exec of another is a 'new-executable' record (undefined: none). */
+  /** Executables the default model learnt as normal; an exec of another is a 'new-executable' record (undefined: none). */
   readonly knownExecutables: ReadonlySet<string> | undefined;
-  /** Per-executable models: the profile of each profiled executable (the workers keep each thread's). */
-  private readonly profileIndex: ReadonlyMap<string, number>;
-  private readonly perExe: boolean;
+  /** The default model and the targets' own ones (model-table.ts). */
+  private readonly table: ModelTable;
+  /** Table changes not yet sent to the workers (each waits until every worker has loaded its model), in order. */
+  private readonly modelOps: ModelOp[] = [];
+  private readonly opsWaiters: Array<() => void> = [];
+  /** Routed: the listener the collector was given (route() is called again when the profiled executables grow). */
+  private routeListener: ((b: EventBatch) => void) | undefined;
   /** Live, attached: each worker's ring, which the collector writes its records into (route-ring.ts). */
   private routeRings: SharedArrayBuffer[] | undefined;
   private readonly routeUnits: number;
@@ -287,9 +332,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private router: Collector | undefined;
   /** Container and executable pairs already reported as drift. */
   private readonly driftSeen = new Set<string>();
+  /** The default model's detector and window size ('' and 0 without a default model). */
   readonly detector: string;
   readonly windowSize: number;
-  private readonly init: Omit<WorkerInit, 'index' | 'progress'>;
+  private readonly init: Omit<WorkerInit, 'index' | 'progress' | 'models' | 'defaultModel' | 'assigned'>;
   private readonly slots: Slot[] = [];
   private readonly maxInFlight: number;
   private readonly maxQueuedEvents: number;
@@ -314,7 +360,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private unreported = 0;
   private readonly counters = { droppedEvents: 0, workerRestarts: 0, degraded: 0, escapes: 0, drift: 0, alertsDropped: 0 };
   /** Totals of workers that ended (the live ones' are in their progress). */
-  private readonly retired = { events: 0, windows: 0, alarms: 0 };
+  private readonly retired = { events: 0, windows: 0, alarms: 0, unscored: 0 };
   private syncSeq = 0;
   private reapTimer: NodeJS.Timeout | undefined;
   /** Routed alerts waiting for this thread to take the batches named by `until` (onAck). */
@@ -333,21 +379,18 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private readonly recentBySlot = new Map<number, number>();
   private readonly pool: SharedPool;
 
-  private constructor(model: PipelineModel, options: PipelineOptions) {
+  private constructor(model: PipelineModel | undefined, options: PipelineOptions) {
     super();
-    this.modelName = model.name;
-    this.detector = model.detector;
-    this.knownExecutables = model.executables;
-    this.profileIndex = model.profileOf;
-    this.perExe = model.perExe;
-    this.windowSize = model.windowSize;
+    this.table = new ModelTable(model);
+    this.modelName = model?.name ?? '';
+    this.detector = model?.detector ?? '';
+    this.knownExecutables = model?.executables;
+    this.windowSize = model?.windowSize ?? 0;
     const workers = checkInt('workers', options.workers ?? defaultWorkers(), 1, 256);
     this.maxInFlight = checkInt('maxInFlight', options.maxInFlight ?? 256, 1, 1 << 16);
     this.maxQueuedEvents = checkInt('maxQueuedEvents', options.maxQueuedEvents ?? 1 << 20, 1, 1 << 28);
     this.init = {
       workers,
-      model: model.bytes,
-      modelName: model.name,
       quietWindows: checkInt('quietWindows', options.quietWindows ?? 200, 1, 1 << 30),
       idleNs: checkInt('idleMs', options.idleMs ?? 60_000, 1, 86_400_000) * 1e6,
       nice: options.workerNice === undefined ? null : Math.round(Number(options.workerNice)),
@@ -363,15 +406,17 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
    * restored it.
    */
   static async create(options: PipelineOptions): Promise<Pipeline> {
-    let model: PipelineModel;
-    if (options.model instanceof PipelineModel) {
+    let model: PipelineModel | undefined;
+    if (options.model === undefined) {
+      model = undefined;
+    } else if (options.model instanceof PipelineModel) {
       model = options.model;
     } else if (typeof options.model === 'string') {
       model = await PipelineModel.read(options.model, options.modelName ?? options.model);
     } else if (options.model instanceof Uint8Array) {
       model = new PipelineModel(options.model, options.modelName ?? 'model');
     } else {
-      throw new TypeError('model must be a file path, the bytes of a model file, or a PipelineModel');
+      throw new TypeError('model must be a file path, the bytes of a model file, or a PipelineModel (or absent: no default model)');
     }
     const p = new Pipeline(model, options);
     for (let i = 0; i < p.init.workers; i++) p.slots.push(p.spawn(i, 0));
@@ -397,6 +442,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private unroute(): void {
     const c = this.router;
     this.router = undefined;
+    this.routeListener = undefined;
     if (!c) return;
     // Routed counts are read before the routing ends: the pipeline reports them as its own.
     this.routedBefore = c.routedCounts();
@@ -407,6 +453,87 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   /** How alerts name a container slot (attach() sets this from the collector). */
   setContainers(resolve: (slot: number) => AlertContainer): void {
     this.containers = resolve;
+  }
+
+  /**
+   * Score the target's windows with `model` from now on (its detector,
+   * window size, frame decision, per-executable profiles, and its known
+   * executables for 'new-executable' records); null: the target goes back to
+   * the default model, or without one, its events are counted as unscored.
+   * Models with equal bytes are loaded once, shared by their targets (and
+   * named, in alerts, by the first one's name); past MAX_MODELS distinct
+   * models this throws ERR_TOO_MANY_MODELS and changes nothing. A model no
+   * target uses any more is unloaded. An attached collector's removed
+   * targets lose their assignment.
+   *
+   * Where it takes effect: each worker first loads the model, then the
+   * change goes into the data path, after every record routed (or pushed)
+   * so far, and the target's records after that point are scored by the new
+   * model. Records before it keep the model they had (none: counted as
+   * unscored), including records of a target the kernel adopted before this
+   * call. A thread's windows never mix calls of two models: a thread whose
+   * target changes model starts its windows and frame afresh, and its open
+   * incident ends. assignmentsApplied() resolves once every change made so
+   * far is in the data path.
+   */
+  assignModel(targetId: number, model: PipelineModel | null): void {
+    if (this.closing) throw new SyswardenError('ERR_CLOSED', 'the pipeline is closed: no model can be assigned.');
+    checkTargetId(targetId);
+    if (model !== null && !(model instanceof PipelineModel)) {
+      throw new TypeError(`assignModel takes a PipelineModel (PipelineModel.read or readSync) or null, got ${model === undefined ? 'undefined' : typeof model}`);
+    }
+    const change = this.table.assign(targetId, model);
+    if (!change.changed) return;
+    if (change.added) this.loadModel(change.added);
+    this.modelOps.push({ op: MODEL_ASSIGN, target: targetId, model: change.entry?.id ?? NO_MODEL });
+    if (change.released) this.modelOps.push({ op: MODEL_RELEASE, model: change.released.id });
+    this.sendModelOps();
+  }
+
+  /** assignModel(targetId, null). */
+  unassignModel(targetId: number): void {
+    this.assignModel(targetId, null);
+  }
+
+  /** The model that scores the target's windows: its own, else the default one; null: none (its events are unscored). */
+  modelOf(targetId: number): PipelineModel | null {
+    return this.table.modelFor(checkTargetId(targetId))?.model ?? null;
+  }
+
+  /** Resolves when every assignment made so far is in the data path (see assignModel). */
+  assignmentsApplied(): Promise<void> {
+    if (this.modelOps.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.opsWaiters.push(resolve));
+  }
+
+  /** Every running worker loads a model added to the table. */
+  private loadModel(e: ModelEntry): void {
+    const msg: ToWorker = { type: 'model', model: this.table.workerModel(e) };
+    for (const s of this.slots) if (!s.exited) s.worker.postMessage(msg);
+    // Routed, the collector names profiled executables by their index in the table's list, which may have grown.
+    if (e.model.perExe && this.router && this.routeRings && this.routeListener && !this.router.closed) {
+      this.router.route(this.routeRings, [...this.table.profileExes], this.routeListener);
+    }
+  }
+
+  /**
+   * Send the table changes, in order: routed, as markers among the records
+   * in every ring (after what was routed so far), each once every running
+   * worker has loaded its model (the ring and the messages are two paths: a
+   * marker must not overtake the model it names); else as messages among
+   * the pushed batches, after the model's own message (one path, in order).
+   */
+  private sendModelOps(): void {
+    while (this.modelOps.length > 0) {
+      const op = this.modelOps[0]!;
+      if (this.router && op.op === MODEL_ASSIGN && op.model !== NO_MODEL && !this.slots.every((s) => s.exited || s.loaded.has(op.model))) break;
+      this.modelOps.shift();
+      const target = op.op === MODEL_ASSIGN ? op.target : 0;
+      if (this.router?.routeModel(target, op.model, op.op)) continue;
+      const msg: ToWorker = op.op === MODEL_ASSIGN ? { type: 'assign', target: op.target, model: op.model } : { type: 'release', model: op.model };
+      for (const s of this.slots) if (!s.exited) s.worker.postMessage(msg);
+    }
+    if (this.modelOps.length === 0) for (const w of this.opsWaiters.splice(0)) w();
   }
 
   /**
@@ -425,6 +552,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       const t = collector.target(id);
       return t ? targetContainer(t) : { slot: id };
     });
+    // A removed target's own model goes with it (its last records in flight are scored by the default model, or counted unscored).
+    const onRemoved = (t: TargetInfo) => {
+      if (!this.closing && this.table.ownOf(t.id)) this.unassignModel(t.id);
+    };
     const onGone = (t: TargetInfo) => {
       if (this.closed) return;
       this.deliver({ type: 'target-gone', time: new Date().toISOString(), container: targetContainer(t), remaining: collector.targets().length });
@@ -464,8 +595,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     if (routed) {
       this.routeRings ??= this.slots.map(() => createRouteRing(this.routeUnits));
       for (const s of this.slots) this.sendRing(s);
-      collector.route(this.routeRings, this.perExe ? [...this.profileIndex.keys()] : null, onBatch);
       this.router = collector;
+      this.routeListener = onBatch;
+      collector.route(this.routeRings, this.table.perExe ? [...this.table.profileExes] : null, onBatch);
     }
     // Closed, the collector has handed over every batch: nothing is left for held alerts to wait for.
     const onClose = () => {
@@ -475,6 +607,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     collector.on('batch', onBatch);
     collector.on('close', onClose);
     collector.on('target-gone', onGone);
+    collector.on('target-removed', onRemoved);
     const timer = setInterval(check, checkInt('degradedCheckMs', options.degradedCheckMs ?? 1000, 10, 3_600_000));
     timer.unref();
     return () => {
@@ -488,6 +621,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       collector.off('batch', onBatch);
       collector.off('close', onClose);
       collector.off('target-gone', onGone);
+      collector.off('target-removed', onRemoved);
     };
   }
 
@@ -502,6 +636,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       if (delta <= 0) continue;
       reported.set(p.id, now);
       this.counters.degraded++;
+      const model = this.table.modelFor(p.id)?.model;
       this.deliver({
         type: 'degraded',
         time: new Date().toISOString(),
@@ -510,8 +645,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
         window: [],
         score: 0,
         threshold: 0,
-        detector: this.detector,
-        model: this.modelName,
+        detector: model?.detector ?? '',
+        model: model?.name ?? '',
         count: delta,
         eventTsNs: 0,
         incident: 0,
@@ -537,7 +672,11 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     for (const e of batch.proc) {
       this.processes.apply(e, live);
       if (e.kind === 'escape' || (e.kind === 'attach' && e.fromTargetId !== undefined)) this.reportEscape(e, live);
-      else if (e.kind === 'exec' && this.knownExecutables && !this.knownExecutables.has(e.exe)) this.reportDrift(e, live);
+      else if (e.kind === 'exec') {
+        // The executables the target's own model knows (its model when the exec reaches this thread).
+        const known = this.table.modelFor(e.targetId)?.model.executables;
+        if (known && !known.has(e.exe)) this.reportDrift(e, live);
+      }
     }
   }
 
@@ -547,7 +686,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     // A batch of process events alone still tells the workers what ends a
     // thread's windows (an exit) or changes its profile (an exec or fork,
     // per executable): the kernel may put them in a batch of their own.
-    if (batch.count === 0 && !batch.proc.some((e) => e.kind === 'exit' || (this.perExe && e.kind !== 'attach' && e.kind !== 'escape'))) return true;
+    const perExe = this.table.perExe;
+    if (batch.count === 0 && !batch.proc.some((e) => e.kind === 'exit' || (perExe && e.kind !== 'attach' && e.kind !== 'escape'))) return true;
     // Half full is the warning: shed the containers taking more than their
     // share, so one flooding container cannot push the others' events out.
     let reserve = 1;
@@ -560,7 +700,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       shedSome = shed.batch !== batch;
       batch = shed.batch;
     }
-    const marks = marksOf(batch, shedSome, this.perExe ? this.profileIndex : undefined);
+    const marks = marksOf(batch, shedSome, perExe ? this.table.profileMap : undefined);
     // Workers that are behind (or gone, while closing) do not get the batch: their share is counted as lost.
     // What is left for the light containers is judged by its events: many small batches queued behind
     // a flood's big ones are little work, and counting them as batches would drop them first.
@@ -753,14 +893,15 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   }
 
   /** Events, windows and alarms scored so far, and threads held now. */
-  private scored(): { events: number; windows: number; alarms: number; threads: number } {
-    const t = { ...this.retired, threads: 0 };
+  private scored(): { events: number; windows: number; alarms: number; threads: number; unscoredEvents: number } {
+    const t = { events: this.retired.events, windows: this.retired.windows, alarms: this.retired.alarms, threads: 0, unscoredEvents: this.retired.unscored };
     for (const s of this.slots) {
       const v = s.progress.totals;
       t.events += v[0]!;
       t.windows += v[1]!;
       t.alarms += v[2]!;
       t.threads += v[3]!;
+      t.unscoredEvents += v[PROGRESS_UNSCORED]!;
     }
     return t;
   }
@@ -792,6 +933,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       inFlight: this.inFlight,
       threads,
       workers: this.workerCount,
+      models: this.table.size,
+      assignedTargets: this.table.assignedCount,
       latency: {
         count: sorted.length,
         p50: percentile(sorted, 0.5),
@@ -828,6 +971,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       await this.drain();
     }
     this.closed = true;
+    // Changes that never reached the workers never will: nobody waits for them.
+    this.modelOps.length = 0;
+    for (const w of this.opsWaiters.splice(0)) w();
     clearTimeout(this.reapTimer);
     this.reapTimer = undefined;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
@@ -864,7 +1010,10 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
 
   private spawn(index: number, generation: number): Slot {
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
-    const worker = new Worker(WORKER_URL, { workerData: { ...this.init, index, progress } satisfies WorkerInit });
+    // The table as it is now: a replacement reads on in its ring, where markers of later changes wait.
+    const models = [...this.table.entries()].map((e) => this.table.workerModel(e));
+    const init: WorkerInit = { ...this.init, index, progress, models, defaultModel: this.table.default?.id ?? NO_MODEL, assigned: this.table.assignedPairs() };
+    const worker = new Worker(WORKER_URL, { workerData: init });
     let resolveReady!: () => void;
     let rejectReady!: (e: Error) => void;
     const slot: Slot = {
@@ -877,6 +1026,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       syncs: new Map(),
       started: false,
       exited: false,
+      loaded: new Set(models.map((m) => m.id)),
       ready: new Promise<void>((res, rej) => {
         resolveReady = res;
         rejectReady = rej;
@@ -895,6 +1045,9 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       else if (m.type === 'synced') {
         slot.syncs.get(m.seq)?.();
         slot.syncs.delete(m.seq);
+      } else if (m.type === 'model-loaded') {
+        slot.loaded.add(m.model);
+        this.sendModelOps();
       }
     });
     worker.on('error', (err) => {
@@ -920,6 +1073,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     const next = this.spawn(dead.index, dead.generation + 1);
     this.slots[dead.index] = next;
     this.sendRing(next);
+    // A change that waited for the dead worker to load its model waits no more (the replacement starts with it).
+    this.sendModelOps();
     this.emit('worker-exit', { index: dead.index, reason: why });
   }
 
@@ -940,6 +1095,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     this.retired.events += events!;
     this.retired.windows += windows!;
     this.retired.alarms += alarms!;
+    this.retired.unscored += dead.progress.totals[PROGRESS_UNSCORED]!;
     dead.progress.totals.fill(0);
     for (const answer of dead.syncs.values()) answer();
     dead.syncs.clear();

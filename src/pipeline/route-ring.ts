@@ -17,6 +17,16 @@ const UNIT_BYTES = RECORD_LAYOUT.size;
 
 /** Marker units' nr: the process events' record tags (bpf/event.h SW_REC_*), which no syscall number reaches. */
 export { REC_EXEC as MARK_EXEC, REC_FORK as MARK_FORK, REC_EXIT as MARK_EXIT, REC_EXEC as MARK_MIN } from '../capture/proc-event.js';
+/**
+ * A marker user space puts into every ring (Collector.routeModel;
+ * native/route_ring.h kRouteMarkModel): slot = a target id, tid = a model
+ * id, the time's low word = MODEL_ASSIGN (the target's records after it
+ * are scored by that model; NO_MODEL: by the default one) or MODEL_RELEASE
+ * (no later unit names the model).
+ */
+export const MARK_MODEL = 0xfffe;
+export const MODEL_ASSIGN = 0;
+export const MODEL_RELEASE = 1;
 
 /** Units a worker's ring holds by default: 4 MiB of records, about 0.25 s of a million calls a second. */
 export const DEFAULT_ROUTE_UNITS = 1 << 18;

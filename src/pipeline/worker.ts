@@ -1,20 +1,17 @@
-// Scoring worker: per-thread sliding windows over the threads it owns, a
-// detector restored from the model file, and incident grouping.
-import { readFileSync } from 'node:fs';
+// Scoring worker: per-thread sliding windows over the threads it owns, the
+// pipeline's models restored from their files (scorer.ts), each target's
+// calls scored by its own, and incident grouping.
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { NR_U16 as NR, SLOT_U16 as SLOT, TID_U32 as TID, TS_LO_U32 as TS, U16_PER_RECORD as U16, U32_PER_RECORD as U32 } from '../capture/record.js';
-import { FrameDecision } from '../detect/decision.js';
-import { modelFromBytes } from '../detect/model-file.js';
 import { syscallName, syscallNumber } from '../trace/syscalls.js';
-import { IncrementalWindower } from '../window/incremental.js';
 import type { WindowSet } from '../window/window-set.js';
 import { selectWindows } from '../window/windows.js';
-import { makeFilter } from '../window/filter.js';
-import { MARK_EXEC, MARK_EXIT, MARK_FORK, MARK_MIN, ROUTE_CAPACITY, ROUTE_HEADER_BYTES, ROUTE_READ, ROUTE_WANT_WAKE, ROUTE_WRITE, routeHeader } from './route-ring.js';
+import { MARK_EXEC, MARK_EXIT, MARK_FORK, MARK_MIN, MARK_MODEL, MODEL_ASSIGN, MODEL_RELEASE, ROUTE_CAPACITY, ROUTE_HEADER_BYTES, ROUTE_READ, ROUTE_WANT_WAKE, ROUTE_WRITE, routeHeader } from './route-ring.js';
 import { loadAddon } from '../capture/addon.js';
 import { MAX_PROCESSES } from '../process/table.js';
-import { ownerOf, PROGRESS_RING_READ, progressViews, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { NO_MODEL, ownerOf, PROGRESS_RING_READ, PROGRESS_UNSCORED, progressViews, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { Scorer } from './scorer.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -33,7 +30,7 @@ function post(m: FromWorker): void {
 }
 
 const progress = progressViews(init.progress);
-const totals = { events: 0, windows: 0, alarms: 0 };
+const totals = { events: 0, windows: 0, alarms: 0, unscored: 0 };
 /** Batch or flush `seq` is done: its alerts (if any) to the main thread, then the totals and the sequence number in shared memory. */
 function finished(seq: number, live: boolean, alerts: WorkerAlert[]): void {
   if (alerts.length > 0) post({ type: 'ack', seq, index: init.index, live, alerts });
@@ -45,23 +42,96 @@ function publishTotals(): void {
   progress.totals[0] = totals.events;
   progress.totals[1] = totals.windows;
   progress.totals[2] = totals.alarms;
-  progress.totals[3] = windower.liveThreads;
+  progress.totals[3] = liveThreads();
+  progress.totals[PROGRESS_UNSCORED] = totals.unscored;
 }
 
-const { detector, file, profiles } = modelFromBytes(init.model, init.modelName);
-// Window scores, then each thread's frame mean: the one decision eval and replay make too.
-const decision = new FrameDecision(file.calibration.frame, file.calibration.trim);
-const threshold = file.threshold;
-// Per-executable models: profile p scores with detectors[p + 1] against thresholds[p + 1]; -1 is the model's own.
-const detectors = [detector, ...profiles.map((p) => p.detector)];
-const thresholds = [threshold, ...profiles.map((p) => p.calibration.threshold)];
-/** The profile each owned thread runs under (absent: the container-wide one). */
-const ownedProfile = new Map<number, number>();
-/** Trained per executable: an exec starts a thread's windows afresh (and markers name profiles). */
-const perExe = file.profiles !== undefined;
+// The pipeline's models (model-table.ts), by id, and which one scores each
+// target (by target id, the u16 every record carries). A target without a
+// model of its own has the default one; with neither, its events are
+// counted as unscored. Changes come in data order (MARK_MODEL markers in the
+// ring, 'assign' and 'release' messages among pushed batches).
+const scorers = new Map<number, Scorer>();
+for (const m of init.models) scorers.set(m.id, new Scorer(m));
+const defaultScorer: Scorer | null = scorers.get(init.defaultModel) ?? null;
+if (defaultScorer) defaultScorer.targets++;
+const byTarget: Array<Scorer | null> = new Array<Scorer | null>(1 << 16).fill(defaultScorer);
+/** Targets with a model of their own (possibly none: an id this worker never had). */
+const assigned = new Set<number>();
+/**
+ * The scorer each owned thread's windows are in, when it is not the default
+ * one: a thread whose target changes model leaves its windows, frame and
+ * incident behind, so no window mixes calls scored by two models.
+ */
+const threadScorer = new Map<number, Scorer | null>();
+for (let k = 0; k + 1 < init.assigned.length; k += 2) setTargetModel(init.assigned[k]!, init.assigned[k + 1]!);
+
+/** A target's records from here on are scored by model `id` (NO_MODEL: the default). */
+function setTargetModel(target: number, id: number): void {
+  const was = byTarget[target]!;
+  // An id this worker does not hold (a replacement reading markers older than its table) leaves the target unscored until the next marker.
+  const now = id === NO_MODEL ? defaultScorer : (scorers.get(id) ?? null);
+  if (id === NO_MODEL) assigned.delete(target);
+  else assigned.add(target);
+  if (was === now) return;
+  if (was) was.targets--;
+  if (now) now.targets++;
+  byTarget[target] = now;
+}
+
+function releaseModel(id: number): void {
+  const sc = scorers.get(id);
+  if (sc && sc !== defaultScorer) sc.released = true;
+}
+
+/**
+ * Released models no target names go, with the windows of the threads that
+ * were in them; those threads' incidents end at the next pass. Run after a
+ * pass has scored what they held.
+ */
+function collectUnused(): void {
+  for (const sc of scorers.values()) {
+    if (!sc.released || sc.targets > 0) continue;
+    scorers.delete(sc.id);
+    for (const [tid, was] of threadScorer) {
+      if (was !== sc) continue;
+      threadScorer.delete(tid);
+      pendingEnds.push(tid);
+    }
+  }
+}
+/** Threads whose incidents end at the next scoring pass (their model went away). */
+const pendingEnds: number[] = [];
+
+/** The scorer a thread's windows are in (null: none, its events are unscored). */
+function scorerOfThread(tid: number): Scorer | null {
+  const sc = threadScorer.get(tid);
+  return sc === undefined ? defaultScorer : sc;
+}
+
+/** Threads whose windows held calls of another model and were dropped in this pass: [tid, scorer left]. */
+let leftBehind: Array<[number, Scorer]> | undefined;
+
+/**
+ * The scorer of a call of `tid` in `target`: its target's model. A thread
+ * that comes to another model than its windows are in leaves them there.
+ */
+function scorerFor(tid: number, target: number, out: WorkerAlert[]): Scorer | null {
+  const want = byTarget[target]!;
+  const had = scorerOfThread(tid);
+  if (had === want) return want;
+  if (had) {
+    had.forget(tid);
+    (leftBehind ??= []).push([tid, had]);
+  }
+  endIncident(tid, out);
+  if (want === defaultScorer) threadScorer.delete(tid);
+  else threadScorer.set(tid, want);
+  return want;
+}
+
+/** Scratch for window scores, shared by the scorers (each scores its windows before the next). */
 let scores = new Float64Array(1024);
-const size = file.windowSize;
-const windower = new IncrementalWindower(size, { filter: makeFilter(file.filter) });
 
 const EXIT = syscallNumber('exit')!;
 const EXIT_GROUP = syscallNumber('exit_group')!;
@@ -85,35 +155,44 @@ function endIncident(tid: number, out: WorkerAlert[]): void {
 
 function forgetThread(tid: number, out: WorkerAlert[]): void {
   endIncident(tid, out);
-  windower.forget(tid);
-  decision.forget(tid);
+  scorerOfThread(tid)?.forget(tid);
+  threadScorer.delete(tid);
   ownedProfile.delete(tid);
+}
+
+/** Threads held over every model. */
+function liveThreads(): number {
+  let n = 0;
+  for (const sc of scorers.values()) n += sc.windower.liveThreads;
+  return n;
 }
 
 /**
  * Per-executable models: the profile of each window of this batch (-1: the
- * container-wide one), from the profile its thread ran under when the call
- * completing it was made. `before`: a thread's profile before its first
- * change in the batch; `changes`: [position, profile] of each change.
+ * container-wide one), from the executable its thread ran when the call
+ * completing it was made, as `sc` profiles it. `before`: a thread's
+ * executable index before its first change in the batch; `changes`:
+ * [position, executable index] of each change.
  */
-function windowProfiles(count: number, source: Int32Array, tags: ArrayLike<number>, before: Map<number, number>, changes: Map<number, number[]>): Int32Array {
+function windowProfiles(sc: Scorer, count: number, source: Int32Array, tags: ArrayLike<number>, before: Map<number, number>, changes: Map<number, number[]>): Int32Array {
   const out = new Int32Array(count);
   for (let w = 0; w < count; w++) {
     const tid = source[w]!;
     const list = changes.get(tid);
+    let u: number;
     if (!list) {
-      out[w] = ownedProfile.get(tid) ?? -1;
-      continue;
+      u = ownedProfile.get(tid) ?? -1;
+    } else {
+      u = before.get(tid)!;
+      for (let k = 0; k < list.length && list[k]! <= tags[w]!; k += 2) u = list[k + 1]!;
     }
-    let p = before.get(tid)!;
-    for (let k = 0; k < list.length && list[k]! <= tags[w]!; k += 2) p = list[k + 1]!;
-    out[w] = p;
+    out[w] = sc.profileOf(u);
   }
   return out;
 }
 
 /** Scores of windows whose profiles differ: each group by its own detector. */
-function scoreByProfile(windows: WindowSet, of: Int32Array, out: Float64Array): void {
+function scoreByProfile(sc: Scorer, windows: WindowSet, of: Int32Array, out: Float64Array): void {
   const groups = new Map<number, number[]>();
   for (let w = 0; w < windows.count; w++) {
     let g = groups.get(of[w]!);
@@ -122,17 +201,21 @@ function scoreByProfile(windows: WindowSet, of: Int32Array, out: Float64Array): 
   }
   for (const [p, idx] of groups) {
     const part = selectWindows(windows, idx);
-    const scored = detectors[p + 1]!.score(part);
+    const scored = sc.detectors[p + 1]!.score(part);
     for (let k = 0; k < idx.length; k++) out[idx[k]!] = scored[k]!;
   }
 }
 
 /**
- * Per-executable models: every thread's profile, the other workers' threads
- * included (a fork's parent may be one of theirs), from exec and fork
- * markers. Bounded like the process table: lost exits must not grow it.
+ * Per-executable models: every thread's executable index (the pipeline's
+ * list of profiled executables; -1: none of them), the other workers'
+ * threads included (a fork's parent may be one of theirs), from exec and
+ * fork markers. Each model maps the index to a profile of its own when it
+ * scores. Bounded like the process table: lost exits must not grow it.
  */
 const threadProfile = new Map<number, number>();
+/** The executable index each owned thread runs (absent: none profiled). */
+const ownedProfile = new Map<number, number>();
 function setThreadProfile(tid: number, p: number): void {
   if (threadProfile.size >= MAX_PROCESSES && !threadProfile.has(tid)) threadProfile.delete(threadProfile.keys().next().value!);
   threadProfile.set(tid, p);
@@ -141,7 +224,7 @@ function setThreadProfile(tid: number, p: number): void {
 /** What one scoring pass gathers from the markers it meets. */
 interface Marks {
   exited: number[] | undefined;
-  /** A changed thread's profile before its first change in the pass, and [position, profile] of each change. */
+  /** A changed thread's executable index before its first change in the pass, and [position, index] of each change. */
   before: Map<number, number> | undefined;
   changed: Map<number, number[]> | undefined;
 }
@@ -149,24 +232,23 @@ interface Marks {
 /**
  * One process event (protocol: ToWorker marks; route-ring.ts markers), met
  * before record `pos`. An exit ends the thread's history; an exec starts
- * another program, whose windows and frame start afresh under its profile;
- * a new thread runs under its parent's. Returns whether it touched a
- * thread of this worker.
+ * another program, whose windows and frame start afresh (for a model
+ * trained per executable) under its profile; a new thread runs under its
+ * parent's. Returns whether it touched a thread of this worker.
  */
 function applyMark(kind: number, tid: number, arg: number, pos: number, m: Marks): boolean {
   const mine = ownerOf(tid, init.workers) === init.index;
   if (kind === MARK_EXIT) {
     threadProfile.delete(tid);
     if (!mine) return false;
-    windower.forget(tid);
+    scorerOfThread(tid)?.windower.forget(tid);
     (m.exited ??= []).push(tid);
     return true;
   }
-  if (!perExe || (kind !== MARK_EXEC && kind !== MARK_FORK)) return false;
+  if (kind !== MARK_EXEC && kind !== MARK_FORK) return false;
   let p: number;
   if (kind === MARK_EXEC) {
-    // A profile this model does not have (only a broken message could name one) is the container-wide one.
-    p = arg >= 0 && arg < profiles.length ? arg : -1;
+    p = arg >= 0 ? arg : -1;
     setThreadProfile(tid, p);
   } else {
     p = threadProfile.get(arg) ?? -1;
@@ -181,12 +263,18 @@ function applyMark(kind: number, tid: number, arg: number, pos: number, m: Marks
   if (!list) m.changed.set(tid, (list = []));
   list.push(pos, p);
   if (kind === MARK_EXEC) {
-    windower.forget(tid);
-    decision.forget(tid);
+    const sc = scorerOfThread(tid);
+    if (sc?.perExe) sc.forget(tid);
   }
   if (p >= 0) ownedProfile.set(tid, p);
   else ownedProfile.delete(tid);
   return true;
+}
+
+/** A MARK_MODEL marker, or an 'assign' or 'release' message. */
+function applyModelMark(op: number, target: number, id: number): void {
+  if (op === MODEL_ASSIGN) setTargetModel(target, id);
+  else if (op === MODEL_RELEASE) releaseModel(id);
 }
 
 /**
@@ -199,15 +287,22 @@ function scoreRange(u32: Uint32Array, u16: Uint16Array, from: number, to: number
   const me = init.index;
   const n = init.workers;
   let owned = 0;
+  let unscored = 0;
+  const alerts: WorkerAlert[] = [];
+  for (const tid of pendingEnds.splice(0)) endIncident(tid, alerts);
   const m: Marks = { exited: undefined, before: undefined, changed: undefined };
   // The idle clock is this batch's last kernel time, set before its calls are pushed: a thread
   // seen in the first batch must not look idle since time 0 at that batch's sweep.
   let last = to - 1;
   while (last >= from && u16[last * U16 + NR]! >= MARK_MIN) last--;
   const maxTs = last >= from ? u32[last * U32 + TS + 1]! * 4294967296 + u32[last * U32 + TS]! : 0;
-  if (maxTs > 0) windower.tick(maxTs);
+  if (maxTs > 0) for (const sc of scorers.values()) sc.windower.tick(maxTs);
+  // One model for every target (the common case): no per-record lookup of the target's model.
+  let multi = assigned.size > 0;
   let lastTid = -1;
+  let lastTarget = -1;
   let mine = false;
+  let sc: Scorer | null = defaultScorer;
   let x = 0;
   const nMarks = marks ? marks.length : 0;
   // One step past the last record: marks at (or beyond) the batch's end are taken there.
@@ -221,44 +316,100 @@ function scoreRange(u32: Uint32Array, u16: Uint16Array, from: number, to: number
     const tid = u32[i * U32 + TID]!;
     const nr = u16[i * U16 + NR]!;
     if (nr >= MARK_MIN) {
+      if (nr === MARK_MODEL) {
+        applyModelMark(u32[i * U32 + TS]!, u16[i * U16 + SLOT]!, tid);
+        multi = assigned.size > 0;
+        sc = defaultScorer;
+      }
       // A fork marker carries its parent in the time's low word.
-      applyMark(nr, tid, nr === MARK_FORK ? u32[i * U32 + TS]! : u16[i * U16 + SLOT]! - 1, i, m);
+      else applyMark(nr, tid, nr === MARK_FORK ? u32[i * U32 + TS]! : u16[i * U16 + SLOT]! - 1, i, m);
       lastTid = -1;
       continue;
     }
-    if (tid !== lastTid) {
+    if (multi) {
+      // A thread's target may change between two of its calls (it moved to another container).
+      const target = u16[i * U16 + SLOT]!;
+      if (tid !== lastTid || target !== lastTarget) {
+        lastTid = tid;
+        lastTarget = target;
+        mine = ownerOf(tid, n) === me;
+        if (mine) sc = scorerFor(tid, target, alerts);
+      }
+    } else if (tid !== lastTid) {
       lastTid = tid;
       mine = ownerOf(tid, n) === me;
     }
     if (!mine) continue;
+    if (sc === null) {
+      unscored++;
+      continue;
+    }
     owned++;
-    windower.push(tid, nr, i);
+    sc.windower.push(tid, nr, i);
     if (nr === EXIT || nr === EXIT_GROUP) (m.exited ??= []).push(tid);
   }
 
+  let windowCount = 0;
+  let alarms = 0;
+  for (const s of scorers.values()) {
+    if (s.windower.pending === 0) continue;
+    const r = scoreWindows(s, u32, u16, m, alerts);
+    windowCount += r.windows;
+    alarms += r.alarms;
+  }
+  // Windows of threads that left a model were scored by it above: their frames there go too.
+  if (leftBehind) {
+    for (const [tid, s] of leftBehind) s.decision.forget(tid);
+    leftBehind = undefined;
+  }
+  if (m.exited) for (const tid of m.exited) forgetThread(tid, alerts);
+  // Threads that stopped calling (killed, or blocked for long) are forgotten
+  // on the kernel clock, so hours of short-lived processes cost no memory.
+  if (maxTs > 0) {
+    if (maxTs - lastSweepNs > init.idleNs / 4) {
+      lastSweepNs = maxTs;
+      for (const s of scorers.values()) {
+        for (const tid of s.windower.forgetIdle(maxTs - init.idleNs)) {
+          s.decision.forget(tid);
+          if (scorerOfThread(tid) === s) forgetThread(tid, alerts);
+        }
+      }
+    }
+  }
+  collectUnused();
+  for (const tid of pendingEnds.splice(0)) endIncident(tid, alerts);
+  totals.events += owned;
+  totals.windows += windowCount;
+  totals.alarms += alarms;
+  totals.unscored += unscored;
+  return alerts;
+}
+
+/** Score the windows `sc` completed in this pass, and open, count or end incidents. */
+function scoreWindows(sc: Scorer, u32: Uint32Array, u16: Uint16Array, m: Marks, alerts: WorkerAlert[]): { windows: number; alarms: number } {
+  const n = init.workers;
+  const { decision, threshold, thresholds, size } = sc;
   // Views, not copies: this batch's windows are scored before the next push.
-  const { windows, tags } = windower.drainTagged();
+  const { windows, tags } = sc.windower.drainTagged();
   if (scores.length < windows.count) scores = new Float64Array(Math.max(windows.count, scores.length * 2));
   const src = windows.source!;
   // Per-executable models: the windows of profiled threads are scored by their profiles.
   let of: Int32Array | undefined;
-  if (detectors.length > 1 && windows.count > 0) {
-    of = windowProfiles(windows.count, src, tags, m.before ?? new Map(), m.changed ?? new Map());
+  if (sc.detectors.length > 1 && windows.count > 0) {
+    of = windowProfiles(sc, windows.count, src, tags, m.before ?? new Map(), m.changed ?? new Map());
     if (of.every((p) => p === -1)) of = undefined;
   }
-  if (of) scoreByProfile(windows, of, scores);
-  else detector.score(windows, scores);
+  if (of) scoreByProfile(sc, windows, of, scores);
+  else sc.detectors[0]!.score(windows, scores);
   // Exact where a frame may alarm, a cheaper bound below the threshold elsewhere: the same alarms as decide().
   for (let w = 0; w < windows.count; w++) scores[w] = decision.pushAgainst(src[w]!, scores[w]!, of ? thresholds[of[w]! + 1]! : threshold);
-  const alerts: WorkerAlert[] = [];
   let alarms = 0;
-  const source = windows.source!;
   for (let w = 0; w < windows.count; w++) {
     const score = scores[w]!;
     const limit = of ? thresholds[of[w]! + 1]! : threshold;
     // Most windows are normal and most threads have no open incident: skip the map then.
     if (score < limit && incidents.size === 0) continue;
-    const tid = source[w]!;
+    const tid = src[w]!;
     const inc = incidents.get(tid);
     if (score >= limit) {
       alarms++;
@@ -276,33 +427,21 @@ function scoreRange(u32: Uint32Array, u16: Uint16Array, from: number, to: number
         window: names,
         score,
         threshold: limit,
-        detector: detector.name,
-        model: init.modelName,
+        detector: sc.detectorName,
+        model: sc.name,
         count: 1,
         eventTsNs: u32[ev * U32 + TS + 1]! * 4294967296 + u32[ev * U32 + TS]!,
         slot: u16[ev * U16 + SLOT]!,
         incidentKey: init.index + n * nextIncident++,
       };
-      if (of && of[w]! >= 0) first.profile = profiles[of[w]!]!.exe;
+      if (of && of[w]! >= 0) first.profile = sc.profiles[of[w]!]!.exe;
       incidents.set(tid, { key: first.incidentKey, count: 1, quiet: 0, first });
       alerts.push(first);
     } else if (inc && ++inc.quiet >= init.quietWindows) {
       endIncident(tid, alerts);
     }
   }
-  if (m.exited) for (const tid of m.exited) forgetThread(tid, alerts);
-  // Threads that stopped calling (killed, or blocked for long) are forgotten
-  // on the kernel clock, so hours of short-lived processes cost no memory.
-  if (maxTs > 0) {
-    if (maxTs - lastSweepNs > init.idleNs / 4) {
-      lastSweepNs = maxTs;
-      for (const tid of windower.forgetIdle(maxTs - init.idleNs)) forgetThread(tid, alerts);
-    }
-  }
-  totals.events += owned;
-  totals.windows += windows.count;
-  totals.alarms += alarms;
-  return alerts;
+  return { windows: windows.count, alarms };
 }
 
 function onBatch(seq: number, buffer: SharedArrayBuffer, count: number, live: boolean, marks?: number[]): void {
@@ -389,6 +528,14 @@ port.on('message', (raw: unknown) => {
   try {
     if (m.type === 'batch') onBatch(m.seq, m.buffer, m.count, m.live, m.marks);
     else if (m.type === 'ring') attachRing(m.ring);
+    else if (m.type === 'model') {
+      if (!scorers.has(m.model.id)) scorers.set(m.model.id, new Scorer(m.model));
+      post({ type: 'model-loaded', index: init.index, model: m.model.id });
+    } else if (m.type === 'assign') applyModelMark(MODEL_ASSIGN, m.target, m.model);
+    else if (m.type === 'release') {
+      applyModelMark(MODEL_RELEASE, 0, m.model);
+      collectUnused();
+    }
     else if (m.type === 'flush') {
       const alerts: WorkerAlert[] = [];
       for (const tid of [...incidents.keys()]) endIncident(tid, alerts);

@@ -22,6 +22,12 @@ describe('worker messages are validated', () => {
     expect(toWorkerProblem({ type: 'flush', seq: 3 })).toBeUndefined();
     expect(toWorkerProblem({ type: 'sync', seq: 4 })).toBeUndefined();
     expect(toWorkerProblem({ type: 'sync', seq: -1 })).toMatch(/sync message has seq -1/);
+    expect(toWorkerProblem({ type: 'model', model: { id: 2, bytes: new Uint8Array(4), name: 'm', profiles: [0, -1] } })).toBeUndefined();
+    expect(toWorkerProblem({ type: 'model', model: { id: 2, bytes: new Uint8Array(4), name: 'm', profiles: [0xfff0] } })).toMatch(/profiles/);
+    expect(toWorkerProblem({ type: 'model', model: { id: -1, bytes: new Uint8Array(4), name: 'm', profiles: [] } })).toMatch(/carries no model/);
+    expect(toWorkerProblem({ type: 'assign', target: 3, model: 2 })).toBeUndefined();
+    expect(toWorkerProblem({ type: 'assign', target: 70000, model: 2 })).toMatch(/target id/);
+    expect(toWorkerProblem({ type: 'release', model: 1.5 })).toMatch(/model id/);
     fc.assert(
       fc.property(message, (m) => {
         const problem = toWorkerProblem(m);
@@ -36,7 +42,17 @@ describe('worker messages are validated', () => {
   it('a real worker reports malformed messages as fatal and keeps scoring', async () => {
     const stide = fittedModels().find((m) => m.factory.name === 'stide')!;
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
-    const init: WorkerInit = { index: 0, workers: 1, model: stide.bytes, modelName: 'toy', quietWindows: 4, idleNs: 1e12, nice: null, progress };
+    const init: WorkerInit = {
+      index: 0,
+      workers: 1,
+      models: [{ id: 1, bytes: stide.bytes, name: 'toy', profiles: [] }],
+      defaultModel: 1,
+      assigned: [],
+      quietWindows: 4,
+      idleNs: 1e12,
+      nice: null,
+      progress,
+    };
     const worker = new Worker(new URL('../../dist/pipeline/worker.js', import.meta.url), { workerData: init });
     const got: FromWorker[] = [];
     const waitFor = (pred: (m: FromWorker) => boolean): Promise<FromWorker> =>
