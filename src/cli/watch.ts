@@ -10,14 +10,19 @@ import { formatCalibration } from '../detect/calibration.js';
 import { parseCommandArgs, parseDecimal, parseDuration, parseInteger } from './args.js';
 import { withStopSignals } from './signals.js';
 import { setLongTimeout } from '../long-timer.js';
+import { AutoWatch, checkModelsDir } from '../pipeline/auto-watch.js';
 import { parseResponseOptions, RESPONSE_HELP, RESPONSE_OPTIONS } from '../response/options.js';
 import { Responder } from '../response/responder.js';
 import { parseMetricsAddress } from '../metrics/address.js';
 import type { MetricsEndpoint } from '../metrics/endpoint.js';
 
+/** Seconds of live learning for a container no model fits (watch --all-containers). */
+const DEFAULT_LEARN_FOR = 300;
+
 const HELP = `usage: syswarden watch --target <spec> [--target <spec>...] --model <file> [--output <dest>...] [--format json|falco|pretty] [--workers N] [--duration <s>] [--exit-when-gone]
                        [--cpus-per-ring N] [--output-buffer N] [--flush-timeout <s>] [--metrics <ip:port>]
                        [--respond freeze|kill [--freeze-for <s>] [--respond-limit N]]
+       syswarden watch --all-containers [--models <dir>] [--model <file>] [--learn-for <s>] [--save-learnt] [...]
 
 Live detection: alert records as JSON lines on stdout (or --out, appended),
 readable lines with --pretty; stats on stderr every few seconds. The first
@@ -43,6 +48,19 @@ record says so on the outputs that work. At exit, waiting records get
 See docs/alert-delivery.md. --metrics 127.0.0.1:9469 serves Prometheus
 metrics at http://127.0.0.1:9469/metrics (docs/metrics.md).
 
+--all-containers watches every container of the host: those running now,
+and each new one from the creation of its cgroup, before its first exec
+(the kernel adopts new children of the runtimes' cgroups: Docker,
+containerd, CRI-O, Podman, Kubernetes pods), until it exits. Each is scored
+by the model of its image from --models <dir>: <image id hex>.model first,
+then <image name>.model ('/' and ':' as '_', e.g. nginx_1.25.model), else
+by --model if given, else its normal behaviour is learnt live for
+--learn-for seconds (default ${DEFAULT_LEARN_FOR}; 0: it is not scored) and it is scored
+by that from then on (--save-learnt writes that model to --models as
+<image id>.model). A {"type":"container-watched",...} record says how each
+container is scored, {"type":"container-learnt",...} when learning ends.
+See docs/operations.md.
+
 ${RESPONSE_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -65,6 +83,10 @@ export async function run(argv: string[]): Promise<number> {
       format: { type: 'string' },
       'output-buffer': { type: 'string' },
       'flush-timeout': { type: 'string' },
+      'all-containers': { type: 'boolean' },
+      models: { type: 'string' },
+      'learn-for': { type: 'string' },
+      'save-learnt': { type: 'boolean' },
     },
     HELP,
   );
@@ -73,8 +95,17 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const targets = values.target ?? [];
-  if (targets.length === 0) throw new SyswardenError('ERR_USAGE', `watch needs --target <spec>.\n\n${HELP}`);
-  if (!values.model) throw new SyswardenError('ERR_USAGE', `watch needs --model <file> (make one with 'syswarden train').`);
+  const all = values['all-containers'] === true;
+  if (targets.length === 0 && !all) throw new SyswardenError('ERR_USAGE', `watch needs --target <spec> (or --all-containers).\n\n${HELP}`);
+  if (!values.model && !all) throw new SyswardenError('ERR_USAGE', `watch needs --model <file> (make one with 'syswarden train').`);
+  if (!all) {
+    for (const o of ['models', 'learn-for', 'save-learnt'] as const) {
+      if (values[o] !== undefined) throw new SyswardenError('ERR_USAGE', `--${o} goes with --all-containers. Fix: add --all-containers, or drop --${o}.`);
+    }
+  }
+  if (all && values['exit-when-gone']) throw new SyswardenError('ERR_USAGE', '--exit-when-gone does not go with --all-containers (containers come and go; watch keeps running). Fix: drop one of them.');
+  if (values['save-learnt'] && !values.models) throw new SyswardenError('ERR_USAGE', '--save-learnt writes learnt models to the --models directory. Fix: give --models <dir>.');
+  const learnFor = all ? (parseDecimal('learn-for', values['learn-for'], { min: 0, max: 31_622_400, unit: 'seconds' }) ?? DEFAULT_LEARN_FOR) : 0;
   const workers = parseInteger('workers', values.workers, { min: 1, max: 256 });
   const duration = parseDuration('duration', values.duration);
   const every = parseDecimal('stats-every', values['stats-every'], { min: 0.1, max: 86_400, unit: 'seconds' }) ?? 5;
@@ -89,7 +120,8 @@ export async function run(argv: string[]): Promise<number> {
     // anything is attached to the kernel, and nothing is left running after:
     // the model (restored here, so a bad one never reaches a worker), the
     // privilege to load BPF, the alert output, the targets.
-    const model = await PipelineModel.read(values.model!);
+    const model = values.model !== undefined ? await PipelineModel.read(values.model) : undefined;
+    if (values.models !== undefined) checkModelsDir(values.models);
     preflight('auto');
     checkOutputs(delivery, values.out);
     await Promise.all(targets.map((t) => resolveTarget(t)));
@@ -99,11 +131,12 @@ export async function run(argv: string[]): Promise<number> {
     let stats: NodeJS.Timeout | undefined;
     let responder: Responder | undefined;
     let metrics: MetricsEndpoint | undefined;
+    let auto: AutoWatch | undefined;
     try {
       if (respond) responder = await Responder.create({ ...respond, write: (r) => writer.write(r) });
       // Loaded only when asked for: a watch without --metrics does not pay for prom-client.
       if (metricsAt) metrics = await (await import('../metrics/endpoint.js')).MetricsEndpoint.listen(metricsAt);
-      pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, model, ...(workers ? { workers } : {}) });
+      pipeline = await Pipeline.create({ workerNice: AGENT_WORKER_NICE, ...(model ? { model } : {}), ...(workers ? { workers } : {}) });
       const p = pipeline;
       let allGone: (() => void) | undefined;
       p.on('alert', (a: AlertRecord) => {
@@ -119,31 +152,55 @@ export async function run(argv: string[]): Promise<number> {
       const c = collector;
       p.attach(c);
       metrics?.watch({ pipeline: p, collector: c, writer });
+      if (all) {
+        auto = new AutoWatch(c, p, {
+          ...(values.models !== undefined ? { modelsDir: values.models } : {}),
+          ...(model ? { fallback: model } : {}),
+          learnFor,
+          saveLearnt: values['save-learnt'] === true,
+          report: (r) => writer.write(r),
+          warn: (m) => console.error(`syswarden: ${m}`),
+        });
+        await auto.start();
+      }
       const watched = c.targets();
       writer.write({
         type: 'ready',
         time: new Date().toISOString(),
-        detector: p.detector,
-        model: p.modelName,
-        windowSize: p.windowSize,
+        ...(model
+          ? {
+              detector: p.detector,
+              model: p.modelName,
+              windowSize: p.windowSize,
+              calibration: {
+                threshold: model.calibration.threshold,
+                frame: model.calibration.frame,
+                budget: model.calibration.budget,
+                unit: model.calibration.unit,
+                expected: model.calibration.expected,
+              },
+              ...(model.executables ? { knownExecutables: model.executables.size } : {}),
+            }
+          : {}),
         workers: p.workerCount,
         targets: watched.map(targetContainer),
         attach: c.attachMode,
         startupMs: Math.round(performance.now()),
-        calibration: {
-          threshold: model.calibration.threshold,
-          frame: model.calibration.frame,
-          budget: model.calibration.budget,
-          unit: model.calibration.unit,
-          expected: model.calibration.expected,
-        },
-        ...(model.executables ? { knownExecutables: model.executables.size } : {}),
+        ...(auto ? { adopting: auto.parents } : {}),
       });
-      console.error(`syswarden: watching ${targets.join(', ')} with ${p.detector} (window ${p.windowSize}, ${p.workerCount} workers)`);
-      const made = model.summary;
-      console.error([formatCalibration(model.calibration), ...(made ? [made] : [])].join('\n').split('\n').map((l) => `  ${l}`).join('\n'));
+      if (auto) {
+        console.error(`syswarden: watching every container (${watched.length} running; new ones under ${auto.parents.join(', ')} from their creation), ${p.workerCount} workers`);
+        console.error(
+          `  models: ${values.models ? `by image from ${values.models}` : 'no --models directory'}` +
+            (model ? `, else ${model.name}` : learnFor > 0 ? `, else learnt live for ${learnFor} s` : ', else not scored'),
+        );
+      } else console.error(`syswarden: watching ${targets.join(', ')} with ${p.detector} (window ${p.windowSize}, ${p.workerCount} workers)`);
+      if (model) {
+        const made = model.summary;
+        console.error([formatCalibration(model.calibration), ...(made ? [made] : [])].join('\n').split('\n').map((l) => `  ${l}`).join('\n'));
+        if (model.executables) console.error(`  drift: the first exec of an executable other than the ${model.executables.size} the model knows is a 'new-executable' record`);
+      }
       if (metrics) console.error(`  metrics: ${metrics.url}`);
-      if (model.executables) console.error(`  drift: the first exec of an executable other than the ${model.executables.size} the model knows is a 'new-executable' record`);
       let last = { t: Date.now(), events: 0, windows: 0 };
       stats = setInterval(() => {
         const cs = c.stats();
@@ -174,6 +231,7 @@ export async function run(argv: string[]): Promise<number> {
       });
     } finally {
       if (stats) clearInterval(stats);
+      auto?.stop();
       // First: whatever it froze is thawed, and its records written, before anything else closes.
       await responder?.close();
       await metrics?.close();
@@ -185,6 +243,7 @@ export async function run(argv: string[]): Promise<number> {
     const w = writer.stats();
     console.error(
       `syswarden: scored ${p.windows} windows; ${p.incidents} incidents; ${p.droppedEvents} events not scored` +
+        (p.unscoredEvents > 0 ? `; ${p.unscoredEvents} events of containers without a model (learning, or none fits)` : '') +
         (w.lost > 0 ? `; ${writer.lossSummary()}.` : '.'),
     );
     // The exit code tells the truth: alerts that never reached the output are a failure.

@@ -106,8 +106,8 @@ export class WatchMetrics {
   }
 
   private define(withWriter: boolean): void {
-    this.gauge('syswarden_model_info', 'The model scoring the windows: detector, model name and window size (always 1).', ['detector', 'model', 'window'], (s, set) => {
-      set({ detector: s.pipeline.detector, model: s.pipeline.modelName, window: String(s.pipeline.windowSize) }, 1);
+    this.gauge('syswarden_model_info', 'Each model loaded: detector, model name and window size (always 1; with --all-containers, one per image model in use, at most 32).', ['detector', 'model', 'window'], (s, set) => {
+      for (const { model } of s.pipeline.loadedModels()) set({ detector: model.detector, model: model.name, window: String(model.windowSize) }, 1);
     });
     this.gauge('syswarden_targets', 'Targets (containers, cgroups) being watched now.', [], (_s, set, rd) => set({}, rd.targets));
     this.counter('syswarden_events_total', 'Syscall events by stage: kernel (matched by the BPF program for a target), ring (written to the ring buffer), consumer (handed to scoring whole), scored (windowed by a worker).', ['stage'], (rd, add) => {

@@ -2,8 +2,9 @@
 // made, each scored by the model of its image, or by what it is seen doing
 // for a while when no model fits.
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { targetContainer, type AlertRecord, type ContainerLearntRecord, type ContainerWatchedRecord } from '../alert/alert.js';
+import { containerIdOfCgroupName } from '../capture/cgroup.js';
 import type { Collector, TargetInfo } from '../capture/collector.js';
 import type { EventBatch } from '../capture/record.js';
 import { describeContainer, dockerRecord, imageIdHex, isContainerCgroupName, modelFileNames, runtimeLayout } from '../capture/runtime.js';
@@ -83,10 +84,8 @@ export class AutoWatch {
   private readonly learning = new Map<number, Learning>();
   private readonly onAdopted = (t: TargetInfo, how: { late: boolean }) => this.safely(() => this.place(t, how.late ? 'late' : 'creation'));
   private readonly onAdoptError = (err: Error, path: string) => this.options.warn(`cannot watch new container cgroup ${path}: ${err.message}`);
-  private readonly onGone = (t: TargetInfo) => {
-    this.stopLearning(t.id);
-    this.pipeline.assignModel(t.id, null);
-  };
+  // The pipeline drops a removed target's model assignment itself.
+  private readonly onGone = (t: TargetInfo) => void this.stopLearning(t.id);
   private readonly onBatch = (b: EventBatch) => {
     for (const l of this.learning.values()) {
       l.live.add(b);
@@ -171,7 +170,8 @@ export class AutoWatch {
    * adopted container has its model before this thread does anything else.
    */
   private place(t: TargetInfo, since: ContainerWatchedRecord['since']): void | Promise<void> {
-    const id = t.container?.id;
+    // A running container added by its cgroup path is known by the id its cgroup's name carries.
+    const id = t.container?.id ?? containerIdOfCgroupName(basename(t.cgroup.path));
     if (!id) return this.placeDescribed(t, since, undefined);
     const fromDisk = dockerRecord(id);
     if (fromDisk) return this.placeDescribed(t, since, fromDisk);
@@ -184,8 +184,11 @@ export class AutoWatch {
     const identity: ContainerIdentity = info.container ?? { id: '' };
     const chosen = this.modelFor(identity);
     const record: ContainerWatchedRecord = { type: 'container-watched', time: new Date().toISOString(), container: targetContainer(info), since, modelFrom: chosen.from };
-    if (chosen.model) {
-      this.pipeline.assignModel(info.id, chosen.model);
+    const assigned = chosen.model ? this.assign(info.id, chosen.model) : undefined;
+    if (assigned instanceof Error) {
+      record.modelFrom = 'none';
+      chosen.problem = `${chosen.model!.name} could not be loaded: ${assigned.message}`;
+    } else if (chosen.model) {
       record.model = chosen.model.name;
       record.detector = chosen.model.detector;
     } else if ((this.options.learnFor ?? 0) > 0 && this.learning.size < MAX_LEARNING) {
@@ -197,6 +200,17 @@ export class AutoWatch {
     }
     if (chosen.problem) record.problem = chosen.problem;
     this.options.report(record);
+  }
+
+  /** Give a target its model; an error (too many distinct models loaded) is returned, to be said in the target's record. */
+  private assign(id: number, model: PipelineModel): Error | undefined {
+    try {
+      this.pipeline.assignModel(id, model);
+      return undefined;
+    } catch (err) {
+      if (err instanceof SyswardenError) return err;
+      throw err;
+    }
   }
 
   /** The model for a container: by image id, then image name, then learnt in this run, then the fallback; why not, when none. */
@@ -294,8 +308,9 @@ export class AutoWatch {
     const model = new PipelineModel(fitted.bytes, name);
     const hex = imageIdHex(target.container?.imageId);
     if (hex) this.learnt.set(hex, model);
-    if (this.collector.target(id)) this.pipeline.assignModel(id, model);
-    Object.assign(record, { model: name, detector: model.detector, threshold: fitted.result.calibration.threshold, next: 'scored' });
+    const failed = this.collector.target(id) ? this.assign(id, model) : undefined;
+    if (failed) Object.assign(record, { problem: `the learnt model could not be loaded: ${failed.message}`, next: 'unscored' });
+    else Object.assign(record, { model: name, detector: model.detector, threshold: fitted.result.calibration.threshold, next: 'scored' });
     if (this.options.saveLearnt && this.options.modelsDir && hex) {
       const path = join(this.options.modelsDir, `${hex}.model`);
       try {

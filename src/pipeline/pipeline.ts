@@ -500,6 +500,11 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     return this.table.modelFor(checkTargetId(targetId))?.model ?? null;
   }
 
+  /** The models loaded now (the default one, and every one assigned to some target), with how many targets each scores (the default: those without one of their own). */
+  loadedModels(): Array<{ model: PipelineModel; targets: number; isDefault: boolean }> {
+    return [...this.table.entries()].map((e) => ({ model: e.model, targets: e.targets, isDefault: e === this.table.default }));
+  }
+
   /** Resolves when every assignment made so far is in the data path (see assignModel). */
   assignmentsApplied(): Promise<void> {
     if (this.modelOps.length === 0) return Promise.resolve();

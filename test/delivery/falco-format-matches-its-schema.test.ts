@@ -43,6 +43,9 @@ const EVERY: AlertRecord[] = [
   { type: 'container-watched', time: t, container: { ...container, kubernetes: { namespace: 'shop', pod: 'web-0' } }, since: 'creation', modelFrom: 'image-id', model: 'm', detector: 'stide' },
   { type: 'container-learnt', time: t, container, seconds: 60, windows: 5000, model: 'm', detector: 'stide', threshold: 0.5, next: 'scored' },
   { type: 'alerts-lost', time: t, count: 3, total: 9, reason: 'a full disk' },
+  { type: 'response', time: t, action: 'freeze', container, trigger: 'alert', incident: 1, pid: 42, tid: 42, result: 'ok', latencyMs: 12.5, tookMs: 0.4 },
+  { type: 'response-disarmed', time: t, container, action: 'freeze', actions: 3, windowS: 60 },
+  { type: 'response-rearmed', time: t, container, action: 'freeze', suppressed: 51, windowS: 60 },
   {
     type: 'ready', time: t, detector: 'stide', model: 'm', windowSize: 4, workers: 1, targets: [container], attach: 'tp_btf', startupMs: 100,
     calibration: { threshold: 1, frame: 1, budget: 0.05, unit: 'trace', expected: 0 },

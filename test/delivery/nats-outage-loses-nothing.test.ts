@@ -65,7 +65,10 @@ describe('watch --output nats://', () => {
 
     await server.start();
     await cli.waitFor(() => /delivering alerts to nats:\/\/[^ ]+ works again; nothing was lost/.test(cli.stderr()), 'the recovery report');
-    await until(async () => (await streamCount(nc!, 'SW')) >= cli.records().length, 'every record on the bus', 60_000);
+    let onBus = -1;
+    await until(async () => (onBus = await streamCount(nc!, 'SW')) >= cli.records().length, 'every record on the bus', 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}: ${onBus} on the bus, ${cli.records().length} on stdout\n--- stderr ---\n${cli.stderr().slice(-3000)}`);
+    });
     expect(await cli.stop()).toBe(0);
 
     const sent = cli.records();
