@@ -231,8 +231,8 @@ export interface ResponseRecord {
   action: 'freeze' | 'kill' | 'thaw';
   /** The container acted on (for a kill: the one the process belongs to). */
   container: AlertContainer;
-  /** What set it off: an 'alert' or an 'escape' record; for a thaw, the end of --freeze-for ('timer') or of watch ('exit'). */
-  trigger: 'alert' | 'escape' | 'timer' | 'exit';
+  /** What set it off: an 'alert' or an 'escape' record; for a thaw, the end of --freeze-for ('timer'), of watch ('exit'), or of the container ('gone'). */
+  trigger: 'alert' | 'escape' | 'timer' | 'exit' | 'gone';
   /** The alert's incident number (trigger 'alert'). */
   incident?: number;
   /** The process of the triggering record (a kill's target). */
@@ -247,6 +247,8 @@ export interface ResponseRecord {
   tookMs: number;
   /** On a thaw: how long the container was frozen, ms. */
   frozenMs?: number;
+  /** On a thaw: incidents in the container while it was frozen (no record each). */
+  incidentsWhileFrozen?: number;
 }
 
 /**
@@ -352,7 +354,7 @@ function formatResponse(a: ResponseRecord): string {
   const why = a.trigger === 'alert' ? ` for #${a.incident ?? '?'}` : a.trigger === 'escape' ? ` for the escape of ${a.pid ?? '?'}` : a.trigger === 'exit' ? ' at exit' : ' (--freeze-for over)';
   const result = a.result === 'ok' ? 'done' : `${a.result}: ${a.reason ?? 'no reason given'}`;
   const lat = a.latencyMs !== undefined ? `, ${a.latencyMs.toFixed(1)} ms after the syscall` : '';
-  const frozen = a.frozenMs !== undefined ? `, frozen ${(a.frozenMs / 1000).toFixed(1)} s` : '';
+  const frozen = a.frozenMs !== undefined ? `, frozen ${(a.frozenMs / 1000).toFixed(1)} s${a.incidentsWhileFrozen ? ` (${a.incidentsWhileFrozen} incident(s) meanwhile)` : ''}` : '';
   return `${a.time}  RESPOND ${what} ${nameOf(a.container)}${why}: ${result}${lat}${frozen}`;
 }
 

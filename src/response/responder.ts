@@ -59,6 +59,8 @@ interface Frozen {
   container: AlertContainer;
   since: number;
   timer?: { clear(): void };
+  /** Incidents in it while it was frozen: counted here and told on the thaw, not a record each (a flood would write thousands). */
+  incidents: number;
 }
 
 /** The records that set off an action: an 'alert' (an incident's first record) or an 'escape'. */
@@ -230,7 +232,11 @@ export class Responder {
       return this.done(rec, received, 'failed', `syswarden itself runs in ${this.ownCgroup}, inside ${key}: freezing it would freeze syswarden too`);
     }
     const held = this.frozen.get(key);
-    if (held) return this.done(rec, received, 'skipped', `already frozen by syswarden ${Math.round(performance.now() - held.since)} ms ago`);
+    if (held) {
+      held.incidents++;
+      this.counts.skipped++;
+      return;
+    }
     const dir = join(cgroup2Mount(), key);
     try {
       if (freezeRequested(dir)) return this.done(rec, received, 'skipped', 'already frozen by someone else (cgroup.freeze is 1): syswarden leaves it, and will not thaw it');
@@ -240,7 +246,7 @@ export class Responder {
     const guardDead = this.guard!.deadReason();
     if (guardDead) return this.done(rec, received, 'failed', `the thaw guard is not running (${guardDead}): syswarden will not freeze what a crash could leave frozen`);
     if (!this.armed(key, container)) return;
-    const f: Frozen = { dir, container, since: performance.now() };
+    const f: Frozen = { dir, container, since: performance.now(), incidents: 0 };
     this.frozen.set(key, f);
     this.guard!.frozen(dir);
     try {
@@ -261,13 +267,13 @@ export class Responder {
     this.done(rec, received, confirmed ? 'ok' : 'failed', confirmed ? undefined : `asked, but cgroup.events did not say frozen within ${this.freezeTimeoutMs} ms (a task in uninterruptible sleep?); it stays asked until the thaw`, { eventTsNs: r.eventTsNs });
   }
 
-  private thaw(f: Frozen, trigger: 'timer' | 'exit'): void {
+  private thaw(f: Frozen, trigger: 'timer' | 'exit' | 'gone'): void {
     f.timer?.clear();
     const key = f.container.cgroup!;
     if (this.frozen.get(key) !== f) return;
     this.frozen.delete(key);
     const started = performance.now();
-    const rec: Omit<ResponseRecord, 'result' | 'tookMs'> = { type: 'response', time: '', action: 'thaw', container: f.container, trigger, frozenMs: round(started - f.since) };
+    const rec: Omit<ResponseRecord, 'result' | 'tookMs'> = { type: 'response', time: '', action: 'thaw', container: f.container, trigger, frozenMs: round(started - f.since), incidentsWhileFrozen: f.incidents };
     try {
       writeFreeze(f.dir, false);
       this.guard!.thawed(f.dir);
@@ -288,7 +294,7 @@ export class Responder {
     this.disarmer.forget(key);
     this.containers.delete(key);
     const f = this.frozen.get(key);
-    if (f) this.thaw(f, 'exit');
+    if (f) this.thaw(f, 'gone');
   }
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ResponseDisarmedRecord, ResponseRearmedRecord } from '../../src/alert/alert.js';
+import type { ResponseDisarmedRecord, ResponseRearmedRecord, ResponseRecord } from '../../src/alert/alert.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { runWorkload, waitFor } from '../capture/helpers.js';
 import { saveAlarmingModel } from '../pipeline/helpers.js';
@@ -58,8 +58,13 @@ describe('the disarmer', () => {
       expect(freezes).toHaveLength(3);
       expect(after.filter((r) => r.type === 'response' && r.action !== 'thaw')).toEqual([]);
       expect(cgroupFrozen(cg.dir)).toBe(false);
+      // Incidents while it was frozen write no record each: the thaws count them.
+      expect(before.filter((r) => r.type === 'response' && r.action === 'freeze' && r.result === 'skipped')).toEqual([]);
+      const thaws = w.records.filter((r) => r.type === 'response' && r.action === 'thaw') as ResponseRecord[];
+      for (const t of thaws) expect(t.incidentsWhileFrozen).toBeGreaterThanOrEqual(0);
+      const whileFrozen = thaws.reduce((n, t) => n + (t.incidentsWhileFrozen ?? 0), 0);
       const suppressedAlerts = after.filter((r) => r.type === 'alert').length;
-      console.log(`disarmer: ${freezes.length} freezes, then disarmed; ${suppressedAlerts} more incidents got no action; ${before.filter((r) => r.type === 'response' && r.result === 'skipped').length} skipped (already frozen)`);
+      console.log(`disarmer: ${freezes.length} freezes, then disarmed; ${suppressedAlerts} more incidents got no action; ${whileFrozen} incidents while frozen (counted on the thaws)`);
 
       // Quiet for a window: armed again, with the count of what it let pass.
       await waitFor(() => w.records.some((r) => r.type === 'response-rearmed'), 'the re-arm', windowMs + 20_000);
