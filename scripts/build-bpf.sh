@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # Builds the BPF side into OUT_DIR: vmlinux.h (from the running kernel's BTF),
-# syscalls.bpf.o (clang -target bpf) and syscalls.skel.h (bpftool gen skeleton).
+# syscalls.bpf.o (clang -target bpf) and syscalls.skel.h (bpftool gen skeleton),
+# or copies the prebuilt pair from SYSWARDEN_BPF_PREBUILT.
 # Both the cmake-js build and the node-gyp fallback call this one script.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:?usage: build-bpf.sh OUT_DIR}"
 mkdir -p "$out"
+
+# The package's fallback build (scripts/install.mjs) reuses the object and
+# skeleton compiled once at pack time: CO-RE makes them fit any kernel with
+# BTF, and the host then needs neither clang, bpftool nor its BTF headers.
+if [ -n "${SYSWARDEN_BPF_PREBUILT:-}" ]; then
+  for f in syscalls.bpf.o syscalls.skel.h; do
+    [ -r "$SYSWARDEN_BPF_PREBUILT/$f" ] || { echo "build-bpf: SYSWARDEN_BPF_PREBUILT=$SYSWARDEN_BPF_PREBUILT has no $f. Unset it to compile the BPF program here." >&2; exit 1; }
+    cp "$SYSWARDEN_BPF_PREBUILT/$f" "$out/$f"
+  done
+  exit 0
+fi
 btf="${SYSWARDEN_VMLINUX_BTF:-/sys/kernel/btf/vmlinux}"
 clang_bin="${CLANG:-clang}"
 bpftool_bin="${BPFTOOL:-bpftool}"

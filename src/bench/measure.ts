@@ -26,10 +26,10 @@ export interface ProcResult {
 }
 
 /** Run a program to completion, timing it on the monotonic clock. */
-export function runProcess(cmd: string, args: string[], options: { timeoutMs?: number } = {}): Promise<ProcResult> {
+export function runProcess(cmd: string, args: string[], options: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProcResult> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(options.cwd ? { cwd: options.cwd } : {}), ...(options.env ? { env: options.env } : {}) });
     let stdout = '';
     let stderr = '';
     p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

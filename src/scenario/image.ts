@@ -82,7 +82,17 @@ function cacheDirReady(dir: string): void {
   }
 }
 
-/** The minimal Debian root filesystem every image starts from (debootstrap --variant=minbase), as a cached tarball. */
+/**
+ * The minimal Debian root filesystem every image starts from (debootstrap
+ * --variant=minbase), as a cached tarball; made on first use. Also the
+ * "clean host" the package test installs syswarden into.
+ */
+export async function baseRootfsTarball(opts: BuildOptions = {}): Promise<string> {
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  cacheDirReady(cacheDir);
+  return baseTarball(cacheDir, opts);
+}
+
 async function baseTarball(cacheDir: string, opts: BuildOptions): Promise<string> {
   const tar = join(cacheDir, `base-${SUITE}-minbase-v${BASE_VERSION}.tar`);
   if (existsSync(tar)) return tar;
@@ -162,6 +172,26 @@ export async function buildImage(recipe: ImageRecipe, opts: BuildOptions = {}): 
  * happens to this process.
  */
 function inChroot(root: string, script: string, what: string, opts: BuildOptions): Promise<void> {
-  const inner = `mount --bind /proc "$1/proc" && mount --bind /dev "$1/dev" && exec chroot "$1" /bin/sh -c "$2"`;
-  return run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', inner, 'sh', root, script], what, 30 * 60_000, opts.signal);
+  const [cmd, args] = chrootCommand(root, script);
+  return run(cmd, args, what, 30 * 60_000, opts.signal);
+}
+
+export interface ChrootOptions {
+  /** Also bind /sys with everything under it (cgroups, BTF, bpffs): for loading BPF programs in the chroot. */
+  sys?: boolean;
+  /** A network namespace of its own with nothing in it: nothing in the chroot reaches a registry or a mirror. */
+  noNetwork?: boolean;
+}
+
+/**
+ * The command (for spawn) that runs `script` with sh in the chroot at `root`,
+ * in a mount namespace of its own: what is mounted there for it vanishes with
+ * the namespace, however the script ends. The last process of the chain is
+ * the script's shell itself (exec), so a signal sent to the spawned pid
+ * reaches it.
+ */
+export function chrootCommand(root: string, script: string, opts: ChrootOptions = {}): [string, string[]] {
+  const sys = opts.sys ? ` && mount --rbind /sys "$1/sys"` : '';
+  const inner = `mount --bind /proc "$1/proc" && mount --bind /dev "$1/dev"${sys} && exec chroot "$1" /bin/sh -c "$2"`;
+  return ['unshare', ['--mount', '--propagation', 'private', ...(opts.noNetwork ? ['--net'] : []), 'sh', '-c', inner, 'sh', root, script]];
 }
