@@ -56,10 +56,11 @@ for (const [cmd, pkg] of [
 if (!existsSync('/usr/include/bpf/libbpf.h')) missing.push('libbpf-dev');
 if (missing.length > 0) {
   fail(
-    `the prebuilt native addon does not load here, and building it needs ${missing.join(', ')}.\n` +
-      `Why the prebuilt one does not load:\n${why}\n` +
-      `Fix: on a linux-x64 host with glibc >= 2.34 the prebuilt addon needs no build tools (docs/install.md); ` +
-      `elsewhere install the build tools (Debian/Ubuntu: apt-get install ${missing.join(' ')}) and run \`npm rebuild syswarden\`.`,
+    (force
+      ? `SYSWARDEN_BUILD_FROM_SOURCE=1 asks for a build from source, which needs ${missing.join(', ')}.\n`
+      : `the prebuilt native addon does not load here, and building it needs ${missing.join(', ')}.\nWhy the prebuilt one does not load:\n${why}\n`) +
+      `Fix: unset SYSWARDEN_BUILD_FROM_SOURCE on a linux-x64 host with glibc >= 2.34, where the prebuilt addon needs no build tools (docs/install.md), ` +
+      `or install the build tools (Debian/Ubuntu: apt-get install ${missing.join(' ')}) and run \`npm rebuild syswarden\`.`,
   );
 }
 

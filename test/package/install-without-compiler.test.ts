@@ -122,6 +122,15 @@ describe('the packed tarball on a host without build tools', () => {
     expect(existsSync(join(root, 'usr', 'bin', 'syswarden'))).toBe(true);
   });
 
+  it('a build from source asked for there fails with one message naming the missing packages', async () => {
+    const r = await inChroot(`cd ${INSTALLED} && SYSWARDEN_BUILD_FROM_SOURCE=1 exec node scripts/install.mjs`, { noNetwork: true }, 60_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/SYSWARDEN_BUILD_FROM_SOURCE=1 asks for a build from source, which needs g\+\+, make, .*pkg-config, libbpf-dev/);
+    expect(r.stderr).toMatch(/apt-get install g\+\+ make/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(root, INSTALLED, 'build'))).toBe(false);
+  });
+
   it('`syswarden record` there captures a real process on the real kernel', async () => {
     cg = createScratchCgroup(`sw-test-pkg-${process.pid}`);
     const out = '/tmp/pkg.swrec';
