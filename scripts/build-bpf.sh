@@ -21,10 +21,12 @@ fi
 btf="${SYSWARDEN_VMLINUX_BTF:-/sys/kernel/btf/vmlinux}"
 clang_bin="${CLANG:-clang}"
 bpftool_bin="${BPFTOOL:-bpftool}"
+strip_bin="${LLVM_STRIP:-llvm-strip}"
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "build-bpf: '$1' not found. $2" >&2; exit 1; }; }
 need "$clang_bin" "Install clang (Debian: apt-get install clang) or set CLANG."
 need "$bpftool_bin" "Install bpftool (Debian: apt-get install bpftool) or set BPFTOOL."
+need "$strip_bin" "Install llvm (Debian: apt-get install llvm) or set LLVM_STRIP."
 [ -r "$btf" ] || { echo "build-bpf: no kernel BTF at $btf. Use a kernel built with CONFIG_DEBUG_INFO_BTF=y or set SYSWARDEN_VMLINUX_BTF." >&2; exit 1; }
 [ -r /usr/include/bpf/bpf_helpers.h ] || { echo "build-bpf: libbpf headers missing. Install libbpf-dev." >&2; exit 1; }
 
@@ -44,5 +46,8 @@ esac
 "$clang_bin" -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_${target_arch} \
   -I"$out" -I"$root/bpf" -I/usr/include/"$arch"-linux-gnu \
   -c "$root/bpf/syscalls.bpf.c" -o "$out/syscalls.bpf.o"
+# -g is for BTF, which CO-RE needs; the DWARF it also brings is five sixths of
+# the object and of the skeleton the addon embeds, and nothing reads it.
+"$strip_bin" -g "$out/syscalls.bpf.o"
 "$bpftool_bin" gen skeleton "$out/syscalls.bpf.o" name syscalls_bpf > "$out/syscalls.skel.h.tmp"
 mv "$out/syscalls.skel.h.tmp" "$out/syscalls.skel.h"
