@@ -23,13 +23,16 @@ if (existsSync(join(root, 'src', 'cli', 'main.ts'))) process.exit(0);
 const { loadAddon, prebuildDir } = await import('../dist/capture/addon.js');
 const force = process.env.SYSWARDEN_BUILD_FROM_SOURCE === '1';
 
+// Why a build is needed: one line (the prebuilt addon's own failure), and the loader's full list.
 let why = 'SYSWARDEN_BUILD_FROM_SOURCE=1';
+let detail = why;
 if (!force) {
   try {
     loadAddon();
     process.exit(0);
   } catch (err) {
-    why = err.message;
+    detail = err.message;
+    why = detail.split('\n').find((l) => l.includes(prebuildDir()))?.trim() ?? detail.split('\n')[0];
   }
 }
 
@@ -49,7 +52,7 @@ for (const [cmd, pkg] of [
   ['make', 'make'],
   ['python3', 'python3'],
   ['pkg-config', 'pkg-config'],
-  ...(reusesBpf ? [] : [['clang', 'clang'], ['bpftool', 'bpftool']]),
+  ...(reusesBpf ? [] : [['clang', 'clang'], ['llvm-strip', 'llvm'], ['bpftool', 'bpftool']]),
 ]) {
   if (!onPath(cmd)) missing.push(pkg);
 }
@@ -58,7 +61,7 @@ if (missing.length > 0) {
   fail(
     (force
       ? `SYSWARDEN_BUILD_FROM_SOURCE=1 asks for a build from source, which needs ${missing.join(', ')}.\n`
-      : `the prebuilt native addon does not load here, and building it needs ${missing.join(', ')}.\nWhy the prebuilt one does not load:\n${why}\n`) +
+      : `the prebuilt native addon does not load here, and building it needs ${missing.join(', ')}.\n${detail}\n`) +
       `Fix: unset SYSWARDEN_BUILD_FROM_SOURCE on a linux-x64 host with glibc >= 2.34, where the prebuilt addon needs no build tools (docs/install.md), ` +
       `or install the build tools (Debian/Ubuntu: apt-get install ${missing.join(' ')}) and run \`npm rebuild syswarden\`.`,
   );
@@ -79,7 +82,7 @@ if (r.error || r.status !== 0) {
   const tail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
   fail(
     `building the native addon from source failed (${r.error ? r.error.message : `node-gyp exit ${r.status}`}); the full log is ${log}.\n${tail}\n` +
-      `Why it was built: ${why.split('\n')[0]}`,
+      `Why it was built: ${why}`,
   );
 }
 try {
@@ -88,4 +91,4 @@ try {
   fail(`the addon built from source does not load either: ${err.message.split('\n')[0]} (build log: ${log}).`);
 }
 rmSync(logDir, { recursive: true, force: true });
-console.log(`syswarden: built the native addon from source with node-gyp${reusesBpf ? ' (BPF object from the package)' : ''}: ${why.split('\n')[0]}`);
+console.log(`syswarden: built the native addon from source with node-gyp${reusesBpf ? ' (BPF object from the package)' : ''}, because ${why}`);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,4 +158,20 @@ describe('the packed tarball on a host without build tools', () => {
     expect(s.syscalls.find((x) => x.name === 'getsid')?.count).toBe(6000);
     expect(s.events).toBeGreaterThanOrEqual(6000);
   }, 180_000);
+
+  it('where the prebuilt addon does not load and nothing can build it, the install fails saying why and what to install', async () => {
+    // A host that lacks a library the prebuilt addon needs, simulated by taking the shipped libbpf away.
+    const lib = join(root, INSTALLED, 'prebuilds', 'linux-x64', 'libbpf.so.1');
+    renameSync(lib, `${lib}.away`);
+    try {
+      const r = await inChroot(`cd ${INSTALLED} && exec node scripts/install.mjs`, { noNetwork: true }, 60_000);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/the prebuilt native addon does not load here, and building it needs g\+\+/);
+      expect(r.stderr).toMatch(/prebuilds\/linux-x64\/syswarden\.node: libbpf\.so\.1: cannot open shared object file/);
+      expect(r.stderr).toMatch(/apt-get install g\+\+ make/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      renameSync(`${lib}.away`, lib);
+    }
+  });
 });
