@@ -164,7 +164,7 @@ export function mergeModels(inputs: readonly MergeInput[], opts: MergeOptions = 
   const meta: Record<string, unknown> = {
     source: 'merge',
     windows,
-    threads: inputs.reduce((n, m) => n + numberIn(m.file.meta, 'threads'), 0),
+    ...(inputs.every((m) => typeof m.file.meta.threads === 'number') ? { threads: inputs.reduce((n, m) => n + numberIn(m.file.meta, 'threads'), 0) } : {}),
     merged: {
       inputs: inputs.map((m) => ({ file: m.where, digest: modelDigest(m.bytes), threshold: m.file.threshold, windows: numberIn(m.file.meta, 'windows'), createdAt: m.file.createdAt })),
       lineage: [...seen.keys()],
