@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { isSyswardenError } from '../errors.js';
-import { packageVersion } from '../version.js';
+import { buildIdentity, formatBuildIdentity } from '../version.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
   replay: { help: 'score a recording or trace offline, as watch would', load: async () => (await import('./replay.js')).run },
   bench: { help: 'benchmarks: overhead against bare and strace, capacity, latency', load: async () => (await import('./bench.js')).run },
   soak: { help: 'run the full pipeline for a long time and watch memory, CPU and loss', load: async () => (await import('./soak.js')).run },
+  model: { help: 'fleet models: info, merge models learnt on many hosts, diff', load: async () => (await import('./model.js')).run },
   demo: { help: 'the built-in default job (see README)', load: async () => (await import('./demo.js')).run },
   scenario: { help: 'record labelled datasets of real containers under attack (list, run)', load: async () => (await import('./scenario.js')).run },
   eval: { help: 'evaluate detectors on labelled traces (the reference study\'s protocol)', load: async () => (await import('./eval.js')).run },
@@ -30,7 +31,9 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V') {
-    console.log(`syswarden ${packageVersion()}`);
+    // The build's identifiers too: `model info` prints the same ones from a model, to match the two.
+    const build = buildIdentity((await import('../detect/model-file.js')).MODEL_FORMAT);
+    console.log([`syswarden ${build.version}`, ...formatBuildIdentity(build)].join('\n'));
     return 0;
   }
   const command = COMMANDS[name];

@@ -1,7 +1,8 @@
 import { SyswardenError } from '../errors.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, optNumber, requireWindows } from './common.js';
-import type { Detector, DetectorFactory } from './detector.js';
+import type { Detector, DetectorFactory, LearntTable } from './detector.js';
+import { mergeInputs } from './lib/mergeable.js';
 import { BagIndex } from './bag-index.js';
 import { SequenceStore, WindowTable } from './window-table.js';
 import { badState, stateObject, stateWindowSize } from './lib/state.js';
@@ -148,6 +149,21 @@ export class Bosc implements Detector {
     return { windowSize: this.windowSize, bags: this.bags.toArray() };
   }
 
+  learnt(): LearntTable[] {
+    return [{ what: 'bag', width: this.windowSize, rows: this.bags.view() }];
+  }
+
+  /** The union of the normal bags. */
+  static merge(detectors: readonly Detector[]): Bosc {
+    const list = mergeInputs('bosc', detectors, Bosc);
+    const d = new Bosc();
+    const size = list[0]!.windowSize;
+    d.setSize(size);
+    d.resetBags(size);
+    for (const x of list) d.learn({ size, count: x.bags.size, data: x.bags.view() });
+    return d;
+  }
+
   static restore(state: unknown): Bosc {
     const s = stateObject('bosc', state);
     if (!(s.bags instanceof Uint16Array)) {
@@ -170,4 +186,5 @@ export const factory: DetectorFactory<BoscOptions> = {
   description: 'bag of system calls: distance from a window\'s call frequencies to the nearest normal bag (Abed et al. 2015)',
   create: (options) => new Bosc(options),
   restore: (state) => Bosc.restore(state),
+  merge: (detectors) => Bosc.merge(detectors),
 };

@@ -4,6 +4,7 @@ import { concatWindows, selectWindows } from '../window/windows.js';
 import { justAbove, twoNumbers } from './common.js';
 import { decisionScores } from './decision.js';
 import type { Detector, DetectorFactory } from './detector.js';
+import { sampleHeldOut, type HeldOut } from './held-out.js';
 import { Prng } from './lib/prng.js';
 
 /**
@@ -111,7 +112,7 @@ function distinct(a: Int32Array, count: number): number[] {
  * live scoring, and each part's highest decision score is its peak. The
  * threshold is then chosen from the peaks (see thresholdFromPeaks).
  */
-export function calibrate(input: CalibrateInput): { detector: Detector; calibration: Calibration } {
+export function calibrate(input: CalibrateInput): { detector: Detector; calibration: Calibration; heldOut: () => HeldOut } {
   const { normal, partOf, factory } = input;
   checkBudget(input.budget, input.unit);
   if (!normal.source) throw new SyswardenError('ERR_INVALID_INPUT', 'calibration needs the stream of every window.');
@@ -135,6 +136,8 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   detector.fit(input.attack && detector.supervised ? concatWindows([normal, input.attack]) : normal);
   const foldOptions = { ...input.options, ...detector.calibrationOptions?.() };
   const peakOf = new Map<number, number>(parts.map((p) => [p, 0]));
+  /** The window at which each part peaked (where its peak is above 0), for the held-out sample. */
+  const peakAt = new Map<number, number>();
   for (let f = 0; f < folds; f++) {
     const learnIdx: number[] = [];
     const heldIdx: number[] = [];
@@ -146,10 +149,39 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
     const decided = decisionScores(held, foldModel.score(held), input.frame, trim);
     for (let k = 0; k < heldIdx.length; k++) {
       const p = partOf[heldIdx[k]!]!;
-      if (decided[k]! > peakOf.get(p)!) peakOf.set(p, decided[k]!);
+      if (decided[k]! > peakOf.get(p)!) {
+        peakOf.set(p, decided[k]!);
+        peakAt.set(p, heldIdx[k]!);
+      }
     }
   }
   const peaks = Float64Array.from(peakOf.values()).sort();
+  const calibration = calibrationFromPeaks(peaks, { ...input, trim, folds, how: `${folds}-fold cross-validation, frame means` }, detector);
+  // Sampled only when asked (train keeps it in the model; eval does not).
+  return { detector, calibration, heldOut: () => sampleHeldOut(normal, partOf, peakAt) };
+}
+
+/** What a threshold is set for, beside the held-out peaks (see calibrationFromPeaks). */
+export interface PeaksInput {
+  budget: number;
+  unit: BudgetUnit;
+  part: Calibration['part'];
+  /** Hours per part (unit 'hour'). */
+  partHours?: number;
+  frame: number;
+  trim: number;
+  folds: number;
+  /** How the peaks were measured, for the rule (e.g. '25-fold cross-validation, frame means'). */
+  how: string;
+}
+
+/**
+ * The calibration that meets `input.budget` on held-out `peaks` (ascending)
+ * of `detector`: the one rule for training and for merged models. A
+ * threshold above the highest score any window can reach is refused
+ * (ERR_UNREACHABLE_THRESHOLD): a model that could never alarm is not saved.
+ */
+export function calibrationFromPeaks(peaks: Float64Array, input: PeaksInput, detector: Detector): Calibration {
   const partHours = input.unit === 'hour' ? input.partHours ?? 0 : 0;
   if (input.unit === 'hour' && !(partHours > 0)) throw new SyswardenError('ERR_INVALID_INPUT', 'an hourly budget needs the length of each held-out part.');
   const perPart = input.unit === 'hour' ? Math.min(0.5, input.budget * partHours) : input.budget;
@@ -157,28 +189,28 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   const chosen = thresholdFromPeaks(peaks, perPart, max);
   const calibration: Calibration = {
     frame: input.frame,
-    trim,
+    trim: input.trim,
     threshold: chosen.threshold,
     budget: input.budget,
     unit: input.unit,
     part: input.part,
     partHours,
     peaks,
-    folds,
+    folds: input.folds,
     observed: chosen.observed,
     expected: input.unit === 'hour' ? chosen.expected / partHours : chosen.expected,
-    rule: describe(chosen, peaks.length, folds, input.part, perPart),
+    rule: describe(chosen, peaks.length, input.how, input.part, perPart),
   };
   // Strictly: a threshold a hair above the bound (just above a peak that is the bound) is still one no frame can reach.
   if (chosen.threshold > max) {
     const [t, m] = twoNumbers(chosen.threshold, max);
     throw new SyswardenError(
       'ERR_UNREACHABLE_THRESHOLD',
-      `${factory.name}: meeting a budget of ${formatBudget(calibration)} needs a threshold of ${t}, above the highest score ${m} any window can reach: the model could never alarm, so it was not saved. ` +
+      `${detector.name}: meeting a budget of ${formatBudget(calibration)} needs a threshold of ${t}, above the highest score ${m} any window can reach: the model could never alarm, so it was not saved. ` +
         `Fix: train on more normal data, allow more false alarms (--false-alarms), or choose another --detector.`,
     );
   }
-  return { detector, calibration };
+  return calibration;
 }
 
 export interface ChosenThreshold {
@@ -351,8 +383,8 @@ function partWord(part: Calibration['part'], n: number): string {
   return n === 1 ? 'segment of the training data' : 'segments of the training data';
 }
 
-function describe(c: ChosenThreshold, n: number, folds: number, part: Calibration['part'], rate: number): string {
-  const held = `${n} held-out ${partWord(part, n)} (${folds}-fold cross-validation, frame means)`;
+function describe(c: ChosenThreshold, n: number, how: string, part: Calibration['part'], rate: number): string {
+  const held = `${n} held-out ${partWord(part, n)} (${how})`;
   if (c.how === 'quantile') return `the lowest threshold that at most ${quantileAllowance(n, rate)} of the peaks of ${held} reach (a new part's peak then reaches it with probability ${quantileAllowance(n, rate) + 1}/${n + 1})`;
   if (c.how === 'floor') return `just above the second highest peak of ${held}: the exponential tail fitted to their upper half would let more than one of them alarm, so only the single most unusual one may`;
   if (c.how === 'tail') {

@@ -52,6 +52,8 @@ export interface Detector {
    * costly (see hybrid.ts).
    */
   workPerWindow?(): number;
+  /** What the fitted model has learnt, for `model diff` (one-class sequence detectors). */
+  learnt?(): LearntTable[];
   /** One or more lines on what the fitted model is made of, for train and watch to print (hybrid: its parts and their units). */
   summary?(): string;
 }
@@ -64,4 +66,27 @@ export interface DetectorFactory<O = Record<string, unknown>> {
   readonly description: string;
   create(options?: Partial<O> & { seed?: number }): Detector;
   restore(state: unknown): Detector;
+  /**
+   * One-class detectors whose normal profile is a union or a sum (of
+   * windows, bags, transition counts): a detector that has learnt what all
+   * of `detectors` learnt, as if fitted on all their training data
+   * (`syswarden model merge`). They must be of this kind, window size and
+   * options; a mismatch throws ERR_MODEL_MISMATCH naming it. `options`: what
+   * the merged detector cannot take from its inputs (a hybrid's units, which
+   * merge measures again). Absent: the detector cannot be merged.
+   */
+  merge?(detectors: readonly Detector[], options?: Record<string, unknown>): Detector;
+}
+
+/**
+ * What a fitted detector has learnt, as tables of call sequences (and how
+ * often each was seen, where it counts): what `syswarden model diff` compares.
+ */
+export interface LearntTable {
+  /** What a row is, e.g. 'window', 'bag', 'ngram:transition'. */
+  what: string;
+  /** Calls per row. */
+  width: number;
+  rows: Uint16Array;
+  counts?: Int32Array;
 }

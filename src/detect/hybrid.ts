@@ -4,7 +4,8 @@ import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, requireWindows } from './common.js';
 import { DEFAULT_FRAME, decisionScores } from './decision.js';
 import { dealFolds, segmentParts, thresholdFromPeaks } from './calibration.js';
-import type { Detector, DetectorFactory } from './detector.js';
+import type { Detector, DetectorFactory, LearntTable } from './detector.js';
+import { mergeInputs } from './lib/mergeable.js';
 import { factory as bosc } from './bosc.js';
 import { factory as markov } from './markov.js';
 import { factory as ngram } from './ngram.js';
@@ -218,6 +219,41 @@ export class Hybrid implements Detector {
     };
   }
 
+  learnt(): LearntTable[] {
+    return this.parts.flatMap((d, p) => (d?.learnt?.() ?? []).map((t) => ({ ...t, what: `${this.partNames[p]} ${t.what}` })));
+  }
+
+  /** The parts by name, each with its fitted model (undefined: left out). */
+  get partModels(): ReadonlyArray<{ name: string; detector: Detector | undefined }> {
+    return this.partNames.map((name, p) => ({ name, detector: this.parts[p] }));
+  }
+
+  /**
+   * Each part merged with the same part of the others (see the factory's
+   * merge); a part any input left out is left out. Units cannot be merged:
+   * the merged profile scores differently, so `options.scales` gives them
+   * (merge measures them on the inputs' held-out windows).
+   */
+  static merge(detectors: readonly Detector[], options: Record<string, unknown> = {}): Hybrid {
+    const list = mergeInputs('hybrid', detectors, Hybrid);
+    const names = [...new Set(list.map((h) => h.partNames.join('+')))];
+    if (names.length > 1) throw new SyswardenError('ERR_MODEL_MISMATCH', `the hybrid models differ in their parts (${names.join(' and ')}).`);
+    const partNames = list[0]!.partNames;
+    const left: Record<string, string> = {};
+    partNames.forEach((n, p) => {
+      const why = list.find((h) => h.leftWhy[p] !== undefined)?.leftWhy[p];
+      if (why !== undefined) left[n] = `left out of an input model (${why})`;
+    });
+    if (Object.keys(left).length === partNames.length) throw new SyswardenError('ERR_MODEL_MISMATCH', `every part of the hybrid is left out of one input model or another (${Object.values(left).join('; ')}).`);
+    const d = new Hybrid({ parts: partNames.join('+'), seed: list[0]!.seed, scales: options.scales as number[] | undefined, left });
+    if (d.givenScales === undefined) throw new SyswardenError('ERR_INVALID_INPUT', 'hybrid: merging needs the merged units (scales).');
+    d.leftWhy = partNames.map((n) => left[n]);
+    d.parts = partNames.map((n, p) => (left[n] !== undefined ? undefined : PARTS.get(n)!.merge!(list.map((h) => h.parts[p]!))));
+    d.scales = [...d.givenScales];
+    d.windowSize = list[0]!.windowSize;
+    return d;
+  }
+
   static restore(state: unknown): Hybrid {
     return restoring('hybrid', () => {
       const s = stateObject('hybrid', state);
@@ -304,16 +340,27 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
       }
     }
   }
-  const use = (longPeaks.length >= 3 ? longPeaks : peaks).sort((a, b) => a - b);
-  const q = use.length === 0 || use[use.length - 1]! <= 0 ? 0 : thresholdFromPeaks(Float64Array.from(use), SCALE_RATE).threshold;
   if (Number.isNaN(bound)) {
     const d = factory.create({ seed });
     d.fit(normal);
     bound = d.maxScore();
   }
+  return { ...partUnit(peaks, longPeaks, bound, size), work: scored > 0 ? work / scored : 0 };
+}
+
+/**
+ * One unit of a part from the peaks held-out normal streams reach (through
+ * the frame decision at the default frame, trim = window size; `longPeaks`:
+ * those of streams a frame long or longer), and the part's bound: its alarm
+ * level at SCALE_RATE, or the least it can show when that is lower (see
+ * heldOutScale).
+ */
+export function partUnit(peaks: number[], longPeaks: number[], bound: number, size: number): { scale: number; silent: boolean } {
+  const trim = Math.min(size, DEFAULT_FRAME - 1);
+  const use = (longPeaks.length >= 3 ? longPeaks : peaks).sort((a, b) => a - b);
+  const q = use.length === 0 || use[use.length - 1]! <= 0 ? 0 : thresholdFromPeaks(Float64Array.from(use), SCALE_RATE).threshold;
   const least = (Number.isFinite(bound) && bound > 0 ? bound : 1) / (size * (DEFAULT_FRAME - trim));
-  work = scored > 0 ? work / scored : 0;
-  return q > least ? { scale: q, silent: false, work } : { scale: least, silent: q <= 0, work };
+  return q > least ? { scale: q, silent: false } : { scale: least, silent: q <= 0 };
 }
 
 /**
@@ -355,7 +402,7 @@ function leaveOutCostly(names: readonly string[], measured: readonly Measured[])
  * other parts' normal noise drowned it (path traversals missed that bosc
  * alone detects).
  */
-function silentPartsLoud(parts: readonly (Detector | undefined)[], measured: readonly Measured[]): number[] {
+export function silentPartsLoud(parts: readonly (Detector | undefined)[], measured: ReadonlyArray<Pick<Measured, 'scale' | 'silent'>>): number[] {
   let loudest = 1;
   parts.forEach((d, p) => {
     if (!d) return;
@@ -383,4 +430,5 @@ export const factory: DetectorFactory<HybridOptions> = {
   description: 'order and mix together: ngram transitions plus bag of calls, each in units of its held-out normal peaks',
   create: (options) => new Hybrid(options),
   restore: (state) => Hybrid.restore(state),
+  merge: (detectors, options) => Hybrid.merge(detectors, options),
 };

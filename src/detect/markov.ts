@@ -2,7 +2,8 @@ import { SyswardenError } from '../errors.js';
 import { GrowableInt32 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, optNumber, requireWindows } from './common.js';
-import type { Detector, DetectorFactory } from './detector.js';
+import type { Detector, DetectorFactory, LearntTable } from './detector.js';
+import { mergeInputs } from './lib/mergeable.js';
 import { SequenceStore, WindowTable } from './window-table.js';
 import { asI32, asU16, badState, checkValues, restoring, stateInt, stateNumber, stateObject } from './lib/state.js';
 
@@ -342,6 +343,34 @@ export class Markov implements Detector {
     return { windowSize: this.windowSize, floor: this.floor, windows: this.rows.slice(), counts: this.counts.slice() };
   }
 
+  /** Models fitted to be merged with this one (merge's fold models) need its floor. */
+  calibrationOptions(): Record<string, unknown> {
+    return { floor: this.floor };
+  }
+
+  learnt(): LearntTable[] {
+    return [{ what: 'window', width: this.windowSize, rows: this.rows, counts: this.counts }];
+  }
+
+  /** The inputs' distinct windows, their counts summed (at most 2^31 - 1 each): the model of all their windows. */
+  static merge(detectors: readonly Detector[]): Markov {
+    const list = mergeInputs('markov', detectors, Markov, ['floor']);
+    const w = list[0]!.windowSize;
+    const store = new SequenceStore(w, list.reduce((n, x) => n + x.counts.length, 0));
+    const counts = new GrowableInt32();
+    for (const x of list) {
+      for (let j = 0; j < x.counts.length; j++) {
+        const id = store.add(x.rows, j * w);
+        if (id === counts.length) counts.push(0);
+        const c = counts.reserve(counts.length);
+        c[id] = Math.min(0x7fffffff, c[id]! + x.counts[j]!);
+      }
+    }
+    const d = new Markov({ floor: list[0]!.floor });
+    d.build(w, store.toArray(), counts.toArray());
+    return d;
+  }
+
   static restore(state: unknown): Markov {
     return restoring('markov', () => {
       const s = stateObject('markov', state);
@@ -374,4 +403,5 @@ export const factory = {
   description: 'variable-order Markov model (PPM-C back-off): surprisal in bits of each window\'s last call given the calls before it',
   create: (options?: Partial<MarkovOptions> & { seed?: number }) => new Markov(options),
   restore: (state: unknown) => Markov.restore(state),
+  merge: (detectors: readonly Detector[]) => Markov.merge(detectors),
 } satisfies DetectorFactory<MarkovOptions>;

@@ -9,6 +9,8 @@ import type { Detector } from './detector.js';
 import { DETECTOR_NAMES, checkThresholdReachable, detectorFactories } from './registry.js';
 import type { BudgetUnit, Calibration } from './calibration.js';
 import { MAX_FRAME } from './decision.js';
+import { checkHeldOut, type HeldOut } from './held-out.js';
+import { buildIdentity, type BuildIdentity } from '../version.js';
 
 export const MODEL_MAGIC = 'syswarden-model';
 /**
@@ -53,6 +55,15 @@ export interface ModelFile {
    * profile; the others by the model itself (the container-wide profile).
    */
   profiles?: ModelProfile[];
+  /**
+   * Normal windows of the calibration parts (a bounded sample, see
+   * held-out.ts), from which `model merge` sets a merged model's threshold.
+   * Absent in models written before it was kept, and in hand-made ones:
+   * they load and watch as ever, but cannot be merged.
+   */
+  heldOut?: HeldOut;
+  /** The build that wrote the model (absent in models written before it was recorded). */
+  build?: BuildIdentity;
 }
 
 export interface ModelProfile {
@@ -91,6 +102,8 @@ export interface ModelExtras {
   executables?: Iterable<string>;
   /** See ModelFile.profiles. */
   profiles?: readonly FittedProfile[];
+  /** See ModelFile.heldOut. */
+  heldOut?: HeldOut;
 }
 
 export function encodeModel(detector: Detector, calibration: Calibration, opts: ModelExtras): Buffer {
@@ -106,7 +119,12 @@ export function encodeModel(detector: Detector, calibration: Calibration, opts: 
     createdAt: (opts.createdAt ?? new Date()).toISOString(),
     meta: opts.meta ?? {},
     state: detector.state(),
+    build: buildIdentity(MODEL_FORMAT),
   };
+  if (opts.heldOut !== undefined) {
+    if (opts.heldOut.windows.length !== opts.heldOut.source.length * detector.windowSize) throw new RangeError(`the held-out windows are not windows of ${detector.windowSize}`);
+    file.heldOut = opts.heldOut;
+  }
   if (opts.executables !== undefined) {
     const list = [...new Set(opts.executables)].sort();
     if (list.length > MAX_MODEL_EXECUTABLES) throw new RangeError(`a model keeps at most ${MAX_MODEL_EXECUTABLES} executables, got ${list.length}`);
@@ -248,6 +266,10 @@ export function decodeModel(bytes: Uint8Array, where: string, opts: { expect?: s
     state: get('state'),
   };
   if (executables !== undefined) out.executables = executables as string[];
+  const heldOut = get('heldOut');
+  if (heldOut !== undefined) out.heldOut = checkHeldOut(heldOut, out.windowSize, damaged);
+  const build = get('build');
+  if (build !== undefined) out.build = checkBuild(build, damaged);
   const profiles = get('profiles');
   if (profiles !== undefined) {
     if (!Array.isArray(profiles) || profiles.length > MAX_MODEL_PROFILES) damaged(`profiles is not a list of at most ${MAX_MODEL_PROFILES}`);
@@ -309,6 +331,20 @@ function checkCalibration(v: unknown, threshold: number, damaged: (why: string) 
     expected: num('expected', 0, 1e12),
     rule: rule as string,
   };
+}
+
+/** A saved build identity (see version.ts): strings of hex, a commit, a version. */
+function checkBuild(v: unknown, damaged: (why: string) => never): BuildIdentity {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) return damaged('build is not a map');
+  const str = (k: keyof BuildIdentity, nullable: boolean): string | null => {
+    const x = field(v, k);
+    if (nullable && x === null) return null;
+    if (typeof x !== 'string' || x.length === 0 || x.length > 100) return damaged(`build.${k} is ${clip(x)}`);
+    return x;
+  };
+  const modelFormat = field(v, 'modelFormat');
+  if (typeof modelFormat !== 'number' || !Number.isInteger(modelFormat)) damaged(`build.modelFormat is ${clip(modelFormat)}`);
+  return { version: str('version', false)!, commit: str('commit', true), bpf: str('bpf', true), syscalls: str('syscalls', false)!, modelFormat: modelFormat as number };
 }
 
 /**

@@ -2,7 +2,8 @@ import { SyswardenError } from '../errors.js';
 import { GrowableInt32 } from '../trace/growable.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, optNumber, requireWindows } from './common.js';
-import type { Detector, DetectorFactory } from './detector.js';
+import type { Detector, DetectorFactory, LearntTable } from './detector.js';
+import { mergeInputs } from './lib/mergeable.js';
 import { SequenceStore } from './window-table.js';
 import { badState, checkLength, checkValues, stateInt, stateNumber, stateObject, stateWindowSize } from './lib/state.js';
 
@@ -45,7 +46,8 @@ export class Ngram implements Detector {
   readonly alpha: number;
   readonly scoring: NgramScoring;
   private orderOption: number;
-  private order = 0;
+  /** The effective order (at most window size - 1). */
+  order = 0;
   private contexts = new SequenceStore(1);
   private contextCounts = new GrowableInt32();
   private grams = new SequenceStore(2);
@@ -183,6 +185,37 @@ export class Ngram implements Detector {
     };
   }
 
+  /** Models fitted to be merged with this one (merge's fold models) need its options. */
+  calibrationOptions(): Record<string, unknown> {
+    return { order: this.order, alpha: this.alpha, scoring: this.scoring };
+  }
+
+  learnt(): LearntTable[] {
+    return [{ what: 'transition', width: this.order + 1, rows: this.grams.view(), counts: this.gramCounts.view() }];
+  }
+
+  /** Transition counts summed, vocabularies joined: the model of all the inputs' windows. */
+  static merge(detectors: readonly Detector[]): Ngram {
+    const list = mergeInputs('ngram', detectors, Ngram, ['order', 'alpha', 'scoring']);
+    const first = list[0]!;
+    const d = new Ngram({ order: first.order, alpha: first.alpha, scoring: first.scoring });
+    d.reset(first.windowSize);
+    const k = d.order;
+    for (const x of list) {
+      const contexts = x.contexts.view();
+      const grams = x.grams.view();
+      x.contextCounts.view().forEach((c, i) => d.count(d.contexts, d.contextCounts, contexts, i * k, c));
+      x.gramCounts.view().forEach((c, i) => d.count(d.grams, d.gramCounts, grams, i * (k + 1), c));
+      for (let c = 0; c < x.seen.length; c++) {
+        if (x.seen[c] === 1 && d.seen[c] === 0) {
+          d.seen[c] = 1;
+          d.vocabulary++;
+        }
+      }
+    }
+    return d;
+  }
+
   static restore(state: unknown): Ngram {
     const s = stateObject('ngram', state) as Partial<Record<keyof NgramState, unknown>>;
     if (
@@ -219,4 +252,5 @@ export const factory: DetectorFactory<NgramOptions> = {
   description: 'order-k Markov model of syscall transitions, scored by negative log-likelihood',
   create: (options) => new Ngram(options),
   restore: (state) => Ngram.restore(state),
+  merge: (detectors) => Ngram.merge(detectors),
 };

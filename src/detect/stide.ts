@@ -1,7 +1,8 @@
 import { SyswardenError } from '../errors.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, requireWindows } from './common.js';
-import type { Detector, DetectorFactory } from './detector.js';
+import type { Detector, DetectorFactory, LearntTable } from './detector.js';
+import { mergeInputs } from './lib/mergeable.js';
 import { SequenceStore } from './window-table.js';
 import { badState, stateObject, stateWindowSize } from './lib/state.js';
 
@@ -69,6 +70,20 @@ export class Stide implements Detector {
     return { windowSize: this.windowSize, normal: this.db.toArray() };
   }
 
+  learnt(): LearntTable[] {
+    return [{ what: 'window', width: this.windowSize, rows: this.db.view() }];
+  }
+
+  /** The union of the normal databases. */
+  static merge(detectors: readonly Detector[]): Stide {
+    const list = mergeInputs('stide', detectors, Stide);
+    const d = new Stide();
+    d.windowSize = list[0]!.windowSize;
+    d.resetDatabase(d.windowSize);
+    for (const x of list) d.learn({ size: d.windowSize, count: x.db.size, data: x.db.view() });
+    return d;
+  }
+
   static restore(state: unknown): Stide {
     const s = stateObject('stide', state);
     if (!(s.normal instanceof Uint16Array)) {
@@ -91,4 +106,5 @@ export const factory: DetectorFactory<StideOptions> = {
   description: 'STIDE: windows never seen in normal training (Forrest et al. 1996)',
   create: (options) => new Stide(options),
   restore: (state) => Stide.restore(state),
+  merge: (detectors) => Stide.merge(detectors),
 };

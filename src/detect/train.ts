@@ -17,6 +17,7 @@ import { MAX_MODEL_PROFILES, encodeModel, saveModel, type FittedProfile, type Mo
 import { DEFAULT_DETECTOR, getDetector } from './registry.js';
 import { DEFAULT_BUDGET, calibrate, segmentParts, type BudgetUnit, type Calibration } from './calibration.js';
 import { DEFAULT_FRAME } from './decision.js';
+import type { HeldOut } from './held-out.js';
 import { WindowTable } from './window-table.js';
 
 export interface TrainOptions {
@@ -75,6 +76,8 @@ export interface LearningPoint {
 export interface TrainResult {
   detector: Detector;
   calibration: Calibration;
+  /** The calibration parts' normal windows the model keeps, for `model merge` to set a threshold again. */
+  heldOut: HeldOut;
   windows: number;
   distinct: number;
   threads: number;
@@ -308,7 +311,7 @@ export class NormalLearner {
     const share = budget / (candidates.length + 1);
     const fitOn = (set: WindowSet, parts: Int32Array) =>
       calibrate({ factory, options: { ...(options.detectorOptions ?? {}), seed }, normal: set, partOf: parts, part, partHours, budget: share, unit, frame: options.frame ?? DEFAULT_FRAME, seed });
-    const { detector, calibration } = fitOn(normal, partOf);
+    const { detector, calibration, heldOut } = fitOn(normal, partOf);
     const profiles: FittedProfile[] = [];
     const skipped: Array<{ exe: string; windows: number; reason: string }> = [];
     for (const c of candidates) {
@@ -321,7 +324,7 @@ export class NormalLearner {
       }
     }
     const { converged, convergence } = judgeCurve(this.curve, this.distinct, this.windows);
-    const result: TrainResult = { detector, calibration, windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
+    const result: TrainResult = { detector, calibration, heldOut: heldOut(), windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
     if (this.executables) result.executables = this.executables.size;
     if (this.perExe) {
       result.profiles = profiles;
@@ -353,6 +356,7 @@ function modelExtras(learner: NormalLearner, options: TrainOptions, meta: Record
   return {
     filter: options.filter ?? 'none',
     meta: { ...meta, windows: result.windows, distinct: result.distinct, threads: result.threads, converged: result.converged },
+    heldOut: result.heldOut,
     ...(learner.executables ? { executables: learner.executables } : {}),
     ...(result.profiles ? { profiles: result.profiles } : {}),
   };

@@ -292,7 +292,12 @@ export class AutoWatch {
     const record: ContainerLearntRecord = { type: 'container-learnt', time: '', container: targetContainer(target), seconds: l.live.seconds, windows: l.live.learner.windows };
     let fitted: ReturnType<LiveLearning['fitModel']> | undefined;
     try {
-      fitted = l.live.fitModel({ targets: [target.spec], ...(target.container?.image ? { image: target.container.image } : {}) });
+      fitted = l.live.fitModel({
+        targets: [target.spec],
+        ...(target.container?.image ? { image: target.container.image } : {}),
+        // What `model merge` names a merged model by (see modelFileNames).
+        ...(target.container?.imageId ? { imageId: target.container.imageId } : {}),
+      });
     } catch (err) {
       if (!(err instanceof SyswardenError)) throw err;
       record.problem = err.message;
