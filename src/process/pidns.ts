@@ -42,6 +42,11 @@ const BY_PIDFD = 2;
 /** The init pid namespace's inode number (the kernel's PROC_PID_INIT_INO). */
 const INIT_PID_NS_INO = 0xeffffffc;
 
+/** The task_ids iterator's records for the process with pid `localPid` in syswarden's namespace (its threads). */
+export function taskIdsOfLocalPid(localPid: number): TaskIds[] {
+  return taskIds(BY_PID, localPid);
+}
+
 export function decodeTaskIds(a: Uint32Array): TaskIds[] {
   const out: TaskIds[] = [];
   for (let o = 0; o + TASK_IDS_FIELDS <= a.length; o += TASK_IDS_FIELDS) {
@@ -93,24 +98,20 @@ export class PidView {
     readonly level: number,
     /** Its own pid as the kernel records it. */
     readonly selfHostPid: number,
-    /** How that was learnt: the kernel's task iterator, or (when it cannot be loaded) the namespace's inode number. */
+    /** How that was learnt: the namespace's inode number (the host's), else the kernel's task iterator (unknown when it cannot be loaded: pids are then never translated, so nothing is read or killed by them). */
     readonly probe: 'kernel' | 'ns-inode',
   ) {}
 
   static probe(): PidView {
+    // The init pid namespace has a fixed inode number: on the host, that is the whole probe (no BPF load).
+    if (initPidNamespace()) return new PidView(true, 0, process.pid, 'ns-inode');
     try {
       const me = taskIds(BY_PID, process.pid).find((t) => t.lpid === process.pid);
       if (me) return new PidView(me.readerLevel === 0, me.readerLevel, me.pid, 'kernel');
     } catch {
-      // No BPF here (no privilege, an old kernel): the namespace's inode says whether it is the host's.
+      // No BPF here (no privilege, an old kernel): not the host's namespace, and no way to translate.
     }
-    let host = false;
-    try {
-      host = readlinkSync('/proc/self/ns/pid') === `pid:[${INIT_PID_NS_INO}]`;
-    } catch {
-      // unreadable: treated as foreign, the safe side
-    }
-    return new PidView(host, host ? 0 : -1, host ? process.pid : 0, 'ns-inode');
+    return new PidView(false, -1, 0, 'ns-inode');
   }
 
   /** One line for the user when pids need translating (undefined on the host). */
@@ -254,6 +255,15 @@ export class PidView {
     this.refreshes++;
     this.readAt = performance.now();
     this.readMs = this.readAt - now;
+  }
+}
+
+/** syswarden's pid namespace is the host's (unreadable: treated as not, the safe side). */
+function initPidNamespace(): boolean {
+  try {
+    return readlinkSync('/proc/self/ns/pid') === `pid:[${INIT_PID_NS_INO}]`;
+  } catch {
+    return false;
   }
 }
 

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workloadPath } from '../../src/capture/addon.js';
 import type { ExecEvent, ProcEvent } from '../../src/capture/proc-event.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
+import { pidView, taskIdsOfLocalPid } from '../../src/process/pidns.js';
 import { projectRoot, waitFor } from '../capture/helpers.js';
 
 /** The pids of a host pid through the namespaces, host first (NSpid of the host's /proc). */
@@ -119,6 +120,17 @@ afterAll(async () => {
   for (const c of started) c.kill('SIGKILL');
   await waitFor(() => started.every((c) => c.exitCode !== null || c.signalCode !== null), 'the namespaces to end', 10_000).catch(() => {});
   await cg?.remove();
+});
+
+describe('syswarden in the host pid namespace', () => {
+  it('knows it, and the kernel agrees: its pid is its host pid, at depth 0, and nothing is translated', () => {
+    const v = pidView();
+    expect(v).toMatchObject({ host: true, level: 0, selfHostPid: process.pid });
+    expect(v.describe()).toBeUndefined();
+    const me = taskIdsOfLocalPid(process.pid).find((t) => t.tid === t.pid)!;
+    expect(me).toMatchObject({ pid: process.pid, lpid: process.pid, vpid: process.pid, level: 0, readerLevel: 0 });
+    expect(v.idsOf(process.pid)).toBeUndefined();
+  });
 });
 
 describe('syswarden in a pid namespace of its own', () => {
