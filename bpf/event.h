@@ -91,6 +91,34 @@ struct sw_proc_event {
 	char comm[SW_COMM_LEN];
 	char path[SW_PATH_MAX]; /* exec: the path exec was given (relative: made absolute with the cwd); attach, escape: the executable */
 	char args[SW_ARGS_MAX];
+	/*
+	 * The same ids as the process's own pid namespace numbers them (what `ps`
+	 * in its container shows; equal to tid/pid on the host): vtid and vpid of
+	 * the task the event is about, and for a fork, child_vtid and child_vpid
+	 * of the new task (for a clone into a new pid namespace, 1).
+	 */
+	__u32 vtid;
+	__u32 vpid;
+	__u32 child_vtid;
+	__u32 child_vpid;
+};
+
+/*
+ * One task as the task_ids iterator reports it, on demand from user space
+ * (never on an event path): the one place where a host pid, the pid the
+ * reader (syswarden) knows it by and the pid its own namespace gives it
+ * meet. A task the reader's namespace does not contain has ltid = lpid = 0.
+ */
+struct sw_task_ids {
+	__u32 tid;          /* host (init pid namespace) */
+	__u32 pid;
+	__u32 ltid;         /* in the reading process's pid namespace (0: not in it) */
+	__u32 lpid;
+	__u32 vtid;         /* in the task's own pid namespace */
+	__u32 vpid;
+	__u32 level;        /* depth of the task's own pid namespace (0: the host's) */
+	__u32 reader_level; /* depth of the reader's */
+	__u32 ppid;         /* host pid of its process's parent (real_parent's tgid) */
 };
 
 /* Indices into the per-CPU process-event counters. */

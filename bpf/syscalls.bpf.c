@@ -43,6 +43,7 @@ __u32 filter_gen = 0;
 /* Emit the records' structs into the object's BTF, where the decoder check reads their layout. */
 const struct sw_event *sw_event_btf_anchor __attribute__((unused));
 const struct sw_proc_event *sw_proc_event_btf_anchor __attribute__((unused));
+const struct sw_task_ids *sw_task_ids_btf_anchor __attribute__((unused));
 
 /* ---- maps ---- */
 
@@ -388,6 +389,27 @@ struct {
 	__type(value, struct sw_proc_counts);
 } proc_counters SEC(".maps");
 
+/*
+ * The number `pid` has in the pid namespace at `level` (0: the host's), or 0
+ * when it has none there (its namespace is shallower). numbers[] has one
+ * entry per level, from the host's down to the task's own.
+ */
+static __always_inline __u32 nr_at(struct pid *pid, __u32 level)
+{
+	struct upid up = {};
+
+	if (!pid || level > 32 || level > BPF_CORE_READ(pid, level))
+		return 0;
+	bpf_core_read(&up, sizeof(up), &pid->numbers[level]);
+	return (__u32)up.nr;
+}
+
+/* The number `pid` has in its own (innermost) pid namespace: Falco's vpid / vtid. */
+static __always_inline __u32 own_nr(struct pid *pid)
+{
+	return pid ? nr_at(pid, BPF_CORE_READ(pid, level)) : 0;
+}
+
 /* The target `task` is watched under (by its cgroup, or followed after it left). */
 static __always_inline int proc_watched(struct task_struct *task, __u16 *target)
 {
@@ -437,6 +459,10 @@ static __always_inline struct sw_proc_event *proc_reserve(struct task_struct *ta
 	e->flags = 0;
 	e->path_len = 0;
 	e->args_len = 0;
+	e->vtid = own_nr(task->thread_pid);
+	e->vpid = own_nr(BPF_CORE_READ(task, group_leader, thread_pid));
+	e->child_vtid = 0;
+	e->child_vpid = 0;
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), task->comm);
 	return e;
 }
@@ -694,6 +720,8 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	e->child_tid = (__u32)child->pid;
 	e->child_pid = (__u32)child->tgid;
+	e->child_vtid = own_nr(child->thread_pid);
+	e->child_vpid = own_nr(BPF_CORE_READ(child, group_leader, thread_pid));
 	if (child->tgid == parent->tgid)
 		e->flags |= SW_PROC_THREAD;
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
@@ -868,4 +896,53 @@ SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(uring_submit, struct io_kiocb *req)
 {
 	return emit(bpf_get_current_task_btf(), SW_NR_URING | (__u16)BPF_CORE_READ(req, opcode), 0);
+}
+
+/*
+ * On demand from user space, never on an event path: every task of the
+ * reader's pid namespace (or of one process, by pid or pidfd) with its host
+ * ids, the ids the reader knows it by and its ids in its own namespace. The
+ * kernel records host pids; a syswarden in a container's pid namespace uses
+ * this to read /proc and signal by the pid its namespace gives the same
+ * process, and to prove that a pidfd holds the process a host pid names.
+ */
+SEC("iter/task")
+int task_ids(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct task_struct *me = bpf_get_current_task_btf();
+	struct sw_task_ids r = {};
+	struct pid *mine, *tp, *lp;
+	struct upid my = {};
+	__u32 level;
+
+	if (!task)
+		return 0;
+	mine = BPF_CORE_READ(me, thread_pid);
+	level = BPF_CORE_READ(mine, level);
+	if (level > 32)
+		return 0;
+	bpf_core_read(&my, sizeof(my), &mine->numbers[level]);
+	tp = BPF_CORE_READ(task, thread_pid);
+	lp = BPF_CORE_READ(task, group_leader, thread_pid);
+	r.tid = (__u32)task->pid;
+	r.pid = (__u32)task->tgid;
+	r.ppid = (__u32)BPF_CORE_READ(task, real_parent, tgid);
+	r.reader_level = level;
+	r.level = BPF_CORE_READ(tp, level);
+	r.vtid = own_nr(tp);
+	r.vpid = own_nr(lp);
+	/* Only a number in the reader's own namespace (not another at its depth). */
+	if (r.level >= level) {
+		struct upid t = {}, l = {};
+
+		bpf_core_read(&t, sizeof(t), &tp->numbers[level]);
+		bpf_core_read(&l, sizeof(l), &lp->numbers[level]);
+		if (t.ns == my.ns)
+			r.ltid = (__u32)t.nr;
+		if (l.ns == my.ns)
+			r.lpid = (__u32)l.nr;
+	}
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
 }

@@ -26,6 +26,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("wakeOn", Napi::Function::New(env, WakeOn, "wakeOn"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
+  exports.Set("taskIds", Napi::Function::New(env, TaskIds, "taskIds"));
+  exports.Set("taskIdsFields", Napi::Number::New(env, sizeof(sw_task_ids) / sizeof(uint32_t)));
   exports.Set("recordLayout", RecordLayout(env));
   exports.Set("slotAll", Napi::Number::New(env, SW_SLOT_ALL));
   // How a target id packs slot and generation, for the decoder check.

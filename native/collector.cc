@@ -302,6 +302,8 @@ void Collector::Load(Napi::Env env, const Napi::Object& opts) {
       // io_uring may be compiled out: without its tracepoint, rings go unseen (stats say so).
       uring_available_ = btf && libbpf_find_vmlinux_btf_id("io_uring_submit_req", BPF_TRACE_RAW_TP) > 0;
       bpf_program__set_autoload(skel_->progs.uring_submit, uring_available_);
+      // The task iterator is run on its own (TaskIds), never by a collector.
+      bpf_program__set_autoload(skel_->progs.task_ids, false);
       int err = syscalls_bpf__load(skel_);
       if (!cpus_per_ring_) close(tmpl);
       if (err) { stage = "load BPF program"; return err; }
@@ -1615,3 +1617,107 @@ Napi::Value Collector::RoutedCounts(const Napi::CallbackInfo& info) {
   out.Set(1u, Napi::Number::New(info.Env(), double(shared_->route_dropped.load(std::memory_order_relaxed))));
   return out;
 }
+
+namespace {
+
+// The task iterator's own instance of the object: loaded on first use and
+// kept for the life of the process (a few kilobytes of kernel memory; the
+// kernel frees it at exit), shared by every thread under task_iter_mu.
+std::mutex task_iter_mu;
+bpf_object* task_iter_obj = nullptr;
+bpf_program* task_iter_prog = nullptr;
+
+// Loads it, or says why not (the stage and errno; the libbpf log in `log`).
+int LoadTaskIter(std::string& stage, std::string& log) {
+  LogCapture capture;
+  size_t size = 0;
+  const void* bytes = syscalls_bpf__elf_bytes(&size);
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "syswarden_task_ids");
+  bpf_object* obj = bpf_object__open_mem(bytes, size, &opts);
+  if (!obj) {
+    stage = "open the task iterator";
+    log = capture.text;
+    return -errno;
+  }
+  bpf_program* found = nullptr;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    const bool mine = std::strcmp(bpf_program__name(prog), "task_ids") == 0;
+    bpf_program__set_autoload(prog, mine);
+    if (mine) found = prog;
+  }
+  bpf_map* map;
+  bpf_object__for_each_map(map, obj) bpf_map__set_autocreate(map, false);
+  int err = found ? bpf_object__load(obj) : -ENOENT;
+  if (err) {
+    bpf_object__close(obj);
+    stage = found ? "load the task iterator" : "find the task iterator in the BPF object";
+    log = capture.text;
+    return err;
+  }
+  task_iter_obj = obj;
+  task_iter_prog = found;
+  return 0;
+}
+
+}  // namespace
+
+Napi::Value TaskIds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "taskIds(by, value) takes two numbers");
+  const double by = info[0].As<Napi::Number>().DoubleValue();
+  const double value = info[1].As<Napi::Number>().DoubleValue();
+  if (!(by == 0 || by == 1 || by == 2)) throw Napi::RangeError::New(env, "by must be 0 (all), 1 (pid) or 2 (pidfd)");
+  if (by != 0 && !(value >= (by == 2 ? 0 : 1) && value <= 0x7fffffff && value == double(uint32_t(value)))) throw Napi::RangeError::New(env, "value out of range");
+  std::vector<uint8_t> out;
+  std::string stage, log;
+  int err = 0;
+  {
+    std::lock_guard<std::mutex> lock(task_iter_mu);
+    if (!task_iter_obj) err = LoadTaskIter(stage, log);
+    if (!err) {
+      union bpf_iter_link_info linfo;
+      std::memset(&linfo, 0, sizeof(linfo));
+      if (by == 1) linfo.task.pid = uint32_t(value);
+      if (by == 2) linfo.task.pid_fd = uint32_t(value);
+      LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+      if (by != 0) {
+        opts.link_info = &linfo;
+        opts.link_info_len = sizeof(linfo);
+      }
+      bpf_link* link = bpf_program__attach_iter(task_iter_prog, &opts);
+      if (!link) {
+        err = -errno;
+        stage = "attach the task iterator";
+      } else {
+        int fd = bpf_iter_create(bpf_link__fd(link));
+        if (fd < 0) {
+          err = -errno;
+          stage = "create the task iterator";
+        } else {
+          uint8_t chunk[4096];
+          // Bounded by the tasks of one namespace: read() ends with 0.
+          for (;;) {
+            ssize_t n = read(fd, chunk, sizeof(chunk));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+              err = -errno;
+              stage = "read the task iterator";
+              break;
+            }
+            if (n == 0) break;
+            out.insert(out.end(), chunk, chunk + n);
+          }
+          close(fd);
+        }
+        bpf_link__destroy(link);
+      }
+    }
+  }
+  if (err) throw BpfError(env, stage.c_str(), err, log);
+  const size_t records = out.size() / sizeof(sw_task_ids);
+  Napi::Uint32Array a = Napi::Uint32Array::New(env, records * (sizeof(sw_task_ids) / sizeof(uint32_t)));
+  if (records > 0) std::memcpy(a.Data(), out.data(), records * sizeof(sw_task_ids));
+  return a;
+}
+

@@ -309,3 +309,12 @@ class Collector : public Napi::ObjectWrap<Collector> {
   napi_env env_ = nullptr;
   bool hook_registered_ = true;
 };
+
+// taskIds(by, value): the task_ids iterator of the BPF object (bpf/event.h
+// struct sw_task_ids), as a Uint32Array of whole records. by 0: every task
+// of the caller's pid namespace; 1: the threads of process `value` (a pid in
+// the caller's namespace); 2: those of the process pidfd `value` holds.
+// The iterator is loaded once per process, alone (no map or other program
+// of the object is created).
+Napi::Value TaskIds(const Napi::CallbackInfo& info);
+

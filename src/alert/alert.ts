@@ -363,5 +363,7 @@ function describeProcess(p: ProcessContext | undefined): string {
   if (!p?.exe) return '';
   const args = p.args && p.args.length > 1 ? ` ${JSON.stringify(p.args.slice(1).join(' ').slice(0, 120))}` : '';
   const parent = p.parentExe ? ` (parent ${p.parentExe}[${p.ppid}])` : ` (parent ${p.ppid})`;
-  return ` ${p.exe}${args}${parent}`;
+  // The pid inside its container, when it differs from the host's (ps in the container shows it).
+  const inside = p.vpid !== undefined && p.vpid !== p.pid ? ` (pid ${p.vpid} in its container)` : '';
+  return ` ${p.exe}${args}${inside}${parent}`;
 }

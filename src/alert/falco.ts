@@ -186,6 +186,8 @@ function thread(f: Fields, tid: number, pid: number | undefined, comm: string | 
   f['proc.name'] = p?.comm ?? comm ?? null;
   if (!p) return;
   f['proc.ppid'] = p.ppid;
+  // Falco's convention: proc.pid the host's number, proc.vpid the one in the process's own pid namespace.
+  if (p.vpid !== undefined) f['proc.vpid'] = p.vpid;
   if (p.exe) f['proc.exepath'] = p.exe;
   if (p.args) f['proc.cmdline'] = [p.comm, ...p.args.slice(1)].join(' ');
   if (p.parentExe) f['proc.pexepath'] = p.parentExe;

@@ -10,6 +10,7 @@ import { cgroup2Mount, cgroupRef, containerIdOfCgroupName, type CgroupRef } from
 import { EventBatch, nextTargetId, SLOT_ALL, targetSlot, type ProcBatch } from './record.js';
 import { resolveTarget, type ContainerIdentity, type ResolvedTarget } from './targets.js';
 import { SW_MAX_CGROUP_LEVEL, MAX_TARGETS, MAX_TARGET_LEVELS } from './limits.js';
+import { pidView } from '../process/pidns.js';
 
 /**
  * The ring consumer's nice value syswarden's own commands ask for (an agent
@@ -352,7 +353,8 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
           maxBatchEvents,
           maxQueuedBatches,
           matchAll: this.matchAll,
-          selfTgid: process.pid,
+          // The kernel knows syswarden by its host pid, which is not process.pid in a pid namespace of its own.
+          selfTgid: pidView().selfHostPid,
           attach,
           fairShare: o.fairShare !== false,
           ...(consumerNice !== undefined ? { consumerNice } : {}),
@@ -604,7 +606,8 @@ export class Collector extends EventEmitter implements AsyncIterable<EventBatch>
     // The kernel follows the processes that start in or join the target from
     // now on; the ones already there are named here, so that one of them
     // leaving the target is seen too.
-    native.followProcesses(id, processesIn(t.cgroup.dir));
+    // cgroup.procs lists pids as syswarden's namespace numbers them; the kernel follows host pids.
+    native.followProcesses(id, pidView().hostPids(processesIn(t.cgroup.dir)));
     return info;
   }
 

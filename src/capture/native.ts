@@ -112,6 +112,9 @@ export interface NativeAddon {
   pidfdOpen(pid: number): number;
   /** pidfd_send_signal(2) through that fd: never reaches another process given the same pid. Signal 0 checks the process was not reaped. */
   pidfdSendSignal(fd: number, signal: number): void;
+  /** The task_ids iterator (bpf/event.h struct sw_task_ids, taskIdsFields u32 each): by 0 every task of this pid namespace, 1 the process with pid `value` here, 2 the process pidfd `value` holds. Throws an Error with `code` and `stage`. */
+  taskIds(by: 0 | 1 | 2 | number, value: number): Uint32Array;
+  taskIdsFields: number;
   recordLayout: { size: number; ts_ns: number; tid: number; nr: number; slot: number };
   slotAll: number;
   targetId: { slotBits: number; slotMask: number; generationMask: number; limit: number };

@@ -5,7 +5,7 @@
  * the BTF of the compiled BPF object.
  */
 export const PROC_LAYOUT = Object.freeze({
-  size: 576,
+  size: 592,
   ts_ns: 0, // u64 (head)
   tid: 8, // u32 (head)
   nr: 12, // u16 (head): the SW_REC_* tag
@@ -21,6 +21,10 @@ export const PROC_LAYOUT = Object.freeze({
   comm: 44,
   path: 60,
   args: 316,
+  vtid: 572,
+  vpid: 576,
+  child_vtid: 580,
+  child_vpid: 584,
 });
 
 export const COMM_LEN = 16;
@@ -52,6 +56,9 @@ interface ProcHead {
   pid: number;
   /** The process's parent. */
   ppid: number;
+  /** tid and pid as the process's own pid namespace numbers them (its container's `ps`; equal to tid and pid on the host). */
+  vtid: number;
+  vpid: number;
   /** The target id the event matched (as EventBatch.targetId). */
   targetId: number;
   /** The thread's name after the event (an exec sets it to the new program's). */
@@ -74,6 +81,9 @@ export interface ForkEvent extends ProcHead {
   kind: 'fork';
   childTid: number;
   childPid: number;
+  /** The new task's tid and pid in its own pid namespace (1 for a clone into a new one). */
+  childVtid: number;
+  childVpid: number;
   /** A new thread of the same process (clone with CLONE_THREAD), not a new process. */
   thread: boolean;
 }
@@ -145,6 +155,8 @@ export function decodeProcEvents(buffer: ArrayBuffer): { events: ProcEvent[]; un
       tid: view.getUint32(o + L.tid, true),
       pid: view.getUint32(o + L.pid, true),
       ppid: view.getUint32(o + L.ppid, true),
+      vtid: view.getUint32(o + L.vtid, true),
+      vpid: view.getUint32(o + L.vpid, true),
       targetId: view.getUint16(o + L.slot, true),
       comm: cString(bytes, o + L.comm, COMM_LEN),
       at: view.getUint32(o + L.at, true),
@@ -165,7 +177,7 @@ export function decodeProcEvents(buffer: ArrayBuffer): { events: ProcEvent[]; un
         argsTruncated: (flags & PROC_ARGS_TRUNCATED) !== 0,
       });
     } else if (tag === REC_FORK) {
-      events.push({ ...head, kind: 'fork', childTid: view.getUint32(o + L.child_tid, true), childPid: view.getUint32(o + L.child_pid, true), thread: (flags & PROC_THREAD) !== 0 });
+      events.push({ ...head, kind: 'fork', childTid: view.getUint32(o + L.child_tid, true), childPid: view.getUint32(o + L.child_pid, true), childVtid: view.getUint32(o + L.child_vtid, true), childVpid: view.getUint32(o + L.child_vpid, true), thread: (flags & PROC_THREAD) !== 0 });
     } else if (tag === REC_EXIT) {
       events.push({ ...head, kind: 'exit', exitCode: view.getUint32(o + L.child_tid, true), groupDead: (flags & PROC_GROUP_DEAD) !== 0 });
     } else if (tag === REC_ATTACH || tag === REC_ESCAPE) {

@@ -16,7 +16,8 @@ import type { ContainerIdentity } from './targets.js';
  * last complete frame, and a foreign file recognisable by its first bytes.
  */
 export const RECORDING_MAGIC = Buffer.from('SWREC\0', 'latin1');
-export const RECORDING_FORMAT = 1;
+/** 2: process events carry vtid/vpid (592 bytes, was 576). */
+export const RECORDING_FORMAT = 2;
 const PREAMBLE = RECORDING_MAGIC.length + 2;
 /** A frame larger than this is corruption, not data (a batch is at most 16 MiB of records). */
 const MAX_FRAME = 1 << 28;

@@ -1,6 +1,7 @@
 import { SyswardenError } from '../errors.js';
 import { cgroupPathOfPid, cgroupRef, findContainerCgroups, type CgroupRef } from './cgroup.js';
 import { inspectContainer } from './docker.js';
+import { pidView } from '../process/pidns.js';
 
 /** A target spec resolved to the cgroup the kernel filter will match. */
 /** What names a container: its id, and what the runtime told of it. */
@@ -78,12 +79,25 @@ async function resolveSpec(spec: string): Promise<ResolvedTarget> {
         `container ${c.name} (${c.id.slice(0, 12)}) is not running (state: ${c.status}). Start it (\`docker start ${c.name}\`) or pick a running one.`,
       );
     }
-    // The engine's pid gives the exact cgroup, whatever layout the runtime uses.
+    // The engine's pid gives the exact cgroup, whatever layout the runtime uses; it is a
+    // host pid, so in a pid namespace of syswarden's own the cgroup is found by the id instead.
     let path: string;
-    try {
-      path = cgroupPathOfPid(c.pid);
-    } catch {
-      throw new SyswardenError('ERR_CONTAINER_GONE', `container ${c.name} (${c.id.slice(0, 12)}) exited while syswarden was resolving it.`);
+    if (pidView().host) {
+      try {
+        path = cgroupPathOfPid(c.pid);
+      } catch {
+        throw new SyswardenError('ERR_CONTAINER_GONE', `container ${c.name} (${c.id.slice(0, 12)}) exited while syswarden was resolving it.`);
+      }
+    } else {
+      const paths = [...new Set(findContainerCgroups(c.id))];
+      if (paths.length !== 1) {
+        throw new SyswardenError(
+          'ERR_TARGET_NOT_FOUND',
+          `container ${c.name} (${c.id.slice(0, 12)}): syswarden runs in a pid namespace of its own, so Docker's pid ${c.pid} names nothing here, and ` +
+            `${paths.length === 0 ? 'no cgroup' : `${paths.length} cgroups`} of that id were found in the cgroup v2 tree. Fix: give cgroup:<path>, or run syswarden in the host pid namespace.`,
+        );
+      }
+      path = paths[0]!;
     }
     const container: ContainerIdentity = { id: c.id, name: c.name };
     if (c.image) container.image = c.image;

@@ -15,6 +15,7 @@ import { parseResponseOptions, RESPONSE_HELP, RESPONSE_OPTIONS } from '../respon
 import { Responder } from '../response/responder.js';
 import { parseMetricsAddress } from '../metrics/address.js';
 import type { MetricsEndpoint } from '../metrics/endpoint.js';
+import { pidView } from '../process/pidns.js';
 
 /** Seconds of live learning for a container no model fits (watch --all-containers). */
 const DEFAULT_LEARN_FOR = 300;
@@ -201,6 +202,9 @@ export async function run(argv: string[]): Promise<number> {
         if (model.executables) console.error(`  drift: the first exec of an executable other than the ${model.executables.size} the model knows is a 'new-executable' record`);
       }
       if (metrics) console.error(`  metrics: ${metrics.url}`);
+      // Said once: what a pid namespace of syswarden's own changes (src/process/pidns.ts).
+      const pids = pidView().describe();
+      if (pids) console.error(`  pids: ${pids}`);
       let last = { t: Date.now(), events: 0, windows: 0 };
       stats = setInterval(() => {
         const cs = c.stats();

@@ -1,10 +1,15 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import type { ProcEvent } from '../capture/proc-event.js';
+import { pidView, readStatus, vpidFromStatus } from './pidns.js';
 
 /** What an alert says about the process behind it. */
 export interface ProcessContext {
+  /** Host pid (the init pid namespace's), like every pid syswarden records. */
   pid: number;
+  /** Host pid of the parent. */
   ppid: number;
+  /** The pid in the process's own pid namespace: what `ps` in its container shows (equal to pid on the host). */
+  vpid?: number;
   comm: string;
   /** The executable, when known (an exec seen, or read from /proc for a process older than the watch). */
   exe?: string;
@@ -82,6 +87,7 @@ export class ProcessTable {
     this.events++;
     if (e.kind === 'exec') {
       const next: Entry = { pid: e.pid, ppid: e.ppid, comm: e.comm, exe: e.exe, args: e.args, argsTruncated: e.argsTruncated, source: 'exec', exited: false, since: e.tsNs };
+      if (e.vpid > 0) next.vpid = e.vpid;
       this.set(e.pid, after(this.byPid.get(e.pid), next));
       // exec leaves one thread, with the process's id.
       for (const tid of this.tidsOf.get(e.pid) ?? []) if (tid !== e.pid) this.pidOfTid.delete(tid);
@@ -90,7 +96,7 @@ export class ProcessTable {
     } else if (e.kind === 'fork') {
       if (e.thread) {
         this.bind(e.childTid, e.pid);
-        if (!this.byPid.has(e.pid)) this.set(e.pid, { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'proc', exited: false, since: 0 });
+        if (!this.byPid.has(e.pid)) this.set(e.pid, { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'proc', exited: false, since: 0, ...(e.vpid > 0 ? { vpid: e.vpid } : {}) });
         return;
       }
       let parent = this.byPid.get(e.pid);
@@ -99,6 +105,7 @@ export class ProcessTable {
         if (parent) parent.procRead = true;
       }
       const child: Entry = { pid: e.childPid, ppid: e.pid, comm: e.comm, source: parent?.exe !== undefined ? 'fork' : 'proc', exited: false, since: e.tsNs };
+      if (e.childVpid > 0) child.vpid = e.childVpid;
       if (parent?.exe !== undefined) child.exe = parent.exe;
       if (parent?.args !== undefined) child.args = parent.args;
       if (parent?.argsTruncated) child.argsTruncated = true;
@@ -114,6 +121,7 @@ export class ProcessTable {
       const known = this.byPid.get(e.pid);
       if (!known || known.exe === undefined) {
         const entry: Entry = { pid: e.pid, ppid: e.ppid, comm: e.comm, source: 'attach', exited: false, since: e.tsNs };
+        if (e.vpid > 0) entry.vpid = e.vpid;
         if (e.exe !== '') entry.exe = e.exe;
         this.set(e.pid, after(known, entry));
       }
@@ -142,11 +150,12 @@ export class ProcessTable {
     const at = options.atNs;
     if (at !== undefined && at > 0) while (entry.since > at && entry.previous) entry = entry.previous;
     const out: ProcessContext = { pid: entry.pid, ppid: entry.ppid, comm: entry.comm, source: entry.source };
+    if (entry.vpid !== undefined) out.vpid = entry.vpid;
     if (entry.exe !== undefined) out.exe = entry.exe;
     if (entry.args !== undefined) out.args = entry.args;
     if (entry.argsTruncated) out.argsTruncated = true;
     const parent = this.byPid.get(entry.ppid) ?? this.retired.get(entry.ppid);
-    const parentExe = parent?.exe ?? (readProc ? readExe(entry.ppid) : undefined);
+    const parentExe = parent?.exe ?? (readProc ? exeOf(entry.ppid) : undefined);
     if (parentExe !== undefined) out.parentExe = parentExe;
     if (exited) out.exited = true;
     return out;
@@ -212,31 +221,61 @@ export class ProcessTable {
     while (this.retiredTids.size > RETIRED_PROCESSES * 4) this.retiredTids.delete(this.retiredTids.keys().next().value!);
   }
 
-  /** A process the kernel told nothing about (it predates the watch): /proc, once. */
+  /**
+   * A process the kernel told nothing about (it predates the watch): /proc,
+   * once. `tid` is a host tid: in a pid namespace of syswarden's own it is
+   * translated, and what /proc says kept only if proven to be of that
+   * process (src/process/pidns.ts); a process outside the namespace stays
+   * unknown rather than be read under another's number.
+   */
   private fromProc(pid: number | undefined, tid: number): Entry | undefined {
-    let status: string;
-    try {
-      status = readFileSync(`/proc/${tid}/status`, 'utf8');
-    } catch {
-      return undefined;
+    const view = pidView();
+    let e: Entry | undefined;
+    if (view.host) {
+      const status = readStatus(tid);
+      if (status === undefined) return undefined;
+      const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1];
+      const tgid = Number(field('Tgid') ?? pid ?? tid);
+      if (pid !== undefined && tgid !== pid) return undefined;
+      e = { pid: tgid, ppid: Number(field('PPid') ?? 0), comm: field('Name') ?? '', source: 'proc', exited: false, since: 0 };
+      const vpid = vpidFromStatus(status);
+      if (vpid !== undefined) e.vpid = vpid;
+      readProgram(e, tgid);
+    } else {
+      const ids = view.idsOf(tid);
+      if (!ids || ids.lpid === 0 || (pid !== undefined && ids.pid !== pid)) return undefined;
+      e = view.readProc(ids.pid, (local) => {
+        const status = readStatus(local);
+        if (status === undefined) return undefined;
+        const read: Entry = { pid: ids.pid, ppid: ids.ppid, comm: /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '', source: 'proc', exited: false, since: 0, vpid: ids.vpid };
+        readProgram(read, local);
+        return read;
+      });
+      if (!e) return undefined;
     }
-    const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1];
-    const tgid = Number(field('Tgid') ?? pid ?? tid);
-    if (pid !== undefined && tgid !== pid) return undefined;
-    const e: Entry = { pid: tgid, ppid: Number(field('PPid') ?? 0), comm: field('Name') ?? '', source: 'proc', exited: false, since: 0 };
-    const exe = readExe(tgid);
-    if (exe !== undefined) e.exe = exe;
-    try {
-      const args = readFileSync(`/proc/${tgid}/cmdline`, 'utf8').split('\0');
-      if (args[args.length - 1] === '') args.pop();
-      e.args = args;
-    } catch {
-      // gone meanwhile: no arguments
-    }
-    this.set(tgid, e);
-    this.bind(tid, tgid);
+    this.set(e.pid, e);
+    this.bind(tid, e.pid);
     return e;
   }
+}
+
+/** The executable and arguments of the process syswarden's /proc knows as `local`, into `e`. */
+function readProgram(e: Entry, local: number): void {
+  const exe = readExe(local);
+  if (exe !== undefined) e.exe = exe;
+  try {
+    const args = readFileSync(`/proc/${local}/cmdline`, 'utf8').split('\0');
+    if (args[args.length - 1] === '') args.pop();
+    e.args = args;
+  } catch {
+    // gone meanwhile: no arguments
+  }
+}
+
+/** The executable of host process `pid` (translated, and proven, in a pid namespace of syswarden's own). */
+function exeOf(pid: number): string | undefined {
+  if (!(pid > 0)) return undefined;
+  return pidView().readProc(pid, readExe);
 }
 
 function readExe(pid: number): string | undefined {

@@ -1,14 +1,15 @@
 /**
  * SIGKILL one process, safe against pid reuse: the process is pinned by a
- * pidfd first, its cgroup is read from /proc, and a signal 0 through the
+ * pidfd first (by the pid syswarden's namespace gives it, proven to be the
+ * host pid asked for: src/process/pidns.ts), its cgroup is read from /proc, and a signal 0 through the
  * pidfd then proves the /proc read was of that same process (a pid is only
  * given again once its process has been reaped, and a reaped process refuses
  * the signal). The kill goes through the pidfd too, so it can only reach the
  * process that was checked.
  */
-import { closeSync } from 'node:fs';
 import { loadAddon } from '../capture/addon.js';
 import { cgroupPathOfPid } from '../capture/cgroup.js';
+import { pidView } from '../process/pidns.js';
 
 /** Whether a cgroup path is `root` or below it. */
 export function cgroupWithin(path: string, root: string): boolean {
@@ -34,21 +35,17 @@ function errCode(err: unknown): string | undefined {
  */
 export function checkProcess(pid: number, within: string): CheckOutcome {
   if (!Number.isSafeInteger(pid) || pid < 2) return { ok: false, result: 'failed', reason: `pid ${pid} is not a process syswarden may kill` };
-  if (pid === process.pid) return { ok: false, result: 'failed', reason: 'that is syswarden itself' };
+  const view = pidView();
+  if (pid === view.selfHostPid) return { ok: false, result: 'failed', reason: 'that is syswarden itself' };
+  // `pid` is a host pid: in a pid namespace of syswarden's own, pinned by the pid its namespace gives that same process, or refused.
+  const pinned = view.pin(pid);
+  if (!pinned.ok) return { ok: false, result: pinned.why === 'exited' ? 'skipped' : 'failed', reason: pinned.reason };
+  const { fd, localPid, release } = pinned.process;
   const addon = loadAddon();
-  let fd: number;
-  try {
-    fd = addon.pidfdOpen(pid);
-  } catch (err) {
-    if (errCode(err) === 'ESRCH') return { ok: false, result: 'skipped', reason: `process ${pid} has already exited` };
-    if (errCode(err) === 'EINVAL') return { ok: false, result: 'failed', reason: `${pid} is a thread, not a process (pidfd_open refused it)` };
-    return { ok: false, result: 'failed', reason: `pidfd_open(${pid}): ${(err as Error).message}` };
-  }
-  const release = () => closeSync(fd);
   try {
     let path: string;
     try {
-      path = cgroupPathOfPid(pid);
+      path = cgroupPathOfPid(localPid);
     } catch {
       release();
       return { ok: false, result: 'skipped', reason: `process ${pid} has already exited` };

@@ -30,6 +30,7 @@ import {
   REC_EXIT,
   REC_FORK,
 } from '../../src/capture/proc-event.js';
+import { TASK_IDS_FIELDS, TASK_IDS_MEMBERS } from '../../src/process/pidns.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bpfObject = join(root, 'build', 'bpf', 'syscalls.bpf.o');
@@ -77,6 +78,15 @@ describe('the TypeScript decoder agrees with bpf/event.h', () => {
       PROC_ARGS_TRUNCATED,
     ]);
     expect([define('SW_COMM_LEN'), define('SW_PATH_MAX'), define('SW_ARGS_MAX')]).toEqual([COMM_LEN, PATH_MAX, ARGS_MAX]);
+  });
+
+  it('reads struct sw_task_ids (the task iterator) member by member as bpf/event.h lays it out', () => {
+    const types = btfTypes();
+    const st = [...types.values()].find((t) => t.kind === 'STRUCT' && t.name === 'sw_task_ids');
+    expect(st, 'struct sw_task_ids in the BTF of syscalls.bpf.o').toBeDefined();
+    expect(st!.size).toBe(TASK_IDS_FIELDS * 4);
+    expect(st!.members!.map((m) => [m.name, m.bits_offset / 8])).toEqual(TASK_IDS_MEMBERS.map((n, i) => [n, i * 4]));
+    expect(loadAddon().taskIdsFields).toBe(TASK_IDS_FIELDS);
   });
 
   it('has the layout the C++ consumer was compiled with', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collector } from '../../src/capture/collector.js';
 import { recordToFile } from '../../src/capture/record-session.js';
-import { readRecording, RecordingWriter } from '../../src/capture/recording.js';
+import { readRecording, RECORDING_FORMAT, RecordingWriter } from '../../src/capture/recording.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { summarizeRecording } from '../../src/capture/summary.js';
 import { EventBatch } from '../../src/capture/record.js';
@@ -110,7 +110,7 @@ describe('recordings', () => {
 
     const newer = join(dir, 'newer.swrec');
     writeFileSync(newer, Buffer.concat([Buffer.from('SWREC\0', 'latin1'), Buffer.from([9, 0]), Buffer.alloc(8)]));
-    await expect(readRecording(newer, () => {})).rejects.toThrow(/format 9; this syswarden reads format 1\. Upgrade/);
+    await expect(readRecording(newer, () => {})).rejects.toThrow(new RegExp(`format 9; this syswarden reads format ${RECORDING_FORMAT}\\. Upgrade`));
 
     const empty = join(dir, 'empty.swrec');
     writeFileSync(empty, '');

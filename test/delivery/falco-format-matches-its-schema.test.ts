@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 const container = { slot: 1, id: 'a'.repeat(64), name: 'web', image: 'nginx:1.27', imageId: 'sha256:' + 'b'.repeat(64), cgroup: '/system.slice/docker-aaaa.scope', spec: 'docker:web' };
-const proc = { pid: 42, ppid: 1, comm: 'sh', exe: '/bin/sh', args: ['/bin/sh', '-c', 'id'], parentExe: '/usr/sbin/nginx', source: 'exec' as const };
+const proc = { pid: 42, ppid: 1, vpid: 7, comm: 'sh', exe: '/bin/sh', args: ['/bin/sh', '-c', 'id'], parentExe: '/usr/sbin/nginx', source: 'exec' as const };
 const t = '2026-03-01T12:00:00.123Z';
 /** One record of every type, as the pipeline writes them. */
 const EVERY: AlertRecord[] = [
@@ -64,7 +64,7 @@ describe('--format falco (docs/falco-event-schema.json)', () => {
     expect(alert.time).toBe(`${sampleAlert(1).time.slice(0, -1)}000000Z`);
     expect(alert.output_fields).toMatchObject({
       'container.id': 'a'.repeat(12), 'container.full_id': 'a'.repeat(64), 'container.name': 'web', 'container.image': 'nginx:1.27',
-      'proc.pid': 42, 'proc.name': 'sh', 'proc.exepath': '/bin/sh', 'proc.cmdline': 'sh -c id', 'proc.pexepath': '/usr/sbin/nginx',
+      'proc.pid': 42, 'proc.vpid': 7, 'proc.name': 'sh', 'proc.exepath': '/bin/sh', 'proc.cmdline': 'sh -c id', 'proc.pexepath': '/usr/sbin/nginx',
       'syswarden.score': 1, 'syswarden.threshold': 0.35,
     });
     expect(toFalcoEvent(EVERY[3]!).priority).toBe('Critical');
