@@ -18,6 +18,22 @@ import type { ContainerIdentity } from './targets.js';
 export const RECORDING_MAGIC = Buffer.from('SWREC\0', 'latin1');
 /** 2: process events carry vtid/vpid (592 bytes, was 576). */
 export const RECORDING_FORMAT = 2;
+/** The oldest format this reader still reads: format 1's process events are widened as they are read (their vtid/vpid read 0, unknown). */
+const OLDEST_FORMAT = 1;
+/** Format 1's process event: PROC_LAYOUT up to vtid, padded to 576 bytes. */
+const PROC_V1_SIZE = 576;
+
+function procSizeOf(format: number): number {
+  return format === 1 ? PROC_V1_SIZE : PROC_LAYOUT.size;
+}
+
+/** Format 1's process events in today's layout: every field in place, vtid/vpid and child_vtid/child_vpid 0 (unknown). */
+function widenProcV1(bytes: Uint8Array): Uint8Array {
+  const n = bytes.byteLength / PROC_V1_SIZE;
+  const out = new Uint8Array(n * PROC_LAYOUT.size);
+  for (let i = 0; i < n; i++) out.set(bytes.subarray(i * PROC_V1_SIZE, i * PROC_V1_SIZE + PROC_LAYOUT.vtid), i * PROC_LAYOUT.size);
+  return out;
+}
 const PREAMBLE = RECORDING_MAGIC.length + 2;
 /** A frame larger than this is corruption, not data (a batch is at most 16 MiB of records). */
 const MAX_FRAME = 1 << 28;
@@ -287,7 +303,7 @@ function notRecording(path: string, first: Buffer): SyswardenError {
  * checked here, once, so summary/replay/train never meet a field of the wrong
  * type (a NaN drainedNs used to crash BigInt(), a null frame crashed `.type`).
  */
-function checkFrame(v: unknown, first: boolean): RecordingFrame {
+function checkFrame(v: unknown, first: boolean, fileFormat: number): RecordingFrame {
   const bad = (why: string): never => {
     throw new SyswardenError('ERR_RECORDING_FRAME', why);
   };
@@ -311,8 +327,8 @@ function checkFrame(v: unknown, first: boolean): RecordingFrame {
     if (!first) bad('a second header frame was found');
     const format = int(f, 'format', 'header', 0, 0xffff);
     const recordSize = int(f, 'recordSize', 'header', 0, 1 << 20);
-    if (format !== RECORDING_FORMAT || recordSize !== RECORD_LAYOUT.size) {
-      throw new SyswardenError('ERR_RECORDING_VERSION', `the header declares format ${format} with ${recordSize}-byte records; this syswarden reads format ${RECORDING_FORMAT} with ${RECORD_LAYOUT.size}-byte records. Fix: read it with the syswarden that recorded it, or re-record it.`);
+    if (format !== fileFormat || recordSize !== RECORD_LAYOUT.size) {
+      throw new SyswardenError('ERR_RECORDING_VERSION', `the header declares format ${format} with ${recordSize}-byte records (the file's preamble says format ${fileFormat}); this syswarden reads formats ${OLDEST_FORMAT}–${RECORDING_FORMAT} with ${RECORD_LAYOUT.size}-byte records. Fix: read it with the syswarden that recorded it, or re-record it.`);
     }
     const allProcesses = field(f, 'allProcesses');
     if (typeof allProcesses !== 'boolean') bad('header.allProcesses is not a boolean');
@@ -353,11 +369,12 @@ function checkFrame(v: unknown, first: boolean): RecordingFrame {
     const drainedNs = field(f, 'drainedNs');
     if (typeof drainedNs !== 'number' || !Number.isInteger(drainedNs) || drainedNs < 0) bad(`a batch has drainedNs ${String(drainedNs)}, not a whole number of ns`);
     const proc = field(f, 'proc');
-    if (proc !== undefined && (!(proc instanceof Uint8Array) || proc.byteLength % PROC_LAYOUT.size !== 0)) {
-      bad(`a batch's process events are ${proc instanceof Uint8Array ? `${proc.byteLength} bytes, not whole ${PROC_LAYOUT.size}-byte records` : 'not bytes'}`);
+    const procSize = procSizeOf(fileFormat);
+    if (proc !== undefined && (!(proc instanceof Uint8Array) || proc.byteLength % procSize !== 0)) {
+      bad(`a batch's process events are ${proc instanceof Uint8Array ? `${proc.byteLength} bytes, not whole ${procSize}-byte records` : 'not bytes'}`);
     }
     const out: RecordingBatch = { type: 'batch', events: events as Uint8Array, drainedNs: drainedNs as number };
-    if (proc !== undefined) out.proc = proc as Uint8Array;
+    if (proc !== undefined) out.proc = fileFormat === 1 ? widenProcV1(proc as Uint8Array) : (proc as Uint8Array);
     return out;
   }
   if (type === 'trailer') {
@@ -425,10 +442,10 @@ export async function* recordingBatches(path: string): AsyncGenerator<{ batch: E
       throw notRecording(path, pre.subarray(0, bytesRead));
     }
     const format = pre.readUInt16LE(RECORDING_MAGIC.length);
-    if (format !== RECORDING_FORMAT) {
+    if (format < OLDEST_FORMAT || format > RECORDING_FORMAT) {
       throw new SyswardenError(
         'ERR_RECORDING_VERSION',
-        `${path} is a recording of format ${format}; this syswarden reads format ${RECORDING_FORMAT}. ${format > RECORDING_FORMAT ? 'Upgrade syswarden.' : 'Re-record it.'}`,
+        `${path} is a recording of format ${format}; this syswarden reads formats ${OLDEST_FORMAT}–${RECORDING_FORMAT}. ${format > RECORDING_FORMAT ? 'Upgrade syswarden.' : 'Re-record it.'}`,
       );
     }
 
@@ -463,7 +480,7 @@ export async function* recordingBatches(path: string): AsyncGenerator<{ batch: E
       }
       let frame: RecordingFrame;
       try {
-        frame = checkFrame(unpackPlain(packr, body, `frame ${frameIndex} at byte ${pos}`), frameIndex === 0);
+        frame = checkFrame(unpackPlain(packr, body, `frame ${frameIndex} at byte ${pos}`), frameIndex === 0, format);
       } catch (e) {
         if (!(e instanceof SyswardenError)) throw e;
         if (e.code === 'ERR_RECORDING_VERSION') throw new SyswardenError(e.code, `${path}: ${e.message}`, { cause: e });

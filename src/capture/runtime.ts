@@ -152,3 +152,22 @@ export function modelFileNames(c: ContainerIdentity): string[] {
 export function imageIdHex(imageId: string | undefined): string | undefined {
   return /^(?:sha256:)?([0-9a-f]{64})$/.exec(imageId ?? '')?.[1];
 }
+
+/** OCI runtimes that clone their own binary into a memfd and re-exec it as `<runtime> init` (runc's guard against CVE-2019-5736). */
+const SELF_CLONING_RUNTIMES = new Set(['runc', 'crun', 'youki']);
+const FD_PATH = /^\/(?:dev|proc\/(?:self|\d+))\/fd\/\d+$/;
+
+/**
+ * Whether an exec is the container runtime re-executing its own cloned
+ * binary while it sets the container up (`/dev/fd/6` with arguments
+ * `runc init`): the runtime, not the container's program. Whether that exec
+ * falls inside the container's cgroup is a race between runc and its child,
+ * so it must never be reported as drift. The caller asks only before the
+ * container's first other exec: afterwards an exec from a file descriptor
+ * is fileless execution, and reported like any other.
+ */
+export function isRuntimeSelfExec(exe: string, args: readonly string[]): boolean {
+  if (!FD_PATH.test(exe) || args.length !== 2 || args[1] !== 'init') return false;
+  const argv0 = args[0]!;
+  return SELF_CLONING_RUNTIMES.has(argv0.slice(argv0.lastIndexOf('/') + 1));
+}

@@ -138,14 +138,21 @@ function cliForOtherUsers(): string {
  * `otherUser` says the wrap runs it as another user, who must be able to
  * read the CLI.
  */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; wrap?: string[]; otherUser?: boolean } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; wrap?: string[]; otherUser?: boolean; onSpawn?: (child: ChildProcess) => void; onStderr?: (stderrSoFar: string) => void } = {},
+): Promise<CliResult> {
   const argv = [...(options.wrap ?? []), process.execPath, options.otherUser ? cliForOtherUsers() : cliPath, ...args];
   return new Promise((resolve, reject) => {
     const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     let stdout = '';
     let stderr = '';
     p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      options.onStderr?.(stderr);
+    });
+    options.onSpawn?.(p);
     p.on('error', reject);
     p.on('exit', (code) => resolve({ code, stdout, stderr }));
   });

@@ -9,6 +9,8 @@ import { readRecording, RECORDING_FORMAT, RecordingWriter } from '../../src/capt
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { summarizeRecording } from '../../src/capture/summary.js';
 import { EventBatch } from '../../src/capture/record.js';
+import { PROC_LAYOUT, type ProcEvent } from '../../src/capture/proc-event.js';
+import { Packr } from 'msgpackr';
 import { cliPath as cli, runCli, runWorkload, waitFor } from './helpers.js';
 
 let dir: string;
@@ -51,6 +53,56 @@ describe('recordings', () => {
     expect(s.events).toBe(live.length);
     expect(s.syscalls.find((x) => x.name === 'getsid')?.count).toBe(6000);
     expect(s.threads).toBeGreaterThanOrEqual(3);
+  });
+
+  it('reads a format 1 recording (576-byte process events, before vtid/vpid): every event as before, its vpid unknown (0)', async () => {
+    const out = join(dir, 'v2.swrec');
+    const collector = await Collector.open({ targets: [cg.spec] });
+    const rec = recordToFile(collector, out);
+    await runWorkload(['--cgroup', cg.dir, 'pattern', '2000', '3']);
+    await collector.close();
+    await rec;
+    const readProcs = async (path: string) => {
+      const procs: ProcEvent[] = [];
+      const calls: number[] = [];
+      await readRecording(path, (b) => {
+        procs.push(...b.proc);
+        for (let i = 0; i < b.count; i++) calls.push(b.nr(i));
+      });
+      return { procs, calls };
+    };
+    const now = await readProcs(out);
+    expect(now.procs.length).toBeGreaterThan(0);
+
+    // Rewrite the same file as format 1 wrote it: preamble and header say 1,
+    // each process event is its first 572 bytes padded to 576.
+    const packr = new Packr({ useRecords: false, moreTypes: false });
+    const bytes = readFileSync(out);
+    const parts: Buffer[] = [Buffer.from('SWREC\0', 'latin1'), Buffer.from([1, 0])];
+    for (let pos = 8; pos < bytes.length; ) {
+      const len = bytes.readUInt32LE(pos);
+      const frame = packr.unpack(bytes.subarray(pos + 4, pos + 4 + len)) as Record<string, unknown>;
+      pos += 4 + len;
+      if (frame.type === 'header') frame.format = 1;
+      if (frame.type === 'batch' && frame.proc instanceof Uint8Array) {
+        const p = frame.proc;
+        const n = p.byteLength / PROC_LAYOUT.size;
+        const v1 = new Uint8Array(n * 576);
+        for (let i = 0; i < n; i++) v1.set(p.subarray(i * PROC_LAYOUT.size, i * PROC_LAYOUT.size + PROC_LAYOUT.vtid), i * 576);
+        frame.proc = v1;
+      }
+      const body = packr.pack(frame);
+      const head = Buffer.alloc(4);
+      head.writeUInt32LE(body.length);
+      parts.push(head, body);
+    }
+    const old = join(dir, 'v1.swrec');
+    writeFileSync(old, Buffer.concat(parts));
+    const then = await readProcs(old);
+    expect(then.calls).toEqual(now.calls);
+    const unknownV = (e: ProcEvent) => ({ ...e, vtid: 0, vpid: 0, ...(e.kind === 'fork' ? { childVtid: 0, childVpid: 0 } : {}) });
+    expect(then.procs).toEqual(now.procs.map(unknownV));
+    expect(now.procs.some((e) => e.vpid !== 0)).toBe(true);
   });
 
   it('reads a recording cut short up to its last complete batch, with a warning', async () => {
@@ -110,7 +162,7 @@ describe('recordings', () => {
 
     const newer = join(dir, 'newer.swrec');
     writeFileSync(newer, Buffer.concat([Buffer.from('SWREC\0', 'latin1'), Buffer.from([9, 0]), Buffer.alloc(8)]));
-    await expect(readRecording(newer, () => {})).rejects.toThrow(new RegExp(`format 9; this syswarden reads format ${RECORDING_FORMAT}\\. Upgrade`));
+    await expect(readRecording(newer, () => {})).rejects.toThrow(new RegExp(`format 9; this syswarden reads formats 1–${RECORDING_FORMAT}\\. Upgrade`));
 
     const empty = join(dir, 'empty.swrec');
     writeFileSync(empty, '');

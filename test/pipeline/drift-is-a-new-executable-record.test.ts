@@ -21,8 +21,8 @@ function model(executables?: string[]): Uint8Array {
   return encodeModel(d, statedCalibration(1, 1), { filter: 'none', ...(executables ? { executables } : {}) });
 }
 
-function exec(pid: number, exe: string, targetId = 0): ExecEvent {
-  return { kind: 'exec', tsNs: pid * 1000, tid: pid, pid, ppid: 1, targetId, comm: exe.split('/').pop()!.slice(0, 15), at: 0, exe, args: [exe], exeTruncated: false, argsTruncated: false };
+function exec(pid: number, exe: string, targetId = 0, args = [exe]): ExecEvent {
+  return { kind: 'exec', tsNs: pid * 1000, tid: pid, pid, ppid: 1, vtid: pid, vpid: pid, targetId, comm: exe.split('/').pop()!.slice(0, 15), at: 0, exe, args, exeTruncated: false, argsTruncated: false };
 }
 
 /** The exec events in one batch (no syscall records), pushed as a recording's would be; the records that came out. */
@@ -61,5 +61,25 @@ describe("drift: an executable the model never saw exec'd", () => {
   it("flags every exec under a model that learnt an empty set (a container that exec'd nothing while training)", async () => {
     const out = await run(model([]), [exec(11, '/usr/bin/cat')]);
     expect(out.filter((r) => r.type === 'new-executable')).toHaveLength(1);
+  });
+
+  it("is not the runtime re-executing its cloned binary (runc init from /dev/fd) before the container's own first exec, but is any exec from a descriptor after it", async () => {
+    // As recorded here (runc 1.1): runc init re-execs /dev/fd/6 as `runc init`; whether that lands in the
+    // container's cgroup is a race between runc and its child, so a busy host sees it and an idle one does not.
+    const runcInit = ['runc', 'init'];
+    const events = [
+      exec(20, '/dev/fd/6', 0, runcInit),
+      exec(21, '/bin/busybox', 0),
+      exec(22, '/dev/fd/6', 0, runcInit), // after the entrypoint: fileless execution, whatever it calls itself
+      exec(30, '/proc/self/fd/5', 1, ['/usr/sbin/runc', 'init']),
+      exec(31, '/dev/fd/3', 1, ['runc', 'init', 'x']), // not runc's argument list
+    ];
+    const out = await run(model(['/bin/sh']), events);
+    const drift = out.filter((r): r is NewExecutableRecord => r.type === 'new-executable');
+    expect(drift.map((r) => [r.pid, r.exe, r.container.slot])).toEqual([
+      [21, '/bin/busybox', 0],
+      [22, '/dev/fd/6', 0],
+      [31, '/dev/fd/3', 1],
+    ]);
   });
 });
