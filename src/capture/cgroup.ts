@@ -60,7 +60,8 @@ export function cgroup2Mount(): string {
     'ERR_NO_CGROUP2',
     'no cgroup v2 hierarchy is mounted, and syswarden filters containers by their cgroup v2 id. ' +
       'Mount it (e.g. `mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 none /sys/fs/cgroup/unified`) ' +
-      'or boot with systemd.unified_cgroup_hierarchy=1.',
+      'or boot with systemd.unified_cgroup_hierarchy=1. ' +
+      "In a container, mount the host's /sys/fs/cgroup read-only at /sys/fs/cgroup (docs/deploy.md).",
   );
 }
 

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
   soak: { help: 'run the full pipeline for a long time and watch memory, CPU and loss', load: async () => (await import('./soak.js')).run },
   demo: { help: 'the built-in default job (see README)', load: async () => (await import('./demo.js')).run },
   scenario: { help: 'record labelled datasets of real containers under attack (list, run)', load: async () => (await import('./scenario.js')).run },
+  image: { help: 'build the agent\'s container image; print its DaemonSet (build, manifest, docker-run)', load: async () => (await import('./image.js')).run },
   eval: { help: 'evaluate detectors on labelled traces (the reference study\'s protocol)', load: async () => (await import('./eval.js')).run },
 };
 

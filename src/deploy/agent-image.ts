@@ -1,0 +1,140 @@
+/**
+ * syswarden's own container image: Debian's runtime libraries for the addon,
+ * the Node.js that runs this process (Debian's nodejs is older than the 20
+ * syswarden needs), and syswarden itself, built by the one image builder
+ * (src/scenario/image.ts) and tagged by the hash of its contents.
+ */
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SyswardenError } from '../errors.js';
+import { packageVersion } from '../version.js';
+import { buildImage, imageTag, type BuildOptions, type ImageRecipe } from '../scenario/image.js';
+
+/** Where syswarden lives in the image. */
+export const AGENT_HOME = '/opt/syswarden';
+/** The image's name; its tag is the recipe's content hash. */
+export const AGENT_REPOSITORY = 'syswarden';
+
+/** The package root: the folder holding package.json above dist/ (or src/ under vitest). */
+function packageRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+interface PackageJson {
+  name?: string;
+  version?: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+}
+
+function readPackage(dir: string): PackageJson {
+  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as PackageJson;
+}
+
+/**
+ * The production dependencies of the package at `root`, found the way Node
+ * finds them (node_modules of the requiring package, then of each folder
+ * above), each as its path below the top-most node_modules folder it sits in
+ * (so nested copies keep resolving as they did) → its folder on this host.
+ * A missing optional dependency (another platform's prebuilt binary) is left
+ * out; a missing required one is an error.
+ */
+function productionModules(root: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const visit = (from: string, pkg: PackageJson): void => {
+    const wanted: Array<[string, boolean]> = [
+      ...Object.keys(pkg.dependencies ?? {}).map((n): [string, boolean] => [n, false]),
+      ...Object.keys(pkg.optionalDependencies ?? {}).map((n): [string, boolean] => [n, true]),
+    ];
+    for (const [name, optional] of wanted) {
+      let dir: string | undefined;
+      for (let d = from; ; d = dirname(d)) {
+        const candidate = join(d, 'node_modules', name);
+        if (existsSync(join(candidate, 'package.json'))) {
+          dir = candidate;
+          break;
+        }
+        if (dirname(d) === d) break;
+      }
+      if (dir === undefined) {
+        if (optional) continue;
+        throw new SyswardenError('ERR_IMAGE', `syswarden's dependency ${name} (needed by ${pkg.name ?? from}) is not installed. Fix: run npm install in ${root}.`);
+      }
+      const real = realpathSync(dir);
+      const parts = dir.split(sep);
+      const rel = parts.slice(parts.indexOf('node_modules') + 1).join('/');
+      if (found.has(rel)) continue;
+      found.set(rel, real);
+      visit(dir, readPackage(real));
+    }
+  };
+  visit(root, readPackage(root));
+  return found;
+}
+
+/**
+ * What of syswarden goes into the image, as image path → host path: the
+ * compiled JavaScript, package.json (version, type: module), the native
+ * addon and the production dependencies, from this checkout's build.
+ *
+ * The one place that decides how syswarden gets into the image: when the
+ * package installs from its `npm pack` tarball with a prebuilt addon, this
+ * becomes "copy the tarball in, npm install it" and nothing else changes.
+ */
+export function stageSyswarden(root = packageRoot()): Record<string, string> {
+  const addon = join(root, 'build', 'Release', 'syswarden.node');
+  for (const need of [join(root, 'dist', 'cli', 'main.js'), addon]) {
+    if (!existsSync(need)) throw new SyswardenError('ERR_IMAGE', `${need} is missing: the image is made from a built checkout. Fix: run npm run build in ${root}.`);
+  }
+  const copies: Record<string, string> = {
+    [`${AGENT_HOME}/package.json`]: join(root, 'package.json'),
+    [`${AGENT_HOME}/dist`]: join(root, 'dist'),
+    [`${AGENT_HOME}/build/Release/syswarden.node`]: addon,
+  };
+  for (const [rel, dir] of [...productionModules(root)].sort(([a], [b]) => a.localeCompare(b))) copies[`${AGENT_HOME}/node_modules/${rel}`] = dir;
+  return copies;
+}
+
+/** The Node.js binary that runs this process, if it is one syswarden runs on. */
+function hostNode(): string {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (!(major >= 20)) throw new SyswardenError('ERR_IMAGE', `the image gets the Node.js that runs this command, ${process.version}, and syswarden needs 20 or later. Fix: run it with Node.js 20+.`);
+  return process.execPath;
+}
+
+export function agentRecipe(): ImageRecipe {
+  return {
+    name: 'agent',
+    repository: AGENT_REPOSITORY,
+    // libbpf1, libelf1, zlib1g: what the addon links; libstdc++6: both node and the addon.
+    packages: ['libbpf1', 'libelf1', 'zlib1g', 'libstdc++6', 'ca-certificates'],
+    copies: { '/usr/local/bin/node': hostNode(), ...stageSyswarden() },
+    // The build fails here, not on a node, if a library node or the addon needs is missing.
+    setup: [
+      `missing=$(ldd /usr/local/bin/node ${AGENT_HOME}/build/Release/syswarden.node | grep 'not found' || true)`,
+      'if [ -n "$missing" ]; then echo "shared libraries missing in the image: $missing" >&2; exit 1; fi',
+      `ln -sf ${AGENT_HOME}/dist/cli/main.js /usr/local/bin/syswarden`,
+      `chmod 755 ${AGENT_HOME}/dist/cli/main.js`,
+      `/usr/local/bin/node -e "require('${AGENT_HOME}/build/Release/syswarden.node')"`,
+      'syswarden --version',
+    ].join('\n'),
+    changes: [
+      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'ENV NODE_ENV=production',
+      'ENTRYPOINT ["/usr/local/bin/syswarden"]',
+      'CMD ["watch", "--all-containers"]',
+      `LABEL org.opencontainers.image.title=syswarden org.opencontainers.image.version=${packageVersion()}`,
+    ],
+  };
+}
+
+/** The agent image's name:tag for this checkout, without building it. */
+export function agentImageTag(): string {
+  return imageTag(agentRecipe());
+}
+
+/** Build the agent image (or find it built) and return its name:tag. */
+export function buildAgentImage(opts: BuildOptions = {}): Promise<string> {
+  return buildImage(agentRecipe(), opts);
+}
