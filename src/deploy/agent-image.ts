@@ -13,6 +13,8 @@ import { buildImage, imageTag, type BuildOptions, type ImageRecipe } from '../sc
 
 /** Where syswarden lives in the image. */
 export const AGENT_HOME = '/opt/syswarden';
+/** The image's entrypoint: the syswarden command. */
+export const AGENT_ENTRYPOINT = '/usr/local/bin/syswarden';
 /** The image's name; its tag is the recipe's content hash. */
 export const AGENT_REPOSITORY = 'syswarden';
 
@@ -114,7 +116,7 @@ export function agentRecipe(): ImageRecipe {
     setup: [
       `missing=$(ldd /usr/local/bin/node ${AGENT_HOME}/build/Release/syswarden.node | grep 'not found' || true)`,
       'if [ -n "$missing" ]; then echo "shared libraries missing in the image: $missing" >&2; exit 1; fi',
-      `ln -sf ${AGENT_HOME}/dist/cli/main.js /usr/local/bin/syswarden`,
+      `ln -sf ${AGENT_HOME}/dist/cli/main.js ${AGENT_ENTRYPOINT}`,
       `chmod 755 ${AGENT_HOME}/dist/cli/main.js`,
       `/usr/local/bin/node -e "require('${AGENT_HOME}/build/Release/syswarden.node')"`,
       'syswarden --version',
@@ -122,7 +124,7 @@ export function agentRecipe(): ImageRecipe {
     changes: [
       'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'ENV NODE_ENV=production',
-      'ENTRYPOINT ["/usr/local/bin/syswarden"]',
+      `ENTRYPOINT ["${AGENT_ENTRYPOINT}"]`,
       'CMD ["watch", "--all-containers"]',
       `LABEL org.opencontainers.image.title=syswarden org.opencontainers.image.version=${packageVersion()}`,
     ],
