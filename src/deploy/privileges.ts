@@ -178,7 +178,7 @@ export function daemonSetYaml(image = 'syswarden:TAG'): string {
     '            allowPrivilegeEscalation: false # no setuid gains; the granted capabilities are all it ever has',
     '            readOnlyRootFilesystem: true # syswarden writes nothing but stdout',
     '            seccompProfile:',
-    ...comment('              ', 'The runtime\'s default filter: it allows bpf() and perf_event_open() to a process holding CAP_BPF and CAP_PERFMON (containerd 1.6.20 and later, Docker 23 and later, CRI-O).'),
+    ...comment('              ', 'The runtime\'s default filter: it allows bpf() and perf_event_open() to a process holding CAP_BPF and CAP_PERFMON in Docker 23 and later, containerd 1.7 and later, and containerd 1.6.20 (tested). Older runtimes need a profile of their own (docs/deploy.md).'),
     '              type: RuntimeDefault',
     '            capabilities:',
     '              drop: ["ALL"]',

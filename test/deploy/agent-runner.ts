@@ -66,6 +66,17 @@ export async function shareImage(tag: string): Promise<void> {
 export async function forgetImage(tag: string): Promise<void> {
   if ((await agentEngine()) === 'docker') return;
   await run('ctr', ctr(['images', 'rm', `docker.io/library/${tag}`])).catch(() => {});
+  // containerd collects the image's content and snapshots soon after; the
+  // namespace can go once they have (polled, at most 30 s).
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      await run('ctr', ['--address', CONTAINERD, 'namespaces', 'rm', NAMESPACE]);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /** Start the agent image as container `name` with `args`, under `options`' privileges. */
