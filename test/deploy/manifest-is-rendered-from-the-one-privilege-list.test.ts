@@ -41,4 +41,20 @@ describe('the deployment files', () => {
     for (const c of AGENT_PRIVILEGES.capabilities) expect(doc).toContain(`| \`CAP_${c.name}\``);
     for (const m of AGENT_PRIVILEGES.mounts) expect(doc).toContain(`| \`${m.path}\``);
   });
+
+  it('image refuses a missing or unknown action and a bad --image with exit 2 and the fix', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['image'], /image: say build, manifest or docker-run, got nothing/],
+      [['image', 'push'], /got 'push'/],
+      [['image', 'manifest', 'extra'], /unexpected 'extra'/],
+      [['image', 'build', '--image', 'x:1'], /--image goes with manifest and docker-run/],
+      [['image', 'manifest', '--image', 'bad ref'], /--image bad ref: not an image reference/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
 });
