@@ -37,13 +37,25 @@ function readPackage(dir: string): PackageJson {
 /**
  * The production dependencies of the package at `root`, found the way Node
  * finds them (node_modules of the requiring package, then of each folder
- * above), each as its path below the top-most node_modules folder it sits in
- * (so nested copies keep resolving as they did) → its folder on this host.
- * A missing optional dependency (another platform's prebuilt binary) is left
- * out; a missing required one is an error.
+ * above), each as its path below the image's node_modules → its folder on
+ * this host. A package in root's own node_modules keeps its place there
+ * (nested ones stay nested); one hoisted above root (root installed as a
+ * dependency) keeps its place below the nearest node_modules that holds it,
+ * so every require resolves in the image as it does here. A missing
+ * optional dependency (another platform's prebuilt binary) is left out; a
+ * missing required one, or two versions wanting one place, is an error.
  */
-function productionModules(root: string): Map<string, string> {
+export function productionModules(root: string): Map<string, string> {
   const found = new Map<string, string>();
+  const imagePathOf = (dir: string): string => {
+    const own = join(root, 'node_modules') + sep;
+    if (dir.startsWith(own)) return dir.slice(own.length);
+    for (let a = dirname(root); ; a = dirname(a)) {
+      const nm = join(a, 'node_modules') + sep;
+      if (dir.startsWith(nm)) return dir.slice(nm.length);
+      if (dirname(a) === a) throw new SyswardenError('ERR_IMAGE', `${dir} is in no node_modules folder above ${root}.`);
+    }
+  };
   const visit = (from: string, pkg: PackageJson): void => {
     const wanted: Array<[string, boolean]> = [
       ...Object.keys(pkg.dependencies ?? {}).map((n): [string, boolean] => [n, false]),
@@ -64,9 +76,10 @@ function productionModules(root: string): Map<string, string> {
         throw new SyswardenError('ERR_IMAGE', `syswarden's dependency ${name} (needed by ${pkg.name ?? from}) is not installed. Fix: run npm install in ${root}.`);
       }
       const real = realpathSync(dir);
-      const parts = dir.split(sep);
-      const rel = parts.slice(parts.indexOf('node_modules') + 1).join('/');
-      if (found.has(rel)) continue;
+      const rel = imagePathOf(dir);
+      const placed = found.get(rel);
+      if (placed === real) continue;
+      if (placed !== undefined) throw new SyswardenError('ERR_IMAGE', `two copies of ${name} want node_modules/${rel} in the image (${placed} and ${real}). Fix: npm dedupe in ${root}.`);
       found.set(rel, real);
       visit(dir, readPackage(real));
     }
@@ -119,6 +132,8 @@ export function agentRecipe(): ImageRecipe {
       `ln -sf ${AGENT_HOME}/dist/cli/main.js ${AGENT_ENTRYPOINT}`,
       `chmod 755 ${AGENT_HOME}/dist/cli/main.js`,
       `/usr/local/bin/node -e "require('${AGENT_HOME}/build/Release/syswarden.node')"`,
+      // Every module watch loads resolves from the staged dependencies.
+      `/usr/local/bin/node --input-type=module -e "await import('${AGENT_HOME}/dist/cli/watch.js'); await import('${AGENT_HOME}/dist/index.js')"`,
       'syswarden --version',
     ].join('\n'),
     changes: [
