@@ -1,5 +1,5 @@
 import { SyswardenError } from '../errors.js';
-import { buildAgentImage } from '../deploy/agent-image.js';
+import { buildAgentImage, olderAgentImages } from '../deploy/agent-image.js';
 import { AGENT_ARGS, daemonSetYaml, dockerRunOptions } from '../deploy/privileges.js';
 import { ensureEngine } from '../scenario/engine.js';
 import { defaultCacheDir } from '../scenario/image.js';
@@ -66,6 +66,8 @@ export async function run(argv: string[]): Promise<number> {
     const engine = await ensureEngine();
     try {
       const tag = await buildAgentImage({ signal, onStep: (m) => process.stderr.write(`image: ${m}\n`) });
+      const older = await olderAgentImages(tag);
+      if (older.length > 0) process.stderr.write(`image: earlier builds are still in Docker (${older.join(', ')}); \`docker rmi\` those no node runs.\n`);
       console.log(tag);
       return 0;
     } finally {

@@ -9,6 +9,7 @@ import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SyswardenError } from '../errors.js';
 import { packageVersion } from '../version.js';
+import { docker } from '../scenario/engine.js';
 import { buildImage, imageTag, type BuildOptions, type ImageRecipe } from '../scenario/image.js';
 
 /** Where syswarden lives in the image. */
@@ -122,6 +123,8 @@ export function agentRecipe(): ImageRecipe {
   return {
     name: 'agent',
     repository: AGENT_REPOSITORY,
+    // A new image with every change to syswarden: Docker's copy is the cache.
+    keepTarball: false,
     // libbpf1, libelf1, zlib1g: what the addon links; libstdc++6: both node and the addon.
     packages: ['libbpf1', 'libelf1', 'zlib1g', 'libstdc++6', 'ca-certificates'],
     copies: { '/usr/local/bin/node': hostNode(), ...stageSyswarden() },
@@ -154,4 +157,10 @@ export function agentImageTag(): string {
 /** Build the agent image (or find it built) and return its name:tag. */
 export function buildAgentImage(opts: BuildOptions = {}): Promise<string> {
   return buildImage(agentRecipe(), opts);
+}
+
+/** The other agent images Docker holds (earlier builds), newest first. */
+export async function olderAgentImages(current: string): Promise<string[]> {
+  const { stdout } = await docker(['images', AGENT_REPOSITORY, '--format', '{{.Repository}}:{{.Tag}}'], { timeoutMs: 30_000 });
+  return stdout.split('\n').filter((t) => t && t !== current && /^[^:]+:[0-9a-f]{12}$/.test(t));
 }

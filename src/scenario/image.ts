@@ -35,6 +35,12 @@ export interface ImageRecipe {
   setup?: string;
   /** Dockerfile instructions applied at import (`docker import --change`): ENTRYPOINT, CMD, ENV, LABEL. */
   changes?: readonly string[];
+  /**
+   * false: the root filesystem's tarball is deleted once imported, for an
+   * image that changes with every build (Docker's copy is then the only
+   * cache). Default: kept, so a Docker that lost the image imports it again.
+   */
+  keepTarball?: boolean;
 }
 
 /** Bump when the build procedure itself changes, so every cached image is rebuilt. */
@@ -192,6 +198,7 @@ export async function buildImage(recipe: ImageRecipe, opts: BuildOptions = {}): 
   }
   opts.onStep?.(`image ${recipe.name}: docker import (${(statSync(tarball).size / 2 ** 20).toFixed(0)} MiB)`);
   await docker(['import', ...(recipe.changes ?? []).flatMap((c) => ['--change', c]), tarball, tag], { timeoutMs: 10 * 60_000 });
+  if (recipe.keepTarball === false) rmSync(tarball, { force: true });
   return tag;
 }
 

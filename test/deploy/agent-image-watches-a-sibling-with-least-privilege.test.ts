@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAgentImage } from '../../src/deploy/agent-image.js';
+import { buildAgentImage, olderAgentImages } from '../../src/deploy/agent-image.js';
 import { AGENT_ARGS, AGENT_PRIVILEGES } from '../../src/deploy/privileges.js';
 import { ensureDocker, removeContainer, TEST_IMAGE } from '../capture/docker-env.js';
 import { agentEngine, effectiveCapabilities, forgetImage, removeLeftovers, shareImage, startAgent, type AgentContainer } from './agent-runner.js';
@@ -64,7 +64,17 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const a of agents) await a.remove();
   for (const s of siblings) removeContainer(s);
-  if (image) await forgetImage(image);
+  if (image) {
+    await forgetImage(image);
+    // Earlier builds (each change to syswarden makes one): the current one stays for the next run.
+    for (const old of await olderAgentImages(image)) {
+      try {
+        docker(['rmi', old]);
+      } catch {
+        // in use by a container that is not the test's: left alone
+      }
+    }
+  }
   if (models) rmSync(models, { recursive: true, force: true });
   await stopEngine();
 }, 120_000);
