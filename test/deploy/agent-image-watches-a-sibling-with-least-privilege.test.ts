@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgentImage, olderAgentImages } from '../../src/deploy/agent-image.js';
 import { AGENT_ARGS, AGENT_PRIVILEGES } from '../../src/deploy/privileges.js';
 import { ensureDocker, removeContainer, TEST_IMAGE } from '../capture/docker-env.js';
-import { agentEngine, effectiveCapabilities, forgetImage, removeLeftovers, shareImage, startAgent, type AgentContainer } from './agent-runner.js';
+import { agentEngine, effectiveCapabilities, forgetImage, removeLeftovers, shareImage, startAgent, writableMounts, type AgentContainer } from './agent-runner.js';
 
 const prefix = 'sw-deploy-test';
 const tag = `${prefix}-${process.pid}`;
@@ -88,8 +88,10 @@ describe.each(VARIANTS)('the agent image $label', ({ hostPid }) => {
     const agent = await startAgent(`${tag}-agent`, image, agentArgs(), { hostPid, sources: { models } });
     agents.push(agent);
     await agent.waitFor(() => agent.records().some((r) => r.type === 'ready'), 'the agent\'s ready record', 120_000);
-    // Exactly the granted capabilities, seen from the host.
-    expect(effectiveCapabilities(await agent.hostPid())).toEqual(AGENT_PRIVILEGES.capabilities.map((c) => c.name).sort());
+    // Exactly the granted capabilities, seen from the host, and every host path read-only, down to the mounts below it.
+    const pid = await agent.hostPid();
+    expect(effectiveCapabilities(pid)).toEqual(AGENT_PRIVILEGES.capabilities.map((c) => c.name).sort());
+    expect(writableMounts(pid, AGENT_PRIVILEGES.mounts.map((m) => m.path))).toEqual([]);
 
     const name = `${tag}-sibling`;
     siblings.push(name);

@@ -99,7 +99,8 @@ export async function startAgent(name: string, image: string, args: readonly str
       '--read-only',
       // The host's pid namespace: this test's own.
       ...(options.hostPid !== false ? ['--with-ns', `pid:/proc/${process.pid}/ns/pid`] : []),
-      ...mountSources({ image, ...options }).flatMap((m) => ['--mount', `type=bind,src=${m.source},dst=${m.target},options=rbind:ro`]),
+      // rro: read-only all the way down (a hybrid host's /sys/fs/cgroup has the hierarchies mounted below it).
+      ...mountSources({ image, ...options }).flatMap((m) => ['--mount', `type=bind,src=${m.source},dst=${m.target},options=rbind:rro`]),
     ];
     // ctr runs the command it is given in place of the image's entrypoint.
     p = startProcess('ctr', ctr(['run', ...flags, `docker.io/library/${image}`, name, AGENT_ENTRYPOINT, ...args]));
@@ -162,4 +163,16 @@ export function removeLeftovers(prefix: string): void {
       /* a killed task takes a moment to go: the next run removes it */
     }
   }
+}
+
+/** Mount points at or below `targets` in a process's mount namespace that are writable. */
+export function writableMounts(hostPid: number, targets: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync(`/proc/${hostPid}/mountinfo`, 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const point = f[4];
+    if (!point || !targets.some((t) => point === t || point.startsWith(`${t}/`))) continue;
+    if (!f[5]!.split(',').includes('ro')) out.push(point);
+  }
+  return out;
 }
