@@ -36,6 +36,7 @@ export function cgroup2Mount(): string {
   }
   if (cachedMount !== undefined) return cachedMount;
   let text = '';
+  let subTree: string | undefined;
   try {
     text = readFileSync(MOUNTINFO, 'utf8');
   } catch {
@@ -50,17 +51,33 @@ export function cgroup2Mount(): string {
     const fields = line.slice(0, dash).split(' ');
     const root = fields[3];
     const mountPoint = fields[4];
-    // A mount of a sub-tree (root other than '/') would make every path wrong.
-    if (root === '/' && mountPoint) {
-      cachedMount = unescapeMountPath(mountPoint);
+    // The hierarchy's root is '/' as seen from the root cgroup namespace;
+    // from a cgroup namespace of its own (a container's) the host's root
+    // mount shows as '/..' once per level below it, and the container's own
+    // mount as '/' though it is a sub-tree. Only the real root has no
+    // cgroup.type file (the kernel makes it on every other cgroup), and only
+    // it gives the paths and levels the kernel's cgroup ids have.
+    if (!root || !mountPoint || !/^\/(\.\.(\/\.\.)*)?$/.test(root)) continue;
+    const dir = unescapeMountPath(mountPoint);
+    if (!existsSync(join(dir, 'cgroup.type'))) {
+      cachedMount = dir;
       return cachedMount;
     }
+    subTree ??= dir;
+  }
+  if (subTree !== undefined) {
+    throw new SyswardenError(
+      'ERR_NO_CGROUP2',
+      `the cgroup v2 mount at ${subTree} shows only a part of the hierarchy (this process has a cgroup namespace of its own, as in a container), ` +
+        "and syswarden needs the whole of it to find containers by their cgroup ids. Fix: mount the host's /sys/fs/cgroup read-only at /sys/fs/cgroup (docs/deploy.md).",
+    );
   }
   throw new SyswardenError(
     'ERR_NO_CGROUP2',
     'no cgroup v2 hierarchy is mounted, and syswarden filters containers by their cgroup v2 id. ' +
       'Mount it (e.g. `mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 none /sys/fs/cgroup/unified`) ' +
-      'or boot with systemd.unified_cgroup_hierarchy=1.',
+      'or boot with systemd.unified_cgroup_hierarchy=1. ' +
+      "In a container, mount the host's /sys/fs/cgroup read-only at /sys/fs/cgroup (docs/deploy.md).",
   );
 }
 

@@ -36,7 +36,8 @@ export function preflight(attach: 'auto' | 'tp_btf' | 'tracepoint'): void {
     throw new SyswardenError(
       'ERR_NOT_PERMITTED',
       `syswarden needs root (or CAP_BPF and CAP_PERFMON) to load its BPF program, and ${who}. ` +
-        'Run it with sudo, or grant the capabilities: `sudo setcap cap_bpf,cap_perfmon+ep "$(command -v node)"`.',
+        'Run it with sudo, or grant the capabilities: `sudo setcap cap_bpf,cap_perfmon+ep "$(command -v node)"`; ' +
+        'in a container, add CAP_BPF and CAP_PERFMON to it (docs/deploy.md).',
     );
   }
   if (attach !== 'tracepoint' && !existsSync(btfPath())) {

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
   model: { help: 'fleet models: info, merge models learnt on many hosts, diff', load: async () => (await import('./model.js')).run },
   demo: { help: 'the built-in default job (see README)', load: async () => (await import('./demo.js')).run },
   scenario: { help: 'record labelled datasets of real containers under attack (list, run)', load: async () => (await import('./scenario.js')).run },
+  image: { help: 'build the agent\'s container image; print its DaemonSet (build, manifest, docker-run)', load: async () => (await import('./image.js')).run },
   eval: { help: 'evaluate detectors on labelled traces (the reference study\'s protocol)', load: async () => (await import('./eval.js')).run },
 };
 

@@ -1,8 +1,9 @@
 /**
- * Scenario images, built here from Debian packages (no registry is
- * reachable): a minimal Debian root filesystem made once by debootstrap, the
- * scenario's packages installed into a copy of it in a chroot, its files and
- * setup commands added, then `docker import`ed. Root filesystems are cached
+ * Images built here from Debian packages (no registry is reachable): the
+ * scenarios' applications and syswarden's own agent image (src/deploy). A
+ * minimal Debian root filesystem made once by debootstrap, the recipe's
+ * packages installed into a copy of it in a chroot, its files, copies of host
+ * files and setup commands added, then `docker import`ed. Root filesystems are cached
  * as tarballs under the cache directory (SYSWARDEN_CACHE, default
  * /var/cache/syswarden), named by a hash of everything that goes into them,
  * so a changed recipe builds a new image and an unchanged one is never
@@ -10,20 +11,36 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SyswardenError } from '../errors.js';
 import { docker, imageExists } from './engine.js';
 
 export interface ImageRecipe {
-  /** Short name; the image is syswarden-scenario-<name>:<hash>. */
+  /** Short name; the image is syswarden-scenario-<name>:<hash> unless `repository` names it. */
   name: string;
+  /** The image's name without the tag (default syswarden-scenario-<name>); the tag is always the recipe's hash. */
+  repository?: string;
   /** Debian packages, installed with --no-install-recommends. */
   packages: readonly string[];
   /** Files written after the packages: absolute path → text (mode 0644) or { text, mode }. */
   files?: Readonly<Record<string, string | { text: string; mode: number }>>;
-  /** Shell commands (sh -e) run in the chroot last: users, passwords, databases. */
+  /**
+   * Host files or directories copied in after the packages (image path →
+   * host path; symlinks followed). Their contents, not their host paths, go
+   * into the image's hash, so a rebuilt file makes a new image.
+   */
+  copies?: Readonly<Record<string, string>>;
+  /** Shell commands (sh -e) run in the chroot last: users, passwords, databases, checks. */
   setup?: string;
+  /** Dockerfile instructions applied at import (`docker import --change`): ENTRYPOINT, CMD, ENV, LABEL. */
+  changes?: readonly string[];
+  /**
+   * false: the root filesystem's tarball is deleted once imported, for an
+   * image that changes with every build (Docker's copy is then the only
+   * cache). Default: kept, so a Docker that lost the image imports it again.
+   */
+  keepTarball?: boolean;
 }
 
 /** Bump when the build procedure itself changes, so every cached image is rebuilt. */
@@ -108,9 +125,31 @@ async function baseTarball(cacheDir: string, opts: BuildOptions): Promise<string
   }
 }
 
-/** The image's tag: the recipe's hash names it, so a changed recipe is a new image. */
+/** sha256 of a file or of a directory's tree (relative paths, executable bits and contents), symlinks followed. */
+function contentHash(path: string): string {
+  const h = createHash('sha256');
+  const walk = (p: string, rel: string): void => {
+    const st = statSync(p);
+    if (st.isDirectory()) {
+      for (const name of readdirSync(p).sort()) walk(join(p, name), `${rel}/${name}`);
+    } else if (st.isFile()) {
+      h.update(`${rel}\0${st.mode & 0o111 ? 'x' : '-'}\0${st.size}\0`);
+      h.update(readFileSync(p));
+    }
+  };
+  try {
+    walk(path, '.');
+  } catch (e) {
+    throw new SyswardenError('ERR_IMAGE', `cannot read ${path} to copy it into an image (${(e as Error).message}). Fix: build it first (npm run build).`);
+  }
+  return h.digest('hex');
+}
+
+/** The image's tag: the recipe's hash names it (with the contents of what it copies), so a changed recipe is a new image. */
 export function imageTag(recipe: ImageRecipe): string {
-  return `syswarden-scenario-${recipe.name}:${hashOf({ BUILD_VERSION, SUITE, MIRROR, recipe })}`;
+  // Scenario recipes (no copies) hash as they always did, so their cached images stay valid.
+  const hashed = recipe.copies ? { ...recipe, copies: Object.fromEntries(Object.entries(recipe.copies).map(([to, from]) => [to, contentHash(from)])) } : recipe;
+  return `${recipe.repository ?? `syswarden-scenario-${recipe.name}`}:${hashOf({ BUILD_VERSION, SUITE, MIRROR, recipe: hashed })}`;
 }
 
 /**
@@ -133,7 +172,8 @@ export async function buildImage(recipe: ImageRecipe, opts: BuildOptions = {}): 
       // No service starts inside the chroot while packages install.
       writeFileSync(join(root, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
       const files = Object.entries(recipe.files ?? {});
-      for (const [path, f] of files) {
+      const copies = Object.entries(recipe.copies ?? {});
+      for (const [path] of [...files, ...copies]) {
         if (!path.startsWith('/') || path.includes('..')) throw new SyswardenError('ERR_IMAGE', `recipe ${recipe.name}: file path '${path}' must be absolute and without '..'.`);
       }
       opts.onStep?.(`image ${recipe.name}: installing ${recipe.packages.join(', ')}`);
@@ -154,6 +194,11 @@ export async function buildImage(recipe: ImageRecipe, opts: BuildOptions = {}): 
         writeFileSync(target, text);
         chmodSync(target, mode);
       }
+      for (const [path, from] of copies) {
+        const target = join(root, path);
+        mkdirSync(dirname(target), { recursive: true });
+        cpSync(from, target, { recursive: true, dereference: true });
+      }
       if (recipe.setup) await inChroot(root, `set -e\n${recipe.setup}`, `image ${recipe.name}: setup`, opts);
       await run('tar', ['-C', root, '-cf', join(work, 'image.tar'), '.'], `image ${recipe.name}: packing`, 10 * 60_000, opts.signal);
       renameSync(join(work, 'image.tar'), tarball);
@@ -162,7 +207,8 @@ export async function buildImage(recipe: ImageRecipe, opts: BuildOptions = {}): 
     }
   }
   opts.onStep?.(`image ${recipe.name}: docker import (${(statSync(tarball).size / 2 ** 20).toFixed(0)} MiB)`);
-  await docker(['import', tarball, tag], { timeoutMs: 10 * 60_000 });
+  await docker(['import', ...(recipe.changes ?? []).flatMap((c) => ['--change', c]), tarball, tag], { timeoutMs: 10 * 60_000 });
+  if (recipe.keepTarball === false) rmSync(tarball, { force: true });
   return tag;
 }
 

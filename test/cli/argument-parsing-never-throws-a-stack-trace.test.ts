@@ -3,6 +3,7 @@ import { describe, it } from 'vitest';
 import { parse as parseBench } from '../../src/cli/bench.js';
 import { parse as parseDemo } from '../../src/cli/demo.js';
 import { parse as parseEval } from '../../src/cli/eval.js';
+import { parse as parseImage } from '../../src/cli/image.js';
 import { parse as parseRecord } from '../../src/cli/record.js';
 import { parse as parseSoak } from '../../src/cli/soak.js';
 import { parse as parseSummary } from '../../src/cli/summary.js';
@@ -18,6 +19,7 @@ const FLAGS: Record<string, string[]> = {
   soak: ['--minutes', '--out', '--force', '--help'],
   bench: ['--quick', '--runs', '--workloads', '--configs', '--parts', '--out', '--force', '--help'],
   demo: ['--json', '--learn', '--normal', '--help'],
+  image: ['build', 'manifest', 'docker-run', '--image', '--help'],
 };
 
 const PARSERS: Record<string, (argv: string[]) => unknown> = {
@@ -28,6 +30,7 @@ const PARSERS: Record<string, (argv: string[]) => unknown> = {
   soak: parseSoak,
   bench: parseBench,
   demo: parseDemo,
+  image: parseImage,
 };
 
 /** Values that have broken parsers: signs, exponents, hex, huge, empty, option-like, unicode. */

@@ -27,7 +27,12 @@ process.once('exit', () => {
 });
 
 export function startCli(args: string[]): CliProcess {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return startProcess(process.execPath, [cliPath, ...args]);
+}
+
+/** Any command run the same way (the CLI in a container: `docker run`, `ctr run`). Its SIGINT is what stop() sends. */
+export function startProcess(command: string, args: string[]): CliProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.once('exit', () => running.delete(child));
   let out = '';
