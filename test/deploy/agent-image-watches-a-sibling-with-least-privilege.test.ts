@@ -81,11 +81,17 @@ afterAll(async () => {
 
 // The agent in the host's pid namespace (hostPID: true). A variant in a pid
 // namespace of its own joins this list once syswarden translates pids.
-const VARIANTS = [{ label: 'in the host pid namespace', hostPid: true }];
+// The manifest's setup (host pid), and a pid namespace of its own (a pod without hostPID):
+// there the agent sees none of the sibling's processes in its /proc and must still name them right.
+const VARIANTS = [
+  { label: 'in the host pid namespace', hostPid: true },
+  { label: 'in a pid namespace of its own', hostPid: false },
+];
 
 describe.each(VARIANTS)('the agent image $label', ({ hostPid }) => {
   it('runs with only the manifest\'s capabilities and mounts, watches a sibling container from its creation and alerts on it', async () => {
-    const agent = await startAgent(`${tag}-agent`, image, agentArgs(), { hostPid, sources: { models } });
+    const variant = hostPid ? 'hostpid' : 'ownpid';
+    const agent = await startAgent(`${tag}-${variant}-agent`, image, agentArgs(), { hostPid, sources: { models } });
     agents.push(agent);
     await agent.waitFor(() => agent.records().some((r) => r.type === 'ready'), 'the agent\'s ready record', 120_000);
     // Exactly the granted capabilities, seen from the host, and every host path read-only, down to the mounts below it.
@@ -93,7 +99,7 @@ describe.each(VARIANTS)('the agent image $label', ({ hostPid }) => {
     expect(effectiveCapabilities(pid)).toEqual(AGENT_PRIVILEGES.capabilities.map((c) => c.name).sort());
     expect(writableMounts(pid, AGENT_PRIVILEGES.mounts.map((m) => m.path))).toEqual([]);
 
-    const name = `${tag}-sibling`;
+    const name = `${tag}-${variant}-sibling`;
     siblings.push(name);
     const id = docker(['run', '-d', '--name', name, '--network', 'none', TEST_IMAGE, '/bin/busybox', 'sh', '-c', 'while true; do /bin/busybox cat /etc/hostname >/dev/null; /bin/busybox usleep 20000; done']);
     await agent.waitFor(() => about(agent, 'container-watched', id).length > 0, 'the sibling watched', 60_000);
@@ -114,6 +120,10 @@ describe.each(VARIANTS)('the agent image $label', ({ hostPid }) => {
     }
     const alert = about(agent, 'alert', id).find(onTheWalk)!;
     expect(alert.container).toMatchObject({ id, name });
+    // pid is the host's number, vpid the one the sibling's own `ps` shows (it has a pid namespace of its own).
+    const proc = alert.process as { pid: number; vpid?: number };
+    expect(proc.vpid).toBeGreaterThan(0);
+    expect(proc.pid).not.toBe(proc.vpid);
 
     expect(await agent.stop(60_000), agent.stderr()).toBe(0);
     expect(agent.stderr()).not.toMatch(/\n\s+at /);
