@@ -15,8 +15,8 @@ let loaded: NativeAddon | undefined;
  * CO-RE object and skeleton, the shared libraries the addon needs):
  * prebuilds/<platform>-<arch>, filled at pack time by scripts/prebuild.mjs.
  */
-export function prebuildDir(): string {
-  return join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+export function prebuildDir(packageRoot = root): string {
+  return join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
 }
 
 /**
@@ -25,8 +25,8 @@ export function prebuildDir(): string {
  * someone built, so it is never a stale leftover of an install), then the
  * prebuilt files the package ships.
  */
-export function nativeDirs(): string[] {
-  return [join(root, 'build', 'Release'), join(root, 'build', 'Debug'), prebuildDir()];
+export function nativeDirs(packageRoot = root): string[] {
+  return [join(packageRoot, 'build', 'Release'), join(packageRoot, 'build', 'Debug'), prebuildDir(packageRoot)];
 }
 
 /**

@@ -4,9 +4,10 @@
  * syswarden needs), and syswarden itself, built by the one image builder
  * (src/scenario/image.ts) and tagged by the hash of its contents.
  */
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativeDirs } from '../capture/addon.js';
 import { SyswardenError } from '../errors.js';
 import { packageVersion } from '../version.js';
 import { docker } from '../scenario/engine.js';
@@ -89,25 +90,38 @@ export function productionModules(root: string): Map<string, string> {
   return found;
 }
 
+/** The native files the image takes from a native folder: the addon, sw-workload, and the shared libraries a prebuild ships beside the addon. */
+const NATIVE_FILE = /^(?:syswarden\.node|sw-workload|lib[\w+-]+\.so(?:\.\d+)*)$/;
+
+/**
+ * The native folder the addon loads from here, the same search as the
+ * loader (nativeDirs: a local build, else the package's prebuilt files), as
+ * its path below the package root. A checkout that was never built and an
+ * install without its prebuilt files have none.
+ */
+export function nativeSource(root = packageRoot()): { dir: string; rel: string } {
+  for (const dir of nativeDirs(root)) {
+    if (existsSync(join(dir, 'syswarden.node'))) return { dir, rel: relative(root, dir) };
+  }
+  throw new SyswardenError('ERR_IMAGE', `no native addon in ${nativeDirs(root).join(', ')}: the image takes the addon this syswarden runs with. Fix: in a source checkout, npm run build in ${root}; in an installed package, npm rebuild syswarden.`);
+}
+
 /**
  * What of syswarden goes into the image, as image path → host path: the
  * compiled JavaScript, package.json (version, type: module), the native
- * addon and the production dependencies, from this checkout's build.
- *
- * The one place that decides how syswarden gets into the image: when the
- * package installs from its `npm pack` tarball with a prebuilt addon, this
- * becomes "copy the tarball in, npm install it" and nothing else changes.
+ * files the addon loads from here (a checkout's build or an installed
+ * package's prebuilt ones, at the same place below the package) and the
+ * production dependencies: the syswarden running this command, as it is.
  */
 export function stageSyswarden(root = packageRoot()): Record<string, string> {
-  const addon = join(root, 'build', 'Release', 'syswarden.node');
-  for (const need of [join(root, 'dist', 'cli', 'main.js'), addon]) {
-    if (!existsSync(need)) throw new SyswardenError('ERR_IMAGE', `${need} is missing: the image is made from a built checkout. Fix: run npm run build in ${root}.`);
-  }
+  const main = join(root, 'dist', 'cli', 'main.js');
+  if (!existsSync(main)) throw new SyswardenError('ERR_IMAGE', `${main} is missing: the image is made from a built syswarden. Fix: run npm run build in ${root}.`);
+  const native = nativeSource(root);
   const copies: Record<string, string> = {
     [`${AGENT_HOME}/package.json`]: join(root, 'package.json'),
     [`${AGENT_HOME}/dist`]: join(root, 'dist'),
-    [`${AGENT_HOME}/build/Release/syswarden.node`]: addon,
   };
+  for (const f of readdirSync(native.dir).filter((n) => NATIVE_FILE.test(n)).sort()) copies[`${AGENT_HOME}/${native.rel}/${f}`] = join(native.dir, f);
   for (const [rel, dir] of [...productionModules(root)].sort(([a], [b]) => a.localeCompare(b))) copies[`${AGENT_HOME}/node_modules/${rel}`] = dir;
   return copies;
 }
@@ -120,6 +134,7 @@ function hostNode(): string {
 }
 
 export function agentRecipe(): ImageRecipe {
+  const addon = `${AGENT_HOME}/${nativeSource().rel}/syswarden.node`;
   return {
     name: 'agent',
     repository: AGENT_REPOSITORY,
@@ -130,11 +145,11 @@ export function agentRecipe(): ImageRecipe {
     copies: { '/usr/local/bin/node': hostNode(), ...stageSyswarden() },
     // The build fails here, not on a node, if a library node or the addon needs is missing.
     setup: [
-      `missing=$(ldd /usr/local/bin/node ${AGENT_HOME}/build/Release/syswarden.node | grep 'not found' || true)`,
+      `missing=$(ldd /usr/local/bin/node ${addon} | grep 'not found' || true)`,
       'if [ -n "$missing" ]; then echo "shared libraries missing in the image: $missing" >&2; exit 1; fi',
       `ln -sf ${AGENT_HOME}/dist/cli/main.js ${AGENT_ENTRYPOINT}`,
       `chmod 755 ${AGENT_HOME}/dist/cli/main.js`,
-      `/usr/local/bin/node -e "require('${AGENT_HOME}/build/Release/syswarden.node')"`,
+      `/usr/local/bin/node -e "require('${addon}')"`,
       // Every module watch loads resolves from the staged dependencies.
       `/usr/local/bin/node --input-type=module -e "await import('${AGENT_HOME}/dist/cli/watch.js'); await import('${AGENT_HOME}/dist/index.js')"`,
       'syswarden --version',

@@ -58,4 +58,18 @@ describe('staging syswarden into the image', () => {
     pkg(join(top, 'node_modules', 'c'), 'c');
     expect(() => productionModules(root)).toThrow(/two copies of c want node_modules\/c in the image.*npm dedupe/);
   });
+
+  it("takes an installed package's prebuilt native files (addon, its shipped libraries, sw-workload) from where the loader finds them, and says what to do when there are none", () => {
+    const top = mkdtempSync(join(tmpdir(), 'sw-stage-'));
+    dirs.push(top);
+    const root = pkg(join(top, 'node_modules', 'syswarden'), 'syswarden');
+    mkdirSync(join(root, 'dist', 'cli'), { recursive: true });
+    writeFileSync(join(root, 'dist', 'cli', 'main.js'), '');
+    expect(() => stageSyswarden(root)).toThrow(/no native addon in .*prebuilds\/linux-x64.*Fix: .*npm rebuild syswarden/);
+    const pre = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+    mkdirSync(pre, { recursive: true });
+    for (const f of ['syswarden.node', 'sw-workload', 'libbpf.so.1', 'libelf.so.1', 'syscalls.bpf.o', 'syscalls.skel.h']) writeFileSync(join(pre, f), f);
+    const natives = Object.keys(stageSyswarden(root)).filter((k) => k.includes('/prebuilds/'));
+    expect(natives).toEqual(['libbpf.so.1', 'libelf.so.1', 'sw-workload', 'syswarden.node'].map((f) => `/opt/syswarden/prebuilds/${process.platform}-${process.arch}/${f}`));
+  });
 });
