@@ -42,7 +42,7 @@ function report(r: TrainResult, model: string): void {
   console.error(
     r.executables !== undefined
       ? `syswarden: ${r.executables} executable(s) exec'd while learning; watch reports the first exec of any other as 'new-executable'.`
-      : "syswarden: no process events in the training data (trace files): no 'new-executable' records with this model.",
+      : "syswarden: no process events in the training data (trace files, or recordings made with the classic-tracepoint fallback): no 'new-executable' records with this model.",
   );
   if (r.profiles) {
     console.error(`syswarden: ${r.profiles.length} executable profile(s), sharing the false-alarm budget with the container-wide one:`);

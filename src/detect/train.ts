@@ -483,16 +483,24 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
     learner.mark(++t);
   }
   // Recordings carry the kernel's process events: from them alone, the model learns which executables are normal.
+  // A recording made with BTF tracepoints carried process events even if none happened (a server that
+  // never exec'd while recorded): its model learnt that no executable is normal, and any exec is drift.
   if (options.from.every(isRecording)) {
     const seen = new Set<string>();
     let events = 0;
+    let withProcessEvents = 0;
     for (const path of options.from) {
-      for await (const { batch } of recordingBatches(path)) {
-        events += batch.proc.length;
-        for (const e of batch.proc) if (e.kind === 'exec') seen.add(e.exe);
+      const batches = recordingBatches(path);
+      for (let r = await batches.next(); ; r = await batches.next()) {
+        if (r.done) {
+          if (r.value.trailer?.stats.attach === 'tp_btf') withProcessEvents++;
+          break;
+        }
+        events += r.value.batch.proc.length;
+        for (const e of r.value.batch.proc) if (e.kind === 'exec') seen.add(e.exe);
       }
     }
-    if (events > 0) learner.executables = seen;
+    if (events > 0 || withProcessEvents === options.from.length) learner.executables = seen;
   }
   return finish(learner, options, { source: 'files', files: options.from });
 }
