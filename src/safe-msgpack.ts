@@ -114,12 +114,12 @@ class Scan {
 
   private array(n: number, depth: number): void {
     // Every element takes a byte at least: a declared length beyond the rest of the input is a lie, refused before any loop.
-    if (n > this.b.length - this.pos) this.fail(`declares an array of ${n} elements in ${this.b.length - this.pos} bytes`);
+    if (n > this.b.length - this.pos) this.fail(`ends early or is damaged (it declares an array of ${n} elements in the ${this.b.length - this.pos} bytes left)`);
     for (let i = 0; i < n; i++) this.value(depth + 1);
   }
 
   private map(n: number, depth: number): void {
-    if (n * 2 > this.b.length - this.pos) this.fail(`declares a map of ${n} entries in ${this.b.length - this.pos} bytes`);
+    if (n * 2 > this.b.length - this.pos) this.fail(`ends early or is damaged (it declares a map of ${n} entries in the ${this.b.length - this.pos} bytes left)`);
     for (let i = 0; i < n; i++) {
       this.value(depth + 1, true);
       this.value(depth + 1);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RECORDING_MAGIC, readRecording } from '../../src/capture/recording.js';
+import { RECORDING_FORMAT, RECORDING_MAGIC, readRecording } from '../../src/capture/recording.js';
 import { decodesOrRejectsAsync, fcParams, mutated, scratchDir, validRecording } from './helpers.js';
 
 const dir = scratchDir('sw-fuzz-rec-');
@@ -24,7 +24,7 @@ async function readAll(bytes: Uint8Array): Promise<void> {
 function frames(...bodies: Uint8Array[]): Buffer {
   const pre = Buffer.alloc(8);
   RECORDING_MAGIC.copy(pre);
-  pre.writeUInt16LE(1, 6);
+  pre.writeUInt16LE(RECORDING_FORMAT, 6);
   return Buffer.concat([pre, ...bodies.flatMap((b) => {
     const len = Buffer.alloc(4);
     len.writeUInt32LE(b.length);
