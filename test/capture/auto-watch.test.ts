@@ -108,7 +108,8 @@ describe('watch --all-containers', () => {
     const learnt = of(cli, 'container-learnt', id).find((r) => r.next === 'scored')!;
     expect(learnt.windows).toBeGreaterThan(0);
     expect(learnt.saved).toBe(join(models, `${imageHex}.model`));
-    expect(readdirSync(models)).toEqual([`${imageHex}.model`]);
+    // (Containers of other tests running meanwhile are learnt and saved too: this one's file is there.)
+    expect(readdirSync(models)).toContain(`${imageHex}.model`);
     // Normal behaviour goes on unalarmed... then something it never did while learning.
     docker(['exec', name, '/bin/busybox', 'sh', '-c', 'for i in 1 2 3; do /bin/busybox find / -xdev >/dev/null 2>&1; /bin/busybox wc -c /bin/busybox >/dev/null; done']);
     await cli.waitFor(() => of(cli, 'alert', id).length > 0, 'an alert for the learnt container', 60_000);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +74,23 @@ export async function loadedSyswardenPrograms(): Promise<number[]> {
   });
   const progs = JSON.parse(out || '[]') as Array<{ id: number; name?: string }>;
   return progs.filter((p) => p.name === 'sys_enter_btf' || p.name === 'sys_enter_tp').map((p) => p.id);
+}
+
+/** Ids of the syswarden programs a process holds open (its fdinfo says prog_id): its own, whatever other tests load meanwhile. */
+export async function syswardenProgramsHeldBy(pid: number): Promise<number[]> {
+  const held = new Set<number>();
+  const fds = join('/proc', String(pid), 'fdinfo');
+  for (const fd of readdirSync(fds)) {
+    let info: string;
+    try {
+      info = readFileSync(join(fds, fd), 'utf8');
+    } catch {
+      continue; // closed meanwhile
+    }
+    const m = /^prog_id:\s*(\d+)/m.exec(info);
+    if (m) held.add(Number(m[1]));
+  }
+  return (await loadedSyswardenPrograms()).filter((id) => held.has(id));
 }
 
 /**
