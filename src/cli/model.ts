@@ -198,7 +198,6 @@ async function merge(argv: string[]): Promise<number> {
       );
     }
     out = join(values.out, `${hex}.model`);
-    checkOutputPath(out, { what: 'model', force: values.force === true });
   }
   await writeFileSafely(out, r.bytes, { what: 'model', force: values.force === true });
   console.error(`syswarden: merged ${inputs.length} ${r.detector.name} models into ${out}`);

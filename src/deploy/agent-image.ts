@@ -11,7 +11,7 @@ import { nativeDirs } from '../capture/addon.js';
 import { SyswardenError } from '../errors.js';
 import { packageVersion } from '../version.js';
 import { docker } from '../scenario/engine.js';
-import { buildImage, imageTag, type BuildOptions, type ImageRecipe } from '../scenario/image.js';
+import { buildImage, type BuildOptions, type ImageRecipe } from '../scenario/image.js';
 
 /** Where syswarden lives in the image. */
 export const AGENT_HOME = '/opt/syswarden';
@@ -162,11 +162,6 @@ export function agentRecipe(): ImageRecipe {
       `LABEL org.opencontainers.image.title=syswarden org.opencontainers.image.version=${packageVersion()}`,
     ],
   };
-}
-
-/** The agent image's name:tag for this checkout, without building it. */
-export function agentImageTag(): string {
-  return imageTag(agentRecipe());
 }
 
 /** Build the agent image (or find it built) and return its name:tag. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { SyswardenError } from '../errors.js';
 import type { WindowSet } from '../window/window-set.js';
 import { selectWindows } from '../window/windows.js';
-import { calibrationFromPeaks, checkBudget, dealFolds, formatBudget, type Calibration } from './calibration.js';
+import { calibrationFromPeaks, checkBudget, dealFolds, type Calibration } from './calibration.js';
 import { DEFAULT_FRAME, decisionScores } from './decision.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { heldOutParts, heldOutWindows, joinHeldOut, type HeldOut } from './held-out.js';
@@ -292,9 +292,4 @@ function hybridUnits(inputs: readonly MergeInput[], heldOut: readonly HeldOut[],
     return partUnit(peaks.streams, peaks.longStreams, detector.maxScore(), size);
   });
   return { scales: silentPartsLoud(merged.map((m) => m.detector), measured) };
-}
-
-/** The budget of a merged model in words (for the CLI). */
-export function describeMerged(r: MergeResult, n: number): string {
-  return `merged ${n} models; ${formatBudget(r.calibration)}; threshold ${Number(r.calibration.threshold.toPrecision(4))} from ${r.calibration.peaks.length} held-out parts in ${r.folds} folds`;
 }

@@ -61,7 +61,7 @@ function taskIds(by: number, value: number): TaskIds[] {
   return decodeTaskIds(addon.taskIds(by, value));
 }
 
-function errCode(err: unknown): string | undefined {
+export function errCode(err: unknown): string | undefined {
   return (err as { code?: string } | null)?.code;
 }
 
@@ -89,7 +89,6 @@ export class PidView {
   private readAt = -Infinity;
   private readMs = 0;
   /** Readings of every task (a miss reads them again, at most a tenth of the time). */
-  refreshes = 0;
 
   private constructor(
     /** syswarden runs in the host's pid namespace. */
@@ -137,17 +136,6 @@ export class PidView {
     if (known) return known;
     this.refresh();
     return this.byHostTid.get(tid);
-  }
-
-  /** The ids of the process syswarden knows by `localPid` (a user's pid), from the kernel. */
-  idsOfLocal(localPid: number): TaskIds | undefined {
-    if (this.host) return undefined;
-    try {
-      return taskIds(BY_PID, localPid).find((t) => t.lpid === localPid && t.ltid === localPid);
-    } catch (err) {
-      if (errCode(err) === 'ESRCH' || errCode(err) === 'ENOENT') return undefined;
-      throw err;
-    }
   }
 
   /** Host pids of the processes syswarden knows by these local pids (0 and invisible ones dropped). */
@@ -252,7 +240,6 @@ export class PidView {
       return;
     }
     this.byHostTid = next;
-    this.refreshes++;
     this.readAt = performance.now();
     this.readMs = this.readAt - now;
   }

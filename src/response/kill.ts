@@ -9,7 +9,7 @@
  */
 import { loadAddon } from '../capture/addon.js';
 import { cgroupPathOfPid } from '../capture/cgroup.js';
-import { pidView } from '../process/pidns.js';
+import { errCode, pidView } from '../process/pidns.js';
 
 /** Whether a cgroup path is `root` or below it. */
 export function cgroupWithin(path: string, root: string): boolean {
@@ -24,10 +24,6 @@ export interface CheckedProcess {
 }
 
 export type CheckOutcome = { ok: true; process: CheckedProcess } | { ok: false; result: 'failed' | 'skipped'; reason: string };
-
-function errCode(err: unknown): string | undefined {
-  return (err as { code?: string } | null)?.code;
-}
 
 /**
  * Pin `pid` and check that it still belongs to the cgroup `within` (or one
