@@ -171,3 +171,27 @@ export function isRuntimeSelfExec(exe: string, args: readonly string[]): boolean
   const argv0 = args[0]!;
   return SELF_CLONING_RUNTIMES.has(argv0.slice(argv0.lastIndexOf('/') + 1));
 }
+
+/**
+ * Which targets have started a program of their own: before that, an exec
+ * that is the runtime's self re-exec (isRuntimeSelfExec) is the runtime
+ * setting the container up, not a program of the container; after it, the
+ * same exec is fileless execution. The one rule for learning which
+ * executables are normal and for reporting drift while watching.
+ */
+export class ProgramStarts {
+  private readonly started = new Set<number>();
+
+  /** Whether an exec in `targetId` runs a program of the target's own (false: its runtime's setup). */
+  isProgram(targetId: number, exe: string, args: readonly string[]): boolean {
+    if (this.started.has(targetId)) return true;
+    if (isRuntimeSelfExec(exe, args)) return false;
+    this.started.add(targetId);
+    return true;
+  }
+
+  /** A removed target: an id reused later is a new container. */
+  forget(targetId: number): void {
+    this.started.delete(targetId);
+  }
+}

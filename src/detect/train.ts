@@ -2,6 +2,7 @@ import type { Collector } from '../capture/collector.js';
 import type { EventBatch } from '../capture/record.js';
 import type { ProcEvent } from '../capture/proc-event.js';
 import { isRecording, recordingBatches } from '../capture/recording.js';
+import { ProgramStarts } from '../capture/runtime.js';
 import { SyswardenError } from '../errors.js';
 import { checkOutputPath } from '../io/safe-file.js';
 import { setLongTimeout } from '../long-timer.js';
@@ -137,6 +138,8 @@ export class NormalLearner {
   /** Learn from the records of this target only (one container of a shared collector); undefined: every record. */
   onlyTarget: number | undefined;
   private readonly exeOfTid = new Map<number, string>();
+  /** The runtime's own re-exec before a container's first program is not an executable of the container (see ProgramStarts). */
+  private programStarts = new ProgramStarts();
   /** The executable of each stream (per executable; '' when unknown). */
   private readonly streamExe = new Map<number, string>();
 
@@ -161,7 +164,11 @@ export class NormalLearner {
    */
   addBatch(batch: EventBatch): void {
     const only = this.onlyTarget;
-    if (this.executables) for (const e of batch.proc) if (e.kind === 'exec' && (only === undefined || e.targetId === only)) this.executables.add(e.exe);
+    if (this.executables) {
+      for (const e of batch.proc) {
+        if (e.kind === 'exec' && (only === undefined || e.targetId === only) && this.programStarts.isProgram(e.targetId, e.exe, e.args)) this.executables.add(e.exe);
+      }
+    }
     const proc = this.perExe ? batch.proc : NO_EVENTS;
     let x = 0;
     // Consecutive events mostly come from one thread: look its stream up once per run.
@@ -193,10 +200,11 @@ export class NormalLearner {
     this.collect();
   }
 
-  /** Every thread's stream ends (the end of a file). */
+  /** Every thread's stream ends (the end of a file): the next file's targets are other containers. */
   endStreams(): void {
     for (const tid of [...this.streamOf.keys()]) this.endStream(tid);
     this.exeOfTid.clear();
+    this.programStarts = new ProgramStarts();
   }
 
   private endStream(tid: number): void {
@@ -491,13 +499,14 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
     let withProcessEvents = 0;
     for (const path of options.from) {
       const batches = recordingBatches(path);
+      const starts = new ProgramStarts();
       for (let r = await batches.next(); ; r = await batches.next()) {
         if (r.done) {
           if (r.value.trailer?.stats.attach === 'tp_btf') withProcessEvents++;
           break;
         }
         events += r.value.batch.proc.length;
-        for (const e of r.value.batch.proc) if (e.kind === 'exec') seen.add(e.exe);
+        for (const e of r.value.batch.proc) if (e.kind === 'exec' && starts.isProgram(e.targetId, e.exe, e.args)) seen.add(e.exe);
       }
     }
     if (events > 0 || withProcessEvents === options.from.length) learner.executables = seen;

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { targetContainer, type Alert, type AlertContainer, type AlertRecord, type AlertsLostRecord, type EscapeRecord, type NewExecutableRecord } from '../alert/alert.js';
 import type { ExecEvent, MoveEvent, ProcEvent } from '../capture/proc-event.js';
 import type { Collector, TargetInfo } from '../capture/collector.js';
-import { isRuntimeSelfExec } from '../capture/runtime.js';
+import { ProgramStarts } from '../capture/runtime.js';
 import { EventBatch, SLOT_U16, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
 import { modelFromBytes, readModelBytes, readModelBytesSync } from '../detect/model-file.js';
 import type { Calibration } from '../detect/calibration.js';
@@ -333,8 +333,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private router: Collector | undefined;
   /** Container and executable pairs already reported as drift. */
   private readonly driftSeen = new Set<string>();
-  /** Targets that have exec'd a program other than their runtime's own re-exec (see isRuntimeSelfExec); a removed target leaves. */
-  private readonly programStarted = new Set<number>();
+  /** Targets that have exec'd a program other than their runtime's own re-exec; a removed target leaves. */
+  private readonly programStarts = new ProgramStarts();
   /** The default model's detector and window size ('' and 0 without a default model). */
   readonly detector: string;
   readonly windowSize: number;
@@ -562,7 +562,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     });
     // A removed target's own model goes with it (its last records in flight are scored by the default model, or counted unscored).
     const onRemoved = (t: TargetInfo) => {
-      this.programStarted.delete(t.id);
+      this.programStarts.forget(t.id);
       if (!this.closing && this.table.ownOf(t.id)) this.unassignModel(t.id);
     };
     const onGone = (t: TargetInfo) => {
@@ -683,10 +683,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       if (e.kind === 'escape' || (e.kind === 'attach' && e.fromTargetId !== undefined)) this.reportEscape(e, live);
       else if (e.kind === 'exec') {
         // Until a target's first exec of its own, its runtime may re-exec itself there (runc init).
-        if (!this.programStarted.has(e.targetId)) {
-          if (isRuntimeSelfExec(e.exe, e.args)) continue;
-          this.programStarted.add(e.targetId);
-        }
+        if (!this.programStarts.isProgram(e.targetId, e.exe, e.args)) continue;
         // The executables the target's own model knows (its model when the exec reaches this thread).
         const known = this.table.modelFor(e.targetId)?.model.executables;
         if (known && !known.has(e.exe)) this.reportDrift(e, live);

@@ -9,6 +9,7 @@ import { statedCalibration } from '../../src/detect/calibration.js';
 import { encodeModel } from '../../src/detect/model-file.js';
 import { Stide } from '../../src/detect/stide.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { NormalLearner } from '../../src/detect/train.js';
 import { windowStream } from '../../src/window/windows.js';
 import { validate } from '../alert/json-schema.js';
 
@@ -81,5 +82,16 @@ describe("drift: an executable the model never saw exec'd", () => {
       [22, '/dev/fd/6', 0],
       [31, '/dev/fd/3', 1],
     ]);
+  });
+
+  it("is learnt by the same rule: training does not learn the runtime's re-exec as an executable of the container, so a later exec from that descriptor is drift", async () => {
+    const runcInit = ['runc', 'init'];
+    const learner = new NormalLearner(4, 'none');
+    learner.executables = new Set();
+    learner.addBatch(new EventBatch(new ArrayBuffer(0), 0n, { events: [exec(20, '/dev/fd/6', 0, runcInit), exec(21, '/bin/sh', 0), exec(22, '/dev/fd/5', 0, runcInit)], bytes: new ArrayBuffer(0) }));
+    // The setup exec is not learnt; an fd exec once the container runs its program is (it happened while learning).
+    expect([...learner.executables].sort()).toEqual(['/bin/sh', '/dev/fd/5']);
+    const out = await run(model([...learner.executables]), [exec(30, '/bin/sh', 0), exec(31, '/dev/fd/6', 0, runcInit)]);
+    expect(out.filter((r): r is NewExecutableRecord => r.type === 'new-executable').map((r) => r.exe)).toEqual(['/dev/fd/6']);
   });
 });
