@@ -4,7 +4,7 @@
  * itself when none answers, and images come from `docker import` (image.ts).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SyswardenError } from '../errors.js';
@@ -58,12 +58,111 @@ export interface Engine {
 }
 
 /**
+ * Where syswarden processes that use a dockerd one of them started hold
+ * their leases: `dockerd` names the engine's pid, and each user writes a
+ * file named by its own pid. The engine is stopped by the last user to let
+ * go, whichever started it, so two syswarden processes (a test run and a
+ * demo, two scenario builds) never stop the engine under each other. A
+ * dockerd no syswarden process started (no `dockerd` file) is never stopped.
+ */
+export const ENGINE_LEASES = process.env.SYSWARDEN_ENGINE_LEASES ?? '/run/syswarden/engine';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The dockerd a syswarden process started, if it still runs: its pid, else undefined. */
+function leasedEngine(): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(ENGINE_LEASES, 'dockerd'), 'utf8').trim());
+    if (!(pid > 0) || !alive(pid)) return undefined;
+    // A reused pid is some other program: not ours to stop.
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+    return argv0.endsWith('dockerd') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Engines this process holds (one lease file for them all: two holders in one process, a test and the demo it runs, are one user). */
+let held = 0;
+
+function takeLease(): void {
+  if (held++ > 0) return;
+  mkdirSync(join(ENGINE_LEASES, 'users'), { recursive: true, mode: 0o700 });
+  writeFileSync(join(ENGINE_LEASES, 'users', String(process.pid)), '');
+}
+
+/** Whether a syswarden process started the running dockerd (and its last user will stop it). */
+export function engineLeased(): boolean {
+  return leasedEngine() !== undefined;
+}
+
+/** Drops one of this process's leases; true when no live syswarden process holds one any more. */
+function dropLease(): boolean {
+  if (--held > 0) return false;
+  const dir = join(ENGINE_LEASES, 'users');
+  rmSync(join(dir, String(process.pid)), { force: true });
+  let others = 0;
+  for (const name of readdirSync(dir, { withFileTypes: false }) as string[]) {
+    if (alive(Number(name))) others++;
+    else rmSync(join(dir, name), { force: true }); // a user that died without letting go
+  }
+  return others === 0;
+}
+
+/** Stops the leased dockerd (pid) when this process was its last user, and waits for it to exit. */
+async function stopIfLast(pid: number | undefined, child?: ChildProcess): Promise<void> {
+  if (!dropLease() || pid === undefined) return;
+  const exited = child ? (child.exitCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()))) : waitGone(pid);
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const t = setTimeout(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, 20_000);
+  await exited;
+  clearTimeout(t);
+  rmSync(join(ENGINE_LEASES, 'dockerd'), { force: true });
+}
+
+/** Resolves when `pid` (not our child) has exited: polled, bounded at 30 s. */
+async function waitGone(pid: number): Promise<void> {
+  for (const deadline = Date.now() + 30_000; alive(pid) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+}
+
+/**
  * A Docker engine that answers: the running one, or a dockerd started here
  * (no iptables, no bridge: scenario containers use the host's loopback).
- * Waits at most `timeoutMs` for it.
+ * Waits at most `timeoutMs` for it. stop() lets go of it: a dockerd a
+ * syswarden process started ends when its last user lets go (ENGINE_LEASES).
  */
 export async function ensureEngine(timeoutMs = 60_000): Promise<Engine> {
-  if (await engineAnswers()) return { started: false, stop: async () => {} };
+  if (await engineAnswers()) {
+    const leased = leasedEngine();
+    if (leased === undefined) return { started: false, stop: async () => {} };
+    takeLease();
+    let stopped = false;
+    return {
+      started: false,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await stopIfLast(leasedEngine());
+      },
+    };
+  }
   for (const bin of ['docker', 'dockerd']) {
     if (!onPath(bin)) throw new SyswardenError('ERR_DOCKER', `${bin} is not installed, and scenarios run real containers. Fix: apt-get install docker.io containerd runc.`);
   }
@@ -76,23 +175,24 @@ export async function ensureEngine(timeoutMs = 60_000): Promise<Engine> {
     closeSync(log);
   }
   d.unref();
+  takeLease();
+  writeFileSync(join(ENGINE_LEASES, 'dockerd'), `${d.pid}\n`);
   const deadline = Date.now() + timeoutMs;
   while (!(await engineAnswers())) {
     if (d.exitCode !== null || Date.now() > deadline) {
       if (d.exitCode === null) d.kill('SIGTERM');
+      dropLease();
       throw new SyswardenError('ERR_DOCKER', `dockerd did not come up within ${(timeoutMs / 1000).toFixed(0)} s (its log: ${logPath}). Fix: start it yourself (dockerd &) and look at its log.`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  let stopped = false;
   return {
     started: true,
     async stop() {
-      if (d.exitCode !== null) return;
-      const exited = new Promise((r) => d.once('exit', r));
-      d.kill('SIGTERM');
-      const t = setTimeout(() => d.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(t);
+      if (stopped) return;
+      stopped = true;
+      await stopIfLast(d.exitCode === null ? d.pid : undefined, d);
     },
   };
 }
