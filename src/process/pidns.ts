@@ -78,6 +78,13 @@ export interface PinnedProcess {
 
 export type PinOutcome = { ok: true; process: PinnedProcess } | { ok: false; why: 'exited' | 'outside' | 'thread' | 'error'; reason: string };
 
+/** How long a host tid a reading did not find stays known as outside syswarden's namespace, ms. */
+const OUTSIDE_MS = 10_000;
+/** Most such tids remembered (a fork storm of a sibling container): past it the memory starts afresh. */
+const OUTSIDE_MAX = 65_536;
+/** Least time between two failed readings of every task, ms. */
+const FAILED_READ_MS = 1000;
+
 /**
  * syswarden's view of pids, probed once per process (pidView()). `host`:
  * its pid namespace is the host's, so a host pid is its own pid and nothing
@@ -88,7 +95,13 @@ export class PidView {
   private byHostTid = new Map<number, TaskIds>();
   private readAt = -Infinity;
   private readMs = 0;
-  /** Readings of every task (a miss reads them again, at most a tenth of the time). */
+  /**
+   * Host tids a reading did not find (processes of other pid namespaces:
+   * sibling containers), until when that stands: a fork storm there costs a
+   * lookup each, not a reading of every task each tenth of the time. An
+   * entry lasts OUTSIDE_MS, so a reused pid is looked up again soon.
+   */
+  private readonly outside = new Map<number, number>();
 
   private constructor(
     /** syswarden runs in the host's pid namespace. */
@@ -134,8 +147,15 @@ export class PidView {
     if (this.host) return undefined;
     const known = this.byHostTid.get(tid);
     if (known) return known;
-    this.refresh();
-    return this.byHostTid.get(tid);
+    const now = performance.now();
+    if ((this.outside.get(tid) ?? -Infinity) > now) return undefined;
+    if (this.refresh()) {
+      const found = this.byHostTid.get(tid);
+      if (found) return found;
+      if (this.outside.size >= OUTSIDE_MAX) this.outside.clear();
+      this.outside.set(tid, now + OUTSIDE_MS);
+    }
+    return undefined;
   }
 
   /** Host pids of the processes syswarden knows by these local pids (0 and invisible ones dropped). */
@@ -143,10 +163,16 @@ export class PidView {
     if (this.host) return localPids.filter((p) => p > 0);
     const wanted = new Set(localPids.filter((p) => p > 0));
     if (wanted.size === 0) return [];
+    const collect = () => {
+      const out: number[] = [];
+      for (const t of this.byHostTid.values()) if (t.tid === t.pid && wanted.has(t.lpid)) out.push(t.pid);
+      return out;
+    };
+    // Read every task again only when the last reading lacks one of them (a group of targets added together reads once).
+    const known = collect();
+    if (known.length === wanted.size) return known;
     this.refresh(true);
-    const out: number[] = [];
-    for (const t of this.byHostTid.values()) if (t.tid === t.pid && wanted.has(t.lpid)) out.push(t.pid);
-    return out;
+    return collect();
   }
 
   /**
@@ -179,8 +205,8 @@ export class PidView {
     if (!this.host) {
       let holds: TaskIds | undefined;
       try {
+        // No task for the pidfd: it has exited (the check below says so).
         holds = taskIds(BY_PIDFD, fd).find((t) => t.tid === t.pid);
-        addon.pidfdSendSignal(fd, 0);
       } catch (err) {
         release();
         if (errCode(err) === 'ESRCH' || errCode(err) === 'ENOENT') return { ok: false, why: 'exited', reason: `process ${hostPid} has already exited` };
@@ -229,19 +255,28 @@ export class PidView {
     }
   }
 
-  /** Read every task of syswarden's namespace again; without `force`, at most a tenth of the time (the cost measured at the last reading). */
-  private refresh(force = false): void {
+  /**
+   * Read every task of syswarden's namespace again; without `force`, at
+   * most a tenth of the time (the cost measured at the last reading). A
+   * reading that fails (the iterator cannot load) is throttled the same
+   * way, at least FAILED_READ_MS apart: a load and its verification are
+   * not repeated at every miss. Returns whether a reading was made now.
+   */
+  private refresh(force = false): boolean {
     const now = performance.now();
-    if (!force && now - this.readAt < this.readMs * 10) return;
+    if (!force && now - this.readAt < this.readMs * 10) return false;
     const next = new Map<number, TaskIds>();
     try {
       for (const t of taskIds(BY_ALL, 0)) next.set(t.tid, t);
     } catch {
-      return;
+      this.readAt = performance.now();
+      this.readMs = Math.max(this.readAt - now, FAILED_READ_MS / 10);
+      return false;
     }
     this.byHostTid = next;
     this.readAt = performance.now();
     this.readMs = this.readAt - now;
+    return true;
   }
 }
 
