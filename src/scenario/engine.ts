@@ -94,8 +94,12 @@ let held = 0;
 
 function takeLease(): void {
   if (held++ > 0) return;
-  mkdirSync(join(ENGINE_LEASES, 'users'), { recursive: true, mode: 0o700 });
-  writeFileSync(join(ENGINE_LEASES, 'users', String(process.pid)), '');
+  try {
+    mkdirSync(join(ENGINE_LEASES, 'users'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(ENGINE_LEASES, 'users', String(process.pid)), '');
+  } catch {
+    // Not writable (not root): no lease, and this process behaves as if it were the engine's only user.
+  }
 }
 
 /** Whether a syswarden process started the running dockerd (and its last user will stop it). */
@@ -107,9 +111,15 @@ export function engineLeased(): boolean {
 function dropLease(): boolean {
   if (--held > 0) return false;
   const dir = join(ENGINE_LEASES, 'users');
-  rmSync(join(dir, String(process.pid)), { force: true });
+  let names: string[];
+  try {
+    rmSync(join(dir, String(process.pid)), { force: true });
+    names = readdirSync(dir);
+  } catch {
+    return true;
+  }
   let others = 0;
-  for (const name of readdirSync(dir, { withFileTypes: false }) as string[]) {
+  for (const name of names) {
     if (alive(Number(name))) others++;
     else rmSync(join(dir, name), { force: true }); // a user that died without letting go
   }
@@ -176,7 +186,11 @@ export async function ensureEngine(timeoutMs = 60_000): Promise<Engine> {
   }
   d.unref();
   takeLease();
-  writeFileSync(join(ENGINE_LEASES, 'dockerd'), `${d.pid}\n`);
+  try {
+    writeFileSync(join(ENGINE_LEASES, 'dockerd'), `${d.pid}\n`);
+  } catch {
+    // No lease directory: stop() ends the engine as before.
+  }
   const deadline = Date.now() + timeoutMs;
   while (!(await engineAnswers())) {
     if (d.exitCode !== null || Date.now() > deadline) {
