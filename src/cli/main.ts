@@ -45,6 +45,11 @@ async function main(argv: string[]): Promise<number> {
   return (await command.load())(rest);
 }
 
+/** An error the system returned (errno, syscall), as Node raises them: ECONNREFUSED, ENOSPC, EACCES... */
+function isSystemError(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && typeof (e as NodeJS.ErrnoException).syscall === 'string';
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
@@ -54,6 +59,10 @@ main(process.argv.slice(2)).then(
       console.error(`syswarden: ${err.message}`);
       // A command used wrongly exits 2, like other Unix tools; a failure while working exits 1.
       process.exitCode = err.code === 'ERR_USAGE' ? 2 : 1;
+    } else if (isSystemError(err) && !process.env.SYSWARDEN_DEBUG) {
+      // The system refused something no check foresaw (a connection, a file): one line naming it, not a trace.
+      console.error(`syswarden: ${err.message}. (SYSWARDEN_DEBUG=1 shows where it happened.)`);
+      process.exitCode = 1;
     } else {
       console.error(err);
       process.exitCode = 1;

@@ -14,6 +14,7 @@ import { buildImage } from '../scenario/image.js';
 import { startApplication } from '../scenario/runner.js';
 import { cgiMiner } from '../scenario/scenarios/cgi-miner.js';
 import { startWebWorkload } from './web-workload.js';
+import { SyswardenError } from '../errors.js';
 
 /** What the demo watches: a scenario's container, or (no Docker) a web server in a cgroup of its own. */
 export type DemoApplication = 'auto' | 'container' | 'cgroup';
@@ -40,7 +41,24 @@ async function containerApp(onPhase: (p: string) => void, signal?: AbortSignal):
       attackDescription: cgiMiner.attack,
       target: `docker:${app.container}`,
       async attack() {
-        await app.attack(1);
+        try {
+          await app.attack(1);
+        } catch (e) {
+          // The container went away (stopped, removed by someone else) or stopped answering: say which.
+          const fix = 'Fix: check that nothing else stops or removes containers named syswarden-demo-* (or their Docker engine), then run the demo again.';
+          try {
+            await app.check();
+          } catch (gone) {
+            const why = (gone as Error).message;
+            const what = /No such (object|container)/i.test(why)
+              ? `the demo's container ${app.container} was removed while the demo ran`
+              : /Cannot connect/i.test(why)
+                ? `the Docker engine stopped while the demo ran (${why})`
+                : why;
+            throw new SyswardenError('ERR_DEMO', `${what}. ${fix}`);
+          }
+          throw new SyswardenError('ERR_DEMO', `the attack on the demo's container ${app.container} failed: ${(e as Error).message}. ${fix}`);
+        }
       },
       async close() {
         await app.stopClient().catch(() => {});

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { Collector } from '../../src/capture/collector.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { trainLive } from '../../src/detect/train.js';
 import { runDemo } from '../../src/demo/run-demo.js';
+import { SyswardenError } from '../../src/errors.js';
+import { ensureEngine } from '../../src/scenario/engine.js';
 import { AGENT_WORKER_NICE, Pipeline } from '../../src/pipeline/pipeline.js';
 import { sleep, waitFor } from '../capture/helpers.js';
 import { workloadLoop } from './helpers.js';
@@ -100,6 +102,34 @@ describe('the built-in demo', () => {
     expect(s.firstAttackProcess).toMatchObject({ exe: expect.stringMatching(/^\//), parentExe: expect.stringMatching(/^\//) });
     // Drift: the dropped miner was never exec'd while learning.
     expect(s.drift.attack.some((exe) => exe.startsWith('/tmp/.cache/'))).toBe(true);
+  }, 600_000);
+
+  it("says in one line that its container was removed under it, and leaves nothing behind", async () => {
+    // Removed the moment the attack phase begins, as another tool (or a test run's cleanup) would.
+    // Held here too, so the engine outlives the demo's own hold and what it left can be asked.
+    const engine = await ensureEngine();
+    let name = '';
+    const run = runDemo({
+      learnMs: 3000,
+      normalMs: 500,
+      application: 'container',
+      onPhase: (p) => {
+        name = /container (syswarden-demo-\d+)/.exec(p)?.[1] ?? name;
+        if (p.startsWith('attacking')) execFileSync('docker', ['rm', '-f', name], { stdio: 'ignore' });
+      },
+    });
+    try {
+      const err = await run.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(name).toMatch(/^syswarden-demo-/);
+      expect(err).toBeInstanceOf(SyswardenError);
+      expect(err).toMatchObject({ code: 'ERR_DEMO', message: expect.stringContaining(`the demo's container ${name} was removed while the demo ran`) });
+      expect(execFileSync('docker', ['ps', '-aq', '--filter', `name=${name}`], { encoding: 'utf8' }).trim()).toBe('');
+    } finally {
+      await engine.stop();
+    }
   }, 600_000);
 
   it('without a container (the fallback), detects the web attack in a cgroup of its own', async () => {
