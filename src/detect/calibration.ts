@@ -422,7 +422,7 @@ function describe(c: ChosenThreshold, n: number, how: string, part: Calibration[
       ? "its scale's point estimate (its upper bound would put the threshold above the highest score a window can reach)"
       : `its scale's ${Math.round(TAIL_CONFIDENCE * 100)} % upper confidence bound`;
     const fit = c.everyPart
-      ? `from every peak of ${held}, modelled as an exponential tail from the lowest (at a rate of ${rate.toPrecision(2)} per part no part may be an outlier, so the highest count in full), at ${scale}`
+      ? `from every peak of ${held}, modelled as an exponential tail from the lowest (at this rate no part may be an outlier, so the highest count in full), at ${scale}`
       : `from the upper half of the peaks of ${held}, modelled as an exponential tail, at ${scale}`;
     return `extrapolated ${fit} (a rate of ${rate.toPrecision(2)} per part is finer than ${n} parts can count)`;
   }
