@@ -1,9 +1,9 @@
 import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { Prng } from './lib/prng.js';
-import { scoreDistinct, uniqueWindows } from './lib/unique.js';
+import { scoreDistinct } from './lib/unique.js';
 import { asF64, badState, checkInt, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
-import { RandomForest, windowCodes } from './rf.js';
+import { RandomForest, distinctForTrees } from './rf.js';
 
 /**
  * AdaBoost with Random Forests as base estimators, as scikit-learn's
@@ -63,10 +63,9 @@ export class AdaBoost implements Detector {
 
   fit(train: WindowSet): void {
     const labels = requireLabels(NAME, train);
-    const u = uniqueWindows(train);
-    const codes = windowCodes(u, labels);
+    const { uniq: u, codes } = distinctForTrees(train, labels, this.options.seed);
     const U = u.count;
-    const n = train.count;
+    const n = codes.length;
     // Per-window weight of each (distinct window, class) pair; starts at 1/n.
     const w = { normal: new Float64Array(U).fill(1 / n), attack: new Float64Array(U).fill(1 / n) };
     const rng = new Prng(this.options.seed);

@@ -64,6 +64,79 @@ export function windowCodes(uniq: UniqueWindows, labels: Uint8Array): Int32Array
   return codes;
 }
 
+/**
+ * Most distinct windows of one class a tree ensemble learns from. A fully
+ * grown tree holds up to two nodes per (distinct window, class) pair it
+ * draws, and a forest keeps every tree: on 6 000 short traces of a
+ * synthetic program (350 000 distinct windows of 6 calls, ADFA-LD's size)
+ * `eval` with a random forest passed 1.3 GB, and with AdaBoost's 500 trees
+ * 8 GB, still fitting after 10 minutes. Above this many, a class's distinct
+ * windows are sampled (seeded, in proportion to how often each occurs, so
+ * the common ones stay) and the windows of the others are left out: then
+ * 440 MB and 24 s, 890 MB and 82 s, the same detection. The reference
+ * study's training halves hold at most 5 400 distinct windows of a class
+ * (window 15): there nothing is left out.
+ */
+export const MAX_DISTINCT_PER_CLASS = 1 << 13;
+
+/**
+ * The distinct windows and bootstrap codes a tree ensemble learns from: all
+ * of them, or, for a class with more than `cap` distinct windows, a sample
+ * of `cap` drawn without replacement with chances in proportion to each
+ * window's count (Efraimidis and Spirakis' keys), with the windows of the
+ * rest left out (their counts zeroed, their codes dropped).
+ */
+export function distinctForTrees(train: WindowSet, labels: Uint8Array, seed: number, cap = MAX_DISTINCT_PER_CLASS): { uniq: UniqueWindows; codes: Int32Array } {
+  const uniq = uniqueWindows(train);
+  const counts = [uniq.normal, uniq.attack];
+  const over = counts.map((c) => c.reduce((n, v) => n + (v > 0 ? 1 : 0), 0) > cap);
+  if (!over[0] && !over[1]) return { uniq, codes: windowCodes(uniq, labels) };
+  const rng = new Prng(seed);
+  const keep = counts.map((c, k) => {
+    const kept = new Uint8Array(uniq.count);
+    if (!over[k]) {
+      for (let u = 0; u < uniq.count; u++) if (c[u]! > 0) kept[u] = 1;
+      return kept;
+    }
+    // Key ln(r) / count: the cap largest keys are a weighted sample without replacement.
+    const keys: Array<{ u: number; key: number }> = [];
+    for (let u = 0; u < uniq.count; u++) {
+      if (!(c[u]! > 0)) continue;
+      let r = rng.float();
+      while (r === 0) r = rng.float();
+      keys.push({ u, key: Math.log(r) / c[u]! });
+    }
+    keys.sort((a, b) => b.key - a.key || a.u - b.u);
+    for (let i = 0; i < cap; i++) kept[keys[i]!.u] = 1;
+    return kept;
+  });
+  // Compact: the distinct windows some class keeps, in their order.
+  const newIndex = new Int32Array(uniq.count).fill(-1);
+  let n = 0;
+  for (let u = 0; u < uniq.count; u++) if (keep[0]![u] || keep[1]![u]) newIndex[u] = n++;
+  const size = uniq.size;
+  const data = new Uint16Array(n * size);
+  const normal = new Float64Array(n);
+  const attack = new Float64Array(n);
+  for (let u = 0; u < uniq.count; u++) {
+    const v = newIndex[u]!;
+    if (v < 0) continue;
+    data.set(uniq.data.subarray(u * size, u * size + size), v * size);
+    if (keep[0]![u]) normal[v] = uniq.normal[u]!;
+    if (keep[1]![u]) attack[v] = uniq.attack[u]!;
+  }
+  const index = new Int32Array(uniq.index.length).fill(-1);
+  const codeList: number[] = [];
+  for (let i = 0; i < uniq.index.length; i++) {
+    const u = uniq.index[i]!;
+    const cls = labels[i] === 1 ? 1 : 0;
+    if (u < 0 || !keep[cls]![u]) continue;
+    index[i] = newIndex[u]!;
+    codeList.push(newIndex[u]! * 2 + cls);
+  }
+  return { uniq: { size, count: n, data, normal, attack, index }, codes: Int32Array.from(codeList) };
+}
+
 export class RandomForest implements Detector {
   readonly name = NAME;
   readonly version = VERSION;
@@ -86,8 +159,8 @@ export class RandomForest implements Detector {
 
   fit(train: WindowSet): void {
     const labels = requireLabels(NAME, train);
-    const uniq = uniqueWindows(train);
-    this.fitDistinct(uniq, windowCodes(uniq, labels));
+    const { uniq, codes } = distinctForTrees(train, labels, this.options.seed);
+    this.fitDistinct(uniq, codes);
   }
 
   /**
