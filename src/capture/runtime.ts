@@ -8,6 +8,7 @@ import { join, relative, sep } from 'node:path';
 import { cgroup2Mount, containerIdOfCgroupName } from './cgroup.js';
 import { inspectContainer } from './docker.js';
 import type { ContainerIdentity, KubernetesMeta } from './targets.js';
+import type { ProcEvent } from './proc-event.js';
 
 /**
  * The parents runtimes put containers' cgroups under, by layout: Docker with
@@ -188,6 +189,11 @@ export class ProgramStarts {
     if (isRuntimeSelfExec(exe, args)) return false;
     this.started.add(targetId);
     return true;
+  }
+
+  /** The executables of the programs these process events exec'd (of target `only`, when given), into `into`. */
+  addPrograms(events: readonly ProcEvent[], into: Set<string>, only?: number): void {
+    for (const e of events) if (e.kind === 'exec' && (only === undefined || e.targetId === only) && this.isProgram(e.targetId, e.exe, e.args)) into.add(e.exe);
   }
 
   /** A removed target: an id reused later is a new container. */

@@ -44,20 +44,7 @@ async function containerApp(onPhase: (p: string) => void, signal?: AbortSignal):
         try {
           await app.attack(1);
         } catch (e) {
-          // The container went away (stopped, removed by someone else) or stopped answering: say which.
-          const fix = 'Fix: check that nothing else stops or removes containers named syswarden-demo-* (or their Docker engine), then run the demo again.';
-          try {
-            await app.check();
-          } catch (gone) {
-            const why = (gone as Error).message;
-            const what = /No such (object|container)/i.test(why)
-              ? `the demo's container ${app.container} was removed while the demo ran`
-              : /Cannot connect/i.test(why)
-                ? `the Docker engine stopped while the demo ran (${why})`
-                : why;
-            throw new SyswardenError('ERR_DEMO', `${what}. ${fix}`);
-          }
-          throw new SyswardenError('ERR_DEMO', `the attack on the demo's container ${app.container} failed: ${(e as Error).message}. ${fix}`);
+          throw new SyswardenError('ERR_DEMO', `${await whyAttackFailed(app, e)}. Fix: check that nothing else stops or removes containers named syswarden-demo-* (or their Docker engine), then run the demo again.`);
         }
       },
       async close() {
@@ -70,6 +57,19 @@ async function containerApp(onPhase: (p: string) => void, signal?: AbortSignal):
     await engine.stop();
     throw e;
   }
+}
+
+/** Why the attack on the demo's container failed: it was removed or stopped, its engine stopped, or it did not answer. */
+async function whyAttackFailed(app: { container: string; check(): Promise<void> }, err: unknown): Promise<string> {
+  try {
+    await app.check();
+  } catch (gone) {
+    const why = (gone as Error).message;
+    if (/No such (object|container)/i.test(why)) return `the demo's container ${app.container} was removed while the demo ran`;
+    if (/Cannot connect/i.test(why)) return `the Docker engine stopped while the demo ran (${why})`;
+    return why;
+  }
+  return `the attack on the demo's container ${app.container} failed: ${(err as Error).message}`;
 }
 
 /**

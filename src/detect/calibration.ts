@@ -222,7 +222,7 @@ export interface ChosenThreshold {
   how: 'quantile' | 'tail' | 'floor' | 'above-rare' | 'above-all';
   /** Tail only: the scale's point estimate was used, because its upper bound put the threshold above the ceiling. */
   pointEstimate?: boolean;
-  /** Tail only: the fit to every peak set the threshold (no part may be an outlier at this rate), not the fit to the upper half. */
+  /** Tail only: counting every part in full (no part may be an outlier at this rate) raised the threshold above the robust fit to the upper half. */
   everyPart?: boolean;
 }
 
@@ -305,14 +305,14 @@ export function thresholdFromPeaks(peaks: Float64Array, rate: number, ceiling = 
   // the budget is met with TAIL_CONFIDENCE, not only on average (a point estimate overshoots half the time).
   // Where that bound is beyond the ceiling (the highest score a window can reach: a model that could never
   // alarm), the point estimate is the threshold, as long as it is reachable.
-  const upper = (bound: number) => (s > 0 ? m + s * bound * Math.log(0.5 / rate) : -Infinity);
-  const every = (bound: number) => (sAll > 0 ? lo + sAll * bound * Math.log(1 / rate) : -Infinity);
-  const confident = Math.max(upper(tailScaleBound(excess.length)), every(tailScaleBound(n - 1)));
+  // An exponential tail from `origin`, reached by a share `share` of parts, with its scale times `bound`.
+  const tailAt = (origin: number, share: number, scale: number, bound: number) => (scale > 0 ? origin + scale * bound * Math.log(share / rate) : -Infinity);
+  const upperBound = tailScaleBound(excess.length);
+  const confident = Math.max(tailAt(m, 0.5, s, upperBound), tailAt(lo, 1, sAll, tailScaleBound(n - 1)));
   const pointEstimate = confident > ceiling;
-  const t = pointEstimate ? Math.max(upper(1), every(1)) : confident;
+  const t = pointEstimate ? Math.max(tailAt(m, 0.5, s, 1), tailAt(lo, 1, sAll, 1)) : confident;
   // Whether counting every part in full moved the threshold (beside the robust fit alone).
-  const robust = medianScale > 0 ? m + medianScale * (pointEstimate ? 1 : tailScaleBound(excess.length)) * Math.log(0.5 / rate) : -Infinity;
-  const everyPart = t > robust;
+  const everyPart = t > tailAt(m, 0.5, medianScale, pointEstimate ? 1 : upperBound);
   const tail = { ...(pointEstimate ? { pointEstimate } : {}), ...(everyPart ? { everyPart } : {}) };
   const expectedAt = (x: number) => Math.min(rate, Math.max(s > 0 ? 0.5 * Math.exp(-(x - m) / s) : 0, sAll > 0 ? Math.exp(-(x - lo) / sAll) : 0));
   // The tail is a model; the peaks are data. Where the model would let more
@@ -422,7 +422,7 @@ function describe(c: ChosenThreshold, n: number, how: string, part: Calibration[
       ? "its scale's point estimate (its upper bound would put the threshold above the highest score a window can reach)"
       : `its scale's ${Math.round(TAIL_CONFIDENCE * 100)} % upper confidence bound`;
     const fit = c.everyPart
-      ? `from every peak of ${held}, modelled as an exponential tail from the lowest (at this rate no part may be an outlier, so the highest count in full), at ${scale}`
+      ? `from the peaks of ${held} with every part counted in full (at this rate no part may be an outlier): the higher of an exponential tail fitted to their upper half at its mean excess and one fitted to every peak from the lowest, at ${scale}`
       : `from the upper half of the peaks of ${held}, modelled as an exponential tail, at ${scale}`;
     return `extrapolated ${fit} (a rate of ${rate.toPrecision(2)} per part is finer than ${n} parts can count)`;
   }

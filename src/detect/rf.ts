@@ -126,15 +126,16 @@ export function distinctForTrees(train: WindowSet, labels: Uint8Array, seed: num
     if (keep[1]![u]) attack[v] = uniq.attack[u]!;
   }
   const index = new Int32Array(uniq.index.length).fill(-1);
-  const codeList: number[] = [];
+  const codes = new Int32Array(uniq.index.length);
+  let kept = 0;
   for (let i = 0; i < uniq.index.length; i++) {
     const u = uniq.index[i]!;
     const cls = labels[i] === 1 ? 1 : 0;
     if (u < 0 || !keep[cls]![u]) continue;
     index[i] = newIndex[u]!;
-    codeList.push(newIndex[u]! * 2 + cls);
+    codes[kept++] = newIndex[u]! * 2 + cls;
   }
-  return { uniq: { size, count: n, data, normal, attack, index }, codes: Int32Array.from(codeList) };
+  return { uniq: { size, count: n, data, normal, attack, index }, codes: codes.slice(0, kept) };
 }
 
 export class RandomForest implements Detector {

@@ -164,11 +164,7 @@ export class NormalLearner {
    */
   addBatch(batch: EventBatch): void {
     const only = this.onlyTarget;
-    if (this.executables) {
-      for (const e of batch.proc) {
-        if (e.kind === 'exec' && (only === undefined || e.targetId === only) && this.programStarts.isProgram(e.targetId, e.exe, e.args)) this.executables.add(e.exe);
-      }
-    }
+    if (this.executables) this.programStarts.addPrograms(batch.proc, this.executables, only);
     const proc = this.perExe ? batch.proc : NO_EVENTS;
     let x = 0;
     // Consecutive events mostly come from one thread: look its stream up once per run.
@@ -506,7 +502,7 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
           break;
         }
         events += r.value.batch.proc.length;
-        for (const e of r.value.batch.proc) if (e.kind === 'exec' && starts.isProgram(e.targetId, e.exe, e.args)) seen.add(e.exe);
+        starts.addPrograms(r.value.batch.proc, seen);
       }
     }
     if (events > 0 || withProcessEvents === options.from.length) learner.executables = seen;

@@ -163,16 +163,12 @@ export class PidView {
     if (this.host) return localPids.filter((p) => p > 0);
     const wanted = new Set(localPids.filter((p) => p > 0));
     if (wanted.size === 0) return [];
-    const collect = () => {
-      const out: number[] = [];
-      for (const t of this.byHostTid.values()) if (t.tid === t.pid && wanted.has(t.lpid)) out.push(t.pid);
-      return out;
-    };
-    // Read every task again only when the last reading lacks one of them (a group of targets added together reads once).
-    const known = collect();
-    if (known.length === wanted.size) return known;
+    // Always a fresh reading: in the last one, a local pid may name a process that has since exited and
+    // whose number a new process took, under another host pid.
     this.refresh(true);
-    return collect();
+    const out: number[] = [];
+    for (const t of this.byHostTid.values()) if (t.tid === t.pid && wanted.has(t.lpid)) out.push(t.pid);
+    return out;
   }
 
   /**

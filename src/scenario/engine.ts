@@ -126,10 +126,23 @@ function dropLease(): boolean {
   return others === 0;
 }
 
+/** An Engine whose stop() lets go of this process's lease once, stopping the engine (pid, when known) if it was the last. */
+function leased(started: boolean, pidNow: () => number | undefined): Engine {
+  let stopped = false;
+  return {
+    started,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopIfLast(pidNow());
+    },
+  };
+}
+
 /** Stops the leased dockerd (pid) when this process was its last user, and waits for it to exit. */
-async function stopIfLast(pid: number | undefined, child?: ChildProcess): Promise<void> {
+async function stopIfLast(pid: number | undefined): Promise<void> {
   if (!dropLease() || pid === undefined) return;
-  const exited = child ? (child.exitCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()))) : waitGone(pid);
+  const exited = waitGone(pid);
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
@@ -147,7 +160,7 @@ async function stopIfLast(pid: number | undefined, child?: ChildProcess): Promis
   rmSync(join(ENGINE_LEASES, 'dockerd'), { force: true });
 }
 
-/** Resolves when `pid` (not our child) has exited: polled, bounded at 30 s. */
+/** Resolves when `pid` has exited (our child, reaped by Node, or another's): polled, bounded at 30 s. */
 async function waitGone(pid: number): Promise<void> {
   for (const deadline = Date.now() + 30_000; alive(pid) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
 }
@@ -160,18 +173,9 @@ async function waitGone(pid: number): Promise<void> {
  */
 export async function ensureEngine(timeoutMs = 60_000): Promise<Engine> {
   if (await engineAnswers()) {
-    const leased = leasedEngine();
-    if (leased === undefined) return { started: false, stop: async () => {} };
+    if (leasedEngine() === undefined) return { started: false, stop: async () => {} };
     takeLease();
-    let stopped = false;
-    return {
-      started: false,
-      async stop() {
-        if (stopped) return;
-        stopped = true;
-        await stopIfLast(leasedEngine());
-      },
-    };
+    return leased(false, leasedEngine);
   }
   for (const bin of ['docker', 'dockerd']) {
     if (!onPath(bin)) throw new SyswardenError('ERR_DOCKER', `${bin} is not installed, and scenarios run real containers. Fix: apt-get install docker.io containerd runc.`);
@@ -200,15 +204,7 @@ export async function ensureEngine(timeoutMs = 60_000): Promise<Engine> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  let stopped = false;
-  return {
-    started: true,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await stopIfLast(d.exitCode === null ? d.pid : undefined, d);
-    },
-  };
+  return leased(true, () => (d.exitCode === null ? d.pid : undefined));
 }
 
 export async function imageExists(tag: string): Promise<boolean> {
