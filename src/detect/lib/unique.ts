@@ -28,43 +28,63 @@ function hashRow(data: Uint16Array, off: number, size: number): number {
   return Math.imul(h ^ (h >>> 13), 0x5bd1e995) >>> 0;
 }
 
-/** Distinct windows with per-class counts, keyed by an open-addressing hash table. */
+/**
+ * An open-addressing hash set of the rows of one array (`size` numbers per
+ * row), holding row numbers: finds a row's equal without comparing it to all.
+ */
+export class RowTable {
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+
+  constructor(
+    private readonly data: Uint16Array,
+    private readonly size: number,
+    capacity: number,
+  ) {
+    let cap = 16;
+    while (cap < capacity * 2) cap <<= 1;
+    this.mask = cap - 1;
+    this.slots = new Int32Array(cap).fill(-1);
+  }
+
+  /**
+   * The row of the table equal to `rows[off .. off + size)`, or -1. With
+   * `insertAs` given, an absent row is inserted as that row number (which must
+   * hold the same numbers in the table's data).
+   */
+  find(rows: Uint16Array, off: number, insertAs = -1): number {
+    const { data, size, slots, mask } = this;
+    let s = hashRow(rows, off, size) & mask;
+    for (;;) {
+      const r = slots[s]!;
+      if (r < 0) {
+        if (insertAs >= 0) slots[s] = insertAs;
+        return -1;
+      }
+      const roff = r * size;
+      let j = 0;
+      while (j < size && data[roff + j] === rows[off + j]) j++;
+      if (j === size) return r;
+      s = (s + 1) & mask;
+    }
+  }
+}
+
+/** Distinct windows with per-class counts. */
 export function uniqueWindows(set: WindowSet, which?: 'normal' | 'attack'): UniqueWindows {
   const { size, count, data, labels } = set;
-  let cap = 16;
-  while (cap < count * 2) cap <<= 1;
-  const mask = cap - 1;
-  const slots = new Int32Array(cap).fill(-1);
+  const table = new RowTable(data, size, count);
   const index = new Int32Array(count).fill(-1);
   const firstOf: number[] = [];
   const wantLabel = which === undefined ? -1 : which === 'normal' ? 0 : 1;
   for (let i = 0; i < count; i++) {
     const lab = labels ? labels[i]! : 0;
     if (wantLabel >= 0 && lab !== wantLabel) continue;
-    const off = i * size;
-    let s = hashRow(data, off, size) & mask;
-    for (;;) {
-      const u = slots[s]!;
-      if (u < 0) {
-        slots[s] = firstOf.length;
-        index[i] = firstOf.length;
-        firstOf.push(i);
-        break;
-      }
-      const uoff = firstOf[u]! * size;
-      let same = true;
-      for (let j = 0; j < size; j++) {
-        if (data[uoff + j] !== data[off + j]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) {
-        index[i] = u;
-        break;
-      }
-      s = (s + 1) & mask;
-    }
+    const r = table.find(data, i * size, i);
+    if (r < 0) {
+      index[i] = firstOf.length;
+      firstOf.push(i);
+    } else index[i] = index[r]!;
   }
   const n = firstOf.length;
   const out = new Uint16Array(n * size);
