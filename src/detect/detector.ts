@@ -33,7 +33,11 @@ export interface Detector {
    * sequence detectors use only the windows labelled normal (or all, if unlabelled).
    */
   fit(train: WindowSet): void;
-  /** Anomaly score of every window; writes into `out` when given. */
+  /**
+   * Anomaly score of every window; writes into `out` when given. A window's
+   * score depends on that window alone, never on the others in the set: the
+   * pipeline remembers the scores of windows it met (lib/score-memo.ts).
+   */
   score(windows: WindowSet, out?: Float64Array): Float64Array;
   /** Plain msgpack-able state (typed arrays allowed), without name/version: the model file adds those. */
   state(): unknown;

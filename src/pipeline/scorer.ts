@@ -4,6 +4,7 @@
 // its target had when the thread made its calls, and in no other.
 import { FrameDecision } from '../detect/decision.js';
 import type { Detector } from '../detect/detector.js';
+import { ScoreMemo } from '../detect/lib/score-memo.js';
 import { modelFromBytes, type RestoredProfile } from '../detect/model-file.js';
 import { makeFilter } from '../window/filter.js';
 import { IncrementalWindower } from '../window/incremental.js';
@@ -17,6 +18,8 @@ export class Scorer {
   readonly size: number;
   /** Per-executable models: profile p scores with detectors[p + 1] against thresholds[p + 1]; -1 is the model's own. */
   readonly detectors: Detector[];
+  /** Each detector behind the scores of the windows it met last: what the worker scores with. */
+  readonly memos: ScoreMemo[];
   readonly thresholds: number[];
   readonly threshold: number;
   readonly profiles: RestoredProfile[];
@@ -41,6 +44,7 @@ export class Scorer {
     this.threshold = file.threshold;
     this.profiles = profiles;
     this.detectors = [detector, ...profiles.map((p) => p.detector)];
+    this.memos = this.detectors.map((d) => new ScoreMemo(d));
     this.thresholds = [file.threshold, ...profiles.map((p) => p.calibration.threshold)];
     this.perExe = file.profiles !== undefined;
     this.windower = new IncrementalWindower(this.size, { filter: makeFilter(file.filter) });

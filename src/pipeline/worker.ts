@@ -201,7 +201,7 @@ function scoreByProfile(sc: Scorer, windows: WindowSet, of: Int32Array, out: Flo
   }
   for (const [p, idx] of groups) {
     const part = selectWindows(windows, idx);
-    const scored = sc.detectors[p + 1]!.score(part);
+    const scored = sc.memos[p + 1]!.score(part, new Float64Array(part.count));
     for (let k = 0; k < idx.length; k++) out[idx[k]!] = scored[k]!;
   }
 }
@@ -400,7 +400,7 @@ function scoreWindows(sc: Scorer, u32: Uint32Array, u16: Uint16Array, m: Marks, 
     if (of.every((p) => p === -1)) of = undefined;
   }
   if (of) scoreByProfile(sc, windows, of, scores);
-  else sc.detectors[0]!.score(windows, scores);
+  else sc.memos[0]!.score(windows, scores);
   // Exact where a frame may alarm, a cheaper bound below the threshold elsewhere: the same alarms as decide().
   for (let w = 0; w < windows.count; w++) scores[w] = decision.pushAgainst(src[w]!, scores[w]!, of ? thresholds[of[w]! + 1]! : threshold);
   let alarms = 0;

@@ -19,7 +19,7 @@ export interface UniqueWindows {
   readonly index: Int32Array;
 }
 
-function hashRow(data: Uint16Array, off: number, size: number): number {
+export function hashRow(data: Uint16Array, off: number, size: number): number {
   let h = 0x811c9dc5 ^ size;
   for (let j = 0; j < size; j++) {
     h = Math.imul(h ^ data[off + j]!, 0x01000193);
