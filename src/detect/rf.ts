@@ -2,6 +2,7 @@ import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { ForestBuilder, type FlatForest } from './lib/cart.js';
 import { Prng } from './lib/prng.js';
+import { MAX_DISTINCT_PER_CLASS, weightedSample } from './lib/bounded-sample.js';
 import { scoreDistinct, uniqueWindows, type UniqueWindows } from './lib/unique.js';
 import { asF64, asI32, checkInt, checkLength, checkState, checkTrees, checkValues, requireFitted, requireLabels, restoring, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
@@ -65,51 +66,17 @@ export function windowCodes(uniq: UniqueWindows, labels: Uint8Array): Int32Array
 }
 
 /**
- * Most distinct windows of one class a tree ensemble learns from. A fully
- * grown tree holds up to two nodes per (distinct window, class) pair it
- * draws, and a forest keeps every tree: on 6 000 short traces of a
- * synthetic program (350 000 distinct windows of 6 calls, ADFA-LD's size)
- * `eval` with a random forest passed 1.3 GB, and with AdaBoost's 500 trees
- * 8 GB, still fitting after 10 minutes. Above this many, a class's distinct
- * windows are sampled (seeded, in proportion to how often each occurs, so
- * the common ones stay) and the windows of the others are left out: then
- * 440 MB and 24 s, 890 MB and 82 s, the same detection. The reference
- * study's training halves hold at most 5 400 distinct windows of a class
- * (window 15): there nothing is left out.
- */
-export const MAX_DISTINCT_PER_CLASS = 1 << 13;
-
-/**
  * The distinct windows and bootstrap codes a tree ensemble learns from: all
- * of them, or, for a class with more than `cap` distinct windows, a sample
- * of `cap` drawn without replacement with chances in proportion to each
- * window's count (Efraimidis and Spirakis' keys), with the windows of the
+ * of them, or, for a class with more than `cap` distinct windows, the
+ * weighted sample of MAX_DISTINCT_PER_CLASS's note, with the windows of the
  * rest left out (their counts zeroed, their codes dropped).
  */
 export function distinctForTrees(train: WindowSet, labels: Uint8Array, seed: number, cap = MAX_DISTINCT_PER_CLASS): { uniq: UniqueWindows; codes: Int32Array } {
   const uniq = uniqueWindows(train);
-  const counts = [uniq.normal, uniq.attack];
-  const over = counts.map((c) => c.reduce((n, v) => n + (v > 0 ? 1 : 0), 0) > cap);
-  if (!over[0] && !over[1]) return { uniq, codes: windowCodes(uniq, labels) };
   const rng = new Prng(seed);
-  const keep = counts.map((c, k) => {
-    const kept = new Uint8Array(uniq.count);
-    if (!over[k]) {
-      for (let u = 0; u < uniq.count; u++) if (c[u]! > 0) kept[u] = 1;
-      return kept;
-    }
-    // Key ln(r) / count: the cap largest keys are a weighted sample without replacement.
-    const keys: Array<{ u: number; key: number }> = [];
-    for (let u = 0; u < uniq.count; u++) {
-      if (!(c[u]! > 0)) continue;
-      let r = rng.float();
-      while (r === 0) r = rng.float();
-      keys.push({ u, key: Math.log(r) / c[u]! });
-    }
-    keys.sort((a, b) => b.key - a.key || a.u - b.u);
-    for (let i = 0; i < cap; i++) kept[keys[i]!.u] = 1;
-    return kept;
-  });
+  const sampled = [uniq.normal, uniq.attack].map((c) => weightedSample(c, cap, rng));
+  if (!sampled[0] && !sampled[1]) return { uniq, codes: windowCodes(uniq, labels) };
+  const keep = [uniq.normal, uniq.attack].map((c, k) => sampled[k] ?? c.map((v) => (v > 0 ? 1 : 0)));
   // Compact: the distinct windows some class keeps, in their order.
   const newIndex = new Int32Array(uniq.count).fill(-1);
   let n = 0;

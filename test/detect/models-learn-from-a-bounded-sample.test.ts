@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { AdaBoost } from '../../src/detect/ada.js';
+import { MAX_DISTINCT_PER_CLASS } from '../../src/detect/lib/bounded-sample.js';
 import { Prng } from '../../src/detect/lib/prng.js';
 import { uniqueWindows } from '../../src/detect/lib/unique.js';
+import { OneClassSvm } from '../../src/detect/ocsvm.js';
 import { RandomForest, distinctForTrees, windowCodes } from '../../src/detect/rf.js';
 import type { WindowSet } from '../../src/window/window-set.js';
 
 /**
  * A fully grown tree keeps up to two nodes per distinct window it learns
- * from: tree ensembles learn from at most MAX_DISTINCT_PER_CLASS distinct
- * windows of a class, so their memory has a bound whatever the data.
+ * from, and the one-class SVM a kernel row: these models learn from at most
+ * MAX_DISTINCT_PER_CLASS distinct windows of a class, so their memory and
+ * time have a bound whatever the data.
  */
 
 /** `count` windows of 3 calls: `common` distinct ones occurring often, the rest each once (a long tail). */
@@ -79,4 +82,28 @@ describe('tree ensembles learn from a bounded sample of distinct windows', () =>
       expect(p[1]!).toBeGreaterThan(0.5);
     }
   });
+});
+
+it('the one-class SVM learns from a bounded, seeded sample of a long tail of normal windows', () => {
+  const rand = new Prng(8);
+  // 20 common windows make half the mass; the other half is a tail of ~20 000 distinct windows.
+  const rows = Array.from({ length: 40_000 }, (_, i) => (i % 2 === 0 ? [1, 1, rand.int(20)] : [2 + rand.int(40), rand.int(256), rand.int(256)]));
+  const s: WindowSet = { size: 3, count: rows.length, data: Uint16Array.from(rows.flat()) };
+  expect(uniqueWindows(s).count).toBeGreaterThan(2 * MAX_DISTINCT_PER_CLASS);
+  const fit = (seed: number) => {
+    const m = new OneClassSvm({ seed });
+    m.fit(s);
+    return m;
+  };
+  const a = fit(1);
+  const st = a.state();
+  // Support vectors come from the sample: at most the bound of them.
+  expect(st.alpha.length).toBeGreaterThan(0);
+  expect(st.alpha.length).toBeLessThanOrEqual(MAX_DISTINCT_PER_CLASS);
+  expect(fit(1).state().alpha).toEqual(st.alpha);
+  expect(fit(2).state().alpha).not.toEqual(st.alpha);
+  // What it learnt still tells the common windows from one it never met.
+  const probe: WindowSet = { size: 3, count: 2, data: Uint16Array.from([1, 1, 3, 400, 400, 400]) };
+  const p = a.score(probe);
+  expect(p[0]!).toBeLessThan(p[1]!);
 });
