@@ -125,6 +125,13 @@ export class NormalLearner {
   private nextStream = 0;
   private readonly streamOf = new Map<number, number>();
   readonly curve: LearningPoint[] = [];
+  /**
+   * Windows and distinct windows after each batch learnt, thinned to at most
+   * GROWTH_POINTS (every other one dropped when full): how the database grew
+   * within a file or a second, which the curve's one point per file or per
+   * second cannot tell.
+   */
+  private readonly growth: Array<{ windows: number; distinct: number }> = [];
   /** Live capture (time stretches held out, budget per container-hour), not files. */
   live = false;
   /**
@@ -257,6 +264,15 @@ export class NormalLearner {
       this.part.push(this.currentPart);
     }
     this.parts = Math.max(this.parts, this.currentPart + 1);
+    const g = this.growth;
+    g.push({ windows: this.windows, distinct: this.distinct });
+    if (g.length > GROWTH_POINTS) {
+      // Keep the even ones and the newest.
+      let k = 0;
+      for (let i = 0; i < g.length; i += 2) g[k++] = g[i]!;
+      if (g[k - 1] !== g[g.length - 1]) g[k++] = g[g.length - 1]!;
+      g.length = k;
+    }
   }
 
   /** Executables (per executable) with at least MIN_PROFILE_WINDOWS windows, and their windows' indices, most windows first. */
@@ -327,7 +343,7 @@ export class NormalLearner {
         skipped.push({ exe: c.exe, windows: c.indices.length, reason: e.message });
       }
     }
-    const { converged, convergence } = judgeCurve(this.curve, this.distinct, this.windows);
+    const { converged, convergence } = judgeGrowth(this.growth, this.distinct);
     const result: TrainResult = { detector, calibration, heldOut: heldOut(), windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
     if (this.executables) result.executables = this.executables.size;
     if (this.perExe) {
@@ -338,17 +354,24 @@ export class NormalLearner {
   }
 }
 
+/** Points judgeGrowth has to find where the last quarter of the windows began. */
+const GROWTH_POINTS = 512;
+
 /**
  * The normal database has stopped growing when the last quarter of the
- * learning added under 1 % of its distinct windows.
+ * windows learnt added under 1 % of its distinct windows (at the batch
+ * nearest before the quarter began: a few more windows than a quarter).
  */
-function judgeCurve(curve: LearningPoint[], distinct: number, windows: number): { converged: boolean; convergence: string } {
-  const last = curve[curve.length - 1];
-  const end = last ?? { seconds: 0, windows, distinct };
+function judgeGrowth(growth: ReadonlyArray<{ windows: number; distinct: number }>, distinct: number): { converged: boolean; convergence: string } {
+  const end = growth[growth.length - 1];
+  if (!end || growth.length < 2) {
+    return { converged: false, convergence: 'too little to judge: all windows came in one batch; train longer for fewer false alarms' };
+  }
   const cut = end.windows * 0.75;
-  const atCut = [...curve].reverse().find((p) => p.windows <= cut) ?? { windows: 0, distinct: 0, seconds: 0 };
+  let atCut = { windows: 0, distinct: 0 };
+  for (const p of growth) if (p.windows <= cut) atCut = p;
   const added = distinct - atCut.distinct;
-  const converged = curve.length >= 2 && added <= Math.max(1, 0.01 * distinct);
+  const converged = added <= Math.max(1, 0.01 * distinct);
   const convergence = converged
     ? `stopped growing: the last quarter of the windows added ${added} of ${distinct} distinct windows`
     : `still growing: the last quarter of the windows added ${added} of ${distinct} distinct windows; train longer for fewer false alarms`;
