@@ -225,6 +225,7 @@ export async function run(argv: string[]): Promise<number> {
   if (skips.files > 0) {
     console.error(`syswarden: --lenient skipped ${skips.malformed} malformed and ${skips.unknownSyscall} unknown-syscall lines in ${skips.files} files (first: ${skips.example}).`);
   }
+  if (skips.warned > 0) console.error(`syswarden: warning: ${skips.warned} file(s) read only in part (first: ${skips.warning}).`);
   const threatTable = filters.includes('harmless') ? await loadThreatTable(args.threatTable ?? defaultThreatTablePath()) : undefined;
 
   // A split that cannot be made is refused before anything is printed.

@@ -36,13 +36,14 @@ Detectors: ${DETECTOR_NAMES.join(', ')}. --window: ${MIN_WINDOW} to ${MAX_WINDOW
 
 function report(r: TrainResult, model: string): void {
   const d = r.detector;
+  for (const w of r.warnings ?? []) console.error(`syswarden: warning: ${w}; the model learnt only what was read.`);
   console.error(
     `syswarden: learnt ${r.distinct} distinct windows of ${d.windowSize} from ${r.windows} windows in ${r.threads} threads; ${r.convergence}.`,
   );
   console.error(
     r.executables !== undefined
       ? `syswarden: ${r.executables} executable(s) exec'd while learning; watch reports the first exec of any other as 'new-executable'.`
-      : "syswarden: no process events in the training data (trace files, or recordings made with the classic-tracepoint fallback): no 'new-executable' records with this model.",
+      : "syswarden: no process events in the training data (trace files, recordings made with the classic-tracepoint fallback, or recordings cut short before their trailer said how they were made): no 'new-executable' records with this model.",
   );
   if (r.profiles) {
     console.error(`syswarden: ${r.profiles.length} executable profile(s), sharing the false-alarm budget with the container-wide one:`);

@@ -92,10 +92,13 @@ export interface SkipSummary {
   malformed: number;
   unknownSyscall: number;
   example: string | undefined;
+  /** Files read with a warning (a recording cut short), and the first warning. */
+  warned: number;
+  warning: string | undefined;
 }
 
 export function emptySkips(): SkipSummary {
-  return { files: 0, malformed: 0, unknownSyscall: 0, example: undefined };
+  return { files: 0, malformed: 0, unknownSyscall: 0, example: undefined, warned: 0, warning: undefined };
 }
 
 export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: ReadTraceOptions = {}, skips: SkipSummary = emptySkips()): Promise<LoadedTrace[]> {
@@ -108,6 +111,10 @@ export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: R
       skips.malformed += t.issues.malformed;
       skips.unknownSyscall += t.issues.unknownSyscall;
       skips.example ??= `${path}: ${t.issues.examples[0] ?? ''}`;
+    }
+    if (t.issues.warnings?.length) {
+      skips.warned++;
+      skips.warning ??= t.issues.warnings[0];
     }
     // A trace with no syscall at all has no windows and no label to give them: refuse it by name, here.
     if (t.threads.every((th) => th.calls.length === 0)) {

@@ -6,6 +6,7 @@ import { ProgramStarts } from '../capture/runtime.js';
 import { SyswardenError } from '../errors.js';
 import { checkOutputPath } from '../io/safe-file.js';
 import { setLongTimeout } from '../long-timer.js';
+import { truncatedWarning } from '../trace/recording-format.js';
 import { openTrace, type ReadTraceOptions } from '../trace/read-trace.js';
 import { GrowableInt32, GrowableUint16 } from '../trace/growable.js';
 import { syscallNumber } from '../trace/syscalls.js';
@@ -91,6 +92,8 @@ export interface TrainResult {
   /** Per executable (train --per-exe): the profiles fitted, and the executables that had windows but got none (why). */
   profiles?: FittedProfile[];
   skippedProfiles?: Array<{ exe: string; windows: number; reason: string }>;
+  /** What reading the training files found that lost no line but is worth telling (a recording cut short: learnt up to its last whole batch). */
+  warnings?: string[];
 }
 
 /**
@@ -396,6 +399,11 @@ async function finish(learner: NormalLearner, options: TrainOptions, meta: Recor
   return result;
 }
 
+function withWarnings(result: TrainResult, warnings: string[]): TrainResult {
+  if (warnings.length > 0) result.warnings = warnings;
+  return result;
+}
+
 /** Refuse an unusable model path before learning, not after. */
 function checkModelPath(options: TrainOptions): void {
   if (options.model !== undefined) checkOutputPath(options.model, { what: 'model', force: options.force === true });
@@ -502,11 +510,13 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
   const learner = new NormalLearner(options.window ?? 6, options.filter ?? 'none');
   if (options.perExe) return trainPerExeFromRecordings(learner, options);
   let t = 0;
+  const warnings: string[] = [];
   for (const path of options.from) {
     const src = await openTrace(path, options.read ?? {});
     const base = learner.reserveStreams(1 << 20);
     learner.currentPart = t;
     for await (const b of src) learner.addStreams(b.threads, b.calls, b.count, base, b.ended);
+    warnings.push(...(src.issues.warnings ?? []));
     learner.mark(++t);
   }
   // Recordings carry the kernel's process events: from them alone, the model learns which executables are normal.
@@ -530,7 +540,7 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
     }
     if (events > 0 || withProcessEvents === options.from.length) learner.executables = seen;
   }
-  return finish(learner, options, { source: 'files', files: options.from });
+  return withWarnings(await finish(learner, options, { source: 'files', files: options.from }), warnings);
 }
 
 /** Per executable, from recordings: their batches and process events, as live training takes them; each file a part. */
@@ -542,14 +552,22 @@ async function trainPerExeFromRecordings(learner: NormalLearner, options: FileTr
   learner.perExe = true;
   learner.executables = new Set();
   let t = 0;
+  const warnings: string[] = [];
   for (const path of options.from) {
     learner.currentPart = t;
-    for await (const { batch } of recordingBatches(path)) learner.addBatch(batch);
+    const batches = recordingBatches(path);
+    for (let r = await batches.next(); ; r = await batches.next()) {
+      if (r.done) {
+        if (r.value.truncated) warnings.push(truncatedWarning(path, r.value.truncated));
+        break;
+      }
+      learner.addBatch(r.value.batch);
+    }
     // Thread ids of two files are not the same threads.
     learner.endStreams();
     learner.mark(++t);
   }
-  return finish(learner, options, { source: 'files', files: options.from, perExe: true });
+  return withWarnings(await finish(learner, options, { source: 'files', files: options.from, perExe: true }), warnings);
 }
 
 /** Learn normal behaviour live (`collector` + `durationMs`) or from files (`from`). */

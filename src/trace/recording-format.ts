@@ -51,13 +51,18 @@ export class ThreadStreams {
   }
 }
 
+/** What a reader of a recording cut short tells. */
+export function truncatedWarning(path: string, why: string): string {
+  return `${path}: ${why}; read up to the last complete batch`;
+}
+
 async function* recordingEvents(path: string, sink: EventSink, issues: TraceIssues): AsyncGenerator<void> {
   const streams = new ThreadStreams();
   const it = recordingBatches(path);
   for (;;) {
     const r = await it.next();
     if (r.done) {
-      if (r.value.truncated) (issues.warnings ??= []).push(`${path}: ${r.value.truncated}; read up to the last complete batch`);
+      if (r.value.truncated) (issues.warnings ??= []).push(truncatedWarning(path, r.value.truncated));
       break;
     }
     const b = r.value.batch;

@@ -181,3 +181,27 @@ describe('model merge refuses what it cannot merge, and writes nothing then', ()
     expect(diff.code).toBe(2);
   }, 120_000);
 });
+
+describe('training from a recording cut short', () => {
+  it('says so and what it learnt from, with and without --per-exe, and eval says so too', async () => {
+    // All of one run's batches but the last frame's tail: the recorder was killed mid-write.
+    const cut = join(dir, 'cut.swrec');
+    const bytes = readFileSync(runs.a[0]!);
+    await import('node:fs').then((fs) => fs.writeFileSync(cut, bytes.subarray(0, bytes.length - 40)));
+    for (const extra of [[], ['--per-exe']]) {
+      const r = await runCli(['train', '--from', cut, '--model', join(dir, `cut${extra.length}.model`), ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`syswarden: warning: ${cut}: `);
+      expect(r.stderr).toMatch(/read up to the last complete batch; the model learnt only what was read/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    // eval says it once for all its files.
+    const ev = await runCli(['eval', '--normal', `${cut},${runs.a[1]!}`, '--attack', runs.attack[0]!, '--detector', 'stide', '--window', '6', '--split', 'shuffled']);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(ev.stderr).toContain(`syswarden: warning: 1 file(s) read only in part (first: ${cut}: `);
+    // A whole recording gives no such warning.
+    const whole = await runCli(['train', '--from', runs.a[0]!, '--model', join(dir, 'whole.model')]);
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(whole.stderr).not.toMatch(/warning/);
+  }, 120_000);
+});
