@@ -224,8 +224,9 @@ function buildSearch(data: Uint16Array, normalIn: Float64Array, attackIn: Float6
     normalBy[i] = normal[v]!;
     attackBy[i] = attack[v]!;
   }
-  const exact = new RowTable(rowsBy, d, U);
-  for (let i = 0; i < U; i++) exact.find(rowsBy, i * d, i);
+  // A query equal to a training window: the table finds its row, which leads to its place in norm order.
+  const placeOf = new Int32Array(U);
+  for (let i = 0; i < U; i++) placeOf[order[i]!] = i;
 
   const visit = (rows: Uint16Array, off: number, i: number, ties: Ties): void => {
     let s = 0;
@@ -240,7 +241,8 @@ function buildSearch(data: Uint16Array, normalIn: Float64Array, attackIn: Float6
   return {
     share(rows, off, ties) {
       ties.clear();
-      const same = exact.find(rows, off);
+      const row = table.find(rows, off);
+      const same = row < 0 ? -1 : placeOf[merged[row]!]!;
       if (same >= 0) ties.add(0, normalBy[same]!, attackBy[same]!);
       if (ties.bound > 0) {
         let q = 0;

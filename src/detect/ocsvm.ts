@@ -1,8 +1,7 @@
 import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
-import { MAX_DISTINCT_PER_CLASS, weightedSample } from './lib/bounded-sample.js';
-import { Prng } from './lib/prng.js';
-import { scoreDistinct, uniqueWindows, type UniqueWindows } from './lib/unique.js';
+import { boundedDistinct } from './lib/bounded-sample.js';
+import { scoreDistinct, uniqueWindows } from './lib/unique.js';
 import { asF64, asU16, checkInt, checkLength, checkNumber, checkState, checkValues, requireFitted, restoring, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
 /**
@@ -77,7 +76,8 @@ export class OneClassSvm implements Detector {
   }
 
   fit(train: WindowSet): void {
-    const u = boundedNormal(uniqueWindows(train, train.labels ? 'normal' : undefined), this.seed);
+    // A kernel row per distinct window: past MAX_DISTINCT_PER_CLASS, a weighted sample of them (350 000 did not fit in 15 minutes).
+    const u = boundedDistinct(uniqueWindows(train, train.labels ? 'normal' : undefined), undefined, this.seed);
     const d = u.size;
     const U = u.count;
     const C = u.normal;
@@ -283,32 +283,6 @@ export class OneClassSvm implements Detector {
       return m;
     });
   }
-}
-
-/**
- * The normal windows the SVM learns from: all distinct ones, or the weighted
- * sample of MAX_DISTINCT_PER_CLASS's note when there are more (a kernel row
- * per distinct window: 350 000 of them did not fit in 15 minutes). The
- * windows left out are dropped from `index`, so libsvm's start walks the
- * kept copies in their order.
- */
-function boundedNormal(u: UniqueWindows, seed: number): UniqueWindows {
-  const kept = weightedSample(u.normal, MAX_DISTINCT_PER_CLASS, new Prng(seed));
-  if (!kept) return u;
-  const d = u.size;
-  const newIndex = new Int32Array(u.count).fill(-1);
-  let n = 0;
-  for (let k = 0; k < u.count; k++) if (kept[k]) newIndex[k] = n++;
-  const data = new Uint16Array(n * d);
-  const normal = new Float64Array(n);
-  for (let k = 0; k < u.count; k++) {
-    const v = newIndex[k]!;
-    if (v < 0) continue;
-    data.set(u.data.subarray(k * d, k * d + d), v * d);
-    normal[v] = u.normal[k]!;
-  }
-  const index = u.index.map((k) => (k < 0 ? -1 : newIndex[k]!));
-  return { size: d, count: n, data, normal, attack: new Float64Array(n), index };
 }
 
 export const factory: DetectorFactory<OneClassSvmOptions> = {

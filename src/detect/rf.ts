@@ -2,7 +2,7 @@ import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { ForestBuilder, type FlatForest } from './lib/cart.js';
 import { Prng } from './lib/prng.js';
-import { MAX_DISTINCT_PER_CLASS, weightedSample } from './lib/bounded-sample.js';
+import { MAX_DISTINCT_PER_CLASS, boundedDistinct } from './lib/bounded-sample.js';
 import { scoreDistinct, uniqueWindows, type UniqueWindows } from './lib/unique.js';
 import { asF64, asI32, checkInt, checkLength, checkState, checkTrees, checkValues, requireFitted, requireLabels, restoring, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
@@ -58,11 +58,15 @@ export function featuresPerNode(maxFeatures: RandomForestOptions['maxFeatures'],
   return Math.min(d, maxFeatures);
 }
 
-/** Per input window: 2 * distinct index + label, the unit a bootstrap draws. */
+/** Per input window that is kept (index not -1): 2 * distinct index + label, the unit a bootstrap draws. */
 export function windowCodes(uniq: UniqueWindows, labels: Uint8Array): Int32Array {
   const codes = new Int32Array(uniq.index.length);
-  for (let i = 0; i < codes.length; i++) codes[i] = uniq.index[i]! * 2 + (labels[i] === 1 ? 1 : 0);
-  return codes;
+  let kept = 0;
+  for (let i = 0; i < codes.length; i++) {
+    const u = uniq.index[i]!;
+    if (u >= 0) codes[kept++] = u * 2 + (labels[i] === 1 ? 1 : 0);
+  }
+  return kept === codes.length ? codes : codes.slice(0, kept);
 }
 
 /**
@@ -72,37 +76,8 @@ export function windowCodes(uniq: UniqueWindows, labels: Uint8Array): Int32Array
  * rest left out (their counts zeroed, their codes dropped).
  */
 export function distinctForTrees(train: WindowSet, labels: Uint8Array, seed: number, cap = MAX_DISTINCT_PER_CLASS): { uniq: UniqueWindows; codes: Int32Array } {
-  const uniq = uniqueWindows(train);
-  const rng = new Prng(seed);
-  const sampled = [uniq.normal, uniq.attack].map((c) => weightedSample(c, cap, rng));
-  if (!sampled[0] && !sampled[1]) return { uniq, codes: windowCodes(uniq, labels) };
-  const keep = [uniq.normal, uniq.attack].map((c, k) => sampled[k] ?? c.map((v) => (v > 0 ? 1 : 0)));
-  // Compact: the distinct windows some class keeps, in their order.
-  const newIndex = new Int32Array(uniq.count).fill(-1);
-  let n = 0;
-  for (let u = 0; u < uniq.count; u++) if (keep[0]![u] || keep[1]![u]) newIndex[u] = n++;
-  const size = uniq.size;
-  const data = new Uint16Array(n * size);
-  const normal = new Float64Array(n);
-  const attack = new Float64Array(n);
-  for (let u = 0; u < uniq.count; u++) {
-    const v = newIndex[u]!;
-    if (v < 0) continue;
-    data.set(uniq.data.subarray(u * size, u * size + size), v * size);
-    if (keep[0]![u]) normal[v] = uniq.normal[u]!;
-    if (keep[1]![u]) attack[v] = uniq.attack[u]!;
-  }
-  const index = new Int32Array(uniq.index.length).fill(-1);
-  const codes = new Int32Array(uniq.index.length);
-  let kept = 0;
-  for (let i = 0; i < uniq.index.length; i++) {
-    const u = uniq.index[i]!;
-    const cls = labels[i] === 1 ? 1 : 0;
-    if (u < 0 || !keep[cls]![u]) continue;
-    index[i] = newIndex[u]!;
-    codes[kept++] = newIndex[u]! * 2 + cls;
-  }
-  return { uniq: { size, count: n, data, normal, attack, index }, codes: codes.slice(0, kept) };
+  const uniq = boundedDistinct(uniqueWindows(train), labels, seed, cap);
+  return { uniq, codes: windowCodes(uniq, labels) };
 }
 
 export class RandomForest implements Detector {

@@ -346,7 +346,7 @@ export class NormalLearner {
         skipped.push({ exe: c.exe, windows: c.indices.length, reason: e.message });
       }
     }
-    const { converged, convergence } = judgeGrowth(this.growth, this.distinct);
+    const { converged, convergence } = judgeGrowth(this.growth);
     const result: TrainResult = { detector, calibration, heldOut: heldOut(), windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
     if (this.executables) result.executables = this.executables.size;
     if (this.perExe) {
@@ -365,7 +365,7 @@ const GROWTH_POINTS = 512;
  * windows learnt added under 1 % of its distinct windows (at the batch
  * nearest before the quarter began: a few more windows than a quarter).
  */
-function judgeGrowth(growth: ReadonlyArray<{ windows: number; distinct: number }>, distinct: number): { converged: boolean; convergence: string } {
+function judgeGrowth(growth: ReadonlyArray<{ windows: number; distinct: number }>): { converged: boolean; convergence: string } {
   const end = growth[growth.length - 1];
   if (!end || growth.length < 2) {
     return { converged: false, convergence: 'too little to judge: all windows came in one batch; train longer for fewer false alarms' };
@@ -373,6 +373,7 @@ function judgeGrowth(growth: ReadonlyArray<{ windows: number; distinct: number }
   const cut = end.windows * 0.75;
   let atCut = { windows: 0, distinct: 0 };
   for (const p of growth) if (p.windows <= cut) atCut = p;
+  const distinct = end.distinct;
   const added = distinct - atCut.distinct;
   const converged = added <= Math.max(1, 0.01 * distinct);
   const convergence = converged

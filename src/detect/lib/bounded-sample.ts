@@ -1,4 +1,5 @@
 import { Prng } from './prng.js';
+import type { UniqueWindows } from './unique.js';
 
 /**
  * Most distinct windows of one class a model whose cost grows faster than
@@ -38,4 +39,36 @@ export function weightedSample(counts: Float64Array, cap: number, rng: Prng): Ui
   const kept = new Uint8Array(counts.length);
   for (let i = 0; i < cap; i++) kept[keys[i]!.u] = 1;
   return kept;
+}
+
+/**
+ * `uniq` with each class bounded to `cap` distinct windows (weightedSample,
+ * normal then attack, from one generator seeded with `seed`): the windows a
+ * class leaves out lose that class's count, a window no class keeps goes,
+ * and the inputs of a left-out (window, class) get index -1. `labels` gives
+ * each input's class (absent: all normal). `uniq` itself when nothing is
+ * left out.
+ */
+export function boundedDistinct(uniq: UniqueWindows, labels: Uint8Array | undefined, seed: number, cap = MAX_DISTINCT_PER_CLASS): UniqueWindows {
+  const rng = new Prng(seed);
+  const sampled = [uniq.normal, uniq.attack].map((c) => weightedSample(c, cap, rng));
+  if (!sampled[0] && !sampled[1]) return uniq;
+  const keep = [uniq.normal, uniq.attack].map((c, k) => sampled[k] ?? c.map((v) => (v > 0 ? 1 : 0)));
+  // Compact: the distinct windows some class keeps, in their order.
+  const newIndex = new Int32Array(uniq.count).fill(-1);
+  let n = 0;
+  for (let u = 0; u < uniq.count; u++) if (keep[0]![u] || keep[1]![u]) newIndex[u] = n++;
+  const size = uniq.size;
+  const data = new Uint16Array(n * size);
+  const normal = new Float64Array(n);
+  const attack = new Float64Array(n);
+  for (let u = 0; u < uniq.count; u++) {
+    const v = newIndex[u]!;
+    if (v < 0) continue;
+    data.set(uniq.data.subarray(u * size, u * size + size), v * size);
+    if (keep[0]![u]) normal[v] = uniq.normal[u]!;
+    if (keep[1]![u]) attack[v] = uniq.attack[u]!;
+  }
+  const index = uniq.index.map((u, i) => (u >= 0 && keep[labels?.[i] === 1 ? 1 : 0]![u] ? newIndex[u]! : -1));
+  return { size, count: n, data, normal, attack, index };
 }
