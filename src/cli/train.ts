@@ -4,6 +4,7 @@ import { MIN_PROFILE_WINDOWS, trainFromFiles, trainLive, type TrainResult } from
 import { DEFAULT_DETECTOR, DETECTOR_NAMES } from '../detect/registry.js';
 import { DEFAULT_BUDGET, formatCalibration } from '../detect/calibration.js';
 import { DEFAULT_FRAME, MAX_FRAME } from '../detect/decision.js';
+import { formatShortThreads } from '../detect/short-threads.js';
 import { SyswardenError } from '../errors.js';
 import { checkOutputPath } from '../io/safe-file.js';
 import { parseFilterName, type FilterName } from '../window/filter.js';
@@ -37,6 +38,7 @@ Detectors: ${DETECTOR_NAMES.join(', ')}. --window: ${MIN_WINDOW} to ${MAX_WINDOW
 function report(r: TrainResult, model: string): void {
   const d = r.detector;
   for (const w of r.warnings ?? []) console.error(`syswarden: warning: ${w}; the model learnt only what was read.`);
+  if (r.shortThreads) console.error(`syswarden: warning: ${formatShortThreads(r.shortThreads, r.calibration.frame)}.`);
   console.error(
     `syswarden: learnt ${r.distinct} distinct windows of ${d.windowSize} from ${r.windows} windows in ${r.threads} threads; ${r.convergence}.`,
   );

@@ -2,7 +2,7 @@ import { SyswardenError } from '../errors.js';
 import type { WindowSet } from '../window/window-set.js';
 import { concatWindows, selectWindows } from '../window/windows.js';
 import { justAbove, twoNumbers } from './common.js';
-import { decisionScores } from './decision.js';
+import { decisionScores, windowTrim } from './decision.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { sampleHeldOut, type HeldOut } from './held-out.js';
 import { Prng } from './lib/prng.js';
@@ -130,7 +130,7 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   const folds = Math.min(parts.length, Math.max(2, Math.round(input.folds ?? (supervised ? 5 : 25))));
   const foldOf = dealFolds(parts, folds, input.seed ?? 1);
 
-  const trim = input.trim ?? Math.min(normal.size, input.frame - 1);
+  const trim = input.trim ?? windowTrim(normal.size, input.frame);
   // The model itself is fitted first: a detector whose scale comes from its data passes it on to the fold models.
   const detector = factory.create(input.options);
   detector.fit(input.attack && detector.supervised ? concatWindows([normal, input.attack]) : normal);

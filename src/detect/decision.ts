@@ -24,6 +24,14 @@ import type { WindowSet } from '../window/window-set.js';
 export const DEFAULT_FRAME = 40;
 export const MAX_FRAME = 10_000;
 
+/**
+ * The windows each frame leaves out by default: the window size (what one
+ * displaced call can touch), at most all but one of the frame's windows.
+ */
+export function windowTrim(size: number, frame: number): number {
+  return Math.min(size, frame - 1);
+}
+
 interface Ring {
   scores: Float64Array;
   pos: number;

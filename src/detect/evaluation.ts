@@ -13,6 +13,7 @@ import { windowsLabelled } from './common.js';
 import { decisionScores } from './decision.js';
 import { drAtFalseAlarm, operatingPoint, rocOf } from './roc.js';
 import { splitTraces } from './split.js';
+import { shortThreadsNote } from './short-threads.js';
 
 export const SPLITS = ['ordered', 'shuffled', 'trace'] as const;
 export type Split = (typeof SPLITS)[number];
@@ -325,7 +326,7 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
     firstAlarm: trace?.firstAlarm ?? null,
     trainWindows: p.normal.count + (supervised && p.attack ? p.attack.count : 0),
     testWindows: p.test.count,
-    ...(supervised && p.note ? { note: p.note } : {}),
+    ...noteOf([supervised ? p.note : undefined, shortThreadsNote(p.normal.source, p.normal.size, cfg.frame)]),
   };
 }
 
@@ -354,4 +355,10 @@ function traceLevel(decided: Float64Array, threshold: number, p: Prepared) {
     drAt: roc.auc === null ? null : FA_POINTS.map((fa) => ({ fa, dr: drAtFalseAlarm(roc, fa)?.dr ?? null })),
     firstAlarm: p.testTraces!.filter((t) => t.label === 1).map((t) => firstAlarm.get(t.index) ?? -1),
   };
+}
+
+/** Notes joined, or nothing. */
+function noteOf(notes: ReadonlyArray<string | undefined>): { note?: string } {
+  const some = notes.filter((n): n is string => n !== undefined);
+  return some.length ? { note: some.join('; ') } : {};
 }

@@ -2,7 +2,7 @@ import { SyswardenError } from '../errors.js';
 import { selectWindows, sliceWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
 import { checkFitted, normalWindows, requireWindows } from './common.js';
-import { DEFAULT_FRAME, decisionScores } from './decision.js';
+import { DEFAULT_FRAME, decisionScores, windowTrim } from './decision.js';
 import { dealFolds, segmentParts, thresholdFromPeaks } from './calibration.js';
 import type { Detector, DetectorFactory, LearntTable } from './detector.js';
 import { mergeInputs } from './lib/mergeable.js';
@@ -299,7 +299,7 @@ interface Measured {
 
 function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number): Measured {
   const size = normal.size;
-  const trim = Math.min(size, DEFAULT_FRAME - 1);
+  const trim = windowTrim(size, DEFAULT_FRAME);
   const group = streamGroups(normal);
   const groups = [...new Set(group)];
   const folds = Math.min(SCALE_FOLDS, groups.length);
@@ -356,7 +356,7 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
  * heldOutScale).
  */
 export function partUnit(peaks: number[], longPeaks: number[], bound: number, size: number): { scale: number; silent: boolean } {
-  const trim = Math.min(size, DEFAULT_FRAME - 1);
+  const trim = windowTrim(size, DEFAULT_FRAME);
   const use = (longPeaks.length >= 3 ? longPeaks : peaks).sort((a, b) => a - b);
   const q = use.length === 0 || use[use.length - 1]! <= 0 ? 0 : thresholdFromPeaks(Float64Array.from(use), SCALE_RATE).threshold;
   const least = (Number.isFinite(bound) && bound > 0 ? bound : 1) / (size * (DEFAULT_FRAME - trim));

@@ -3,7 +3,7 @@ import { SyswardenError } from '../errors.js';
 import type { WindowSet } from '../window/window-set.js';
 import { selectWindows } from '../window/windows.js';
 import { calibrationFromPeaks, checkBudget, dealFolds, type Calibration } from './calibration.js';
-import { DEFAULT_FRAME, decisionScores } from './decision.js';
+import { DEFAULT_FRAME, decisionScores, windowTrim } from './decision.js';
 import type { Detector, DetectorFactory } from './detector.js';
 import { heldOutParts, heldOutWindows, joinHeldOut, type HeldOut } from './held-out.js';
 import { Hybrid, partUnit, silentPartsLoud } from './hybrid.js';
@@ -282,7 +282,7 @@ function hybridUnits(inputs: readonly MergeInput[], heldOut: readonly HeldOut[],
   // A first merge with unit scales: which parts stay, and their merged bounds.
   const probe = Hybrid.merge(hybrids, { scales: partsOf[0]!.map(() => 1) });
   const merged = probe.partModels;
-  const trim = Math.min(size, DEFAULT_FRAME - 1);
+  const trim = windowTrim(size, DEFAULT_FRAME);
   const measured = merged.map(({ name, detector }, p) => {
     if (!detector) return { scale: 1, silent: false };
     const factory = getDetector(name);

@@ -21,6 +21,7 @@ import { DEFAULT_BUDGET, calibrate, segmentParts, type BudgetUnit, type Calibrat
 import { DEFAULT_FRAME } from './decision.js';
 import type { HeldOut } from './held-out.js';
 import { WindowTable } from './window-table.js';
+import { shortThreads, windowsPerSource, type ShortThreads } from './short-threads.js';
 
 export interface TrainOptions {
   /** Detector name (default DEFAULT_DETECTOR). */
@@ -94,6 +95,8 @@ export interface TrainResult {
   skippedProfiles?: Array<{ exe: string; windows: number; reason: string }>;
   /** What reading the training files found that lost no line but is worth telling (a recording cut short: learnt up to its last whole batch). */
   warnings?: string[];
+  /** Threads too short to ever alarm at this window, when they hold a notable share of the calls learnt. */
+  shortThreads?: ShortThreads;
 }
 
 /**
@@ -347,7 +350,9 @@ export class NormalLearner {
       }
     }
     const { converged, convergence } = judgeGrowth(this.growth);
+    const short = shortThreads(windowsPerSource(this.source.view()), this.window, options.frame ?? DEFAULT_FRAME);
     const result: TrainResult = { detector, calibration, heldOut: heldOut(), windows: this.windows, distinct: this.distinct, threads: this.threads.size, curve: this.curve, converged, convergence };
+    if (short) result.shortThreads = short;
     if (this.executables) result.executables = this.executables.size;
     if (this.perExe) {
       result.profiles = profiles;

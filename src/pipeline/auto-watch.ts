@@ -14,6 +14,7 @@ import { SyswardenError } from '../errors.js';
 import { writeFileSafely } from '../io/safe-file.js';
 import { setLongTimeout } from '../long-timer.js';
 import { PipelineModel, type Pipeline } from './pipeline.js';
+import { formatShortThreads } from '../detect/short-threads.js';
 
 export interface AutoWatchOptions {
   /** Models named by image id or image name (runtime.ts modelFileNames). */
@@ -316,6 +317,8 @@ export class AutoWatch {
     const failed = this.collector.target(id) ? this.assign(id, model) : undefined;
     if (failed) Object.assign(record, { problem: `the learnt model could not be loaded: ${failed.message}`, next: 'unscored' });
     else Object.assign(record, { model: name, detector: model.detector, threshold: fitted.result.calibration.threshold, next: 'scored' });
+    const short = fitted.result.shortThreads;
+    if (short) this.options.warn(`${name}: ${formatShortThreads(short, fitted.result.calibration.frame)}`);
     if (this.options.saveLearnt && this.options.modelsDir && hex) {
       const path = join(this.options.modelsDir, `${hex}.model`);
       try {

@@ -11,6 +11,7 @@ import { calibrate } from '../detect/calibration.js';
 import { decisionScores } from '../detect/decision.js';
 import type { DetectorFactory } from '../detect/detector.js';
 import { rocOf } from '../detect/roc.js';
+import { shortThreadsNote } from '../detect/short-threads.js';
 import { splitTraces } from '../detect/split.js';
 import { selectWindows, windowCount, windowStreams, type StreamInput } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
@@ -215,6 +216,7 @@ function evaluateOne(cfg: ScenarioEvalConfig, scenario: string, runs: readonly L
     if (e instanceof SyswardenError && (e.code === 'ERR_UNREACHABLE_THRESHOLD' || e.code === 'ERR_NO_DATA')) return { ...base, thresholdRule: 'not calibrated', note: e.message };
     throw e;
   }
+  const short = shortThreadsNote(train.set.source, size, cfg.frame);
   const test = sets.test(supervised);
   const decided = decisionScores(test.set, detector.score(test.set), cfg.frame, calibration.trim);
   const threshold = calibration.threshold;
@@ -255,6 +257,7 @@ function evaluateOne(cfg: ScenarioEvalConfig, scenario: string, runs: readonly L
     consecutiveFalseAlarms: cfa,
     delays,
     auc: roc.auc,
+    ...(short ? { note: short } : {}),
   };
 }
 
@@ -268,8 +271,10 @@ export function overall(records: readonly ScenarioEvalRecord[]): ScenarioEvalRec
     const ran = rs.filter((r) => r.threshold !== null);
     const attacks = sum((r) => r.attackRuns);
     const normals = ran.reduce((a, r) => a + r.normalTest, 0);
+    // A scenario's own note is about that scenario, not the pool.
+    const { note: _own, ...first } = rs[0]!;
     return {
-      ...rs[0]!,
+      ...first,
       scenario: 'all',
       normalTrain: sum((r) => r.normalTrain),
       normalTest: sum((r) => r.normalTest),
