@@ -248,6 +248,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(
       `syswarden: scored ${p.windows} windows; ${p.incidents} incidents; ${p.droppedEvents} events not scored` +
         (p.unscoredEvents > 0 ? `; ${p.unscoredEvents} events of containers without a model (learning, or none fits)` : '') +
+        (p.unjudgedThreads > 0 ? `; ${p.unjudgedThreads} threads ended too short for any alarm (train says at which window they are seen)` : '') +
         (w.lost > 0 ? `; ${writer.lossSummary()}.` : '.'),
     );
     // The exit code tells the truth: alerts that never reached the output are a failure.

@@ -128,6 +128,7 @@ export class WatchMetrics {
     this.counter('syswarden_shed_episodes_total', 'Times the kernel started shedding a container for fair share.', [], (rd, add) => add({}, rd.collector.fairShare?.episodes ?? 0));
     this.gauge('syswarden_containers_shed', 'Containers being shed in the kernel now for fair share.', [], (_s, set, rd) => set({}, rd.collector.fairShare?.shedNow ?? 0));
     this.counter('syswarden_windows_scored_total', 'Windows of syscalls scored by the model.', [], (rd, add) => add({}, rd.pipeline.windows));
+    this.counter('syswarden_threads_unjudged_total', 'Threads that ended with fewer calls than their model needs for any alarm (window size plus the frame\'s trim, twice the window by default): a server that starts a thread or process per request at too long a window.', [], (rd, add) => add({}, rd.pipeline.unjudgedThreads));
     this.counter('syswarden_alarms_total', 'Windows that scored as alarming (an incident groups many).', [], (rd, add) => add({}, rd.pipeline.alarms));
     this.counter('syswarden_incidents_total', 'Incidents opened: runs of alarming windows of one thread, each reported by one alert record.', [], (rd, add) => add({}, rd.pipeline.incidents));
     this.counter('syswarden_alerts_total', 'Records the pipeline put in the alert stream, by type (alert, incident-end, degraded, escape, new-executable, target-gone, alerts-lost).', ['type'], (_rd, add) => {

@@ -12,7 +12,7 @@ import type { Calibration } from '../detect/calibration.js';
 import { SyswardenError } from '../errors.js';
 import { ProcessTable } from '../process/table.js';
 import { checkRouteUnits, createRouteRing, DEFAULT_ROUTE_UNITS, MARK_EXEC, MARK_EXIT, MARK_FORK, MODEL_ASSIGN, MODEL_RELEASE, ROUTE_READ, routeBacklog, routeHeader } from './route-ring.js';
-import { NO_MODEL, ownerOf, PROGRESS_BYTES, PROGRESS_RING_READ, PROGRESS_UNSCORED, progressViews, seqReached, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { NO_MODEL, ownerOf, PROGRESS_BYTES, PROGRESS_RING_READ, PROGRESS_UNJUDGED, PROGRESS_UNSCORED, progressViews, seqReached, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 import { ModelTable, type ModelEntry } from './model-table.js';
 
 export { MAX_MODELS } from './model-table.js';
@@ -182,6 +182,13 @@ export interface PipelineStats {
   assignedTargets: number;
   /** Events of targets that had no model (none of their own and no default): not scored, no alert. */
   unscoredEvents: number;
+  /**
+   * Threads that ended having made fewer calls than their model's window
+   * size plus its frame's trim (twice the window, by default): none of their
+   * windows could alarm, whatever they did (a server that starts a thread or
+   * a process per request; see docs/detection.md).
+   */
+  unjudgedThreads: number;
 }
 
 /**
@@ -207,6 +214,8 @@ export interface PipelineCounts {
   escapes: number;
   drift: number;
   alertsDropped: number;
+  /** See PipelineStats.unjudgedThreads. */
+  unjudgedThreads: number;
 }
 
 interface Slot {
@@ -363,7 +372,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   private unreported = 0;
   private readonly counters = { droppedEvents: 0, workerRestarts: 0, degraded: 0, escapes: 0, drift: 0, alertsDropped: 0 };
   /** Totals of workers that ended (the live ones' are in their progress). */
-  private readonly retired = { events: 0, windows: 0, alarms: 0, unscored: 0 };
+  private readonly retired = { events: 0, windows: 0, alarms: 0, unscored: 0, unjudged: 0 };
   private syncSeq = 0;
   private reapTimer: NodeJS.Timeout | undefined;
   /** Routed alerts waiting for this thread to take the batches named by `until` (onAck). */
@@ -904,8 +913,8 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
   }
 
   /** Events, windows and alarms scored so far, and threads held now. */
-  private scored(): { events: number; windows: number; alarms: number; threads: number; unscoredEvents: number } {
-    const t = { events: this.retired.events, windows: this.retired.windows, alarms: this.retired.alarms, threads: 0, unscoredEvents: this.retired.unscored };
+  private scored(): { events: number; windows: number; alarms: number; threads: number; unscoredEvents: number; unjudgedThreads: number } {
+    const t = { events: this.retired.events, windows: this.retired.windows, alarms: this.retired.alarms, threads: 0, unscoredEvents: this.retired.unscored, unjudgedThreads: this.retired.unjudged };
     for (const s of this.slots) {
       const v = s.progress.totals;
       t.events += v[0]!;
@@ -913,6 +922,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
       t.alarms += v[2]!;
       t.threads += v[3]!;
       t.unscoredEvents += v[PROGRESS_UNSCORED]!;
+      t.unjudgedThreads += v[PROGRESS_UNJUDGED]!;
     }
     return t;
   }
@@ -1107,6 +1117,7 @@ export class Pipeline extends EventEmitter implements AsyncIterable<AlertRecord>
     this.retired.windows += windows!;
     this.retired.alarms += alarms!;
     this.retired.unscored += dead.progress.totals[PROGRESS_UNSCORED]!;
+    this.retired.unjudged += dead.progress.totals[PROGRESS_UNJUDGED]!;
     dead.progress.totals.fill(0);
     for (const answer of dead.syncs.values()) answer();
     dead.syncs.clear();

@@ -58,13 +58,15 @@ export interface WorkerInit {
  * A batch that raised alerts also sends them in an 'ack' message, posted
  * before its sequence number is stored.
  */
-export const PROGRESS_BYTES = 8 + 6 * 8;
+export const PROGRESS_BYTES = 8 + 7 * 8;
 /** totals[PROGRESS_RING_READ]: live, routed, the ring's read count (u32) up to which the totals count; stored before the ring's own. */
 export const PROGRESS_RING_READ = 4;
 /** totals[PROGRESS_UNSCORED]: events of the worker's threads whose target had no model (none of its own, no default). */
 export const PROGRESS_UNSCORED = 5;
+/** totals[PROGRESS_UNJUDGED]: threads whose calls ended too few for any window of theirs to alarm (Scorer.judgeable). */
+export const PROGRESS_UNJUDGED = 6;
 export function progressViews(buf: SharedArrayBuffer): { seq: Int32Array; totals: Float64Array } {
-  return { seq: new Int32Array(buf, 0, 1), totals: new Float64Array(buf, 8, 6) };
+  return { seq: new Int32Array(buf, 0, 1), totals: new Float64Array(buf, 8, 7) };
 }
 /** Whether a worker whose last finished batch is `done` (int32) has finished batch `seq` (fewer than 2^31 batches apart). */
 export function seqReached(done: number, seq: number): boolean {

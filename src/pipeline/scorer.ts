@@ -2,7 +2,7 @@
 // frame decision. A worker holds one per model of the pipeline's table
 // (model-table.ts); every thread's windows live in the scorer of the model
 // its target had when the thread made its calls, and in no other.
-import { FrameDecision } from '../detect/decision.js';
+import { FrameDecision, windowTrim } from '../detect/decision.js';
 import type { Detector } from '../detect/detector.js';
 import { ScoreMemo } from '../detect/lib/score-memo.js';
 import { modelFromBytes, type RestoredProfile } from '../detect/model-file.js';
@@ -28,6 +28,12 @@ export class Scorer {
   readonly windower: IncrementalWindower;
   /** Window scores, then each thread's frame mean: the one decision eval and replay make too. */
   readonly decision: FrameDecision;
+  /**
+   * Calls a thread needs before it can alarm: window size + trim. The frame
+   * leaves out its trim highest windows, so a thread that ends with fewer
+   * could never alarm (see detect/short-threads.ts).
+   */
+  readonly judgeable: number;
   /** Targets of the worker's table that name this model. */
   targets = 0;
   /** No unit after the one that said so names this model: it goes once no target names it. */
@@ -49,6 +55,7 @@ export class Scorer {
     this.perExe = file.profiles !== undefined;
     this.windower = new IncrementalWindower(this.size, { filter: makeFilter(file.filter) });
     this.decision = new FrameDecision(file.calibration.frame, file.calibration.trim);
+    this.judgeable = this.size + file.calibration.trim;
     this.local = new Map(m.profiles.slice(0, profiles.length).map((u, p) => [u, p]));
   }
 
@@ -57,9 +64,16 @@ export class Scorer {
     return u < 0 ? -1 : (this.local.get(u) ?? -1);
   }
 
-  /** Forget a thread's windows and frame. */
-  forget(tid: number): void {
-    this.windower.forget(tid);
+  /** Forget a thread's windows and frame. Returns whether the thread had calls but too few to be judged (meaningful when its calls ended). */
+  forget(tid: number): boolean {
+    const short = this.forgetCalls(tid);
     this.decision.forget(tid);
+    return short;
+  }
+
+  /** Forget a thread's call history only (its frame stays until its last windows are scored); returns as forget() does. */
+  forgetCalls(tid: number): boolean {
+    const calls = this.windower.forget(tid);
+    return calls > 0 && calls < this.judgeable;
   }
 }

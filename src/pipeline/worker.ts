@@ -10,7 +10,7 @@ import { selectWindows } from '../window/windows.js';
 import { MARK_EXEC, MARK_EXIT, MARK_FORK, MARK_MIN, MARK_MODEL, MODEL_ASSIGN, MODEL_RELEASE, ROUTE_CAPACITY, ROUTE_HEADER_BYTES, ROUTE_READ, ROUTE_WANT_WAKE, ROUTE_WRITE, routeHeader } from './route-ring.js';
 import { loadAddon } from '../capture/addon.js';
 import { MAX_PROCESSES } from '../process/table.js';
-import { NO_MODEL, ownerOf, PROGRESS_RING_READ, PROGRESS_UNSCORED, progressViews, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
+import { NO_MODEL, ownerOf, PROGRESS_RING_READ, PROGRESS_UNJUDGED, PROGRESS_UNSCORED, progressViews, toWorkerProblem, type FromWorker, type ToWorker, type WorkerAlert, type WorkerInit } from './protocol.js';
 import { Scorer } from './scorer.js';
 
 const init = workerData as WorkerInit;
@@ -30,7 +30,8 @@ function post(m: FromWorker): void {
 }
 
 const progress = progressViews(init.progress);
-const totals = { events: 0, windows: 0, alarms: 0, unscored: 0 };
+/** unjudged: threads whose calls ended before they were enough for an alarm (Scorer.judgeable). */
+const totals = { events: 0, windows: 0, alarms: 0, unscored: 0, unjudged: 0 };
 /** Batch or flush `seq` is done: its alerts (if any) to the main thread, then the totals and the sequence number in shared memory. */
 function finished(seq: number, live: boolean, alerts: WorkerAlert[]): void {
   if (alerts.length > 0) post({ type: 'ack', seq, index: init.index, live, alerts });
@@ -44,6 +45,7 @@ function publishTotals(): void {
   progress.totals[2] = totals.alarms;
   progress.totals[3] = liveThreads();
   progress.totals[PROGRESS_UNSCORED] = totals.unscored;
+  progress.totals[PROGRESS_UNJUDGED] = totals.unjudged;
 }
 
 // The pipeline's models (model-table.ts), by id, and which one scores each
@@ -155,7 +157,7 @@ function endIncident(tid: number, out: WorkerAlert[]): void {
 
 function forgetThread(tid: number, out: WorkerAlert[]): void {
   endIncident(tid, out);
-  scorerOfThread(tid)?.forget(tid);
+  if (scorerOfThread(tid)?.forget(tid)) totals.unjudged++;
   threadScorer.delete(tid);
   ownedProfile.delete(tid);
 }
@@ -241,7 +243,7 @@ function applyMark(kind: number, tid: number, arg: number, pos: number, m: Marks
   if (kind === MARK_EXIT) {
     threadProfile.delete(tid);
     if (!mine) return false;
-    scorerOfThread(tid)?.windower.forget(tid);
+    if (scorerOfThread(tid)?.forgetCalls(tid)) totals.unjudged++;
     (m.exited ??= []).push(tid);
     return true;
   }
@@ -264,7 +266,7 @@ function applyMark(kind: number, tid: number, arg: number, pos: number, m: Marks
   list.push(pos, p);
   if (kind === MARK_EXEC) {
     const sc = scorerOfThread(tid);
-    if (sc?.perExe) sc.forget(tid);
+    if (sc?.perExe && sc.forget(tid)) totals.unjudged++;
   }
   if (p >= 0) ownedProfile.set(tid, p);
   else ownedProfile.delete(tid);

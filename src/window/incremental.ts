@@ -92,13 +92,15 @@ export class IncrementalWindower {
     for (let i = 0; i < count; i++) this.push(tids[i]!, nrs[i]!);
   }
 
-  /** Drops an exited thread's history, so long-running capture does not leak per-thread state. */
-  forget(tid: number): void {
+  /** Drops an exited thread's history, so long-running capture does not leak per-thread state; returns the calls it had made (0: none held). */
+  forget(tid: number): number {
+    const calls = this.threads.get(tid)?.seen ?? 0;
     this.threads.delete(tid);
     if (tid === this.lastTid) {
       this.lastTid = -1;
       this.lastHistory = undefined;
     }
+    return calls;
   }
 
   /** Advance the idle clock (e.g. once per batch or per second). */
