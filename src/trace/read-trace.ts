@@ -7,6 +7,7 @@ import { emptyIssues, reportLine, type TraceIssues } from './issues.js';
 import { PlainParser, looksLikePlain } from './plain.js';
 import type { EventSink } from './sink.js';
 import { StraceParser, looksLikeStrace } from './strace.js';
+import { SysdigParser, looksLikeSysdig } from './sysdig.js';
 import { recordingTraceFormat } from './recording-format.js';
 import { parseAbi, type Abi } from './syscalls.js';
 
@@ -155,6 +156,14 @@ registerTraceFormat({
 });
 
 registerTraceFormat({
+  name: 'sysdig',
+  description: "sysdig text events as the LID-DS datasets record them (a recording's .sc file, 2019 or 2021 layout); each call counted at its entry",
+  priority: 30,
+  sniff: (head) => isText(head) && headLines(head).slice(0, 10).every(looksLikeSysdig),
+  events: (path, sink, issues, lenient, abi) => eachLine(path, new SysdigParser(path, sink, issues, lenient, abi), issues, lenient),
+});
+
+registerTraceFormat({
   name: 'plain',
   description: 'syscall names or numbers, one per line or whitespace-separated',
   priority: 10,
@@ -191,7 +200,7 @@ export async function detectFormat(path: string, explicit = 'auto'): Promise<Tra
   if (!match) {
     throw new SyswardenError(
       'ERR_TRACE_FORMAT',
-      `cannot tell the format of ${path}: it is neither strace output nor a plain list of syscalls. Fix: pass --format ${[...formats.keys()].join('|')}.`,
+      `cannot tell the format of ${path}: it is neither strace output, sysdig (LID-DS) events, nor a plain list of syscalls. Fix: pass --format ${[...formats.keys()].join('|')}.`,
     );
   }
   return match;

@@ -10,3 +10,41 @@ export interface EventSink {
   /** First sight of a stream id: its OS pid/tid (0 when the trace has none). */
   thread(thread: number, pid: number): void;
 }
+
+/**
+ * A reader's stream ids for the OS thread ids of a trace: a new id at a
+ * thread's first call, and a new one again after it ended (a reused pid is
+ * another thread).
+ */
+export class StreamIds {
+  private readonly ids = new Map<number, number>();
+  private next = 0;
+
+  constructor(private readonly sink: EventSink) {}
+
+  /** The stream of OS thread `os`, announced to the sink at first sight. */
+  of(os: number): number {
+    let id = this.ids.get(os);
+    if (id === undefined) {
+      id = this.next++;
+      this.ids.set(os, id);
+      this.sink.thread(id, os);
+    }
+    return id;
+  }
+
+  /** Thread `os` ended: its stream ends (false: it had none open). */
+  end(os: number): boolean {
+    const id = this.ids.get(os);
+    if (id === undefined) return false;
+    this.ids.delete(os);
+    this.sink.end(id);
+    return true;
+  }
+
+  /** End every stream still open (the end of the file). */
+  endAll(): void {
+    for (const id of this.ids.values()) this.sink.end(id);
+    this.ids.clear();
+  }
+}

@@ -1,6 +1,6 @@
 import { ABIS, PSEUDO_BASE, canonicalFromNative, syscallNumber, type Abi } from './syscalls.js';
 import { reportLine, type TraceIssues } from './issues.js';
-import type { EventSink } from './sink.js';
+import { StreamIds, type EventSink } from './sink.js';
 
 /**
  * Optional `-f` pid prefix (`[pid 123] ` or `123  ` as with `-o`), then an
@@ -57,9 +57,8 @@ export function unknownSyscallReason(name: string, abi: Abi, shown = name): stri
  * unfinished line (the order in which the thread entered its calls).
  */
 export class StraceParser {
-  private readonly streams = new Map<number, number>();
+  private readonly streams: StreamIds;
   private readonly pending = new Map<number, Map<string, number>>();
-  private nextId = 0;
 
   constructor(
     private readonly file: string,
@@ -68,16 +67,8 @@ export class StraceParser {
     private readonly lenient: boolean,
     /** Numbering of the traced process: names and `syscall_<n>` numbers are read in it. */
     private readonly abi: Abi = 'x86_64',
-  ) {}
-
-  private stream(pid: number): number {
-    let id = this.streams.get(pid);
-    if (id === undefined) {
-      id = this.nextId++;
-      this.streams.set(pid, id);
-      this.sink.thread(id, pid);
-    }
-    return id;
+  ) {
+    this.streams = new StreamIds(sink);
   }
 
   line(text: string, lineNo: number): void {
@@ -91,7 +82,7 @@ export class StraceParser {
       const name = call[1]!;
       const nr = this.resolve(name, lineNo);
       if (nr === undefined) return;
-      const id = this.stream(pid);
+      const id = this.streams.of(pid);
       if (UNFINISHED.test(rest)) {
         let open = this.pending.get(pid);
         if (!open) this.pending.set(pid, (open = new Map()));
@@ -114,7 +105,7 @@ export class StraceParser {
       // strace attached while this call was already blocked: its start was
       // never printed, so this line is the only record of the call.
       const nr = this.resolve(name, lineNo);
-      if (nr !== undefined) this.sink.call(this.stream(pid), nr);
+      if (nr !== undefined) this.sink.call(this.streams.of(pid), nr);
       return;
     }
 
@@ -127,17 +118,12 @@ export class StraceParser {
         reportLine(this.issues, this.lenient, 'unknownSyscall', this.file, lineNo, `unknown signal '${token}'`);
         return;
       }
-      this.sink.call(this.stream(pid), nr);
+      this.sink.call(this.streams.of(pid), nr);
       return;
     }
 
     if (rest.startsWith('+++ ')) {
-      const id = this.streams.get(pid);
-      if (id !== undefined) {
-        this.streams.delete(pid);
-        this.pending.delete(pid);
-        this.sink.end(id);
-      }
+      if (this.streams.end(pid)) this.pending.delete(pid);
       return;
     }
 
@@ -164,8 +150,7 @@ export class StraceParser {
 
   /** Ends every thread still open at end of file. */
   finish(): void {
-    for (const id of this.streams.values()) this.sink.end(id);
-    this.streams.clear();
+    this.streams.endAll();
     this.pending.clear();
   }
 }

@@ -7,6 +7,7 @@ import { PlainParser } from '../../src/trace/plain.js';
 import { readTrace } from '../../src/trace/read-trace.js';
 import type { EventSink } from '../../src/trace/sink.js';
 import { StraceParser } from '../../src/trace/strace.js';
+import { SysdigParser } from '../../src/trace/sysdig.js';
 import { decodesOrRejects, decodesOrRejectsAsync, fcParams, scratchDir, straceCorpus } from './helpers.js';
 
 /** A sink that checks what a parser hands on: 16-bit syscall numbers of streams it announced. */
@@ -63,6 +64,24 @@ describe('trace readers read or reject every input', () => {
     fc.assert(
       fc.property(fc.array(line, { minLength: 1, maxLength: 8 }), fc.boolean(), (lines, lenient) => {
         feed((sink, l) => new PlainParser('fuzz', sink, emptyIssues(), l), lines, lenient);
+      }),
+      fcParams(),
+    );
+  });
+
+  it('the sysdig (LID-DS) parser, strict and lenient, on generated and mutated event lines', () => {
+    const sysdigToken = fc.constantFrom(
+      '1631209047761484608', '1', '33', '0', '99999999999', ' ', '  ', 'apache2', 'read', 'pread', 'procexit', 'switch', 'constructor', '__proto__',
+      '>', '<', 'fd=3', '10:44:31.123456789', '4294967296', '\t', '\r', '\u0000', 'é',
+    );
+    const event = fc.oneof(
+      fc.array(sysdigToken, { maxLength: 14 }).map((t) => t.join(' ')),
+      fc.tuple(fc.nat(300), fc.constantFrom('read', 'procexit', 'switch', 'frob'), fc.constantFrom('>', '<')).map(([tid, ev, d]) => `1631209047761484608 0 ${tid} p ${tid} ${ev} ${d} x=1`),
+      line,
+    );
+    fc.assert(
+      fc.property(fc.array(event, { minLength: 1, maxLength: 12 }), fc.boolean(), (lines, lenient) => {
+        feed((sink, l) => new SysdigParser('fuzz', sink, emptyIssues(), l), lines, lenient);
       }),
       fcParams(),
     );

@@ -13,7 +13,7 @@ describe('trace format selection', () => {
   });
 
   it('rejects an unknown format name with the list of formats', async () => {
-    await expect(readTrace(fixture('plain-names.txt'), { format: 'pcap' })).rejects.toThrow(/unknown trace format 'pcap'.*strace, plain/);
+    await expect(readTrace(fixture('plain-names.txt'), { format: 'pcap' })).rejects.toThrow(/unknown trace format 'pcap'.*strace, sysdig, plain/);
   });
 
   it('names a missing file', async () => {
