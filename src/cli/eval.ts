@@ -107,6 +107,16 @@ export function formatTable(records: readonly EvalRecord[]): string {
       lines.push(cells.map((c, i) => (i < 2 ? c.padEnd(9) : c.padStart(11))).join(''));
     }
   }
+  const started = records.filter((r) => r.startsKnown !== null);
+  if (started.length > 0) {
+    lines.push(`\nAttack start known (the recording's metadata) for ${Math.max(...started.map((r) => r.startsKnown!))} attack traces: they count as detected only by an alarm`);
+    lines.push('from the start on (and their AUC by their peak from then); an alarm before it is early, as on a normal trace.');
+    for (const r of started) {
+      const d = [...r.delays!].sort((a, b) => a - b);
+      const delay = d.length ? `first alarm ${d[Math.floor((d.length - 1) / 2)]!.toFixed(2)} s after the start (median), ${d[d.length - 1]!.toFixed(2)} s at most` : 'no alarm after the start';
+      lines.push(`  ${r.detector} w=${r.window} filter=${r.filter}: ${delay}; ${r.earlyAlarms} of ${r.startsKnown} alarmed before it`);
+    }
+  }
   lines.push('\nThresholds (calibrated on normal training data only):');
   for (const r of records) {
     lines.push(`  ${r.detector} w=${r.window} filter=${r.filter}: ${r.threshold === null ? '-' : Number(r.threshold.toPrecision(4))} (${r.thresholdRule})${r.note ? `; ${r.note}` : ''}`);

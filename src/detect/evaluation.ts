@@ -1,8 +1,9 @@
 import { basename, dirname } from 'node:path';
 import { SyswardenError } from '../errors.js';
+import { attackStartNs, metadataPath } from '../trace/attack-start.js';
 import { readTrace, type ReadTraceOptions } from '../trace/read-trace.js';
 import type { ThreatTable } from '../trace/threat-levels.js';
-import { applyFilter, makeFilter, type FilterName } from '../window/filter.js';
+import { applyFilter, makeFilter, type FilterName, type SyscallFilter } from '../window/filter.js';
 import type { WindowSet } from '../window/window-set.js';
 import { concatWindows, selectWindows, sliceWindows, windowStreams, type StreamInput } from '../window/windows.js';
 import { Prng } from './lib/prng.js';
@@ -25,6 +26,9 @@ export interface LoadedTrace {
   /** Attack kind (the attack file's directory); 'normal' for normal traces. */
   kind: string;
   threads: Uint16Array[];
+  /** Attack traces whose dataset says when the attack starts (LID-DS metadata): that time (ns, the trace's clock), and each thread's call times. */
+  attackStartNs?: number;
+  times?: Float64Array[];
 }
 
 export interface EvalConfig {
@@ -76,6 +80,15 @@ export interface EvalRecord {
   thresholdRule: string;
   /** Per attack test trace: index of the first alarming window, -1 when none (trace split only). */
   firstAlarm: number[] | null;
+  /**
+   * Trace split, where some attack test traces have a known start (LID-DS
+   * metadata): of those, the ones that alarmed before it (only an alarm at
+   * or after the start detects an attack), and per detected one the seconds
+   * from the start to its first alarm. Null when no tested trace has a start.
+   */
+  startsKnown: number | null;
+  earlyAlarms: number | null;
+  delays: number[] | null;
   trainWindows: number;
   testWindows: number;
   note?: string;
@@ -105,7 +118,9 @@ export function emptySkips(): SkipSummary {
 export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: ReadTraceOptions = {}, skips: SkipSummary = emptySkips()): Promise<LoadedTrace[]> {
   const out: LoadedTrace[] = [];
   for (const path of paths) {
-    const t = await readTrace(path, opts);
+    // Attack traces may say when their attack starts: then each call's time is read too.
+    const start = label === 1 ? attackStartNs(path) : undefined;
+    const t = await readTrace(path, start === undefined ? opts : { ...opts, times: true });
     const skipped = t.issues.malformed + t.issues.unknownSyscall;
     if (skipped > 0) {
       skips.files++;
@@ -124,7 +139,19 @@ export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: R
         `${path} holds no syscalls${skipped > 0 ? ` (all ${skipped} of its lines were skipped)` : ''}, so it gives nothing to ${label === 0 ? 'learn or test' : 'detect'}. Fix: give traces that hold syscalls, or leave this one out.`,
       );
     }
-    out.push({ path, label, kind: label === 0 ? 'normal' : basename(dirname(path)) || 'attack', threads: t.threads.map((th) => th.calls) });
+    const kind = label === 0 ? 'normal' : basename(dirname(path)) || 'attack';
+    if (start === undefined) {
+      out.push({ path, label, kind, threads: t.threads.map((th) => th.calls) });
+      continue;
+    }
+    const times = t.threads.map((th) => th.times);
+    if (!times.every((x): x is Float64Array => x !== undefined)) {
+      throw new SyswardenError(
+        'ERR_DATASET',
+        `${metadataPath(path)} gives the time its exploit starts, but the events of ${path} (${t.format}) carry no times to place it among. Fix: give the recording's sysdig .sc file as LID-DS ships it, or move the metadata away to count the whole trace as the attack.`,
+      );
+    }
+    out.push({ path, label, kind, threads: t.threads.map((th) => th.calls), attackStartNs: start, times });
   }
   return out;
 }
@@ -141,6 +168,9 @@ interface Prepared {
   /** Trace split: test windows' trace index, and the test traces. */
   traceOf?: Int32Array;
   testTraces?: { index: number; label: number }[];
+  /** Trace split: the time of each test window's last call (NaN: not known), and the attack start of the traces that have one. */
+  testTime?: Float64Array;
+  attackStart?: ReadonlyMap<number, number>;
   /** Trace split: the attack traces supervised detectors learn from, hence are not tested on. */
   learntAttacks?: ReadonlySet<number>;
   note?: string;
@@ -156,21 +186,51 @@ function forDetector(p: Prepared, supervised: boolean): Prepared {
     ...p,
     test: selectWindows(p.test, keep),
     traceOf: Int32Array.from(keep, (i) => p.traceOf![i]!),
+    ...(p.testTime ? { testTime: Float64Array.from(keep, (i) => p.testTime![i]!) } : {}),
     testTraces: p.testTraces!.filter((t) => !learnt.has(t.index)),
   };
 }
 
 /** Streams of some (filtered) traces; source = stream index, traceOf[source] = trace index. */
-function streamsOf(traces: readonly LoadedTrace[], indices: readonly number[], traceOf: number[]): StreamInput[] {
+/** The traces' thread streams; each stream's id is its index in `traceOf`, which holds its trace (and `timesOf` its call times, if known). */
+function streamsOf(traces: readonly LoadedTrace[], indices: readonly number[], traceOf: number[], timesOf: Array<Float64Array | undefined> = []): StreamInput[] {
   const streams: StreamInput[] = [];
   for (const k of indices) {
     const t = traces[k]!;
-    for (const calls of t.threads) {
+    t.threads.forEach((calls, j) => {
       traceOf.push(k);
+      timesOf[traceOf.length - 1] = t.times?.[j];
       streams.push({ calls, label: t.label, source: traceOf.length - 1 });
-    }
+    });
   }
   return streams;
+}
+
+/** The time of each window's last call (NaN where its stream's times are not known); windows of a stream are consecutive and in order, as windowStreams makes them. */
+function windowTimes(set: WindowSet, timesOf: ReadonlyArray<Float64Array | undefined>): Float64Array {
+  const out = new Float64Array(set.count).fill(Number.NaN);
+  let source = -1;
+  let j = 0;
+  for (let i = 0; i < set.count; i++) {
+    const s = set.source![i]!;
+    j = s === source ? j + 1 : 0;
+    source = s;
+    const times = timesOf[s];
+    if (times) out[i] = times[j + set.size - 1]!;
+  }
+  return out;
+}
+
+/** Windows of attack traces that say when their attack starts are attack windows from that time on; before it, they are left out. */
+function fromAttackStart(set: WindowSet, traceOf: readonly number[], timesOf: ReadonlyArray<Float64Array | undefined>, traces: readonly LoadedTrace[]): WindowSet {
+  if (!traces.some((t) => t.attackStartNs !== undefined)) return set;
+  const time = windowTimes(set, timesOf);
+  const keep: number[] = [];
+  for (let i = 0; i < set.count; i++) {
+    const start = traces[traceOf[set.source![i]!]!]!.attackStartNs;
+    if (start === undefined || time[i]! >= start) keep.push(i);
+  }
+  return selectWindows(set, keep);
 }
 
 function partsOf(set: WindowSet, traceOf: readonly number[]): Int32Array {
@@ -213,13 +273,17 @@ function prepareWindowSplit(cfg: EvalConfig, all: readonly LoadedTrace[], size: 
 /** The trace split: whole traces, seeded and stratified by attack kind (splitTraces). */
 function prepareTraceSplit(all: readonly LoadedTrace[], split: ReturnType<typeof splitTraces>, size: number): Prepared {
   const traceOf: number[] = [];
+  const timesOf: Array<Float64Array | undefined> = [];
   const normal = windowStreams(streamsOf(all, split.train, traceOf), size);
-  const attack = split.attackTrain.length > 0 ? windowStreams(streamsOf(all, split.attackTrain, traceOf), size) : null;
+  const attack = split.attackTrain.length > 0 ? fromAttackStart(windowStreams(streamsOf(all, split.attackTrain, traceOf, timesOf), size), traceOf, timesOf, all) : null;
   // One-class detectors never learn from attacks: they are tested on every attack trace. Supervised ones leave out those they learnt from (see forDetector).
   const tested = [...split.test, ...split.attackTrain].sort((a, b) => a - b);
-  const test = windowStreams(streamsOf(all, tested, traceOf), size);
+  const test = windowStreams(streamsOf(all, tested, traceOf, timesOf), size);
   const testTraceOf = Int32Array.from({ length: test.count }, (_, i) => traceOf[test.source![i]!]!);
+  const attackStart = new Map<number, number>();
+  for (const k of tested) if (all[k]!.attackStartNs !== undefined) attackStart.set(k, all[k]!.attackStartNs!);
   return {
+    ...(attackStart.size > 0 ? { testTime: windowTimes(test, timesOf), attackStart } : {}),
     normal,
     partOf: partsOf(normal, traceOf),
     part: 'trace',
@@ -248,7 +312,7 @@ export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) 
   for (const filterName of cfg.filters) {
     // Filtered once per filter, not once per window size.
     const filter = makeFilter(filterName, cfg.threatTable);
-    const filtered = all.map((t) => ({ ...t, threads: t.threads.map((calls) => applyFilter(calls, filter)) }));
+    const filtered = all.map((t) => filterTrace(t, filter));
     for (const size of cfg.windows) {
       const p = split ? prepareTraceSplit(filtered, split, size) : prepareWindowSplit(cfg, filtered, size);
       for (const factory of cfg.detectors) {
@@ -266,13 +330,27 @@ export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) 
   return records;
 }
 
+/** A trace without the filter's calls (and without their times). */
+function filterTrace(t: LoadedTrace, filter: SyscallFilter): LoadedTrace {
+  const threads = t.threads.map((calls) => applyFilter(calls, filter));
+  if (!t.times || filter.dropped === 0) return { ...t, threads };
+  const times = t.times.map((ts, j) => {
+    const calls = t.threads[j]!;
+    const kept = new Float64Array(threads[j]!.length);
+    let n = 0;
+    for (let i = 0; i < calls.length; i++) if (filter.drop[calls[i]!] === 0) kept[n++] = ts[i]!;
+    return kept;
+  });
+  return { ...t, threads, times };
+}
+
 function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, filter: FilterName, size: number): EvalRecord {
   const base = { detector: factory.name, window: size, filter, split: cfg.split, seed: cfg.seed, budget: cfg.budget, frame: cfg.frame };
   const supervised = factory.create({ seed: cfg.seed }).supervised;
   let p = prepared;
   const none = {
     precision: null, recall: null, f1: null, normalF1: null, tracesDetected: null, tracesFalseAlarm: null, expectedFalseAlarm: null, auc: null, drAt: null,
-    fitMs: null, scoreMs: null, threshold: null, firstAlarm: null, trainWindows: 0, testWindows: 0,
+    fitMs: null, scoreMs: null, threshold: null, firstAlarm: null, startsKnown: null, earlyAlarms: null, delays: null, trainWindows: 0, testWindows: 0,
   };
   if (supervised && !p.attack) {
     return { ...base, ...none, thresholdRule: 'not run', note: 'supervised detectors need attack traces to learn from: give at least 2 attack traces of a kind' };
@@ -324,6 +402,9 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
     threshold,
     thresholdRule: calibration.rule,
     firstAlarm: trace?.firstAlarm ?? null,
+    startsKnown: trace?.startsKnown ?? null,
+    earlyAlarms: trace?.earlyAlarms ?? null,
+    delays: trace?.delays ?? null,
     trainWindows: p.normal.count + (supervised && p.attack ? p.attack.count : 0),
     testWindows: p.test.count,
     ...noteOf([supervised ? p.note : undefined, shortThreadsNote(p.normal.source, p.normal.size, cfg.frame)]),
@@ -335,13 +416,26 @@ function traceLevel(decided: Float64Array, threshold: number, p: Prepared) {
   const peak = new Map<number, number>();
   const firstAlarm = new Map<number, number>();
   const position = new Map<number, number>();
+  // Traces with a known attack start: only windows from it on can detect the attack (or count in its peak); an alarm before it is early.
+  const starts = p.attackStart;
+  const early = new Set<number>();
+  const firstAlarmTime = new Map<number, number>();
   for (let i = 0; i < decided.length; i++) {
     const t = p.traceOf![i]!;
     const pos = position.get(t) ?? 0;
     position.set(t, pos + 1);
+    const start = starts?.get(t);
+    if (start !== undefined && !(p.testTime![i]! >= start)) {
+      if (decided[i]! >= threshold) early.add(t);
+      continue;
+    }
     if (decided[i]! > (peak.get(t) ?? -Infinity)) peak.set(t, decided[i]!);
-    if (decided[i]! >= threshold && !firstAlarm.has(t)) firstAlarm.set(t, pos);
+    if (decided[i]! >= threshold && !firstAlarm.has(t)) {
+      firstAlarm.set(t, pos);
+      if (start !== undefined) firstAlarmTime.set(t, p.testTime![i]!);
+    }
   }
+  const withStart = starts ? p.testTraces!.filter((t) => t.label === 1 && starts.has(t.index)) : [];
   // A trace shorter than one window has no score: it can never alarm.
   const peaksOf = (label: number) => p.testTraces!.filter((t) => t.label === label).map((t) => peak.get(t.index) ?? -Infinity);
   const normalPeaks = peaksOf(0);
@@ -354,6 +448,9 @@ function traceLevel(decided: Float64Array, threshold: number, p: Prepared) {
     auc: roc.auc,
     drAt: roc.auc === null ? null : FA_POINTS.map((fa) => ({ fa, dr: drAtFalseAlarm(roc, fa)?.dr ?? null })),
     firstAlarm: p.testTraces!.filter((t) => t.label === 1).map((t) => firstAlarm.get(t.index) ?? -1),
+    startsKnown: withStart.length > 0 ? withStart.length : null,
+    earlyAlarms: withStart.length > 0 ? withStart.filter((t) => early.has(t.index)).length : null,
+    delays: withStart.length > 0 ? withStart.filter((t) => firstAlarmTime.has(t.index)).map((t) => (firstAlarmTime.get(t.index)! - starts!.get(t.index)!) / 1e9) : null,
   };
 }
 

@@ -35,6 +35,8 @@ export interface ReadTraceOptions {
    * (see syscalls.ts). Recordings carry their own numbering and ignore it.
    */
   abi?: Abi;
+  /** readTrace: keep each call's time too (TraceThread.times), where the format records it. */
+  times?: boolean;
 }
 
 /**
@@ -297,6 +299,8 @@ export interface TraceThread {
   /** OS pid/tid from the trace, 0 when the format has none. */
   readonly pid: number;
   readonly calls: Uint16Array;
+  /** When each call was made (ns, the trace's clock): with ReadTraceOptions.times, from formats that record it. */
+  readonly times?: Float64Array;
 }
 
 export interface Trace {
@@ -313,13 +317,21 @@ export async function readTrace(path: string, opts: ReadTraceOptions = {}): Prom
   const issues = emptyIssues();
   const streams: GrowableUint16[] = [];
   const pids: number[] = [];
+  // Times only when asked: 8 bytes a call beside the call's 2.
+  const times: number[][] | undefined = opts.times ? [] : undefined;
+  let timed = false;
   const sink: EventSink = {
     thread(t, pid) {
       pids[t] = pid;
       streams[t] = new GrowableUint16(256);
+      if (times) times[t] = [];
     },
-    call(t, nr) {
+    call(t, nr, ns) {
       streams[t]!.push(nr);
+      if (times) {
+        times[t]!.push(ns ?? Number.NaN);
+        if (ns !== undefined) timed = true;
+      }
     },
     end() {},
   };
@@ -328,6 +340,6 @@ export async function readTrace(path: string, opts: ReadTraceOptions = {}): Prom
     path,
     format: format.name,
     issues,
-    threads: streams.map((s, id) => ({ id, pid: pids[id] ?? 0, calls: s.toArray() })),
+    threads: streams.map((s, id) => ({ id, pid: pids[id] ?? 0, calls: s.toArray(), ...(times && timed ? { times: Float64Array.from(times[id]!) } : {}) })),
   };
 }

@@ -4,7 +4,8 @@
  * reused later gets a new id, so windows never join two threads.
  */
 export interface EventSink {
-  call(thread: number, nr: number): void;
+  /** `ns`: when the call was made, in ns on the trace's own clock, from readers whose format records it (sysdig 2021). */
+  call(thread: number, nr: number, ns?: number): void;
   /** The thread will produce no more calls (strace `+++ exited ... +++`). */
   end(thread: number): void;
   /** First sight of a stream id: its OS pid/tid (0 when the trace has none). */

@@ -20,7 +20,7 @@ import { StreamIds, type EventSink } from './sink.js';
 import { PSEUDO_BASE, type Abi } from './syscalls.js';
 import { traceSyscallNumber, unknownSyscallReason } from './strace.js';
 
-const LINE_2021 = /^\d{10,20} \d+ \d+ \S+ (\d+) ([A-Za-z_][A-Za-z0-9_]*) ([<>])(?: |$)/;
+const LINE_2021 = /^(\d{10,20}) \d+ \d+ \S+ (\d+) ([A-Za-z_][A-Za-z0-9_]*) ([<>])(?: |$)/;
 const LINE_2019 = /^\d+ \d{1,2}:\d{2}:\d{2}\.\d+ \d+ \d+ \S+ (\d+) ([<>]) ([A-Za-z_][A-Za-z0-9_]*)(?: |$)/;
 
 /** sysdig event names that are no syscall: skipped. */
@@ -44,10 +44,10 @@ const SYSDIG_NAMES = new Map([
   ['fstat64', 'fstat'],
 ]);
 
-/** The thread id, event name and direction of a sysdig line, or null. */
-function parse(line: string): { tid: number; name: string; enter: boolean } | null {
+/** The thread id, event name and direction of a sysdig line, and its unix time in ns (2021 layout), or null. */
+function parse(line: string): { tid: number; name: string; enter: boolean; ns?: number } | null {
   const a = LINE_2021.exec(line);
-  if (a) return { tid: Number(a[1]), name: a[2]!, enter: a[3] === '>' };
+  if (a) return { tid: Number(a[2]), name: a[3]!, enter: a[4] === '>', ns: Number(a[1]) };
   const b = LINE_2019.exec(line);
   if (b) return { tid: Number(b[1]), name: b[3]!, enter: b[2] === '>' };
   return null;
@@ -95,7 +95,7 @@ export class SysdigParser {
       this.inCall.set(e.tid, e.name);
     }
     const nr = this.resolve(e.name, lineNo);
-    if (nr !== undefined) this.sink.call(this.streams.of(e.tid), nr);
+    if (nr !== undefined) this.sink.call(this.streams.of(e.tid), nr, e.ns);
   }
 
   private resolve(name: string, lineNo: number): number | undefined {
