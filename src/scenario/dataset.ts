@@ -116,7 +116,7 @@ export async function loadRun(run: DatasetRun): Promise<TimedThread[]> {
     for (let i = 0; i < b.count; i++) {
       const tid = b.tid(i);
       const nr = b.nr(i);
-      const id = streams.streamOf(tid, (n) => {
+      const id = streams.of(tid, (n) => {
         calls[n] = new GrowableUint16(64);
         times[n] = [];
         tids[n] = tid;

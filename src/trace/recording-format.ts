@@ -1,7 +1,7 @@
 import { recordingBatches, RECORDING_MAGIC } from '../capture/recording.js';
 import type { TraceIssues } from './issues.js';
 import type { TraceFormat } from './read-trace.js';
-import type { EventSink } from './sink.js';
+import { StreamIds, type EventSink } from './sink.js';
 import { syscallNumber } from './syscalls.js';
 
 const EXIT = syscallNumber('exit')!;
@@ -28,25 +28,11 @@ export const recordingTraceFormat: TraceFormat = {
  * each thread is a stream, and its exit ends the stream, so a reused tid
  * starts a new one.
  */
-export class ThreadStreams {
-  private readonly streams = new Map<number, number>();
-  private next = 0;
-
-  /** The stream of a call by `tid`, a new one (reported to `onNew`) if the thread has none open. */
-  streamOf(tid: number, onNew?: (id: number) => void): number {
-    let id = this.streams.get(tid);
-    if (id === undefined) {
-      id = this.next++;
-      this.streams.set(tid, id);
-      onNew?.(id);
-    }
-    return id;
-  }
-
-  /** After the call `nr` by `tid`: true (and the stream closed) when it was the thread's exit. */
+export class ThreadStreams extends StreamIds {
+  /** After the call `nr` by `tid`: true (and the stream ended) when it was the thread's exit. */
   ended(tid: number, nr: number): boolean {
     if (nr !== EXIT && nr !== EXIT_GROUP) return false;
-    this.streams.delete(tid);
+    this.end(tid);
     return true;
   }
 }
@@ -57,7 +43,7 @@ export function truncatedWarning(path: string, why: string): string {
 }
 
 async function* recordingEvents(path: string, sink: EventSink, issues: TraceIssues): AsyncGenerator<void> {
-  const streams = new ThreadStreams();
+  const streams = new ThreadStreams(sink);
   const it = recordingBatches(path);
   for (;;) {
     const r = await it.next();
@@ -69,9 +55,8 @@ async function* recordingEvents(path: string, sink: EventSink, issues: TraceIssu
     for (let i = 0; i < b.count; i++) {
       const tid = b.tid(i);
       const nr = b.nr(i);
-      const id = streams.streamOf(tid, (n) => sink.thread(n, tid));
-      sink.call(id, nr);
-      if (streams.ended(tid, nr)) sink.end(id);
+      sink.call(streams.of(tid), nr);
+      streams.ended(tid, nr);
     }
     yield;
   }

@@ -15,21 +15,22 @@ export interface EventSink {
 /**
  * A reader's stream ids for the OS thread ids of a trace: a new id at a
  * thread's first call, and a new one again after it ended (a reused pid is
- * another thread).
+ * another thread). With a sink, new and ended streams are told to it.
  */
 export class StreamIds {
   private readonly ids = new Map<number, number>();
   private next = 0;
 
-  constructor(private readonly sink: EventSink) {}
+  constructor(private readonly sink?: Pick<EventSink, 'thread' | 'end'>) {}
 
-  /** The stream of OS thread `os`, announced to the sink at first sight. */
-  of(os: number): number {
+  /** The stream of OS thread `os`; at first sight announced to the sink and to `onNew`. */
+  of(os: number, onNew?: (id: number) => void): number {
     let id = this.ids.get(os);
     if (id === undefined) {
       id = this.next++;
       this.ids.set(os, id);
-      this.sink.thread(id, os);
+      this.sink?.thread(id, os);
+      onNew?.(id);
     }
     return id;
   }
@@ -39,13 +40,13 @@ export class StreamIds {
     const id = this.ids.get(os);
     if (id === undefined) return false;
     this.ids.delete(os);
-    this.sink.end(id);
+    this.sink?.end(id);
     return true;
   }
 
   /** End every stream still open (the end of the file). */
   endAll(): void {
-    for (const id of this.ids.values()) this.sink.end(id);
+    if (this.sink) for (const id of this.ids.values()) this.sink.end(id);
     this.ids.clear();
   }
 }
