@@ -191,8 +191,7 @@ function forDetector(p: Prepared, supervised: boolean): Prepared {
   };
 }
 
-/** Streams of some (filtered) traces; source = stream index, traceOf[source] = trace index. */
-/** The traces' thread streams; each stream's id is its index in `traceOf`, which holds its trace (and `timesOf` its call times, if known). */
+/** The (filtered) traces' thread streams; each stream's id is its index in `traceOf`, which holds its trace (and `timesOf` its call times, if known). */
 function streamsOf(traces: readonly LoadedTrace[], indices: readonly number[], traceOf: number[], timesOf: Array<Float64Array | undefined> = []): StreamInput[] {
   const streams: StreamInput[] = [];
   for (const k of indices) {
