@@ -424,6 +424,20 @@ export function isRecording(path: string): boolean {
 }
 
 /**
+ * Hands every batch of a recording to `onBatch`, in order and one at a time
+ * (a promise it returns is awaited), and returns how the file ended: its
+ * trailer, or why it was cut short.
+ */
+export async function eachRecordingBatch(path: string, onBatch: (batch: EventBatch, header: RecordingHeader) => void | Promise<void>): Promise<ReadRecordingResult> {
+  const it = recordingBatches(path);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+    await onBatch(r.value.batch, r.value.header);
+  }
+}
+
+/**
  * Read a recording frame by frame, streaming (memory stays one frame):
  * yields each batch in order and returns the header, the trailer, and why
  * the file is incomplete if it is. Throws a clear error for a file that is

@@ -174,6 +174,8 @@ interface Prepared {
   /** Trace split: the attack traces supervised detectors learn from, hence are not tested on. */
   learntAttacks?: ReadonlySet<number>;
   note?: string;
+  /** What eval says when the training threads are often too short to alarm (see short-threads.ts). */
+  shortThreads?: string;
 }
 
 /** What a detector is tested on: supervised detectors never on the attack traces they learnt from. */
@@ -313,7 +315,8 @@ export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) 
     const filter = makeFilter(filterName, cfg.threatTable);
     const filtered = all.map((t) => filterTrace(t, filter));
     for (const size of cfg.windows) {
-      const p = split ? prepareTraceSplit(filtered, split, size) : prepareWindowSplit(cfg, filtered, size);
+      const prepared = split ? prepareTraceSplit(filtered, split, size) : prepareWindowSplit(cfg, filtered, size);
+      const p: Prepared = { ...prepared, shortThreads: shortThreadsNote(prepared.normal.source, size, cfg.frame) };
       for (const factory of cfg.detectors) {
         onProgress?.({ done, total, label: `${factory.name} w=${size} filter=${filterName}` });
         const r = runOne(cfg, p, factory, filterName, size);
@@ -406,7 +409,7 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
     delays: trace?.delays ?? null,
     trainWindows: p.normal.count + (supervised && p.attack ? p.attack.count : 0),
     testWindows: p.test.count,
-    ...noteOf([supervised ? p.note : undefined, shortThreadsNote(p.normal.source, p.normal.size, cfg.frame)]),
+    ...noteOf([supervised ? p.note : undefined, p.shortThreads]),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Collector } from '../capture/collector.js';
 import type { EventBatch } from '../capture/record.js';
 import type { ProcEvent } from '../capture/proc-event.js';
-import { isRecording, recordingBatches } from '../capture/recording.js';
+import { eachRecordingBatch, isRecording } from '../capture/recording.js';
 import { ProgramStarts } from '../capture/runtime.js';
 import { SyswardenError } from '../errors.js';
 import { checkOutputPath } from '../io/safe-file.js';
@@ -533,16 +533,12 @@ export async function trainFromFiles(options: FileTrainOptions): Promise<TrainRe
     let events = 0;
     let withProcessEvents = 0;
     for (const path of options.from) {
-      const batches = recordingBatches(path);
       const starts = new ProgramStarts();
-      for (let r = await batches.next(); ; r = await batches.next()) {
-        if (r.done) {
-          if (r.value.trailer?.stats.attach === 'tp_btf') withProcessEvents++;
-          break;
-        }
-        events += r.value.batch.proc.length;
-        starts.addPrograms(r.value.batch.proc, seen);
-      }
+      const end = await eachRecordingBatch(path, (b) => {
+        events += b.proc.length;
+        starts.addPrograms(b.proc, seen);
+      });
+      if (end.trailer?.stats.attach === 'tp_btf') withProcessEvents++;
     }
     if (events > 0 || withProcessEvents === options.from.length) learner.executables = seen;
   }
@@ -561,14 +557,8 @@ async function trainPerExeFromRecordings(learner: NormalLearner, options: FileTr
   const warnings: string[] = [];
   for (const path of options.from) {
     learner.currentPart = t;
-    const batches = recordingBatches(path);
-    for (let r = await batches.next(); ; r = await batches.next()) {
-      if (r.done) {
-        if (r.value.truncated) warnings.push(truncatedWarning(path, r.value.truncated));
-        break;
-      }
-      learner.addBatch(r.value.batch);
-    }
+    const end = await eachRecordingBatch(path, (b) => learner.addBatch(b));
+    if (end.truncated) warnings.push(truncatedWarning(path, end.truncated));
     // Thread ids of two files are not the same threads.
     learner.endStreams();
     learner.mark(++t);

@@ -1,5 +1,5 @@
 import { alertContainer, type AlertContainer } from '../alert/alert.js';
-import { isRecording, recordingBatches, type RecordingHeader } from '../capture/recording.js';
+import { eachRecordingBatch, isRecording, type RecordingHeader } from '../capture/recording.js';
 import { EventBatch, NR_U16, RECORD_LAYOUT, TID_U32, U16_PER_RECORD, U32_PER_RECORD } from '../capture/record.js';
 import { openTrace, type ReadTraceOptions, type TraceBatch } from '../trace/read-trace.js';
 import type { Pipeline } from './pipeline.js';
@@ -35,16 +35,12 @@ export async function replayFile(pipeline: Pipeline, path: string, read: ReadTra
     pipeline.push(b);
   };
   if (isRecording(path)) {
-    const it = recordingBatches(path);
-    for (;;) {
-      const r = await it.next();
-      if (r.done) {
-        await pipeline.drain();
-        return r.value.truncated ? { events, warning: r.value.truncated } : { events };
-      }
-      if (events === 0) pipeline.setContainers(containersOf(r.value.header));
-      await pushAll(r.value.batch);
-    }
+    const end = await eachRecordingBatch(path, async (b, header) => {
+      if (events === 0) pipeline.setContainers(containersOf(header));
+      await pushAll(b);
+    });
+    await pipeline.drain();
+    return end.truncated ? { events, warning: end.truncated } : { events };
   }
   const src = await openTrace(path, read);
   pipeline.setContainers((slot) => ({ slot, spec: path }));

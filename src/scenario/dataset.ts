@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { recordingBatches } from '../capture/recording.js';
+import { eachRecordingBatch } from '../capture/recording.js';
 import { SyswardenError } from '../errors.js';
 import { readInputFile } from '../io/safe-file.js';
 import { ThreadStreams } from '../trace/recording-format.js';
@@ -105,14 +105,7 @@ export async function loadRun(run: DatasetRun): Promise<TimedThread[]> {
   const calls: GrowableUint16[] = [];
   const times: number[][] = [];
   const tids: number[] = [];
-  const it = recordingBatches(run.recording);
-  for (;;) {
-    const r = await it.next();
-    if (r.done) {
-      if (r.value.truncated) throw new SyswardenError('ERR_DATASET', `${run.recording}: ${r.value.truncated}. Fix: rebuild that run.`);
-      break;
-    }
-    const b = r.value.batch;
+  const end = await eachRecordingBatch(run.recording, (b) => {
     for (let i = 0; i < b.count; i++) {
       const tid = b.tid(i);
       const nr = b.nr(i);
@@ -125,6 +118,7 @@ export async function loadRun(run: DatasetRun): Promise<TimedThread[]> {
       times[id]!.push(b.tsNs(i) - start);
       streams.ended(tid, nr);
     }
-  }
+  });
+  if (end.truncated) throw new SyswardenError('ERR_DATASET', `${run.recording}: ${end.truncated}. Fix: rebuild that run.`);
   return calls.map((c, i) => ({ tid: tids[i]!, calls: c.toArray(), times: Float64Array.from(times[i]!) }));
 }

@@ -168,6 +168,14 @@ class SizeSets {
     return this.once('train', () => windowsOf(this.runs, this.split.train, this.size));
   }
 
+  /** What eval says when the training threads are often too short to alarm (see short-threads.ts), for every detector alike. */
+  shortThreads(frame: number): string | undefined {
+    this.shortNote ??= { text: shortThreadsNote(this.train.set.source, this.size, frame) };
+    return this.shortNote.text;
+  }
+
+  private shortNote: { text: string | undefined } | undefined;
+
   /** The attack spans' windows of the runs supervised detectors learn from (null: none). */
   get attackTrain(): WindowSet | null {
     return this.once('attack', () => {
@@ -216,7 +224,7 @@ function evaluateOne(cfg: ScenarioEvalConfig, scenario: string, runs: readonly L
     if (e instanceof SyswardenError && (e.code === 'ERR_UNREACHABLE_THRESHOLD' || e.code === 'ERR_NO_DATA')) return { ...base, thresholdRule: 'not calibrated', note: e.message };
     throw e;
   }
-  const short = shortThreadsNote(train.set.source, size, cfg.frame);
+  const short = sets.shortThreads(cfg.frame);
   const test = sets.test(supervised);
   const decided = decisionScores(test.set, detector.score(test.set), cfg.frame, calibration.trim);
   const threshold = calibration.threshold;

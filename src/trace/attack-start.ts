@@ -8,16 +8,16 @@
  * (written with Python's quotes in some releases: single quotes are read too).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { SyswardenError } from '../errors.js';
+import { stem } from './paths.js';
 
 /** Metadata files are a few KiB; a larger one is not LID-DS metadata. */
 const MAX_METADATA_BYTES = 1 << 20;
 
 /** The metadata file of a trace: the same path with `.json` for its extension. */
 export function metadataPath(tracePath: string): string {
-  const dot = tracePath.lastIndexOf('.');
-  const slash = tracePath.lastIndexOf('/');
-  return `${dot > slash ? tracePath.slice(0, dot) : tracePath}.json`;
+  return join(dirname(tracePath), `${stem(basename(tracePath))}.json`);
 }
 
 /**

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { SyswardenError } from '../errors.js';
 
 /** A file's name without its last extension. */
-function stem(name: string): string {
+export function stem(name: string): string {
   const dot = name.lastIndexOf('.');
   return dot > 0 ? name.slice(0, dot) : name;
 }

@@ -1,6 +1,6 @@
 import { MAX_SYSCALL, PSEUDO_BASE, canonicalFromNative, syscallName, syscallNumber, type Abi } from './syscalls.js';
-import { reportLine, type TraceIssues } from './issues.js';
-import type { EventSink } from './sink.js';
+import { reportLine } from './issues.js';
+import { LineParser } from './sink.js';
 import { clip, traceSyscallNumber, unknownSyscallReason } from './strace.js';
 
 const TOKEN = /^(?:\d+|[A-Za-z_][A-Za-z0-9_]*)$/;
@@ -9,17 +9,8 @@ const TOKEN = /^(?:\d+|[A-Za-z_][A-Za-z0-9_]*)$/;
  * A plain list: syscall names or numbers, one per line or whitespace
  * separated, `#` starts a comment. The whole file is one thread (id 0).
  */
-export class PlainParser {
+export class PlainParser extends LineParser {
   private started = false;
-
-  constructor(
-    private readonly file: string,
-    private readonly sink: EventSink,
-    private readonly issues: TraceIssues,
-    private readonly lenient: boolean,
-    /** Numbering of the traced process: names and numbers are read in it. */
-    private readonly abi: Abi = 'x86_64',
-  ) {}
 
   line(text: string, lineNo: number): void {
     const hash = text.indexOf('#');

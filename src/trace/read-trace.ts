@@ -5,7 +5,7 @@ import { openInputFile } from '../io/safe-file.js';
 import { GrowableUint16 } from './growable.js';
 import { emptyIssues, reportLine, type TraceIssues } from './issues.js';
 import { PlainParser, looksLikePlain } from './plain.js';
-import type { EventSink } from './sink.js';
+import type { EventSink, LineParser } from './sink.js';
 import { StraceParser, looksLikeStrace } from './strace.js';
 import { SysdigParser, looksLikeSysdig } from './sysdig.js';
 import { recordingTraceFormat } from './recording-format.js';
@@ -91,7 +91,7 @@ function openTraceFile(path: string): { fd: number; size: number } {
  */
 async function* eachLine(
   path: string,
-  parser: { line(text: string, n: number): void; finish(): void },
+  parser: LineParser,
   issues: TraceIssues,
   lenient: boolean,
 ): AsyncGenerator<void> {

@@ -1,3 +1,6 @@
+import type { TraceIssues } from './issues.js';
+import type { Abi } from './syscalls.js';
+
 /**
  * Where readers deliver events. Thread ids are reader-assigned stream ids
  * (0, 1, ...), unique for the life of one read: a pid that exits and is
@@ -49,4 +52,25 @@ export class StreamIds {
     if (this.sink) for (const id of this.ids.values()) this.sink.end(id);
     this.ids.clear();
   }
+}
+
+/**
+ * A text trace reader, fed a line at a time: the file it names in messages,
+ * the sink its events go to, the issues it counts (lenient) or throws
+ * (strict), and the numbering syscall names and numbers are read in.
+ */
+export abstract class LineParser {
+  constructor(
+    protected readonly file: string,
+    protected readonly sink: EventSink,
+    protected readonly issues: TraceIssues,
+    protected readonly lenient: boolean,
+    /** Numbering of the traced process: names and numbers are read in it. */
+    protected readonly abi: Abi = 'x86_64',
+  ) {}
+
+  abstract line(text: string, lineNo: number): void;
+
+  /** The end of the file: ends every thread still open. */
+  abstract finish(): void;
 }

@@ -1,6 +1,6 @@
 import { ABIS, PSEUDO_BASE, canonicalFromNative, syscallNumber, type Abi } from './syscalls.js';
-import { reportLine, type TraceIssues } from './issues.js';
-import { StreamIds, type EventSink } from './sink.js';
+import { reportLine } from './issues.js';
+import { LineParser, StreamIds } from './sink.js';
 
 /**
  * Optional `-f` pid prefix (`[pid 123] ` or `123  ` as with `-o`), then an
@@ -56,20 +56,9 @@ export function unknownSyscallReason(name: string, abi: Abi, shown = name): stri
  * split into `<unfinished ...>` / `<... resumed>` is counted once, at the
  * unfinished line (the order in which the thread entered its calls).
  */
-export class StraceParser {
-  private readonly streams: StreamIds;
+export class StraceParser extends LineParser {
+  private readonly streams = new StreamIds(this.sink);
   private readonly pending = new Map<number, Map<string, number>>();
-
-  constructor(
-    private readonly file: string,
-    private readonly sink: EventSink,
-    private readonly issues: TraceIssues,
-    private readonly lenient: boolean,
-    /** Numbering of the traced process: names and `syscall_<n>` numbers are read in it. */
-    private readonly abi: Abi = 'x86_64',
-  ) {
-    this.streams = new StreamIds(sink);
-  }
 
   line(text: string, lineNo: number): void {
     const prefix = PREFIX.exec(text);

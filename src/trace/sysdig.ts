@@ -15,9 +15,9 @@
  * sysdig's names that no syscall of the ABI has (pread, prlimit, umount) are
  * mapped to the syscall they stand for.
  */
-import { reportLine, type TraceIssues } from './issues.js';
-import { StreamIds, type EventSink } from './sink.js';
-import { PSEUDO_BASE, type Abi } from './syscalls.js';
+import { reportLine } from './issues.js';
+import { LineParser, StreamIds } from './sink.js';
+import { PSEUDO_BASE } from './syscalls.js';
 import { traceSyscallNumber, unknownSyscallReason } from './strace.js';
 
 const LINE_2021 = /^(\d{10,20}) \d+ \d+ \S+ (\d+) ([A-Za-z_][A-Za-z0-9_]*) ([<>])(?: |$)/;
@@ -57,20 +57,10 @@ export function looksLikeSysdig(line: string): boolean {
   return parse(line) !== null;
 }
 
-export class SysdigParser {
-  private readonly streams: StreamIds;
+export class SysdigParser extends LineParser {
+  private readonly streams = new StreamIds(this.sink);
   /** The call each thread entered and has not returned from (a thread is in one call at a time). */
   private readonly inCall = new Map<number, string>();
-
-  constructor(
-    private readonly file: string,
-    private readonly sink: EventSink,
-    private readonly issues: TraceIssues,
-    private readonly lenient: boolean,
-    private readonly abi: Abi = 'x86_64',
-  ) {
-    this.streams = new StreamIds(sink);
-  }
 
   line(text: string, lineNo: number): void {
     if (text.trim().length === 0) return;
