@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,8 +72,21 @@ it('metadata that names an exploit without its time, or beside a trace without t
   writeFileSync(join(attack, 'a.json'), JSON.stringify({ exploit: true, time: { exploit: [] } }));
   const noTime = await runCli(['eval', '--normal', normal, '--attack', attack, '--detector', 'stide', '--window', '3'], 60_000);
   expect(noTime.code).not.toBe(0);
-  expect(noTime.stderr).toMatch(/a2\/a\.json says its recording holds an exploit but gives no time for it .*Fix:/);
+  expect(noTime.stderr).toMatch(/a2\/a\.json says its recording holds an exploit but gives no usable time for it .*Fix:/);
   expect(noTime.stderr).not.toMatch(/\n\s+at /);
+
+  // Metadata that is no JSON, or no file at all (a FIFO would hang a plain read), is refused by name.
+  writeFileSync(join(attack, 'a.json'), '{"exploit": true, "time": ');
+  const broken = await runCli(['eval', '--normal', normal, '--attack', attack, '--detector', 'stide', '--window', '3'], 60_000);
+  expect(broken.code).not.toBe(0);
+  expect(broken.stderr).toMatch(/a2\/a\.json, the metadata beside .*a\.sc, is not JSON.*Fix:/);
+  rmSync(join(attack, 'a.json'));
+  execFileSync('mkfifo', [join(attack, 'a.json')]);
+  const fifo = await runCli(['eval', '--normal', normal, '--attack', attack, '--detector', 'stide', '--window', '3'], 60_000);
+  expect(fifo.timedOut).toBe(false);
+  expect(fifo.code).not.toBe(0);
+  expect(fifo.stderr).toMatch(/a2\/a\.json/);
+  rmSync(join(attack, 'a.json'));
 
   // A plain list has no times to place the exploit among.
   rmSync(join(attack, 'a.sc'));
