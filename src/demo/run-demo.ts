@@ -106,7 +106,7 @@ export interface DemoSummary {
   attach: string;
   detector: string;
   window: number;
-  learnt: { windows: number; distinct: number; converged: boolean; threshold: number; budget: string };
+  learnt: { windows: number; distinct: number; converged: boolean; threshold: number; budget: string; rule: string };
   windowsScored: number;
   alertsNormal: number;
   alertsAttack: number;
@@ -265,7 +265,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       attach: c.attach,
       detector: pipeline.detector,
       window,
-      learnt: { windows: learnt.windows, distinct: learnt.distinct, converged: learnt.converged, threshold: learnt.calibration.threshold, budget: formatBudget(learnt.calibration) },
+      learnt: { windows: learnt.windows, distinct: learnt.distinct, converged: learnt.converged, threshold: learnt.calibration.threshold, budget: formatBudget(learnt.calibration), rule: learnt.calibration.rule },
       windowsScored: p.windows,
       alertsNormal,
       alertsAttack,

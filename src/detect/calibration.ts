@@ -136,6 +136,9 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   detector.fit(input.attack && detector.supervised ? concatWindows([normal, input.attack]) : normal);
   const foldOptions = { ...input.options, ...detector.calibrationOptions?.() };
   const peakOf = new Map<number, number>(parts.map((p) => [p, 0]));
+  // Each stream's peak within each part (a thread that lives through several parts is one unit per part), for the stream-level tail.
+  const streamPeakOf = new Map<number, number>();
+  const partIndex = new Map<number, number>(parts.map((p, i) => [p, i]));
   /** The window at which each part peaked (where its peak is above 0), for the held-out sample. */
   const peakAt = new Map<number, number>();
   for (let f = 0; f < folds; f++) {
@@ -149,6 +152,9 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
     const decided = decisionScores(held, foldModel.score(held), input.frame, trim);
     for (let k = 0; k < heldIdx.length; k++) {
       const p = partOf[heldIdx[k]!]!;
+      const key = normal.source[heldIdx[k]!]! * parts.length + partIndex.get(p)!;
+      const was = streamPeakOf.get(key);
+      if (was === undefined || decided[k]! > was) streamPeakOf.set(key, decided[k]!);
       if (decided[k]! > peakOf.get(p)!) {
         peakOf.set(p, decided[k]!);
         peakAt.set(p, heldIdx[k]!);
@@ -156,7 +162,8 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
     }
   }
   const peaks = Float64Array.from(peakOf.values()).sort();
-  const calibration = calibrationFromPeaks(peaks, { ...input, trim, folds, how: `${folds}-fold cross-validation, frame means` }, detector);
+  const streamPeaks = Float64Array.from(streamPeakOf.values()).sort();
+  const calibration = calibrationFromPeaks(peaks, { ...input, trim, folds, streamPeaks, how: `${folds}-fold cross-validation, frame means` }, detector);
   // Sampled only when asked (train keeps it in the model; eval does not).
   return { detector, calibration, heldOut: () => sampleHeldOut(normal, partOf, peakAt) };
 }
@@ -173,6 +180,8 @@ export interface PeaksInput {
   folds: number;
   /** How the peaks were measured, for the rule (e.g. '25-fold cross-validation, frame means'). */
   how: string;
+  /** The highest decision score of each held-out stream within each part, ascending (see streamTailThreshold). */
+  streamPeaks?: Float64Array;
 }
 
 /**
@@ -186,7 +195,7 @@ export function calibrationFromPeaks(peaks: Float64Array, input: PeaksInput, det
   if (input.unit === 'hour' && !(partHours > 0)) throw new SyswardenError('ERR_INVALID_INPUT', 'an hourly budget needs the length of each held-out part.');
   const perPart = input.unit === 'hour' ? Math.min(0.5, input.budget * partHours) : input.budget;
   const max = detector.maxScore();
-  const chosen = thresholdFromPeaks(peaks, perPart, max);
+  const chosen = thresholdFromPeaks(peaks, perPart, max, input.streamPeaks);
   const calibration: Calibration = {
     frame: input.frame,
     trim: input.trim,
@@ -219,7 +228,7 @@ export interface ChosenThreshold {
   observed: number;
   /** Estimated probability that a new part's peak reaches it. */
   expected: number;
-  how: 'quantile' | 'tail' | 'floor' | 'above-rare' | 'above-all';
+  how: 'quantile' | 'tail' | 'floor' | 'above-rare' | 'above-all' | 'streams';
   /** Tail only: the scale's point estimate was used, because its upper bound put the threshold above the ceiling. */
   pointEstimate?: boolean;
   /** Tail only: counting every part in full (no part may be an outlier at this rate) raised the threshold above the robust fit to the upper half. */
@@ -265,7 +274,7 @@ export interface ChosenThreshold {
  *   e.g. no held-out window was unusual at all) there is no tail to
  *   extrapolate: the threshold is just above the highest peak.
  */
-export function thresholdFromPeaks(peaks: Float64Array, rate: number, ceiling = Infinity): ChosenThreshold {
+export function thresholdFromPeaks(peaks: Float64Array, rate: number, ceiling = Infinity, streams?: Float64Array): ChosenThreshold {
   const n = peaks.length;
   if (n === 0) throw new SyswardenError('ERR_NO_DATA', 'no held-out normal data to set a threshold on.');
   const sorted = Float64Array.from(peaks).sort();
@@ -297,9 +306,15 @@ export function thresholdFromPeaks(peaks: Float64Array, rate: number, ceiling = 
   let sumAll = 0;
   for (let i = 1; i < n; i++) sumAll += sorted[i]! - lo;
   const sAll = !allowOne && n >= 2 ? sumAll / (n - 1) : 0;
+  // Where no part may be an outlier, the streams' own tail bounds the threshold from below too (see streamTail).
+  const byStreams = !allowOne && streams ? streamTail(streams, n, rate, ceiling) : undefined;
+  const withStreams = (c: ChosenThreshold): ChosenThreshold =>
+    byStreams && byStreams.threshold > c.threshold
+      ? { threshold: byStreams.threshold, observed: reach(byStreams.threshold), expected: Math.min(rate, byStreams.expected), how: 'streams', ...(byStreams.pointEstimate ? { pointEstimate: true } : {}) }
+      : c;
   if (!(s > 0) && !(sAll > 0)) {
     const t = justAbove(sorted[n - 1]!);
-    return { threshold: t, observed: 0, expected: 1 / (n + 1), how: 'above-all' };
+    return withStreams({ threshold: t, observed: 0, expected: 1 / (n + 1), how: 'above-all' });
   }
   // The scales are estimated from a handful of excesses; the threshold uses their upper confidence bound, so that
   // the budget is met with TAIL_CONFIDENCE, not only on average (a point estimate overshoots half the time).
@@ -324,8 +339,51 @@ export function thresholdFromPeaks(peaks: Float64Array, rate: number, ceiling = 
   // would alarm is normal behaviour recurring far more often than the budget
   // allows, and the threshold rises above it too.
   const floor = allowOne ? (n >= 3 ? justAbove(sorted[n - 2]!) : -Infinity) : justAbove(sorted[n - 1]!);
-  if (floor > t) return { threshold: floor, observed: reach(floor), expected: expectedAt(floor), how: allowOne ? 'floor' : 'above-rare' };
-  return { threshold: t, observed: reach(t), expected: expectedAt(t), how: 'tail', ...tail };
+  if (floor > t) return withStreams({ threshold: floor, observed: reach(floor), expected: expectedAt(floor), how: allowOne ? 'floor' : 'above-rare' });
+  return withStreams({ threshold: t, observed: reach(t), expected: expectedAt(t), how: 'tail', ...tail });
+}
+
+/** Share of the held-out streams' peaks the streams' tail is fitted to: the highest (see streamTail). */
+export const STREAM_TAIL_SHARE = 0.1;
+
+/**
+ * The threshold the held-out streams' own peaks call for (peaks over a
+ * threshold, exceedances counted per part as a Poisson rate: Davison and
+ * Smith 1990). A part's peak is the highest of its streams' peaks, so its
+ * spread is their tail's spread; but where one program's request path
+ * repeats in every part, every part peaks at the same value and the parts
+ * show no spread at all, while the streams below them do. Measured on the
+ * demo's web application learnt under a test suite's load: the 20 parts of
+ * 40 s all peaked at 1.152, the threshold sat just above them, and a client
+ * run whose reply came in two reads under heavier load scored 1.182.
+ * The streams' peaks (one per stream per part, ascending) above the
+ * (k+1)-th highest, u, with k the highest STREAM_TAIL_SHARE of them (deep
+ * enough that the many runs of one request path, all peaking at one value,
+ * do not fill it; or the whole tied top block, when they do), are modelled
+ * as exponential excesses with their mean as scale (at its upper
+ * TAIL_CONFIDENCE bound), reached by λ = k/parts streams per part: a part
+ * alarms at rate λ·e^(-(x-u)/s), so the threshold is u + s·ln(λ / rate).
+ * Undefined when the streams have no spread at all, or when even the point
+ * estimate is past the ceiling (the parts' own rule stands then).
+ */
+export function streamTail(streams: Float64Array, parts: number, rate: number, ceiling = Infinity): { threshold: number; expected: number; pointEstimate: boolean } | undefined {
+  const n = streams.length;
+  let k = Math.min(n - 1, Math.max(1, Math.round(STREAM_TAIL_SHARE * n)));
+  if (k < 1) return undefined;
+  // A tied top block has no excess over its own value: the tail starts below it.
+  while (k < n - 1 && streams[n - 1 - k]! === streams[n - 1]!) k++;
+  const u = streams[n - 1 - k]!;
+  let sum = 0;
+  for (let i = n - k; i < n; i++) sum += streams[i]! - u;
+  const scale = sum / k;
+  if (!(scale > 0)) return undefined;
+  const lambda = k / parts;
+  const at = (bound: number) => u + scale * bound * Math.log(Math.max(1, lambda / rate));
+  const confident = at(tailScaleBound(k));
+  const pointEstimate = confident > ceiling;
+  const threshold = pointEstimate ? at(1) : confident;
+  if (threshold > ceiling) return undefined;
+  return { threshold, expected: Math.min(lambda, lambda * Math.exp(-(threshold - u) / scale)), pointEstimate };
 }
 
 /** Confidence with which a threshold extrapolated from the tail meets the budget (see tailScaleBound). */
@@ -425,6 +483,13 @@ function describe(c: ChosenThreshold, n: number, how: string, part: Calibration[
       ? `from the peaks of ${held} with every part counted in full (at this rate no part may be an outlier): the higher of an exponential tail fitted to their upper half at its mean excess and one fitted to every peak from the lowest, at ${scale}`
       : `from the upper half of the peaks of ${held}, modelled as an exponential tail, at ${scale}`;
     return `extrapolated ${fit} (a rate of ${rate.toPrecision(2)} per part is finer than ${n} parts can count)`;
+  }
+  if (c.how === 'streams') {
+    const scale = c.pointEstimate ? "its scale's point estimate (its upper bound would put the threshold above the highest score a window can reach)" : `its scale's ${Math.round(TAIL_CONFIDENCE * 100)} % upper confidence bound`;
+    return (
+      `extrapolated from the peaks of the streams within ${held}: their highest ${Math.round(STREAM_TAIL_SHARE * 100)} %, modelled as an exponential tail at ${scale}, ` +
+      `since the parts' peaks alone (each the highest of its streams) show less spread than their streams do (a rate of ${rate.toPrecision(2)} per part is finer than ${n} parts can count)`
+    );
   }
   if (c.how === 'above-rare') {
     return `just above the highest peak of ${held}: the exponential tail fitted to their upper half would let one of them alarm, and at a rate of ${rate.toPrecision(2)} per part one alarm among ${n} parts is too unlikely to be an outlier`;

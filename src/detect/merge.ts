@@ -149,14 +149,26 @@ export function mergeModels(inputs: readonly MergeInput[], opts: MergeOptions = 
   const mergeOf = (list: readonly Detector[]) => wrap(() => factory.merge!(list, mergeOptions));
   const detector = mergeOf(detectors);
   const freshOptions = { seed, ...(detector.calibrationOptions?.() ?? {}) };
-  const peaks = foldPeaks(detectors, heldOut, foldsPer, size, seed, frame, trim, (others, learn) => {
+  const measured = foldPeaks(detectors, heldOut, foldsPer, size, seed, frame, trim, (others, learn) => {
     const fresh = learn ? [fitted(factory, freshOptions, learn)] : [];
     return mergeOf([...others, ...fresh]);
-  }).parts;
+  });
+  const peaks = measured.parts;
   const partHours = unit === 'hour' ? inputs.reduce((h, m, i) => h + m.file.calibration.partHours * heldOutParts(heldOut[i]!), 0) / peaks.length : 0;
   const calibration = calibrationFromPeaks(
     Float64Array.from(peaks).sort(),
-    { budget, unit, part, partHours, frame, trim, folds, how: `${folds} folds across ${inputs.length} merged models: each scored by the others merged with the rest of its own, frame means` },
+    {
+      budget,
+      unit,
+      part,
+      partHours,
+      frame,
+      trim,
+      folds,
+      // The samples hold the windows around each part's peak: their streams' peaks lean high, so this tail errs towards quiet.
+      streamPeaks: Float64Array.from(measured.streams).sort(),
+      how: `${folds} folds across ${inputs.length} merged models: each scored by the others merged with the rest of its own, frame means`,
+    },
     detector,
   );
   const windows = inputs.reduce((n, m) => n + numberIn(m.file.meta, 'windows'), 0);

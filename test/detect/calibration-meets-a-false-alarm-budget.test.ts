@@ -252,3 +252,63 @@ describe('thresholdFromPeaks at a rate no part may be an outlier at (short live 
     expect(thresholdFromPeaks(demo, 0.05).everyPart).toBeUndefined();
   });
 });
+
+describe('thresholdFromPeaks with the streams beneath the parts (short live training, hourly budget)', () => {
+  const rate = 1 / 1800;
+
+  it('rises above parts that all peak at one value when their streams spread below it', () => {
+    // Twenty 2 s parts of a web application whose one request path scores 1.15 in every part:
+    // the parts show no spread, their streams do (0.4 to 1.15).
+    const rand = new Prng(3);
+    const streams: number[] = [];
+    for (let p = 0; p < 20; p++) {
+      for (let s = 0; s < 200; s++) streams.push(Math.min(1.15, 0.4 + 0.25 * -Math.log(1 - rand.float())));
+      streams.push(1.15);
+    }
+    const peaks = sorted(Array.from({ length: 20 }, () => 1.15));
+    expect(thresholdFromPeaks(peaks, rate).how).toBe('above-all');
+    const c = thresholdFromPeaks(peaks, rate, Infinity, sorted(streams));
+    expect(c.how).toBe('streams');
+    expect(c.threshold).toBeGreaterThan(1.15 + 0.25);
+    // Where one outlying part is plausible (twenty traces at 0.05 per trace), the parts' rule stands.
+    expect(thresholdFromPeaks(peaks, 0.05, Infinity, sorted(streams)).how).toBe('above-all');
+    // Streams tied with the parts' value all through give no spread to fit: the parts' rule stands.
+    expect(thresholdFromPeaks(peaks, rate, Infinity, sorted(Array.from({ length: 400 }, () => 1.15))).how).toBe('above-all');
+  });
+
+  it('never lowers what the parts call for', () => {
+    const peaks = sorted([...Array.from({ length: 17 }, (_, i) => 1 + 0.002 * i), 1.6, 1.7, 1.8]);
+    const streams = sorted(Array.from({ length: 2000 }, (_, i) => (i / 2000) * 1.0));
+    expect(thresholdFromPeaks(peaks, rate, Infinity, streams)).toEqual(thresholdFromPeaks(peaks, rate));
+  });
+
+  it('meets the rate where parts peak at the highest of many independent streams', () => {
+    // 20 parts of 300 streams, each stream's peak Exp(0.1): a new part reaches t with chance
+    // 1 - (1 - e^(-t/0.1))^300. Ties removed by the continuous draw, so this is the tail alone.
+    const rand = new Prng(11);
+    const truth = (t: number) => 1 - Math.pow(1 - Math.exp(-t / 0.1), 300);
+    const trials = 300;
+    let met = 0;
+    const over: number[] = [];
+    for (let k = 0; k < trials; k++) {
+      const streams: number[] = [];
+      const peaks: number[] = [];
+      for (let p = 0; p < 20; p++) {
+        let top = 0;
+        for (let s = 0; s < 300; s++) {
+          const x = -0.1 * Math.log(1 - rand.float());
+          streams.push(x);
+          top = Math.max(top, x);
+        }
+        peaks.push(top);
+      }
+      const c = thresholdFromPeaks(sorted(peaks), rate, Infinity, sorted(streams));
+      if (truth(c.threshold) <= rate) met++;
+      over.push(truth(c.threshold) / rate);
+    }
+    over.sort((a, b) => a - b);
+    // Met with about the tail's confidence, and never wildly off.
+    expect(met / trials).toBeGreaterThanOrEqual(TAIL_CONFIDENCE - 0.1);
+    expect(over[Math.floor(trials * 0.99)]!).toBeLessThan(5);
+  });
+});

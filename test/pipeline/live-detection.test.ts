@@ -90,7 +90,7 @@ describe('the built-in demo', () => {
     const s = await runDemo({ normalMs: 4000, application: 'container', onAlert: (a, phase) => phase === 'normal' && a.type === 'alert' && normal.push(formatAlert(a)) });
     expect(s.application).toBe('container');
     expect(s.target).toMatch(/^docker:syswarden-demo-/);
-    expect(s.alertsNormal, `alerts in the normal phase (learning ${s.learnt.converged ? 'converged' : 'still growing'}, ${s.learnt.distinct} distinct windows):\n${normal.join('\n')}`).toBe(0);
+    expect(s.alertsNormal, `alerts in the normal phase (learning ${s.learnt.converged ? 'converged' : 'still growing'}, ${s.learnt.distinct} distinct windows; threshold ${s.learnt.threshold}: ${s.learnt.rule}):\n${normal.join('\n')}`).toBe(0);
     {
       const { learnt, windowsScored, drift, drops, latencyMs } = s;
       expect(s.detected, `no alert for the attack: ${JSON.stringify({ learnt, windowsScored, drift, drops, latencyMs })}`).toBe(true);
@@ -136,7 +136,7 @@ describe('the built-in demo', () => {
     const normal: string[] = [];
     const s = await runDemo({ normalMs: 4000, application: 'cgroup', onAlert: (a, phase) => phase === 'normal' && a.type === 'alert' && normal.push(formatAlert(a)) });
     expect(s.application).toBe('cgroup');
-    expect(s.alertsNormal, `alerts in the normal phase (learning ${s.learnt.converged ? 'converged' : 'still growing'}):\n${normal.join('\n')}`).toBe(0);
+    expect(s.alertsNormal, `alerts in the normal phase (learning ${s.learnt.converged ? 'converged' : 'still growing'}; threshold ${s.learnt.threshold}: ${s.learnt.rule}):\n${normal.join('\n')}`).toBe(0);
     const { learnt, windowsScored, drift, drops, latencyMs } = s;
     expect(s.detected, `no alert for the attack: ${JSON.stringify({ learnt, windowsScored, drift, drops, latencyMs })}`).toBe(true);
     expect(s.attackToAlertMs).toBeLessThan(3000);
