@@ -352,10 +352,10 @@ export const STREAM_TAIL_SHARE = 0.1;
  * Smith 1990). A part's peak is the highest of its streams' peaks, so its
  * spread is their tail's spread; but where one program's request path
  * repeats in every part, every part peaks at the same value and the parts
- * show no spread at all, while the streams below them do. Measured on the
- * demo's web application learnt under a test suite's load: the 20 parts of
- * 40 s all peaked at 1.152, the threshold sat just above them, and a client
- * run whose reply came in two reads under heavier load scored 1.182.
+ * show little or no spread, while the streams below them do. The demo's
+ * web application does this (18 of 20 parts at one value in one run); a
+ * model of it learnt under a test suite's load had its threshold at 1.152,
+ * and a client run under heavier load scored 1.182.
  * The streams' peaks (one per stream per part, ascending) above the
  * (k+1)-th highest, u, with k the highest STREAM_TAIL_SHARE of them (deep
  * enough that the many runs of one request path, all peaking at one value,
