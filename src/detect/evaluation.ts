@@ -3,7 +3,7 @@ import { SyswardenError } from '../errors.js';
 import { attackStartNs, metadataPath } from '../trace/attack-start.js';
 import { readTrace, type ReadTraceOptions } from '../trace/read-trace.js';
 import type { ThreatTable } from '../trace/threat-levels.js';
-import { applyFilter, makeFilter, type FilterName, type SyscallFilter } from '../window/filter.js';
+import { filterStream, makeFilter, type FilterName, type SyscallFilter } from '../window/filter.js';
 import type { WindowSet } from '../window/window-set.js';
 import { concatWindows, selectWindows, sliceWindows, windowStreams, type StreamInput } from '../window/windows.js';
 import { Prng } from './lib/prng.js';
@@ -334,16 +334,9 @@ export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) 
 
 /** A trace without the filter's calls (and without their times). */
 function filterTrace(t: LoadedTrace, filter: SyscallFilter): LoadedTrace {
-  const threads = t.threads.map((calls) => applyFilter(calls, filter));
-  if (!t.times || filter.dropped === 0) return { ...t, threads };
-  const times = t.times.map((ts, j) => {
-    const calls = t.threads[j]!;
-    const kept = new Float64Array(threads[j]!.length);
-    let n = 0;
-    for (let i = 0; i < calls.length; i++) if (filter.drop[calls[i]!] === 0) kept[n++] = ts[i]!;
-    return kept;
-  });
-  return { ...t, threads, times };
+  const kept = t.threads.map((calls, j) => filterStream(calls, filter, t.times?.[j]));
+  const threads = kept.map((k) => k.calls);
+  return t.times ? { ...t, threads, times: kept.map((k) => k.times!) } : { ...t, threads };
 }
 
 function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, filter: FilterName, size: number): EvalRecord {

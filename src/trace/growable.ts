@@ -1,86 +1,76 @@
 /**
  * Append-only typed arrays that double their capacity, so a stream of
- * syscalls or windows of unknown length costs amortised O(1) per element
- * and one live buffer (plus the old one briefly while growing).
+ * syscalls, windows or times of unknown length costs amortised O(1) per
+ * element and one live buffer (plus the old one briefly while growing).
  */
-export class GrowableUint16 {
-  private buf: Uint16Array;
-  length = 0;
+type Typed = Uint16Array | Int32Array | Float64Array;
 
-  constructor(initialCapacity = 1024) {
-    this.buf = new Uint16Array(Math.max(16, initialCapacity));
-  }
-
-  push(v: number): void {
-    if (this.length === this.buf.length) this.reserve(this.length + 1);
-    this.buf[this.length++] = v;
-  }
-
+export interface Growable<A extends Typed> {
+  length: number;
+  push(v: number): void;
   /** Makes room for `total` elements; returns the backing array (valid until the next grow). */
-  reserve(total: number): Uint16Array {
-    if (total > this.buf.length) {
-      let cap = this.buf.length * 2;
-      while (cap < total) cap *= 2;
-      const next = new Uint16Array(cap);
-      next.set(this.buf.subarray(0, this.length));
-      this.buf = next;
-    }
-    return this.buf;
-  }
-
-  append(values: Uint16Array): void {
-    this.reserve(this.length + values.length).set(values, this.length);
-    this.length += values.length;
-  }
-
+  reserve(total: number): A;
+  append(values: A): void;
   /** A view of the filled part; shares memory until the next grow. */
-  view(): Uint16Array {
-    return this.buf.subarray(0, this.length);
-  }
-
+  view(): A;
   /** An exact-size copy, detached from this buffer. */
-  toArray(): Uint16Array {
-    return this.buf.slice(0, this.length);
-  }
-
-  clear(): void {
-    this.length = 0;
-  }
+  toArray(): A;
+  clear(): void;
 }
 
-export class GrowableInt32 {
-  private buf: Int32Array;
-  length = 0;
+/**
+ * One definition for every element type. Each call makes a class of its
+ * own, with methods of its own, so each element type's push() stays
+ * monomorphic on the hot paths (windowing, n-gram counting) instead of
+ * one method seeing three kinds of array.
+ */
+function growable<A extends Typed>(make: (length: number) => A): new (initialCapacity?: number) => Growable<A> {
+  return class {
+    private buf: A;
+    length = 0;
 
-  constructor(initialCapacity = 1024) {
-    this.buf = new Int32Array(Math.max(16, initialCapacity));
-  }
-
-  push(v: number): void {
-    if (this.length === this.buf.length) this.reserve(this.length + 1);
-    this.buf[this.length++] = v;
-  }
-
-  reserve(total: number): Int32Array {
-    if (total > this.buf.length) {
-      let cap = this.buf.length * 2;
-      while (cap < total) cap *= 2;
-      const next = new Int32Array(cap);
-      next.set(this.buf.subarray(0, this.length));
-      this.buf = next;
+    constructor(initialCapacity = 1024) {
+      this.buf = make(Math.max(16, initialCapacity));
     }
-    return this.buf;
-  }
 
-  view(): Int32Array {
-    return this.buf.subarray(0, this.length);
-  }
+    push(v: number): void {
+      if (this.length === this.buf.length) this.reserve(this.length + 1);
+      this.buf[this.length++] = v;
+    }
 
-  toArray(): Int32Array {
-    return this.buf.slice(0, this.length);
-  }
+    reserve(total: number): A {
+      if (total > this.buf.length) {
+        let cap = this.buf.length * 2;
+        while (cap < total) cap *= 2;
+        const next = make(cap);
+        next.set(this.buf.subarray(0, this.length));
+        this.buf = next;
+      }
+      return this.buf;
+    }
 
-  clear(): void {
-    this.length = 0;
-  }
+    append(values: A): void {
+      this.reserve(this.length + values.length).set(values, this.length);
+      this.length += values.length;
+    }
+
+    view(): A {
+      return this.buf.subarray(0, this.length) as A;
+    }
+
+    toArray(): A {
+      return this.buf.slice(0, this.length) as A;
+    }
+
+    clear(): void {
+      this.length = 0;
+    }
+  };
 }
+
+export const GrowableUint16 = growable<Uint16Array>((n) => new Uint16Array(n));
+export type GrowableUint16 = Growable<Uint16Array>;
+export const GrowableInt32 = growable<Int32Array>((n) => new Int32Array(n));
+export type GrowableInt32 = Growable<Int32Array>;
+export const GrowableFloat64 = growable<Float64Array>((n) => new Float64Array(n));
+export type GrowableFloat64 = Growable<Float64Array>;

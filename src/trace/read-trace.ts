@@ -2,7 +2,7 @@ import { closeSync, createReadStream, read } from 'node:fs';
 import { promisify } from 'node:util';
 import { SyswardenError } from '../errors.js';
 import { openInputFile } from '../io/safe-file.js';
-import { GrowableUint16 } from './growable.js';
+import { GrowableFloat64, GrowableUint16 } from './growable.js';
 import { emptyIssues, reportLine, type TraceIssues } from './issues.js';
 import { PlainParser, looksLikePlain } from './plain.js';
 import type { EventSink, LineParser } from './sink.js';
@@ -318,13 +318,13 @@ export async function readTrace(path: string, opts: ReadTraceOptions = {}): Prom
   const streams: GrowableUint16[] = [];
   const pids: number[] = [];
   // Times only when asked: 8 bytes a call beside the call's 2.
-  const times: number[][] | undefined = opts.times ? [] : undefined;
+  const times: GrowableFloat64[] | undefined = opts.times ? [] : undefined;
   let timed = false;
   const sink: EventSink = {
     thread(t, pid) {
       pids[t] = pid;
       streams[t] = new GrowableUint16(256);
-      if (times) times[t] = [];
+      if (times) times[t] = new GrowableFloat64(256);
     },
     call(t, nr, ns) {
       streams[t]!.push(nr);
@@ -340,6 +340,6 @@ export async function readTrace(path: string, opts: ReadTraceOptions = {}): Prom
     path,
     format: format.name,
     issues,
-    threads: streams.map((s, id) => ({ id, pid: pids[id] ?? 0, calls: s.toArray(), ...(times && timed ? { times: Float64Array.from(times[id]!) } : {}) })),
+    threads: streams.map((s, id) => ({ id, pid: pids[id] ?? 0, calls: s.toArray(), ...(times && timed ? { times: times[id]!.toArray() } : {}) })),
   };
 }

@@ -42,13 +42,26 @@ export function makeFilter(name: FilterName, table?: ThreatTable): SyscallFilter
 
 /** The stream without the dropped calls; the input itself when nothing is dropped. */
 export function applyFilter(calls: Uint16Array, filter: SyscallFilter): Uint16Array {
-  if (filter.dropped === 0) return calls;
+  return filterStream(calls, filter).calls;
+}
+
+/**
+ * applyFilter() for a stream with a time per call: the calls kept and, when
+ * `times` is given, the times of exactly those calls. The inputs themselves
+ * when nothing is dropped.
+ */
+export function filterStream(calls: Uint16Array, filter: SyscallFilter, times?: Float64Array): { calls: Uint16Array; times?: Float64Array } {
+  if (filter.dropped === 0) return times ? { calls, times } : { calls };
   const drop = filter.drop;
   const out = new Uint16Array(calls.length);
+  const at = times ? new Float64Array(calls.length) : undefined;
   let n = 0;
   for (let i = 0; i < calls.length; i++) {
     const c = calls[i]!;
-    if (drop[c] === 0) out[n++] = c;
+    if (drop[c] === 0) {
+      if (at) at[n] = times![i]!;
+      out[n++] = c;
+    }
   }
-  return out.slice(0, n);
+  return at ? { calls: out.slice(0, n), times: at.slice(0, n) } : { calls: out.slice(0, n) };
 }

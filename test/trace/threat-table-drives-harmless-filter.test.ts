@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { builtinThreatTablePath, loadThreatTable } from '../../src/trace/threat-levels.js';
-import { applyFilter, makeFilter } from '../../src/window/filter.js';
+import { applyFilter, filterStream, makeFilter } from '../../src/window/filter.js';
 import { fixture, nrs } from './helpers.js';
 
 describe('threat table and the harmless filter', () => {
@@ -10,6 +10,16 @@ describe('threat table and the harmless filter', () => {
     const calls = Uint16Array.from(nrs('read', 'stat', 'fstat', 'SIGCHLD', 'getpid', 'write'));
     expect([...applyFilter(calls, filter)]).toEqual(nrs('read', 'SIGCHLD', 'write'));
     expect([...applyFilter(calls, makeFilter('none'))]).toEqual([...calls]);
+  });
+
+  it('keeps the time of exactly each call it keeps', async () => {
+    const filter = makeFilter('harmless', await loadThreatTable(fixture('threat-table.csv')));
+    const calls = Uint16Array.from(nrs('stat', 'read', 'fstat', 'SIGCHLD', 'getpid', 'write', 'stat'));
+    const times = Float64Array.from([10, 20, 30, 40, 50, 60, 70]);
+    const kept = filterStream(calls, filter, times);
+    expect([...kept.calls]).toEqual(nrs('read', 'SIGCHLD', 'write'));
+    expect([...kept.times!]).toEqual([20, 40, 60]);
+    expect(filterStream(calls, filter).times).toBeUndefined();
   });
 
   it('the built-in table lists the 12 harmless calls of the study', async () => {
