@@ -8,7 +8,7 @@
  * the wrong process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,10 +18,34 @@ import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scrat
 import { pidView, taskIdsOfLocalPid } from '../../src/process/pidns.js';
 import { projectRoot, waitFor } from '../capture/helpers.js';
 
-/** The pids of a host pid through the namespaces, host first (NSpid of the host's /proc). */
-function nspid(hostPid: number): number[] {
-  const line = /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${hostPid}/status`, 'utf8'))?.[1] ?? '';
+/** What `read` gets from a process's /proc entry, or `gone` once the process has gone (it may go between any two reads: ENOENT or ESRCH). */
+function unlessGone<T>(read: () => T, gone: T): T {
+  try {
+    return read();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return gone;
+    throw e;
+  }
+}
+
+function statusOf(hostPid: number): string | undefined {
+  return unlessGone<string | undefined>(() => readFileSync(`/proc/${hostPid}/status`, 'utf8'), undefined);
+}
+
+function exeOf(hostPid: number): string {
+  return unlessGone(() => readlinkSync(`/proc/${hostPid}/exe`), '');
+}
+
+function nspidOf(status: string): number[] {
+  const line = /^NSpid:\s*(.*)$/m.exec(status)?.[1] ?? '';
   return line.trim().split(/\s+/).map(Number);
+}
+
+/** The pids of a host pid through the namespaces, host first (NSpid of the host's /proc); none once it has gone. */
+function nspid(hostPid: number): number[] {
+  const status = statusOf(hostPid);
+  return status === undefined ? [] : nspidOf(status);
 }
 
 /** The child `unshare --fork` made (host pid), once it has exec'd `exe`. */
@@ -110,7 +134,7 @@ beforeAll(async () => {
   // In the agent's namespace, with the watched host pid's number, in the watched cgroup.
   decoyLocal = (await agent.ask<{ local: number }>('decoy', { pid: w, args: ['/usr/bin/tail', '-f', '/dev/null'] })).local;
   p0Local = (await agent.ask<{ local: number }>('start', { args: ['/bin/sleep', '1002'] })).local;
-  await waitFor(() => readFileSync(join(cg.dir, 'cgroup.procs'), 'utf8').split('\n').some((p) => p && nspid(Number(p)).at(-1) === p0Local && /sleep$/.test(readlinkSync(`/proc/${p}/exe`))), 'the agent\'s first process in the cgroup', 10_000);
+  await waitFor(() => readFileSync(join(cg.dir, 'cgroup.procs'), 'utf8').split('\n').some((p) => p && nspid(Number(p)).at(-1) === p0Local && /sleep$/.test(exeOf(Number(p)))), 'the agent\'s first process in the cgroup', 10_000);
   p0Host = Number(readFileSync(join(cg.dir, 'cgroup.procs'), 'utf8').split('\n').find((p) => p && nspid(Number(p)).at(-1) === p0Local && nspid(Number(p)).length === 2));
   view = await agent.ask('open');
 }, 60_000);
@@ -165,14 +189,18 @@ describe('syswarden in a pid namespace of its own', () => {
     expect(own).toMatchObject({ vpid: p1Local, vtid: p1Local });
     // Forks too: every pid field of every event is a host pid whose innermost number is the v-one.
     for (const e of agent.events) {
-      if (e.kind === 'fork' && existsSync(`/proc/${e.childPid}`)) expect(nspid(e.childPid).at(-1)).toBe(e.childVpid);
+      const status = e.kind === 'fork' ? statusOf(e.childPid) : undefined;
+      if (status !== undefined) expect(nspidOf(status).at(-1)).toBe(e.childVpid);
     }
     const ctx = (await agent.ask<{ context: Context }>('context', { tid: s.pid })).context;
     expect(ctx).toMatchObject({ pid: s.pid, vpid: 1, exe: '/bin/sleep', args: ['/bin/sleep', '1003'], source: 'exec' });
     // Killed by the agent: a process of its namespace, named by its host pid.
     const killed = await agent.ask<{ ok: boolean; reason?: string }>('kill', { pid: own.pid, really: true });
     expect(killed).toMatchObject({ ok: true });
-    await waitFor(() => !existsSync(`/proc/${own.pid}`) || /State:\s*Z/.test(readFileSync(`/proc/${own.pid}/status`, 'utf8')), `process ${own.pid} killed`, 10_000);
+    await waitFor(() => {
+      const status = statusOf(own.pid);
+      return status === undefined || /State:\s*Z/.test(status);
+    }, `process ${own.pid} killed`, 10_000);
   });
 
   it('names a process that predates the watch from /proc only through the kernel\'s translation: never the decoy with its number', async () => {
