@@ -15,26 +15,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workloadPath } from '../../src/capture/addon.js';
 import type { ExecEvent, ProcEvent } from '../../src/capture/proc-event.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
-import { pidView, taskIdsOfLocalPid } from '../../src/process/pidns.js';
+import { pidView, readStatus, taskIdsOfLocalPid } from '../../src/process/pidns.js';
 import { projectRoot, waitFor } from '../capture/helpers.js';
 
-/** What `read` gets from a process's /proc entry, or `gone` once the process has gone (it may go between any two reads: ENOENT or ESRCH). */
-function unlessGone<T>(read: () => T, gone: T): T {
+/** The process's executable, or '' once it has gone (it may go between any two reads). */
+function exeOf(hostPid: number): string {
   try {
-    return read();
+    return readlinkSync(`/proc/${hostPid}/exe`);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ESRCH') return gone;
+    if (code === 'ENOENT' || code === 'ESRCH') return '';
     throw e;
   }
-}
-
-function statusOf(hostPid: number): string | undefined {
-  return unlessGone<string | undefined>(() => readFileSync(`/proc/${hostPid}/status`, 'utf8'), undefined);
-}
-
-function exeOf(hostPid: number): string {
-  return unlessGone(() => readlinkSync(`/proc/${hostPid}/exe`), '');
 }
 
 function nspidOf(status: string): number[] {
@@ -44,7 +36,7 @@ function nspidOf(status: string): number[] {
 
 /** The pids of a host pid through the namespaces, host first (NSpid of the host's /proc); none once it has gone. */
 function nspid(hostPid: number): number[] {
-  const status = statusOf(hostPid);
+  const status = readStatus(hostPid);
   return status === undefined ? [] : nspidOf(status);
 }
 
@@ -189,7 +181,7 @@ describe('syswarden in a pid namespace of its own', () => {
     expect(own).toMatchObject({ vpid: p1Local, vtid: p1Local });
     // Forks too: every pid field of every event is a host pid whose innermost number is the v-one.
     for (const e of agent.events) {
-      const status = e.kind === 'fork' ? statusOf(e.childPid) : undefined;
+      const status = e.kind === 'fork' ? readStatus(e.childPid) : undefined;
       if (status !== undefined) expect(nspidOf(status).at(-1)).toBe(e.childVpid);
     }
     const ctx = (await agent.ask<{ context: Context }>('context', { tid: s.pid })).context;
@@ -198,7 +190,7 @@ describe('syswarden in a pid namespace of its own', () => {
     const killed = await agent.ask<{ ok: boolean; reason?: string }>('kill', { pid: own.pid, really: true });
     expect(killed).toMatchObject({ ok: true });
     await waitFor(() => {
-      const status = statusOf(own.pid);
+      const status = readStatus(own.pid);
       return status === undefined || /State:\s*Z/.test(status);
     }, `process ${own.pid} killed`, 10_000);
   });
