@@ -278,7 +278,8 @@ function exeOf(pid: number): string | undefined {
   return pidView().readProc(pid, readExe);
 }
 
-function readExe(pid: number): string | undefined {
+/** The executable of process `pid` as syswarden's /proc shows it, or undefined once it has gone (or cannot be read). */
+export function readExe(pid: number): string | undefined {
   if (!(pid > 0)) return undefined;
   try {
     return readlinkSync(`/proc/${pid}/exe`);

@@ -40,15 +40,10 @@ export function makeFilter(name: FilterName, table?: ThreatTable): SyscallFilter
   return { name, drop, dropped };
 }
 
-/** The stream without the dropped calls; the input itself when nothing is dropped. */
-export function applyFilter(calls: Uint16Array, filter: SyscallFilter): Uint16Array {
-  return filterStream(calls, filter).calls;
-}
-
 /**
- * applyFilter() for a stream with a time per call: the calls kept and, when
- * `times` is given, the times of exactly those calls. The inputs themselves
- * when nothing is dropped.
+ * The stream without the dropped calls and, when `times` (one per call) is
+ * given, the times of exactly the calls kept. The inputs themselves when
+ * nothing is dropped.
  */
 export function filterStream(calls: Uint16Array, filter: SyscallFilter, times?: Float64Array): { calls: Uint16Array; times?: Float64Array } {
   if (filter.dropped === 0) return times ? { calls, times } : { calls };

@@ -16,18 +16,8 @@ import { workloadPath } from '../../src/capture/addon.js';
 import type { ExecEvent, ProcEvent } from '../../src/capture/proc-event.js';
 import { createScratchCgroup, type ScratchCgroup } from '../../src/capture/scratch-cgroup.js';
 import { pidView, readStatus, taskIdsOfLocalPid } from '../../src/process/pidns.js';
+import { readExe } from '../../src/process/table.js';
 import { projectRoot, waitFor } from '../capture/helpers.js';
-
-/** The process's executable, or '' once it has gone (it may go between any two reads). */
-function exeOf(hostPid: number): string {
-  try {
-    return readlinkSync(`/proc/${hostPid}/exe`);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ESRCH') return '';
-    throw e;
-  }
-}
 
 function nspidOf(status: string): number[] {
   const line = /^NSpid:\s*(.*)$/m.exec(status)?.[1] ?? '';
@@ -126,7 +116,7 @@ beforeAll(async () => {
   // In the agent's namespace, with the watched host pid's number, in the watched cgroup.
   decoyLocal = (await agent.ask<{ local: number }>('decoy', { pid: w, args: ['/usr/bin/tail', '-f', '/dev/null'] })).local;
   p0Local = (await agent.ask<{ local: number }>('start', { args: ['/bin/sleep', '1002'] })).local;
-  await waitFor(() => readFileSync(join(cg.dir, 'cgroup.procs'), 'utf8').split('\n').some((p) => p && nspid(Number(p)).at(-1) === p0Local && /sleep$/.test(exeOf(Number(p)))), 'the agent\'s first process in the cgroup', 10_000);
+  await waitFor(() => readFileSync(join(cg.dir, 'cgroup.procs'), 'utf8').split('\n').some((p) => p && nspid(Number(p)).at(-1) === p0Local && /sleep$/.test(readExe(Number(p)) ?? '')), 'the agent\'s first process in the cgroup', 10_000);
   p0Host = Number(readFileSync(join(cg.dir, 'cgroup.procs'), 'utf8').split('\n').find((p) => p && nspid(Number(p)).at(-1) === p0Local && nspid(Number(p)).length === 2));
   view = await agent.ask('open');
 }, 60_000);
