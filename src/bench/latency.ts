@@ -6,17 +6,33 @@ import { AGENT_WORKER_NICE, Pipeline } from '../pipeline/pipeline.js';
 import { SyswardenError } from '../errors.js';
 import { runProcess } from './measure.js';
 
-/** Train the model (default detector) the benchmarks score with: the getppid loop and the syscall mix, learnt live. */
+/**
+ * Train the model (default detector) the benchmarks score with: the getppid
+ * loop and the syscall mix, learnt live. The two run in turn for the whole
+ * of the learning time, not a fixed number of rounds, so that every stretch
+ * held out for calibration holds both whatever the machine's load: with four
+ * rounds in a fixed 2.5 s, a loaded machine ran only the first ones inside
+ * the learning time, the one stretch that held the mix was scored by fold
+ * models that had never seen it, and the threshold extrapolated from that
+ * spread lay above any score a window can reach (the model was refused).
+ */
 export async function trainBenchModel(path: string): Promise<void> {
   const cg = createScratchCgroup(`sw-bench-train-${process.pid}`);
   try {
     const collector = await Collector.open({ targets: [cg.spec], consumerNice: AGENT_CONSUMER_NICE });
     try {
-      const learning = trainLive({ collector, durationMs: 2500, window: 6, model: path });
-      for (let i = 0; i < 4; i++) {
+      let learnt = false;
+      const learning = trainLive({ collector, durationMs: BENCH_TRAIN_MS, window: 6, model: path });
+      // Handled here too, so a refusal is not an unhandled rejection while a round still runs; awaited below.
+      learning.then(
+        () => (learnt = true),
+        () => (learnt = true),
+      );
+      // Bounded by the learning time (each round is a bounded program), and at least one round.
+      do {
         await run(cg, ['getppid', '20000', '2']);
         await run(cg, ['mix', '2000']);
-      }
+      } while (!learnt);
       await learning;
     } finally {
       await collector.close();
@@ -25,6 +41,9 @@ export async function trainBenchModel(path: string): Promise<void> {
     await cg.remove();
   }
 }
+
+/** How long trainBenchModel learns: four held-out stretches of a second. */
+export const BENCH_TRAIN_MS = 4000;
 
 async function run(cg: ScratchCgroup, args: string[]): Promise<string> {
   const r = await runProcess(workloadPath(), ['--cgroup', cg.dir, ...args]);

@@ -110,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
   const tmp = mkdtempSync(join(tmpdir(), 'sw-bench-'));
   try {
     const model = join(tmp, 'bench.model');
-    progress('training the STIDE model the pipeline configurations score with');
+    progress('training the model the pipeline configurations score with');
     await trainBenchModel(model);
     const machine = machineInfo();
     console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`);
