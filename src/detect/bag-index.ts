@@ -47,8 +47,11 @@ export class BagIndex {
   capped = 0;
   /** Normal bags compared with a query, over all searches. */
   compared = 0;
+  /** Scratch of one search, per pair of the query: its key, its key's slot (-1: no normal bag holds it); by rarity, the pair and how many bags hold it. */
   private readonly keys: Float64Array;
+  private readonly slot: Int32Array;
   private readonly order: Int32Array;
+  private readonly rarity: Int32Array;
 
   constructor(
     private readonly bags: Uint16Array,
@@ -58,8 +61,10 @@ export class BagIndex {
     if (w > MAX_COPIES) throw new RangeError(`bag index: windows of ${w} calls exceed ${MAX_COPIES}`);
     const n = bags.length / w;
     const counts: number[] = [];
+    const keys = new Float64Array(w);
     for (let b = 0; b < n; b++) {
-      forEachPair(bags, b * w, w, (key) => {
+      pairKeys(bags, b * w, w, keys);
+      for (const key of keys) {
         let k = this.keyOf.get(key);
         if (k === undefined) {
           k = counts.length;
@@ -67,7 +72,7 @@ export class BagIndex {
           counts.push(0);
         }
         counts[k]!++;
-      });
+      }
     }
     const limit = Math.max(256, n >> 4);
     this.freq = Int32Array.from(counts);
@@ -80,33 +85,41 @@ export class BagIndex {
     this.list = new Int32Array(total);
     const fill = new Int32Array(counts.length);
     for (let b = 0; b < n; b++) {
-      forEachPair(bags, b * w, w, (key) => {
+      pairKeys(bags, b * w, w, keys);
+      for (const key of keys) {
         const k = this.keyOf.get(key)!;
         if (this.start[k]! >= 0) this.list[this.start[k]! + fill[k]!++] = b;
-      });
+      }
     }
     this.stamp = new Int32Array(n);
     this.keys = new Float64Array(w);
+    this.slot = new Int32Array(w);
     this.order = new Int32Array(w);
+    this.rarity = new Int32Array(w);
   }
 
-  /** Calls of `bag` (sorted, w long) that the nearest normal bag lacks: 0..w. */
+  /** Calls of `bag` (sorted, w long, not itself a normal bag) that the nearest normal bag lacks: 1..w. */
   nearestMissing(bag: Uint16Array): number {
     const w = this.w;
     this.searches++;
-    // The query's pairs, rarest first (a pair no normal bag holds sorts first and costs nothing).
-    let p = 0;
-    forEachPair(bag, 0, w, (key) => {
-      this.keys[p] = key;
-      this.order[p] = p;
-      p++;
-    });
-    const freqOf = (i: number): number => {
-      const k = this.keyOf.get(this.keys[i]!);
-      return k === undefined ? 0 : this.freq[k]!;
-    };
-    const f = Array.from(this.order, (i) => freqOf(i));
-    const byRarity = Array.from(this.order).sort((a, b) => f[a]! - f[b]! || a - b);
+    // The query's pairs, rarest first (a pair no normal bag holds sorts first
+    // and costs nothing); ties keep the bag's order. An insertion sort in
+    // place: w is small, and a search runs once per unseen bag.
+    const { slot, rarity, order, keys } = this;
+    pairKeys(bag, 0, w, keys);
+    for (let i = 0; i < w; i++) {
+      const k = this.keyOf.get(keys[i]!);
+      slot[i] = k ?? -1;
+      const f = k === undefined ? 0 : this.freq[k]!;
+      let j = i;
+      while (j > 0 && rarity[j - 1]! > f) {
+        rarity[j] = rarity[j - 1]!;
+        order[j] = order[j - 1]!;
+        j--;
+      }
+      rarity[j] = f;
+      order[j] = i;
+    }
     if (++this.query === 0x7fffffff) {
       this.stamp.fill(0);
       this.query = 1;
@@ -115,8 +128,8 @@ export class BagIndex {
     let best = w;
     let left = this.budget;
     for (let m = 0; m < w; m++) {
-      const k = this.keyOf.get(this.keys[byRarity[m]!]!);
-      if (k !== undefined) {
+      const k = slot[order[m]!]!;
+      if (k >= 0) {
         const s = this.start[k]!;
         if (s < 0) {
           this.scans++;
@@ -136,7 +149,10 @@ export class BagIndex {
           }
           this.compared++;
           const missing = missingFrom(bag, this.bags, b * w, w);
-          if (missing < best) best = missing;
+          if (missing < best) {
+            best = missing;
+            if (best === 1) return 1; // the least an unseen bag can miss: nothing nearer to find
+          }
         }
       }
       // Every normal bag missing at most m calls has now been seen.
@@ -146,13 +162,13 @@ export class BagIndex {
   }
 }
 
-/** Calls each pair key (call * 64 + its copy number) of the sorted bag at `off`. */
-function forEachPair(bags: Uint16Array, off: number, w: number, fn: (key: number) => void): void {
+/** Writes the pair keys (call * 64 + its copy number) of the sorted bag at `off` into `keys`. */
+function pairKeys(bags: Uint16Array, off: number, w: number, keys: Float64Array): void {
   let copy = 0;
   for (let i = 0; i < w; i++) {
     const v = bags[off + i]!;
     copy = i > 0 && bags[off + i - 1] === v ? copy + 1 : 0;
-    fn(v * MAX_COPIES + copy);
+    keys[i] = v * MAX_COPIES + copy;
   }
 }
 

@@ -27,15 +27,16 @@ export const DEFAULT_HYBRID_PARTS = 'ngram+bosc';
  * Search work per window (workPerWindow) above which a part is left out of
  * the model, measured on held-out normal streams in fit(). bosc's
  * nearest-bag search runs once per distinct unseen bag. Measured (normal bags
- * compared per held-out window): ISCC 0.02 at window 3 to 17-27 at window 15
- * (up to 78 over a fold's first windows, before its cache fills), the
- * scenario dataset at most 0.5 up to window 6 and 85 at window 15 (postgres); the
- * benchmark's busy container (most requests near-unique) 19 at window 3, 430
- * at window 7 and 2 400 at window 15, where bosc scored some 10^3 windows/s
+ * compared per held-out window, `bench/one-class.mjs` data): ISCC 0.17 at
+ * window 7 and 10 at window 15; the scenario dataset at most 0.15 up to
+ * window 7 and 79 at window 15 (postgres); the benchmark's busy container
+ * (most requests near-unique) 0.9 at window 3, 250 at window 7 and 1 700 at
+ * window 15, where bosc, kept, scored new windows at 5*10^4/s (window 7)
  * and a live container makes 10^5-10^6 calls/s. There the data keeps making
  * new bags, so bosc's novelty is weak evidence as well as costly: the other
  * parts score alone, and the model says so (summary()). The limit sits
- * between the two, with a margin of two or more on either side.
+ * between the two: 2.5 times the most real data needed, 1.25 times under
+ * the busy container's least.
  */
 export const WORK_LIMIT = 200;
 /** Held-out windows scored between two looks at a part's search work; the first look comes after WORK_FIRST_LOOK windows (the first windows of a fold are all cache misses). */

@@ -87,4 +87,15 @@ describe('bag index', () => {
     expect(queries.map((q) => roomy.nearestMissing(q))).toEqual(want);
     expect(roomy.capped).toBe(0);
   });
+
+  it('stops at the first normal bag one call away (no unseen bag can be nearer): one comparison, not a walk of the next list', () => {
+    // The query [1 2 3] is unseen. Its rarest pair (1) is held by [1 2 4] alone, one call away;
+    // pair 3 by [3 5 6]; pair 2 by 200 more bags. Proving "nearest" needs nothing past the first hit.
+    const bags = [[1, 2, 4], [3, 5, 6], ...Array.from({ length: 200 }, (_, i) => [2, 10 + i, 400 + i])];
+    const index = new BagIndex(Uint16Array.from(bags.flat()), 3);
+    expect(index.nearestMissing(Uint16Array.of(1, 2, 3))).toBe(1);
+    expect(index.compared).toBe(1);
+    // Two calls away from everything: both rare lists and then pair 2's are walked, and 2 is exact.
+    expect(index.nearestMissing(Uint16Array.of(2, 7, 8))).toBe(2);
+  });
 });
