@@ -78,27 +78,48 @@ export class Ngram implements Detector {
     this.vocabulary = 0;
   }
 
-  private count(store: SequenceStore, counts: GrowableInt32, data: Uint16Array, off: number, by: number): void {
+  /** Adds `by` to the count of the sequence at `data[off ..)`; returns its id. */
+  private count(store: SequenceStore, counts: GrowableInt32, data: Uint16Array, off: number, by: number): number {
     const id = store.add(data, off);
     if (id === counts.length) counts.push(0);
-    counts.view()[id]! += by;
+    counts.add(id, by);
+    return id;
   }
 
   private learn(set: WindowSet): void {
     const { size, data } = set;
     const k = this.order;
+    // The context and n-gram id of each transition of the last window, at its place.
+    const ctxIds = new Int32Array(size);
+    const gramIds = new Int32Array(size);
     for (let i = 0; i < set.count; i++) {
       const off = i * size;
-      for (let t = 0; t < size; t++) {
+      // A window slid one call on from the last one (the usual case) holds
+      // the last one's transitions but its first, one place earlier, and one
+      // new: only that one is looked up, the others' ids are moved along. Ids
+      // and counts come out as if every transition were looked up.
+      const slid = size - k > 1 && slidOn(data, i, size);
+      for (let t = slid ? size - 1 : 0; t < size; t++) {
         const c = data[off + t]!;
         if (this.seen[c] === 0) {
           this.seen[c] = 1;
           this.vocabulary++;
         }
       }
+      if (slid) {
+        for (let t = k; t < size - 1; t++) {
+          ctxIds[t] = ctxIds[t + 1]!;
+          gramIds[t] = gramIds[t + 1]!;
+          this.contextCounts.add(ctxIds[t]!, 1);
+          this.gramCounts.add(gramIds[t]!, 1);
+        }
+        ctxIds[size - 1] = this.count(this.contexts, this.contextCounts, data, off + size - 1 - k, 1);
+        gramIds[size - 1] = this.count(this.grams, this.gramCounts, data, off + size - 1 - k, 1);
+        continue;
+      }
       for (let t = k; t < size; t++) {
-        this.count(this.contexts, this.contextCounts, data, off + t - k, 1);
-        this.count(this.grams, this.gramCounts, data, off + t - k, 1);
+        ctxIds[t] = this.count(this.contexts, this.contextCounts, data, off + t - k, 1);
+        gramIds[t] = this.count(this.grams, this.gramCounts, data, off + t - k, 1);
       }
     }
   }
@@ -137,9 +158,7 @@ export class Ngram implements Detector {
     };
     for (let i = 0; i < windows.count; i++) {
       const off = i * size;
-      let slid = i > 0 && transitions > 1;
-      for (let j = 0; slid && j < size - 1; j++) slid = data[off + j] === data[off - size + 1 + j];
-      if (slid) {
+      if (transitions > 1 && slidOn(data, i, size)) {
         // A loop, not copyWithin: a builtin call costs more than a few moves.
         for (let t = k; t < size - 1; t++) nll[t] = nll[t + 1]!;
         nll[size - 1] = transition(off, size - 1);
@@ -254,3 +273,11 @@ export const factory: DetectorFactory<NgramOptions> = {
   restore: (state) => Ngram.restore(state),
   merge: (detectors) => Ngram.merge(detectors),
 };
+
+/** Whether window `i` of `data` (windows of `size`, row-major) is window i - 1 moved on by one call. */
+function slidOn(data: Uint16Array, i: number, size: number): boolean {
+  if (i === 0) return false;
+  const off = i * size;
+  for (let j = 0; j < size - 1; j++) if (data[off + j] !== data[off - size + 1 + j]) return false;
+  return true;
+}

@@ -11,6 +11,8 @@ export interface Growable<A extends Typed> {
   /** Makes room for `total` elements; returns the backing array (valid until the next grow). */
   reserve(total: number): A;
   append(values: A): void;
+  /** Adds `by` to the element at `index` (< length), without making a view. */
+  add(index: number, by: number): void;
   /** A view of the filled part; shares memory until the next grow. */
   view(): A;
   /** An exact-size copy, detached from this buffer. */
@@ -52,6 +54,10 @@ function growable<A extends Typed>(make: (length: number) => A): new (initialCap
     append(values: A): void {
       this.reserve(this.length + values.length).set(values, this.length);
       this.length += values.length;
+    }
+
+    add(index: number, by: number): void {
+      this.buf[index] = this.buf[index]! + by;
     }
 
     view(): A {

@@ -42,3 +42,53 @@ describe('ngram scoring', () => {
     }
   }
 });
+
+/**
+ * The counts the plain way: every transition of every window looked up by
+ * its calls, ids in order of first sight. Learning reuses a slid window's
+ * transitions too; the model must be the same to the last id and count.
+ */
+function countedPlainly(windows: { count: number; size: number; data: Uint16Array }, k: number): { rows: number[]; counts: number[] }[] {
+  const tables = [k, k + 1].map(() => ({ ids: new Map<string, number>(), rows: [] as number[], counts: [] as number[] }));
+  for (let i = 0; i < windows.count; i++) {
+    const w = windows.data.subarray(i * windows.size, (i + 1) * windows.size);
+    for (let t = k; t < windows.size; t++) {
+      [w.subarray(t - k, t), w.subarray(t - k, t + 1)].forEach((seq, which) => {
+        const table = tables[which]!;
+        const key = seq.join(',');
+        let id = table.ids.get(key);
+        if (id === undefined) {
+          id = table.ids.size;
+          table.ids.set(key, id);
+          table.rows.push(...seq);
+          table.counts.push(0);
+        }
+        table.counts[id]!++;
+      });
+    }
+  }
+  return tables.map(({ rows, counts }) => ({ rows, counts }));
+}
+
+describe('ngram learning', () => {
+  for (const size of [3, 4, 7, 15]) {
+    it(`window ${size}: the model learnt from slid windows is the one every transition looked up gives (ids, counts, calls)`, () => {
+      // Two threads: most windows slid from the last, one that is not (the second thread's first).
+      const set = windowStreams([{ calls: stream(4, 2000) }, { calls: stream(5, 700) }], size);
+      const d = new Ngram();
+      d.fit(set);
+      const state = d.state();
+      const [contexts, grams] = countedPlainly(set, state.order);
+      expect([...state.contexts]).toEqual(contexts!.rows);
+      expect([...state.contextCounts]).toEqual(contexts!.counts);
+      expect([...state.grams]).toEqual(grams!.rows);
+      expect([...state.gramCounts]).toEqual(grams!.counts);
+      // Learnt in any other order, each n-gram has the same count.
+      const shuffled = new Ngram();
+      shuffled.fit(selectWindows(set, Array.from({ length: set.count }, (_, i) => (i * 7919) % set.count)));
+      const countOf = (s: typeof state): Map<string, number> =>
+        new Map(Array.from(s.gramCounts, (c, i) => [s.grams.subarray(i * (s.order + 1), (i + 1) * (s.order + 1)).join(','), c]));
+      expect(countOf(shuffled.state())).toEqual(countOf(state));
+    });
+  }
+});
