@@ -141,10 +141,17 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   const partIndex = new Map<number, number>(parts.map((p, i) => [p, i]));
   /** The window at which each part peaked (where its peak is above 0), for the held-out sample. */
   const peakAt = new Map<number, number>();
+  // Each window's fold, and each fold's size: one map lookup per window, not one per window and fold.
+  const foldOfWindow = new Int32Array(normal.count);
+  const foldSize = new Int32Array(folds);
+  for (let i = 0; i < normal.count; i++) foldSize[(foldOfWindow[i] = foldOf.get(partOf[i]!)!)]!++;
   for (let f = 0; f < folds; f++) {
-    const learnIdx: number[] = [];
-    const heldIdx: number[] = [];
-    for (let i = 0; i < normal.count; i++) (foldOf.get(partOf[i]!) === f ? heldIdx : learnIdx).push(i);
+    const learnIdx = new Int32Array(normal.count - foldSize[f]!);
+    const heldIdx = new Int32Array(foldSize[f]!);
+    for (let i = 0, l = 0, h = 0; i < normal.count; i++) {
+      if (foldOfWindow[i] === f) heldIdx[h++] = i;
+      else learnIdx[l++] = i;
+    }
     const foldModel = factory.create(foldOptions);
     const learn = selectWindows(normal, learnIdx);
     foldModel.fit(input.attack && foldModel.supervised ? concatWindows([learn, input.attack]) : learn);

@@ -6,9 +6,12 @@ import type { WindowSet } from '../window/window-set.js';
 export function windowsLabelled(set: WindowSet, label: 0 | 1): WindowSet {
   const labels = set.labels;
   if (!labels) return label === 0 ? set : selectWindows(set, []);
-  const idx: number[] = [];
-  for (let i = 0; i < set.count; i++) if (labels[i] === label) idx.push(i);
-  return idx.length === set.count ? set : selectWindows(set, idx);
+  let n = 0;
+  for (let i = 0; i < set.count; i++) if (labels[i] === label) n++;
+  if (n === set.count) return set;
+  const idx = new Int32Array(n);
+  for (let i = 0, k = 0; k < n; i++) if (labels[i] === label) idx[k++] = i;
+  return selectWindows(set, idx);
 }
 
 /** The windows a one-class method learns from: those labelled normal, or all when unlabelled. */

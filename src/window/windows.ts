@@ -42,10 +42,10 @@ export function windowStreams(streams: readonly StreamInput[], size: number): Wi
   streams.forEach((s, idx) => {
     const n = windowCount(s.calls.length, size);
     const calls = s.calls;
-    for (let i = 0; i < n; i++) {
-      // Rows overlap by size-1 calls; copying is what makes each row a contiguous, independent key.
-      data.set(calls.subarray(i, i + size), (w + i) * size);
-    }
+    // Rows overlap by size-1 calls; copying is what makes each row a
+    // contiguous, independent key. Copied call by call: a view per row
+    // would cost more than the row.
+    for (let i = 0, at = w * size; i < n; i++) for (let t = 0; t < size; t++) data[at++] = calls[i + t]!;
     source.fill(s.source ?? idx, w, w + n);
     if (labels) labels.fill(s.label!, w, w + n);
     w += n;
@@ -67,7 +67,7 @@ export function selectWindows(set: WindowSet, indices: ArrayLike<number>): Windo
   const labels = set.labels ? new Uint8Array(count) : undefined;
   for (let k = 0; k < count; k++) {
     const i = indices[k]!;
-    data.set(set.data.subarray(i * size, (i + 1) * size), k * size);
+    for (let t = 0, from = i * size, to = k * size; t < size; t++) data[to + t] = set.data[from + t]!;
     if (source) source[k] = set.source![i]!;
     if (labels) labels[k] = set.labels![i]!;
   }
