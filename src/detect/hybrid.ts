@@ -27,7 +27,7 @@ export const DEFAULT_HYBRID_PARTS = 'ngram+bosc';
  * Search work per window (workPerWindow) above which a part is left out of
  * the model, measured on held-out normal streams in fit(). bosc's
  * nearest-bag search runs once per distinct unseen bag. Measured (normal bags
- * compared per held-out window, `bench/one-class.mjs` data): ISCC 0.17 at
+ * compared per held-out window, fitting on all of a set's normal data): ISCC 0.17 at
  * window 7 and 10 at window 15; the scenario dataset at most 0.15 up to
  * window 7 and 79 at window 15 (postgres); the benchmark's busy container
  * (most requests near-unique) 0.9 at window 3, 250 at window 7 and 1 700 at
