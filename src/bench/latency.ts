@@ -43,7 +43,7 @@ export async function trainBenchModel(path: string): Promise<void> {
 }
 
 /** How long trainBenchModel learns: four held-out stretches of a second. */
-export const BENCH_TRAIN_MS = 4000;
+const BENCH_TRAIN_MS = 4000;
 
 async function run(cg: ScratchCgroup, args: string[]): Promise<string> {
   const r = await runProcess(workloadPath(), ['--cgroup', cg.dir, ...args]);

@@ -11,6 +11,15 @@ export function checkWindowSize(size: number): number {
   return size;
 }
 
+/**
+ * Copies `size` calls from `from[at..]` to `to[into..]`, call by call: a
+ * window is a few calls, and a typed-array view per row (subarray + set)
+ * costs more than the row.
+ */
+export function copyRow(from: Uint16Array, at: number, to: Uint16Array, into: number, size: number): void {
+  for (let t = 0; t < size; t++) to[into + t] = from[at + t]!;
+}
+
 /** Windows of one stream with stride 1: max(0, length - size + 1). */
 export function windowCount(length: number, size: number): number {
   return Math.max(0, length - size + 1);
@@ -42,10 +51,8 @@ export function windowStreams(streams: readonly StreamInput[], size: number): Wi
   streams.forEach((s, idx) => {
     const n = windowCount(s.calls.length, size);
     const calls = s.calls;
-    // Rows overlap by size-1 calls; copying is what makes each row a
-    // contiguous, independent key. Copied call by call: a view per row
-    // would cost more than the row.
-    for (let i = 0, at = w * size; i < n; i++) for (let t = 0; t < size; t++) data[at++] = calls[i + t]!;
+    // Rows overlap by size-1 calls; copying is what makes each row a contiguous, independent key.
+    for (let i = 0; i < n; i++) copyRow(calls, i, data, (w + i) * size, size);
     source.fill(s.source ?? idx, w, w + n);
     if (labels) labels.fill(s.label!, w, w + n);
     w += n;
@@ -67,7 +74,7 @@ export function selectWindows(set: WindowSet, indices: ArrayLike<number>): Windo
   const labels = set.labels ? new Uint8Array(count) : undefined;
   for (let k = 0; k < count; k++) {
     const i = indices[k]!;
-    for (let t = 0, from = i * size, to = k * size; t < size; t++) data[to + t] = set.data[from + t]!;
+    copyRow(set.data, i * size, data, k * size, size);
     if (source) source[k] = set.source![i]!;
     if (labels) labels[k] = set.labels![i]!;
   }

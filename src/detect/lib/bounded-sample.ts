@@ -1,5 +1,6 @@
 import { Prng } from './prng.js';
 import type { UniqueWindows } from './unique.js';
+import { copyRow } from '../../window/windows.js';
 
 /**
  * Most distinct windows of one class a model whose cost grows faster than
@@ -65,7 +66,7 @@ export function boundedDistinct(uniq: UniqueWindows, labels: Uint8Array | undefi
   for (let u = 0; u < uniq.count; u++) {
     const v = newIndex[u]!;
     if (v < 0) continue;
-    data.set(uniq.data.subarray(u * size, u * size + size), v * size);
+    copyRow(uniq.data, u * size, data, v * size, size);
     if (keep[0]![u]) normal[v] = uniq.normal[u]!;
     if (keep[1]![u]) attack[v] = uniq.attack[u]!;
   }
