@@ -125,7 +125,7 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
     );
   }
   // One part per fold up to 25 (leave-one-out: two similar parts never hide each other);
-  // supervised detectors cost a fit per fold and learn attacks in every fold anyway: 5.
+  // supervised detectors cost a fit per fold: 5.
   const supervised = factory.create(input.options).supervised;
   const folds = Math.min(parts.length, Math.max(2, Math.round(input.folds ?? (supervised ? 5 : 25))));
   const foldOf = dealFolds(parts, folds, input.seed ?? 1);
@@ -152,9 +152,11 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
       if (foldOfWindow[i] === f) heldIdx[h++] = i;
       else learnIdx[l++] = i;
     }
+    // A supervised fold model learns from as large a share of the attack windows as of the normal ones: a
+    // classifier's scores move with its classes' balance, and the fold models' must be on the final model's scale.
     const foldModel = factory.create(foldOptions);
     const learn = selectWindows(normal, learnIdx);
-    foldModel.fit(input.attack && foldModel.supervised ? concatWindows([learn, input.attack]) : learn);
+    foldModel.fit(input.attack && foldModel.supervised ? concatWindows([learn, attackOutside(input.attack, folds, f)]) : learn);
     const held = selectWindows(normal, heldIdx);
     const decided = decisionScores(held, foldModel.score(held), input.frame, trim);
     for (let k = 0; k < heldIdx.length; k++) {
@@ -173,6 +175,18 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   const calibration = calibrationFromPeaks(peaks, { ...input, trim, folds, streamPeaks, how: `${folds}-fold cross-validation, frame means` }, detector);
   // Sampled only when asked (train keeps it in the model; eval does not).
   return { detector, calibration, heldOut: () => sampleHeldOut(normal, partOf, peakAt) };
+}
+
+/**
+ * The attack windows a supervised fold model learns from: every `folds`-th
+ * window left out, from offset `f`, so that it has the final model's balance
+ * of classes and still every attack (a window's neighbours overlap it).
+ */
+function attackOutside(attack: WindowSet, folds: number, f: number): WindowSet {
+  if (attack.count < folds) return attack;
+  const idx = new Int32Array(attack.count - Math.ceil((attack.count - f) / folds));
+  for (let i = 0, k = 0; i < attack.count; i++) if (i % folds !== f) idx[k++] = i;
+  return selectWindows(attack, idx);
 }
 
 /** What a threshold is set for, beside the held-out peaks (see calibrationFromPeaks). */
