@@ -13,9 +13,9 @@ import { DETECTOR_NAMES, parseDetectorList } from '../detect/registry.js';
 import type { DetectorFactory } from '../detect/detector.js';
 import { progressReporter } from './progress.js';
 import { asUsage, parseCommandArgs, parseDecimal, parseInteger, type Parsed } from './args.js';
-import { splitTraces } from '../detect/split.js';
+import { sampleTraces, splitTraces } from '../detect/split.js';
 import type { ScenarioEvalRecord } from '../scenario/evaluate.js';
-import { SPLITS, emptySkips, loadTraces, runEvaluation, type EvalRecord, type Split } from '../detect/evaluation.js';
+import { SPLITS, emptySkips, loadTraces, runEvaluation, traceKind, type EvalRecord, type Split } from '../detect/evaluation.js';
 
 const HELP = `usage: syswarden eval [options]
 
@@ -48,6 +48,9 @@ Trains and tests detectors on labelled traces, the reference study's way.
                           every attack run tested; reports detection rate, false alarms per normal run,
                           first-alarm delay after the attack's start, and LID-DS's consecutive false alarms.
                           --normal, --attack, --split, --filter, --format, --lenient, --abi do not apply
+  --sample <n>            evaluate a seeded sample of at most n normal and n attack traces (the attack
+                          traces shared among their kinds), read before anything else: for a dataset too
+                          large to hold (eval keeps every window it tests in memory)
   --json <out>            also write the records as JSON lines, each as soon as it is done
   --force                 replace --json if it exists
   -h, --help              this text
@@ -141,6 +144,7 @@ export interface EvalArgs {
   json: string | undefined;
   force: boolean;
   dataset: string | undefined;
+  sample: number | undefined;
 }
 
 /** The checked options of `eval`; throws an ERR_USAGE SyswardenError. Touches nothing outside. */
@@ -165,6 +169,7 @@ export function parse(argv: string[]): Parsed<EvalArgs> {
       json: { type: 'string' },
       force: { type: 'boolean' },
       dataset: { type: 'string' },
+      sample: { type: 'string' },
     },
     HELP,
   );
@@ -183,7 +188,7 @@ export function parse(argv: string[]): Parsed<EvalArgs> {
   if (v.json === '') throw usageError('--json needs a file name.');
   if (v.dataset !== undefined) {
     if (v.dataset === '') throw usageError('--dataset needs a directory.');
-    const traceOnly = (['normal', 'attack', 'split', 'filter', 'threat-table', 'format', 'lenient', 'abi'] as const).filter((k) => v[k] !== undefined);
+    const traceOnly = (['normal', 'attack', 'split', 'filter', 'threat-table', 'format', 'lenient', 'abi', 'sample'] as const).filter((k) => v[k] !== undefined);
     if (traceOnly.length > 0) throw usageError(`--${traceOnly[0]} does not apply to --dataset (a scenario dataset carries its labels, runs and syscall numbering).`);
   }
   return {
@@ -204,6 +209,7 @@ export function parse(argv: string[]): Parsed<EvalArgs> {
     json: v.json,
     force: v.force === true,
     dataset: v.dataset,
+    sample: parseInteger('sample', v.sample, { min: 2, max: 1_000_000_000 }),
   };
 }
 
@@ -230,8 +236,21 @@ export async function run(argv: string[]): Promise<number> {
   }
   const readOpts = { lenient: args.lenient, format: args.format, abi: args.abi };
   const skips = emptySkips();
-  const normal = await loadTraces(expandPaths(normalSpecs, '--normal'), 0, readOpts, skips);
-  const attack = await loadTraces(expandPaths(attackSpecs, '--attack'), 1, readOpts, skips);
+  let normalPaths = expandPaths(normalSpecs, '--normal');
+  let attackPaths = expandPaths(attackSpecs, '--attack');
+  let sampleLine: string | undefined;
+  if (args.sample !== undefined) {
+    // Drawn from the file names, before any is read: what is left out costs nothing.
+    const tags = [...normalPaths.map((p) => ({ label: 0 as const, kind: traceKind(p, 0) })), ...attackPaths.map((p) => ({ label: 1 as const, kind: traceKind(p, 1) }))];
+    const sample = sampleTraces(tags, args.sample, seed);
+    const kept = new Set(sample.keep);
+    const n = normalPaths.length;
+    normalPaths = normalPaths.filter((_, i) => kept.has(i));
+    attackPaths = attackPaths.filter((_, i) => kept.has(n + i));
+    sampleLine = sample.description;
+  }
+  const normal = await loadTraces(normalPaths, 0, readOpts, skips);
+  const attack = await loadTraces(attackPaths, 1, readOpts, skips);
   if (skips.files > 0) {
     console.error(`syswarden: --lenient skipped ${skips.malformed} malformed and ${skips.unknownSyscall} unknown-syscall lines in ${skips.files} files (first: ${skips.example}).`);
   }
@@ -241,6 +260,7 @@ export async function run(argv: string[]): Promise<number> {
   // A split that cannot be made is refused before anything is printed.
   const splitLine = split === 'trace' ? `${asUsage(() => splitTraces([...normal, ...attack], seed)).description} One-class detectors are tested on every attack trace.` : undefined;
   console.log(formatHeader({ normal: normal.length, attack: attack.length, split, seed, budget, frame }));
+  if (sampleLine) console.log(sampleLine);
   if (splitLine) console.log(splitLine);
   if (threatTable) console.log(`threat table: ${threatTable.source}`);
   if (normalSpecs.some((s) => s.startsWith(datasetPath()))) console.log(`dataset: ${datasetPath()}`);

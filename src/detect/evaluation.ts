@@ -115,6 +115,11 @@ export function emptySkips(): SkipSummary {
   return { files: 0, malformed: 0, unknownSyscall: 0, example: undefined, warned: 0, warning: undefined };
 }
 
+/** A trace's kind: 'normal', or an attack trace's directory name (its attack kind). */
+export function traceKind(path: string, label: 0 | 1): string {
+  return label === 0 ? 'normal' : basename(dirname(path)) || 'attack';
+}
+
 export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: ReadTraceOptions = {}, skips: SkipSummary = emptySkips()): Promise<LoadedTrace[]> {
   const out: LoadedTrace[] = [];
   for (const path of paths) {
@@ -139,7 +144,7 @@ export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: R
         `${path} holds no syscalls${skipped > 0 ? ` (all ${skipped} of its lines were skipped)` : ''}, so it gives nothing to ${label === 0 ? 'learn or test' : 'detect'}. Fix: give traces that hold syscalls, or leave this one out.`,
       );
     }
-    const kind = label === 0 ? 'normal' : basename(dirname(path)) || 'attack';
+    const kind = traceKind(path, label);
     if (start === undefined) {
       out.push({ path, label, kind, threads: t.threads.map((th) => th.calls) });
       continue;

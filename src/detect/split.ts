@@ -68,17 +68,8 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/**
- * Split traces for training and testing, deterministically for `seed`.
- * Refuses fewer than 2 normal traces (one to train on, one to test).
- */
-export function splitTraces(traces: readonly TraceTag[], seed: number, fractions: SplitFractions = {}): TraceSplit {
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-    throw new SyswardenError('ERR_INVALID_INPUT', `splitTraces: seed must be an integer in [0, 4294967295], got ${seed}. Fix: pass --seed with a whole number.`);
-  }
-  const normalFraction = checkFraction('normalTrain', fractions.normalTrain);
-  const attackFraction = checkFraction('attackTrain', fractions.attackTrain);
-
+/** The normal traces' indices, and the attack traces' by kind (each in input order); refuses a bad label or a kindless attack. */
+function byClass(traces: readonly TraceTag[]): { normals: number[]; byKind: Map<string, number[]> } {
   const normals: number[] = [];
   const byKind = new Map<string, number[]>();
   for (let i = 0; i < traces.length; i++) {
@@ -96,6 +87,21 @@ export function splitTraces(traces: readonly TraceTag[], seed: number, fractions
       throw new SyswardenError('ERR_INVALID_INPUT', `splitTraces: trace ${i} has label ${String(t.label)}. Fix: use 0 for normal and 1 for attack.`);
     }
   }
+  return { normals, byKind };
+}
+
+/**
+ * Split traces for training and testing, deterministically for `seed`.
+ * Refuses fewer than 2 normal traces (one to train on, one to test).
+ */
+export function splitTraces(traces: readonly TraceTag[], seed: number, fractions: SplitFractions = {}): TraceSplit {
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new SyswardenError('ERR_INVALID_INPUT', `splitTraces: seed must be an integer in [0, 4294967295], got ${seed}. Fix: pass --seed with a whole number.`);
+  }
+  const normalFraction = checkFraction('normalTrain', fractions.normalTrain);
+  const attackFraction = checkFraction('attackTrain', fractions.attackTrain);
+
+  const { normals, byKind } = byClass(traces);
   if (normals.length < 2) {
     throw new SyswardenError('ERR_INVALID_INPUT', `the trace split needs at least 2 normal traces (1 to train on, 1 to test), got ${normals.length}. Fix: give ${2 - normals.length} more normal trace${normals.length === 1 ? '' : 's'}.`);
   }
@@ -146,4 +152,71 @@ export function splitTraces(traces: readonly TraceTag[], seed: number, fractions
       : '.';
   }
   return { train, test, attackTrain, kinds, unseenKinds, description };
+}
+
+export interface TraceSample {
+  /** Indices of the traces kept (ascending). */
+  keep: number[];
+  /** One short sentence for the report. */
+  description: string;
+}
+
+/**
+ * A seeded sample of at most `limit` normal and `limit` attack traces, for a
+ * dataset too large to evaluate whole (eval holds every window it tests).
+ * The attack sample is shared among the kinds in proportion to their traces
+ * (largest remainders, kinds in name order), every kind keeping at least one
+ * while there are no more kinds than `limit`: a kind is never lost to chance.
+ */
+export function sampleTraces(traces: readonly TraceTag[], limit: number, seed: number): TraceSample {
+  if (!Number.isInteger(limit) || limit < 2) {
+    throw new SyswardenError('ERR_INVALID_INPUT', `sampleTraces: the sample must be a whole number of traces, at least 2, got ${limit}. Fix: pass --sample with e.g. 200.`);
+  }
+  // A stream of its own: the split that follows draws from Prng(seed) on the sampled traces.
+  const prng = new Prng((seed ^ 0x9e3779b9) >>> 0);
+  const { normals, byKind } = byClass(traces);
+  const keep = prng.shuffle(normals).slice(0, limit);
+  const kinds = [...byKind.keys()].sort(byCodeUnit);
+  const attacks = kinds.reduce((n, k) => n + byKind.get(k)!.length, 0);
+  const share = new Map<string, number>();
+  if (attacks <= limit) {
+    for (const k of kinds) share.set(k, byKind.get(k)!.length);
+  } else {
+    // Every kind its floor share, at least one while there is room; the rest to the largest remainders.
+    const floor = kinds.length <= limit ? 1 : 0;
+    let left = limit;
+    const exact = kinds.map((k) => (byKind.get(k)!.length * limit) / attacks);
+    kinds.forEach((k, i) => {
+      const n = Math.max(floor, Math.floor(exact[i]!));
+      share.set(k, n);
+      left -= n;
+    });
+    const byRemainder = kinds.map((k, i) => ({ k, r: exact[i]! - Math.floor(exact[i]!) })).sort((a, b) => b.r - a.r || byCodeUnit(a.k, b.k));
+    for (let j = 0; left > 0 && j < byRemainder.length; j++) {
+      const { k } = byRemainder[j]!;
+      if (share.get(k)! < byKind.get(k)!.length) {
+        share.set(k, share.get(k)! + 1);
+        left--;
+      }
+    }
+    // Kinds that kept one each may overshoot a small limit: take back from the largest shares.
+    while (left < 0) {
+      const largest = kinds.reduce((a, b) => (share.get(b)! > share.get(a)! ? b : a));
+      share.set(largest, share.get(largest)! - 1);
+      left++;
+    }
+  }
+  let kept = 0;
+  for (const k of kinds) {
+    const take = share.get(k)!;
+    keep.push(...prng.shuffle(byKind.get(k)!).slice(0, take));
+    kept += take;
+  }
+  keep.sort((a, b) => a - b);
+  const lost = kinds.filter((k) => share.get(k) === 0);
+  const description =
+    `Sample (seed ${seed}): ${Math.min(limit, normals.length)} of ${plural(normals.length, 'normal trace')} and ${kept} of ${plural(attacks, 'attack trace')}` +
+    (lost.length ? `; ${lost.length === 1 ? 'kind' : 'kinds'} ${lost.join(', ')} left out (more kinds than --sample)` : '') +
+    '.';
+  return { keep, description };
 }

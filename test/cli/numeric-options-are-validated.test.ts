@@ -69,6 +69,9 @@ describe('numeric options are decimal, in a named range, and say so when they ar
     expect(usage(() => parseSoak(['--minutes', '-2']))).toMatch(/--minutes must be a number of minutes from 0\.1 to 527040 \(366 days\), got '-2'/);
     expect(usage(() => parseDemo(['--learn', '0x14']))).toMatch(/--learn must be a positive number of seconds from 0\.001 to 86400 \(1 day\), got '0x14'/);
     expect(parseEval(['--seed', '42', '--window', '5,3'])).toMatchObject({ seed: 42, windows: [3, 5] });
+    expect(usage(() => parseEval(['--sample', '1']))).toBe("--sample must be a whole number from 2 to 1000000000, got '1'.");
+    expect(usage(() => parseEval(['--dataset', 'd', '--sample', '10']))).toMatch(/--sample does not apply to --dataset/);
+    expect(parseEval(['--sample', '200'])).toMatchObject({ sample: 200 });
     expect(parseSoak(['--minutes', '0.5'])).toMatchObject({ minutes: 0.5 });
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isSyswardenError } from '../../src/errors.js';
-import { splitTraces, type TraceTag } from '../../src/detect/split.js';
+import { sampleTraces, splitTraces, type TraceTag } from '../../src/detect/split.js';
 
 const SEEDS = Array.from({ length: 200 }, (_, i) => i * 7919 + 1);
 
@@ -141,5 +141,41 @@ describe('splitTraces', () => {
     const r = splitTraces(listing(3, {}), 1);
     expect(r.attackTrain).toEqual([]);
     expect(r.description).toContain('no attack traces');
+  });
+});
+
+describe('sampleTraces', () => {
+  const kindsOf = (traces: readonly TraceTag[], keep: readonly number[]) => {
+    const n = new Map<string, number>();
+    for (const i of keep) n.set(traces[i]!.kind, (n.get(traces[i]!.kind) ?? 0) + 1);
+    return Object.fromEntries(n);
+  };
+
+  it('keeps at most n of each class, shares the attack sample among kinds in proportion, and loses no kind', () => {
+    const traces = listing(500, { adduser: 300, hydra: 90, meterpreter: 9, webshell: 1 });
+    const { keep, description } = sampleTraces(traces, 40, 3);
+    expect(kindsOf(traces, keep)).toEqual({ normal: 40, adduser: 29, hydra: 9, meterpreter: 1, webshell: 1 });
+    expect(new Set(keep).size).toBe(keep.length);
+    expect(keep).toEqual([...keep].sort((a, b) => a - b));
+    expect(description).toBe('Sample (seed 3): 40 of 500 normal traces and 40 of 400 attack traces.');
+  });
+
+  it('keeps everything there is when a class is smaller than n, and is the same for the same seed only', () => {
+    const traces = listing(50, { a: 5, b: 3 });
+    const one = sampleTraces(traces, 20, 1);
+    expect(kindsOf(traces, one.keep)).toEqual({ normal: 20, a: 5, b: 3 });
+    expect(sampleTraces(traces, 20, 1).keep).toEqual(one.keep);
+    expect(sampleTraces(traces, 20, 2).keep).not.toEqual(one.keep);
+  });
+
+  it('says which kinds it left out when there are more kinds than n', () => {
+    const traces = listing(10, { a: 10, b: 5, c: 1 });
+    const { keep, description } = sampleTraces(traces, 2, 1);
+    expect(kindsOf(traces, keep)).toEqual({ normal: 2, a: 1, b: 1 });
+    expect(description).toMatch(/2 of 16 attack traces; kind c left out \(more kinds than --sample\)/);
+  });
+
+  it('refuses a sample too small to split', () => {
+    for (const n of [0, 1, 2.5, Number.NaN]) expect(() => sampleTraces(TRACES, n, 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
   });
 });
