@@ -112,7 +112,7 @@ export function formatTable(records: readonly EvalRecord[]): string {
   }
   const started = records.filter((r) => r.startsKnown !== null);
   if (started.length > 0) {
-    lines.push(`\nAttack start known (the recording's metadata) for ${Math.max(...started.map((r) => r.startsKnown!))} attack traces: they count as detected only by an alarm`);
+    lines.push(`\nAttack start known (from the dataset's metadata) for ${Math.max(...started.map((r) => r.startsKnown!))} attack traces: they count as detected only by an alarm`);
     lines.push('from the start on (and their AUC by their peak from then); an alarm before it is early, as on a normal trace.');
     for (const r of started) {
       const d = [...r.delays!].sort((a, b) => a - b);

@@ -1,6 +1,7 @@
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { SyswardenError } from '../errors.js';
-import { attackStartNs, metadataPath } from '../trace/attack-start.js';
+import { attackOffsetNs, attackStartNs, metadataPath, type RunsTables } from '../trace/attack-start.js';
+import { RUNS_TABLE } from '../trace/paths.js';
 import { readTrace, type ReadTraceOptions } from '../trace/read-trace.js';
 import type { ThreatTable } from '../trace/threat-levels.js';
 import { filterStream, makeFilter, type FilterName, type SyscallFilter } from '../window/filter.js';
@@ -122,10 +123,13 @@ export function traceKind(path: string, label: 0 | 1): string {
 
 export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: ReadTraceOptions = {}, skips: SkipSummary = emptySkips()): Promise<LoadedTrace[]> {
   const out: LoadedTrace[] = [];
+  const tables: RunsTables = new Map();
   for (const path of paths) {
-    // Attack traces may say when their attack starts: then each call's time is read too.
-    const start = label === 1 ? attackStartNs(path) : undefined;
-    const t = await readTrace(path, start === undefined ? opts : { ...opts, times: true });
+    // Attack traces may say when their attack starts (or, LID-DS 2019, how long after their first event): then each call's time is read too.
+    let start = label === 1 ? attackStartNs(path) : undefined;
+    const offset = label === 1 && start === undefined ? attackOffsetNs(path, tables) : undefined;
+    const timed = start !== undefined || offset !== undefined;
+    const t = await readTrace(path, timed ? { ...opts, times: true } : opts);
     const skipped = t.issues.malformed + t.issues.unknownSyscall;
     if (skipped > 0) {
       skips.files++;
@@ -145,16 +149,23 @@ export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: R
       );
     }
     const kind = traceKind(path, label);
-    if (start === undefined) {
+    if (!timed) {
       out.push({ path, label, kind, threads: t.threads.map((th) => th.calls) });
       continue;
     }
     const times = t.threads.map((th) => th.times);
     if (!times.every((x): x is Float64Array => x !== undefined)) {
+      const from = start !== undefined ? metadataPath(path) : join(dirname(path), RUNS_TABLE);
       throw new SyswardenError(
         'ERR_DATASET',
-        `${metadataPath(path)} gives the time its exploit starts, but the events of ${path} (${t.format}) carry no times to place it among. Fix: give the recording's sysdig .sc file as LID-DS ships it, or move the metadata away to count the whole trace as the attack.`,
+        `${from} gives the time its exploit starts, but the events of ${path} (${t.format}) carry no times to place it among. Fix: give the recording's sysdig file as LID-DS ships it, or move the ${start !== undefined ? 'metadata' : 'table'} away to count the whole trace as the attack.`,
       );
+    }
+    // The first event of the recording: the earliest first call of its threads.
+    if (start === undefined) {
+      let first = Infinity;
+      for (const x of times) if (x.length > 0 && x[0]! < first) first = x[0]!;
+      start = first + offset!;
     }
     out.push({ path, label, kind, threads: t.threads.map((th) => th.calls), attackStartNs: start, times });
   }

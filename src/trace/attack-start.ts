@@ -6,12 +6,24 @@
  *   { "exploit": true, "time": { "exploit": [ { "absolute": <unix seconds>, ... } ], ... }, ... }
  *
  * (written with Python's quotes in some releases: single quotes are read too).
+ *
+ * LID-DS 2019 has no metadata file per recording but one table per scenario,
+ * `runs.csv` beside the recordings (`<name>.txt`):
+ *
+ *   image_name, scenario_name, is_executing_exploit, warmup_time, recording_time, exploit_start_time
+ *   victim_bruteforce:latest, ripe_faraday_5596, True, 10, 35, 24
+ *
+ * with times in whole seconds and the events' times of day only. There the
+ * start is placed as the LID-DS framework's loader for that release places
+ * it: the recording's first event plus the warmup, less 2 s for the coarse
+ * times (exploit_start_time is not used: what it counts from is not
+ * documented). An alarm before that is early; from it on, a detection.
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SyswardenError } from '../errors.js';
 import { readInputFileSync } from '../io/safe-file.js';
-import { stem } from './paths.js';
+import { RUNS_TABLE, stem } from './paths.js';
 
 /** Metadata files are a few KiB. */
 const MAX_METADATA_BYTES = 1 << 20;
@@ -58,4 +70,56 @@ export function attackStartNs(tracePath: string): number | undefined {
     );
   }
   return Math.round(seconds * 1e9);
+}
+
+/** A scenario's runs.csv, read once per evaluation: recording name -> its warmup in seconds, for those running an exploit. */
+export type RunsTables = Map<string, Map<string, number> | null>;
+
+/** The LID-DS framework's allowance for the 2019 release's coarse times, seconds before the warmup's end. */
+const COARSE_SECONDS = 2;
+
+/**
+ * From LID-DS 2019's runs.csv beside `tracePath`: how long after the
+ * recording's first event its exploit is taken to start, in ns (see the top
+ * of this file); undefined when there is no such table, it does not list the
+ * recording, or it says the recording runs no exploit. `tables` caches each
+ * directory's table.
+ */
+export function attackOffsetNs(tracePath: string, tables: RunsTables = new Map()): number | undefined {
+  const dir = dirname(tracePath);
+  let table = tables.get(dir);
+  if (table === undefined) {
+    table = readRunsTable(join(dir, RUNS_TABLE));
+    tables.set(dir, table);
+  }
+  const warmup = table?.get(stem(basename(tracePath)));
+  return warmup === undefined ? undefined : Math.max(0, warmup - COARSE_SECONDS) * 1e9;
+}
+
+/** Tables are a line per recording: a few hundred KiB. */
+const MAX_TABLE_BYTES = 64 << 20;
+
+/** null: no table there, or none with LID-DS's columns (some other runs.csv). */
+function readRunsTable(path: string): Map<string, number> | null {
+  if (!existsSync(path)) return null;
+  const lines = readInputFileSync(path, { what: 'LID-DS runs table', maxBytes: MAX_TABLE_BYTES }).toString('utf8').split(/\r?\n/);
+  const header = lines[0]!.split(',').map((c) => c.trim());
+  const col = (name: string) => header.indexOf(name);
+  const [name, exploit, warmup] = [col('scenario_name'), col('is_executing_exploit'), col('warmup_time')];
+  if (name < 0 || exploit < 0 || warmup < 0) return null;
+  const out = new Map<string, number>();
+  lines.slice(1).forEach((line, i) => {
+    if (line.trim() === '') return;
+    const cells = line.split(',').map((c) => c.trim());
+    if (!/^(true|1|yes)$/i.test(cells[exploit] ?? '')) return;
+    const seconds = Number(cells[warmup]);
+    if (cells[warmup] === '' || !Number.isFinite(seconds) || seconds < 0 || seconds > 1e6) {
+      throw new SyswardenError(
+        'ERR_DATASET',
+        `${path}:${i + 2}: warmup_time '${(cells[warmup] ?? '').slice(0, 20)}' is no number of seconds, so the exploit of ${cells[name] ?? 'that recording'} cannot be placed. Fix: correct the table, or move it away to count each attack recording whole as the attack.`,
+      );
+    }
+    out.set(cells[name] ?? '', seconds);
+  });
+  return out;
 }

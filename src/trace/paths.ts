@@ -3,6 +3,9 @@ import { join, resolve } from 'node:path';
 import { SyswardenError } from '../errors.js';
 
 /** A file's name without its last extension. */
+/** LID-DS 2019's table of a scenario's recordings, beside them (see attack-start.ts). */
+export const RUNS_TABLE = 'runs.csv';
+
 export function stem(name: string): string {
   const dot = name.lastIndexOf('.');
   return dot > 0 ? name.slice(0, dot) : name;
@@ -11,11 +14,13 @@ export function stem(name: string): string {
 /**
  * Whether a file of a directory is a trace's companion rather than a trace:
  * `<name>.json` beside another `<name>.*` (a trace's metadata: an LID-DS
- * recording's, a scenario run's label), and the resource and packet files
- * LID-DS ships beside a recording's `<name>.sc`.
+ * recording's, a scenario run's label), the resource and packet files
+ * LID-DS ships beside a recording's `<name>.sc`, and LID-DS 2019's table of
+ * runs (`runs.csv`) beside its recordings.
  */
 function isCompanion(name: string, names: ReadonlySet<string>, stems: ReadonlyMap<string, number>): boolean {
   const s = stem(name);
+  if (name === RUNS_TABLE) return names.size > 1;
   if (name.endsWith('.json')) return (stems.get(s) ?? 0) > 1;
   return (name.endsWith('.res') || name.endsWith('.pcap')) && names.has(`${s}.sc`);
 }

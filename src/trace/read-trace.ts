@@ -159,7 +159,7 @@ registerTraceFormat({
 
 registerTraceFormat({
   name: 'sysdig',
-  description: "sysdig text events as the LID-DS datasets record them (a recording's .sc file, 2019 or 2021 layout); each call counted at its entry",
+  description: "sysdig text events as the LID-DS datasets record them (2021: a recording's .sc file; 2019: its .txt file); each call counted at its entry",
   priority: 30,
   sniff: (head) => isText(head) && headLines(head).slice(0, 10).every(looksLikeSysdig),
   events: (path, sink, issues, lenient, abi) => eachLine(path, new SysdigParser(path, sink, issues, lenient, abi), issues, lenient),

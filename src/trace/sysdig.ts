@@ -7,6 +7,8 @@
  *   LID-DS 2019: <event no.> <hh:mm:ss.ns> <cpu> <uid> <process> <tid> <dir> <event> [params]
  *
  * `dir` is `>` when the thread enters the call and `<` when it returns.
+ * A call's time (when asked for) is the 2021 layout's unix ns, or the 2019
+ * layout's time of day on a clock that runs on past midnight.
  * A call is counted once, at its entry (as syswarden's own capture counts at
  * sys_enter); a return whose entry is not in the file (the capture started
  * while the call was blocked) is the only record of the call and counts
@@ -21,7 +23,13 @@ import { PSEUDO_BASE } from './syscalls.js';
 import { traceSyscallNumber, unknownSyscallReason } from './strace.js';
 
 const LINE_2021 = /^(\d{10,20}) \d+ \d+ \S+ (\d+) ([A-Za-z_][A-Za-z0-9_]*) ([<>])(?: |$)/;
-const LINE_2019 = /^\d+ \d{1,2}:\d{2}:\d{2}\.\d+ \d+ \d+ \S+ (\d+) ([<>]) ([A-Za-z_][A-Za-z0-9_]*)(?: |$)/;
+const LINE_2019 = /^\d+ (\d{1,2}):(\d{2}):(\d{2})\.(\d+) \d+ \d+ \S+ (\d+) ([<>]) ([A-Za-z_][A-Za-z0-9_]*)(?: |$)/;
+const DAY_NS = 86_400e9;
+
+/** ns since midnight of a 2019 line's hh:mm:ss.fraction. */
+function timeOfDayNs(h: string, m: string, sec: string, fraction: string): number {
+  return ((Number(h) * 60 + Number(m)) * 60 + Number(sec)) * 1e9 + Number(fraction.slice(0, 9).padEnd(9, '0'));
+}
 
 /** sysdig event names that are no syscall: skipped. */
 const NOT_SYSCALLS = new Set([
@@ -44,12 +52,12 @@ const SYSDIG_NAMES = new Map([
   ['fstat64', 'fstat'],
 ]);
 
-/** The thread id, event name and direction of a sysdig line, and its unix time in ns (2021 layout), or null. */
-function parse(line: string): { tid: number; name: string; enter: boolean; ns?: number } | null {
+/** The thread id, event name and direction of a sysdig line, and its unix time in ns (2021 layout) or its time of day in ns (2019), or null. */
+function parse(line: string): { tid: number; name: string; enter: boolean; ns?: number; dayNs?: number } | null {
   const a = LINE_2021.exec(line);
   if (a) return { tid: Number(a[2]), name: a[3]!, enter: a[4] === '>', ns: Number(a[1]) };
   const b = LINE_2019.exec(line);
-  if (b) return { tid: Number(b[1]), name: b[3]!, enter: b[2] === '>' };
+  if (b) return { tid: Number(b[5]), name: b[7]!, enter: b[6] === '>', dayNs: timeOfDayNs(b[1]!, b[2]!, b[3]!, b[4]!) };
   return null;
 }
 
@@ -61,6 +69,9 @@ export class SysdigParser extends LineParser {
   private readonly streams = new StreamIds(this.sink);
   /** The call each thread entered and has not returned from (a thread is in one call at a time). */
   private readonly inCall = new Map<number, string>();
+  /** 2019 layout: days passed since the first line (its times are of the day only), and the last time of day seen. */
+  private days = 0;
+  private lastDayNs = Number.NaN;
 
   line(text: string, lineNo: number): void {
     if (text.trim().length === 0) return;
@@ -85,7 +96,18 @@ export class SysdigParser extends LineParser {
       this.inCall.set(e.tid, e.name);
     }
     const nr = this.resolve(e.name, lineNo);
-    if (nr !== undefined) this.sink.call(this.streams.of(e.tid), nr, e.ns);
+    if (nr !== undefined) this.sink.call(this.streams.of(e.tid), nr, e.ns ?? (e.dayNs !== undefined ? this.clock(e.dayNs) : undefined));
+  }
+
+  /**
+   * A 2019 line's time on the recording's clock: ns since the midnight before
+   * its first line. A time of day half a day below the last one is the next
+   * day (events out of order across CPUs differ by far less).
+   */
+  private clock(dayNs: number): number {
+    if (dayNs + DAY_NS / 2 < this.lastDayNs) this.days++;
+    this.lastDayNs = dayNs;
+    return this.days * DAY_NS + dayNs;
   }
 
   private resolve(name: string, lineNo: number): number | undefined {

@@ -96,3 +96,70 @@ it('metadata that names an exploit without its time, or beside a trace without t
   expect(untimed.code).not.toBe(0);
   expect(untimed.stderr).toMatch(/a2\/a\.json gives the time its exploit starts, but the events of .*a\.txt \(plain\) carry no times.*Fix:/);
 });
+
+// LID-DS 2019: one table per scenario (runs.csv) beside recordings whose events carry only their time of day.
+/** A 2019 recording: a thread making `calls`, one a millisecond from `startMs` after midnight (entry and return lines). */
+function recording2019(path: string, calls: string[], startMs: number): void {
+  const at = (ns: number) => {
+    const day = ns % 86_400e9;
+    const s = Math.floor(day / 1e9);
+    const hh = String(Math.floor(s / 3600)).padStart(2, '0');
+    const mm = String(Math.floor(s / 60) % 60).padStart(2, '0');
+    const ss = String(s % 60).padStart(2, '0');
+    return `${hh}:${mm}:${ss}.${String(day % 1e9).padStart(9, '0')}`;
+  };
+  const lines = calls.flatMap((c, i) => {
+    const ns = (startMs + i) * 1e6;
+    return [`${2 * i + 1} ${at(ns)} 0 33 apache2 700 > ${c} x=1`, `${2 * i + 2} ${at(ns + 1000)} 0 33 apache2 700 < ${c} res=0`];
+  });
+  writeFileSync(path, lines.join('\n') + '\n');
+}
+
+it('LID-DS 2019: the start comes from runs.csv (the warmup, less 2 s), on the events\' clock, across midnight', async () => {
+  const scenario = join(dir, 'Bruteforce_2019');
+  mkdirSync(scenario);
+  // Recordings that start 0.6 s before midnight: their times of day wrap to 00:00.
+  const start = 86_400_000 - 600;
+  const rows = ['image_name, scenario_name, is_executing_exploit, warmup_time, recording_time, exploit_start_time'];
+  const normals: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    recording2019(join(scenario, `calm_${i}.txt`), loop(150), start);
+    rows.push(`victim:latest, calm_${i}, False, 3, 30, -1`);
+    normals.push(join(scenario, `calm_${i}.txt`));
+  }
+  // Warmup 3 s: the exploit is taken to start 1 s after the first event; the burst comes 1.2 s in.
+  const attacks: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    recording2019(join(scenario, `hit_${i}.txt`), [...loop(150), ...burst(10), ...loop(50)], start);
+    rows.push(`victim:latest, hit_${i}, True, 3, 30, 20`);
+    attacks.push(join(scenario, `hit_${i}.txt`));
+  }
+  // Its only oddity at 0 s: before the start, an early alarm and no detection.
+  recording2019(join(scenario, 'early.txt'), [...burst(10), ...loop(150)], start);
+  rows.push('victim:latest, early, True, 3, 30, 20');
+  attacks.push(join(scenario, 'early.txt'));
+  writeFileSync(join(scenario, 'runs.csv'), rows.join('\n') + '\n');
+
+  const out = join(dir, 'eval2019.jsonl');
+  const args = ['eval', '--normal', normals.join(','), '--attack', attacks.join(','), '--detector', 'stide', '--window', '3', '--json', out];
+  const run = await runCli(args, 120_000);
+  expect(run.code, run.stderr).toBe(0);
+  const [r] = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(r!.startsKnown).toBe(4);
+  expect(r!.tracesDetected).toBe(0.75);
+  expect(r!.earlyAlarms).toBe(1);
+  // The burst is 0.2 s after the start taken, and 80 ms long.
+  for (const d of r!.delays as number[]) expect(d).toBeGreaterThanOrEqual(0.2), expect(d).toBeLessThan(0.28);
+
+  // A table whose warmup is no number is refused by name, with its line.
+  writeFileSync(join(scenario, 'runs.csv'), [...rows.slice(0, -1), 'victim:latest, early, True, soon, 30, 20'].join('\n') + '\n');
+  const bad = await runCli([...args, '--force'], 60_000);
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toMatch(/runs\.csv:11: warmup_time 'soon' is no number of seconds, so the exploit of early cannot be placed\. Fix:/);
+  expect(bad.stderr).not.toMatch(/\n\s+at /);
+  // And a directory of recordings reads the table as no trace: 10 recordings, not 11.
+  writeFileSync(join(scenario, 'runs.csv'), rows.join('\n') + '\n');
+  const all = await runCli(['eval', '--normal', scenario, '--attack', attacks[0]!, '--detector', 'stide', '--window', '3'], 60_000);
+  expect(all.code, all.stderr).toBe(0);
+  expect(all.stdout).toContain('normal: 10 traces, attack: 1 traces');
+});
