@@ -22,7 +22,8 @@ const HELP = `usage: syswarden eval [options]
 Trains and tests detectors on labelled traces, the reference study's way.
 
   --normal <files|dirs>   normal traces (comma-separated or repeated; a dir means every file in it)
-  --attack <files|dirs>   attack traces (same form)
+  --attack <files|dirs>   attack traces (same form; a dir of dirs only, e.g. ADFA-LD's attack data, means
+                          every file of each, and each dir is an attack kind)
                           default for both: the study's stand-in from the dataset
                           (iscc/normal/* as normal, sbseg/exec/wordpress_exec_1_teste1 as attack)
   --window <list>         window sizes, 3..15 (default 3,5,7,9,11,13,15)

@@ -28,8 +28,26 @@ function isCompanion(name: string, names: ReadonlySet<string>, stems: ReadonlyMa
 /**
  * Files named directly, plus every regular, non-hidden file of named
  * directories (natural order: _2 before _10) but a trace's companions (see
- * isCompanion). `option` names the flag in errors.
+ * isCompanion); of a directory that holds only directories, every such file
+ * of each of them (one level down: the attack kind is then each file's
+ * directory). `option` names the flag in errors.
  */
+/** A directory's trace files (not their companions) and its subdirectories, non-hidden, in natural order (_2 before _10). */
+function entriesOf(path: string): { files: string[]; dirs: string[] } {
+  const names = readdirSync(path).filter((f) => !f.startsWith('.'));
+  const all = new Set(names);
+  const stems = new Map<string, number>();
+  for (const f of names) stems.set(stem(f), (stems.get(stem(f)) ?? 0) + 1);
+  const files: string[] = [];
+  const dirs: string[] = [];
+  for (const f of names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))) {
+    const st = statSync(join(path, f));
+    if (st.isDirectory()) dirs.push(join(path, f));
+    else if (st.isFile() && !isCompanion(f, all, stems)) files.push(join(path, f));
+  }
+  return { files, dirs };
+}
+
 export function expandPaths(specs: readonly string[], option = 'the command'): string[] {
   const out: string[] = [];
   for (const spec of specs) {
@@ -41,16 +59,15 @@ export function expandPaths(specs: readonly string[], option = 'the command'): s
       throw new SyswardenError('ERR_TRACE_NOT_FOUND', `trace path ${spec} does not exist. Fix: check the path given to ${option}.`);
     }
     if (st.isDirectory()) {
-      const names = readdirSync(path).filter((f) => !f.startsWith('.'));
-      const all = new Set(names);
-      const stems = new Map<string, number>();
-      for (const f of names) stems.set(stem(f), (stems.get(stem(f)) ?? 0) + 1);
-      const files = names
-        .filter((f) => !isCompanion(f, all, stems))
-        .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
-        .map((f) => join(path, f))
-        .filter((f) => statSync(f).isFile());
-      if (files.length === 0) throw new SyswardenError('ERR_TRACE_NOT_FOUND', `directory ${spec} holds no trace files. Fix: point ${option} at trace files.`);
+      const { files, dirs } = entriesOf(path);
+      // A directory of directories only (ADFA-LD's attack data: one per attack, named for it): the files of each.
+      if (files.length === 0) for (const d of dirs) files.push(...entriesOf(d).files);
+      if (files.length === 0) {
+        throw new SyswardenError(
+          'ERR_TRACE_NOT_FOUND',
+          `directory ${spec} holds no trace files${dirs.length > 0 ? ', nor do its subdirectories' : ''}. Fix: point ${option} at trace files.`,
+        );
+      }
       out.push(...files);
     } else {
       out.push(path);
