@@ -256,6 +256,9 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`syswarden: --lenient skipped ${skips.malformed} malformed and ${skips.unknownSyscall} unknown-syscall lines in ${skips.files} files (first: ${skips.example}).`);
   }
   if (skips.warned > 0) console.error(`syswarden: warning: ${skips.warned} file(s) read only in part (first: ${skips.warning}).`);
+  if (skips.contradicted > 0) {
+    console.error(`syswarden: warning: ${skips.contradicted} trace(s) given with another label than their dataset's runs.csv gives them (first: ${skips.contradiction}). Fix: give each recording to --normal or --attack as its table says.`);
+  }
   const threatTable = filters.includes('harmless') ? await loadThreatTable(args.threatTable ?? defaultThreatTablePath()) : undefined;
 
   // A split that cannot be made is refused before anything is printed.

@@ -1,6 +1,6 @@
 import { basename, dirname, join } from 'node:path';
 import { SyswardenError } from '../errors.js';
-import { attackOffsetNs, attackStartNs, metadataPath, type RunsTables } from '../trace/attack-start.js';
+import { attackOffsetNs, attackStartNs, metadataPath, runsAnExploit, type RunsTables } from '../trace/attack-start.js';
 import { RUNS_TABLE } from '../trace/paths.js';
 import { readTrace, type ReadTraceOptions } from '../trace/read-trace.js';
 import type { ThreatTable } from '../trace/threat-levels.js';
@@ -110,10 +110,13 @@ export interface SkipSummary {
   /** Files read with a warning (a recording cut short), and the first warning. */
   warned: number;
   warning: string | undefined;
+  /** Traces their dataset's runs.csv labels otherwise than they were given (normal as attack or attack as normal), and the first. */
+  contradicted: number;
+  contradiction: string | undefined;
 }
 
 export function emptySkips(): SkipSummary {
-  return { files: 0, malformed: 0, unknownSyscall: 0, example: undefined, warned: 0, warning: undefined };
+  return { files: 0, malformed: 0, unknownSyscall: 0, example: undefined, warned: 0, warning: undefined, contradicted: 0, contradiction: undefined };
 }
 
 /** A trace's kind: 'normal', or an attack trace's directory name (its attack kind). */
@@ -129,6 +132,11 @@ export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: R
     let start = label === 1 ? attackStartNs(path) : undefined;
     const offset = label === 1 && start === undefined ? attackOffsetNs(path, tables) : undefined;
     const timed = start !== undefined || offset !== undefined;
+    // A mislabelled recording would be learnt or tested as what it is not: said once for all, not in silence.
+    if (runsAnExploit(path, tables) === (label === 0)) {
+      skips.contradicted++;
+      skips.contradiction ??= `${path} was given as ${label === 0 ? 'normal' : 'an attack'}, but ${join(dirname(path), RUNS_TABLE)} says it runs ${label === 0 ? 'an exploit' : 'none'}`;
+    }
     const t = await readTrace(path, timed ? { ...opts, times: true } : opts);
     const skipped = t.issues.malformed + t.issues.unknownSyscall;
     if (skipped > 0) {

@@ -72,8 +72,29 @@ export function attackStartNs(tracePath: string): number | undefined {
   return Math.round(seconds * 1e9);
 }
 
-/** A scenario's runs.csv, read once per evaluation: recording name -> its warmup in seconds, for those running an exploit. */
-export type RunsTables = Map<string, Map<string, number> | null>;
+/** A recording's row of runs.csv: whether it runs an exploit, and (if it does) its warmup in seconds. */
+interface RunRow {
+  exploit: boolean;
+  warmup: number;
+}
+
+/** Each directory's runs.csv, read once per evaluation: recording name -> its row (null: no LID-DS table there). */
+export type RunsTables = Map<string, Map<string, RunRow> | null>;
+
+function runRow(tracePath: string, tables: RunsTables): RunRow | undefined {
+  const dir = dirname(tracePath);
+  let table = tables.get(dir);
+  if (table === undefined) {
+    table = readRunsTable(join(dir, RUNS_TABLE));
+    tables.set(dir, table);
+  }
+  return table?.get(stem(basename(tracePath)));
+}
+
+/** Whether LID-DS 2019's runs.csv beside `tracePath` says it runs an exploit; undefined when no table lists it. */
+export function runsAnExploit(tracePath: string, tables: RunsTables): boolean | undefined {
+  return runRow(tracePath, tables)?.exploit;
+}
 
 /** The LID-DS framework's allowance for the 2019 release's coarse times, seconds before the warmup's end. */
 const COARSE_SECONDS = 2;
@@ -86,32 +107,29 @@ const COARSE_SECONDS = 2;
  * directory's table.
  */
 export function attackOffsetNs(tracePath: string, tables: RunsTables = new Map()): number | undefined {
-  const dir = dirname(tracePath);
-  let table = tables.get(dir);
-  if (table === undefined) {
-    table = readRunsTable(join(dir, RUNS_TABLE));
-    tables.set(dir, table);
-  }
-  const warmup = table?.get(stem(basename(tracePath)));
-  return warmup === undefined ? undefined : Math.max(0, warmup - COARSE_SECONDS) * 1e9;
+  const row = runRow(tracePath, tables);
+  return row?.exploit ? Math.max(0, row.warmup - COARSE_SECONDS) * 1e9 : undefined;
 }
 
 /** Tables are a line per recording: a few hundred KiB. */
 const MAX_TABLE_BYTES = 64 << 20;
 
 /** null: no table there, or none with LID-DS's columns (some other runs.csv). */
-function readRunsTable(path: string): Map<string, number> | null {
+function readRunsTable(path: string): Map<string, RunRow> | null {
   if (!existsSync(path)) return null;
   const lines = readInputFileSync(path, { what: 'LID-DS runs table', maxBytes: MAX_TABLE_BYTES }).toString('utf8').split(/\r?\n/);
   const header = lines[0]!.split(',').map((c) => c.trim());
   const col = (name: string) => header.indexOf(name);
   const [name, exploit, warmup] = [col('scenario_name'), col('is_executing_exploit'), col('warmup_time')];
   if (name < 0 || exploit < 0 || warmup < 0) return null;
-  const out = new Map<string, number>();
+  const out = new Map<string, RunRow>();
   lines.slice(1).forEach((line, i) => {
     if (line.trim() === '') return;
     const cells = line.split(',').map((c) => c.trim());
-    if (!/^(true|1|yes)$/i.test(cells[exploit] ?? '')) return;
+    if (!/^(true|1|yes)$/i.test(cells[exploit] ?? '')) {
+      out.set(cells[name] ?? '', { exploit: false, warmup: Number.NaN });
+      return;
+    }
     const seconds = Number(cells[warmup]);
     if (cells[warmup] === '' || !Number.isFinite(seconds) || seconds < 0 || seconds > 1e6) {
       throw new SyswardenError(
@@ -119,7 +137,7 @@ function readRunsTable(path: string): Map<string, number> | null {
         `${path}:${i + 2}: warmup_time '${(cells[warmup] ?? '').slice(0, 20)}' is no number of seconds, so the exploit of ${cells[name] ?? 'that recording'} cannot be placed. Fix: correct the table, or move it away to count each attack recording whole as the attack.`,
       );
     }
-    out.set(cells[name] ?? '', seconds);
+    out.set(cells[name] ?? '', { exploit: true, warmup: seconds });
   });
   return out;
 }

@@ -162,4 +162,7 @@ it('LID-DS 2019: the start comes from runs.csv (the warmup, less 2 s), on the ev
   const all = await runCli(['eval', '--normal', scenario, '--attack', attacks[0]!, '--detector', 'stide', '--window', '3'], 60_000);
   expect(all.code, all.stderr).toBe(0);
   expect(all.stdout).toContain('normal: 10 traces, attack: 1 traces');
+  // That directory holds the attack recordings too: given as normal, they are named, not learnt in silence.
+  expect(all.stderr).toMatch(/warning: 4 trace\(s\) given with another label than their dataset's runs\.csv gives them \(first: \S*early\.txt was given as normal, but \S*runs\.csv says it runs an exploit\)\. Fix: /);
+  expect(run.stderr).not.toMatch(/another label/);
 });
