@@ -1,4 +1,4 @@
-import type { Packr } from 'msgpackr';
+import type { Packr } from './msgpack.js';
 import { SyswardenError } from './errors.js';
 
 /*

@@ -2,7 +2,7 @@ import { decodeProcEvents, PROC_LAYOUT } from './proc-event.js';
 import { closeSync, ftruncateSync, writeSync, fsyncSync, read, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { arch, release } from 'node:os';
-import { Packr } from 'msgpackr';
+import { Packr } from '../msgpack.js';
 import { SyswardenError } from '../errors.js';
 import { openInputFile, openOutputFd } from '../io/safe-file.js';
 import { field, unpackPlain } from '../safe-msgpack.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Packr } from 'msgpackr';
+import { Packr } from '../msgpack.js';
 import { SyswardenError } from '../errors.js';
 import { readInputFile, readInputFileSync, writeFileSafely } from '../io/safe-file.js';
 import { field, unpackPlain } from '../safe-msgpack.js';
