@@ -69,7 +69,7 @@ function plural(n: number, word: string): string {
 }
 
 /** The normal traces' indices, and the attack traces' by kind (each in input order); refuses a bad label or a kindless attack. */
-function byClass(traces: readonly TraceTag[]): { normals: number[]; byKind: Map<string, number[]> } {
+function byClass(traces: readonly TraceTag[], caller: string): { normals: number[]; byKind: Map<string, number[]> } {
   const normals: number[] = [];
   const byKind = new Map<string, number[]>();
   for (let i = 0; i < traces.length; i++) {
@@ -78,13 +78,13 @@ function byClass(traces: readonly TraceTag[]): { normals: number[]; byKind: Map<
       normals.push(i);
     } else if (t.label === 1) {
       if (typeof t.kind !== 'string' || t.kind === '') {
-        throw new SyswardenError('ERR_INVALID_INPUT', `splitTraces: attack trace ${i} has no kind. Fix: name its kind in the labels file or put the file in a directory named for the kind.`);
+        throw new SyswardenError('ERR_INVALID_INPUT', `${caller}: attack trace ${i} has no kind. Fix: name its kind in the labels file or put the file in a directory named for the kind.`);
       }
       let list = byKind.get(t.kind);
       if (!list) byKind.set(t.kind, (list = []));
       list.push(i);
     } else {
-      throw new SyswardenError('ERR_INVALID_INPUT', `splitTraces: trace ${i} has label ${String(t.label)}. Fix: use 0 for normal and 1 for attack.`);
+      throw new SyswardenError('ERR_INVALID_INPUT', `${caller}: trace ${i} has label ${String(t.label)}. Fix: use 0 for normal and 1 for attack.`);
     }
   }
   return { normals, byKind };
@@ -101,7 +101,7 @@ export function splitTraces(traces: readonly TraceTag[], seed: number, fractions
   const normalFraction = checkFraction('normalTrain', fractions.normalTrain);
   const attackFraction = checkFraction('attackTrain', fractions.attackTrain);
 
-  const { normals, byKind } = byClass(traces);
+  const { normals, byKind } = byClass(traces, 'splitTraces');
   if (normals.length < 2) {
     throw new SyswardenError('ERR_INVALID_INPUT', `the trace split needs at least 2 normal traces (1 to train on, 1 to test), got ${normals.length}. Fix: give ${2 - normals.length} more normal trace${normals.length === 1 ? '' : 's'}.`);
   }
@@ -174,7 +174,7 @@ export function sampleTraces(traces: readonly TraceTag[], limit: number, seed: n
   }
   // A stream of its own: the split that follows draws from Prng(seed) on the sampled traces.
   const prng = new Prng((seed ^ 0x9e3779b9) >>> 0);
-  const { normals, byKind } = byClass(traces);
+  const { normals, byKind } = byClass(traces, 'sampleTraces');
   const keep = prng.shuffle(normals).slice(0, limit);
   const kinds = [...byKind.keys()].sort(byCodeUnit);
   const attacks = kinds.reduce((n, k) => n + byKind.get(k)!.length, 0);

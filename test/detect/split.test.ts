@@ -178,4 +178,11 @@ describe('sampleTraces', () => {
   it('refuses a sample too small to split', () => {
     for (const n of [0, 1, 2.5, Number.NaN]) expect(() => sampleTraces(TRACES, n, 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT' }));
   });
+
+  it('refuses a bad label or a kindless attack in its own name, not the split\'s', () => {
+    for (const bad of [{ label: 2 as 1, kind: 'x' }, { label: 1 as const, kind: '' }]) {
+      expect(() => sampleTraces([...TRACES, bad], 4, 1)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', message: expect.stringMatching(/^sampleTraces: trace|^sampleTraces: attack trace/) }));
+      expect(() => splitTraces([...TRACES, bad], 1)).toThrow(expect.objectContaining({ message: expect.stringMatching(/^splitTraces: /) }));
+    }
+  });
 });
