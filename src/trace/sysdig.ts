@@ -80,6 +80,8 @@ export class SysdigParser extends LineParser {
       reportLine(this.issues, this.lenient, 'malformed', this.file, lineNo, `not a sysdig event line as LID-DS records them (expected '<time> <uid> <pid> <process> <tid> <event> <dir> ...' or the 2019 layout; the line is not quoted: traces may hold secrets)`);
       return;
     }
+    // Every line moves the 2019 clock, a context switch's too: a long quiet spell across midnight is then still seen.
+    const ns = e.ns ?? (e.dayNs !== undefined ? this.clock(e.dayNs) : undefined);
     if (e.name === 'procexit') {
       this.streams.end(e.tid);
       this.inCall.delete(e.tid);
@@ -96,7 +98,7 @@ export class SysdigParser extends LineParser {
       this.inCall.set(e.tid, e.name);
     }
     const nr = this.resolve(e.name, lineNo);
-    if (nr !== undefined) this.sink.call(this.streams.of(e.tid), nr, e.ns ?? (e.dayNs !== undefined ? this.clock(e.dayNs) : undefined));
+    if (nr !== undefined) this.sink.call(this.streams.of(e.tid), nr, ns);
   }
 
   /**

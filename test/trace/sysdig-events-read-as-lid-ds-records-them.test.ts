@@ -72,3 +72,17 @@ it('train learns from LID-DS recordings as from any trace', async () => {
   expect(run.code, run.stderr).toBe(0);
   expect(run.stderr).toMatch(/learnt \d+ distinct windows of 6 from 4790 windows in 2 threads/);
 });
+
+it('2019 layout: times of day run on across midnight, carried over by lines that are no syscall as well', async () => {
+  // A syscall just before midnight, a context switch after it, then a quiet spell until noon: the noon
+  // call is on the next day. Seen from the syscalls alone, noon would look like the same day, earlier.
+  const path = file('midnight-2019.txt', [
+    '1 23:59:59.000000000 0 33 apache2 700 > read fd=0 size=10',
+    '2 00:00:01.000000000 0 33 apache2 700 > switch next=0 pgft_maj=0',
+    '3 12:00:02.000000000 0 33 apache2 700 > write fd=1 size=6',
+  ]);
+  const t = await readTrace(path, { format: 'sysdig', abi: 'x86_64', times: true });
+  expect(t.threads).toHaveLength(1);
+  const times = [...t.threads[0]!.times!];
+  expect(times).toEqual([86_399e9, 86_400e9 + 43_202e9]);
+});
