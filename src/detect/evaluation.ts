@@ -1,6 +1,6 @@
 import { basename, dirname, join } from 'node:path';
 import { SyswardenError } from '../errors.js';
-import { attackOffsetNs, attackStartNs, metadataPath, runsAnExploit, type RunsTables } from '../trace/attack-start.js';
+import { attackStartNs, metadataPath, recordedRun, type RunsTables } from '../trace/attack-start.js';
 import { RUNS_TABLE } from '../trace/paths.js';
 import { readTrace, type ReadTraceOptions } from '../trace/read-trace.js';
 import type { ThreatTable } from '../trace/threat-levels.js';
@@ -130,10 +130,11 @@ export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: R
   for (const path of paths) {
     // Attack traces may say when their attack starts (or, LID-DS 2019, how long after their first event): then each call's time is read too.
     let start = label === 1 ? attackStartNs(path) : undefined;
-    const offset = label === 1 && start === undefined ? attackOffsetNs(path, tables) : undefined;
+    const run = recordedRun(path, tables);
+    const offset = label === 1 && start === undefined ? run?.attackOffsetNs : undefined;
     const timed = start !== undefined || offset !== undefined;
     // A mislabelled recording would be learnt or tested as what it is not: said once for all, not in silence.
-    if (runsAnExploit(path, tables) === (label === 0)) {
+    if (run !== undefined && run.exploit === (label === 0)) {
       skips.contradicted++;
       skips.contradiction ??= `${path} was given as ${label === 0 ? 'normal' : 'an attack'}, but ${join(dirname(path), RUNS_TABLE)} says it runs ${label === 0 ? 'an exploit' : 'none'}`;
     }

@@ -72,16 +72,26 @@ export function attackStartNs(tracePath: string): number | undefined {
   return Math.round(seconds * 1e9);
 }
 
-/** A recording's row of runs.csv: whether it runs an exploit, and (if it does) its warmup in seconds. */
-interface RunRow {
+/** The LID-DS framework's allowance for the 2019 release's coarse times, seconds before the warmup's end. */
+const COARSE_SECONDS = 2;
+
+/** What LID-DS 2019's runs.csv says of one recording. */
+export interface RecordedRun {
+  /** Whether the run executes an exploit. */
   exploit: boolean;
-  warmup: number;
+  /** For an exploit run: how long after the recording's first event the exploit is taken to start, in ns (see the top of this file). */
+  attackOffsetNs: number | undefined;
 }
 
 /** Each directory's runs.csv, read once per evaluation: recording name -> its row (null: no LID-DS table there). */
-export type RunsTables = Map<string, Map<string, RunRow> | null>;
+export type RunsTables = Map<string, Map<string, RecordedRun> | null>;
 
-function runRow(tracePath: string, tables: RunsTables): RunRow | undefined {
+/**
+ * The row of LID-DS 2019's runs.csv beside `tracePath`; undefined when there
+ * is no such table or it does not list the recording. `tables` caches each
+ * directory's table.
+ */
+export function recordedRun(tracePath: string, tables: RunsTables = new Map()): RecordedRun | undefined {
   const dir = dirname(tracePath);
   let table = tables.get(dir);
   if (table === undefined) {
@@ -91,43 +101,23 @@ function runRow(tracePath: string, tables: RunsTables): RunRow | undefined {
   return table?.get(stem(basename(tracePath)));
 }
 
-/** Whether LID-DS 2019's runs.csv beside `tracePath` says it runs an exploit; undefined when no table lists it. */
-export function runsAnExploit(tracePath: string, tables: RunsTables): boolean | undefined {
-  return runRow(tracePath, tables)?.exploit;
-}
-
-/** The LID-DS framework's allowance for the 2019 release's coarse times, seconds before the warmup's end. */
-const COARSE_SECONDS = 2;
-
-/**
- * From LID-DS 2019's runs.csv beside `tracePath`: how long after the
- * recording's first event its exploit is taken to start, in ns (see the top
- * of this file); undefined when there is no such table, it does not list the
- * recording, or it says the recording runs no exploit. `tables` caches each
- * directory's table.
- */
-export function attackOffsetNs(tracePath: string, tables: RunsTables = new Map()): number | undefined {
-  const row = runRow(tracePath, tables);
-  return row?.exploit ? Math.max(0, row.warmup - COARSE_SECONDS) * 1e9 : undefined;
-}
-
 /** Tables are a line per recording: a few hundred KiB. */
 const MAX_TABLE_BYTES = 64 << 20;
 
 /** null: no table there, or none with LID-DS's columns (some other runs.csv). */
-function readRunsTable(path: string): Map<string, RunRow> | null {
+function readRunsTable(path: string): Map<string, RecordedRun> | null {
   if (!existsSync(path)) return null;
   const lines = readInputFileSync(path, { what: 'LID-DS runs table', maxBytes: MAX_TABLE_BYTES }).toString('utf8').split(/\r?\n/);
   const header = lines[0]!.split(',').map((c) => c.trim());
   const col = (name: string) => header.indexOf(name);
   const [name, exploit, warmup] = [col('scenario_name'), col('is_executing_exploit'), col('warmup_time')];
   if (name < 0 || exploit < 0 || warmup < 0) return null;
-  const out = new Map<string, RunRow>();
+  const out = new Map<string, RecordedRun>();
   lines.slice(1).forEach((line, i) => {
     if (line.trim() === '') return;
     const cells = line.split(',').map((c) => c.trim());
     if (!/^(true|1|yes)$/i.test(cells[exploit] ?? '')) {
-      out.set(cells[name] ?? '', { exploit: false, warmup: Number.NaN });
+      out.set(cells[name] ?? '', { exploit: false, attackOffsetNs: undefined });
       return;
     }
     const seconds = Number(cells[warmup]);
@@ -137,7 +127,7 @@ function readRunsTable(path: string): Map<string, RunRow> | null {
         `${path}:${i + 2}: warmup_time '${(cells[warmup] ?? '').slice(0, 20)}' is no number of seconds, so the exploit of ${cells[name] ?? 'that recording'} cannot be placed. Fix: correct the table, or move it away to count each attack recording whole as the attack.`,
       );
     }
-    out.set(cells[name] ?? '', { exploit: true, warmup: seconds });
+    out.set(cells[name] ?? '', { exploit: true, attackOffsetNs: Math.max(0, seconds - COARSE_SECONDS) * 1e9 });
   });
   return out;
 }
