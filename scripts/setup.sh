@@ -21,10 +21,12 @@ fi
 # the one-class SVM is checked against libsvm itself), debootstrap (scenario and
 # demo images are built from Debian packages: no registry is reachable),
 # nats-server and prometheus (alert delivery to a bus and the metrics endpoint
-# are tested against the real servers).
+# are tested against the real servers), zip and unzip (trace archives as
+# LID-DS ships them are made and checked by another implementation than the
+# reader's).
 packages=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++ linux-libc-dev
           strace docker.io containerd runc busybox-static util-linux nginx-light wrk coreutils libfuse3-dev fuse3
-          libsvm-tools debootstrap nats-server prometheus)
+          libsvm-tools debootstrap nats-server prometheus zip unzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

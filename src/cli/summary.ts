@@ -1,4 +1,5 @@
 import { summarizeRecording, formatSummary } from '../capture/summary.js';
+import { isZipArchive } from '../io/zip.js';
 import { detectFormat } from '../trace/read-trace.js';
 import { ABIS, parseAbi, type Abi } from '../trace/syscalls.js';
 import { formatTraceSummary, summarizeTrace } from '../trace/trace-summary.js';
@@ -39,15 +40,24 @@ export function parse(argv: string[]): Parsed<SummaryArgs> {
 /**
  * The trace format of a file that reads as a text trace, else undefined. A
  * recording, and whatever is neither (missing, empty, a FIFO, foreign), goes
- * to the recording reader, whose errors name the file as a recording.
+ * to the recording reader, whose errors name the file as a recording; but
+ * a zip archive's own error is its answer.
  */
 async function textTraceFormat(file: string): Promise<string | undefined> {
   try {
     const format = await detectFormat(file);
     return format.name === 'recording' ? undefined : format.name;
   } catch (e) {
-    if (e instanceof SyswardenError) return undefined;
+    if (e instanceof SyswardenError && !isZip(file)) return undefined;
     throw e;
+  }
+}
+
+function isZip(file: string): boolean {
+  try {
+    return isZipArchive(file, 'trace');
+  } catch {
+    return false;
   }
 }
 

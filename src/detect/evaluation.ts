@@ -1,6 +1,6 @@
 import { basename, dirname, join } from 'node:path';
 import { SyswardenError } from '../errors.js';
-import { attackStartNs, metadataPath, recordedRun, type RunsTables } from '../trace/attack-start.js';
+import { attackStartNs, metadataWhere, recordedRun, type RunsTables } from '../trace/attack-start.js';
 import { RUNS_TABLE } from '../trace/paths.js';
 import { readTrace, type ReadTraceOptions } from '../trace/read-trace.js';
 import type { ThreatTable } from '../trace/threat-levels.js';
@@ -164,7 +164,7 @@ export async function loadTraces(paths: readonly string[], label: 0 | 1, opts: R
     }
     const times = t.threads.map((th) => th.times);
     if (!times.every((x): x is Float64Array => x !== undefined)) {
-      const from = start !== undefined ? metadataPath(path) : join(dirname(path), RUNS_TABLE);
+      const from = start !== undefined ? metadataWhere(path) : join(dirname(path), RUNS_TABLE);
       throw new SyswardenError(
         'ERR_DATASET',
         `${from} gives the time its exploit starts, but the events of ${path} (${t.format}) carry no times to place it among. Fix: give the recording's sysdig file as LID-DS ships it, or move the ${start !== undefined ? 'metadata' : 'table'} away to count the whole trace as the attack.`,

@@ -23,14 +23,39 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SyswardenError } from '../errors.js';
 import { readInputFileSync } from '../io/safe-file.js';
+import { isZipArchive, readZipMemberSync } from '../io/zip.js';
 import { RUNS_TABLE, stem } from './paths.js';
+import { zipTrace } from './read-trace.js';
 
 /** Metadata files are a few KiB. */
 const MAX_METADATA_BYTES = 1 << 20;
 
-/** The metadata file of a trace: the same path with `.json` for its extension. */
-export function metadataPath(tracePath: string): string {
+/** The metadata file beside a trace: the same path with `.json` for its extension. */
+function metadataPath(tracePath: string): string {
   return join(dirname(tracePath), `${stem(basename(tracePath))}.json`);
+}
+
+/**
+ * Where a trace's LID-DS metadata is, and its text: in the trace's zip
+ * archive (`<name>.json` beside its `<name>.sc`, as LID-DS 2021 ships a
+ * recording), else the file beside the trace; undefined when there is none.
+ */
+function metadataOf(tracePath: string): { where: string; text: string } | undefined {
+  if (isZipArchive(tracePath, 'trace')) {
+    const { zip, member } = zipTrace(tracePath);
+    const name = `${stem(member.name)}.json`;
+    const meta = zip.members.find((m) => m.name === name);
+    if (meta) return { where: `${tracePath}:${name}`, text: readZipMemberSync(zip, meta, MAX_METADATA_BYTES).toString('utf8') };
+  }
+  const path = metadataPath(tracePath);
+  if (path === tracePath || !existsSync(path)) return undefined;
+  // A regular file of bounded size only: a FIFO named like metadata must not hang eval.
+  return { where: path, text: readInputFileSync(path, { what: 'trace metadata', maxBytes: MAX_METADATA_BYTES }).toString('utf8') };
+}
+
+/** Where the metadata giving a trace's attack start is (see metadataOf), for messages. */
+export function metadataWhere(tracePath: string): string {
+  return metadataOf(tracePath)?.where ?? metadataPath(tracePath);
 }
 
 /** Latest exploit time accepted, unix seconds (the year 5138): a larger one is a broken file. */
@@ -44,10 +69,9 @@ const MAX_SECONDS = 1e11;
  * start it may hold must not be dropped in silence.
  */
 export function attackStartNs(tracePath: string): number | undefined {
-  const path = metadataPath(tracePath);
-  if (path === tracePath || !existsSync(path)) return undefined;
-  // A regular file of bounded size only: a FIFO named like metadata must not hang eval.
-  const text = readInputFileSync(path, { what: 'trace metadata', maxBytes: MAX_METADATA_BYTES }).toString('utf8');
+  const found = metadataOf(tracePath);
+  if (!found) return undefined;
+  const { where: path, text } = found;
   let meta: unknown;
   try {
     meta = JSON.parse(text);
@@ -55,7 +79,7 @@ export function attackStartNs(tracePath: string): number | undefined {
     try {
       meta = JSON.parse(text.replaceAll("'", '"'));
     } catch {
-      throw new SyswardenError('ERR_DATASET', `${path}, the metadata beside ${tracePath}, is not JSON. Fix: restore it from the dataset's zip, or move it away to count the whole trace as the attack.`);
+      throw new SyswardenError('ERR_DATASET', `${path}, the metadata of ${tracePath}, is not JSON. Fix: restore it from the dataset's zip, or move it away to count the whole trace as the attack.`);
     }
   }
   if (typeof meta !== 'object' || meta === null || !('exploit' in meta)) return undefined;

@@ -1,11 +1,12 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SyswardenError } from '../errors.js';
+import type { ZipDirectory, ZipMember } from '../io/zip.js';
 
-/** A file's name without its last extension. */
 /** LID-DS 2019's table of a scenario's recordings, beside them (see attack-start.ts). */
 export const RUNS_TABLE = 'runs.csv';
 
+/** A file's name without its last extension. */
 export function stem(name: string): string {
   const dot = name.lastIndexOf('.');
   return dot > 0 ? name.slice(0, dot) : name;
@@ -26,12 +27,29 @@ function isCompanion(name: string, names: ReadonlySet<string>, stems: ReadonlyMa
 }
 
 /**
- * Files named directly, plus every regular, non-hidden file of named
- * directories (natural order: _2 before _10) but a trace's companions (see
- * isCompanion); of a directory that holds only directories, every such file
- * of each of them (one level down: the attack kind is then each file's
- * directory). `option` names the flag in errors.
+ * What an archive holds beside a recording's trace: LID-DS's metadata,
+ * resource and packet files; hidden files, and the resource forks an
+ * archiver on macOS adds (`__MACOSX/`).
  */
+const ARCHIVE_COMPANION = /\.(json|res|pcap)$|(^|\/)\.[^/]*$|^__MACOSX\//;
+
+/**
+ * The trace in a zip archive: its one member that is no companion.
+ * LID-DS 2021 zips each recording as `<name>.sc` with its `<name>.json`,
+ * `.res` and `.pcap`.
+ */
+export function traceMember(zip: ZipDirectory): ZipMember {
+  const traces = zip.members.filter((m) => !ARCHIVE_COMPANION.test(m.name));
+  if (traces.length === 1) return traces[0]!;
+  const listed = traces.slice(0, 3).map((m) => m.name).join(', ');
+  throw new SyswardenError(
+    'ERR_ZIP',
+    traces.length === 0
+      ? `zip archive ${zip.path} holds no trace (${zip.members.length === 0 ? 'no files at all' : 'only metadata, resource or packet files'}). Fix: give the archive of a recording, or its trace file.`
+      : `zip archive ${zip.path} holds ${traces.length} files that could each be the trace (${listed}${traces.length > 3 ? ', ...' : ''}); syswarden reads an archive of one recording. Fix: unzip it and give the trace files.`,
+  );
+}
+
 /** A directory's trace files (not their companions) and its subdirectories, non-hidden, in natural order (_2 before _10). */
 function entriesOf(path: string): { files: string[]; dirs: string[] } {
   const names = readdirSync(path).filter((f) => !f.startsWith('.'));
@@ -48,6 +66,13 @@ function entriesOf(path: string): { files: string[]; dirs: string[] } {
   return { files, dirs };
 }
 
+/**
+ * Files named directly, plus every regular, non-hidden file of named
+ * directories (natural order: _2 before _10) but a trace's companions (see
+ * isCompanion); of a directory that holds only directories, every such file
+ * of each of them (one level down: the attack kind is then each file's
+ * directory). `option` names the flag in errors.
+ */
 export function expandPaths(specs: readonly string[], option = 'the command'): string[] {
   const out: string[] = [];
   for (const spec of specs) {

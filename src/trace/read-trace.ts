@@ -2,6 +2,7 @@ import { closeSync, createReadStream, read } from 'node:fs';
 import { promisify } from 'node:util';
 import { SyswardenError } from '../errors.js';
 import { openInputFile } from '../io/safe-file.js';
+import { isZipFile, looksLikeZip, readZipDirectory, zipMemberBytes, type ZipDirectory, type ZipMember } from '../io/zip.js';
 import { GrowableFloat64, GrowableUint16 } from './growable.js';
 import { emptyIssues, reportLine, type TraceIssues } from './issues.js';
 import { PlainParser, looksLikePlain } from './plain.js';
@@ -10,6 +11,7 @@ import { StraceParser, looksLikeStrace } from './strace.js';
 import { SysdigParser, looksLikeSysdig } from './sysdig.js';
 import { recordingTraceFormat } from './recording-format.js';
 import { parseAbi, type Abi } from './syscalls.js';
+import { traceMember } from './paths.js';
 
 export type { TraceIssues } from './issues.js';
 
@@ -56,6 +58,8 @@ export interface TraceFormat {
    * backpressure which keeps a large file from piling up in memory.
    */
   events(path: string, sink: EventSink, issues: TraceIssues, lenient: boolean, abi: Abi): AsyncIterable<void>;
+  /** Whether it reads a zip archive's trace member as well as a file (the line formats, through traceBytes). */
+  readonly inArchives?: boolean;
 }
 
 const formats = new Map<string, TraceFormat>();
@@ -84,6 +88,31 @@ function openTraceFile(path: string): { fd: number; size: number } {
   return opened;
 }
 
+/** A zip archive's trace member (see traceMember), refused when it is empty like an empty trace file. */
+export function zipTrace(path: string): { zip: ZipDirectory; member: ZipMember } {
+  const zip = readZipDirectory(path);
+  const member = traceMember(zip);
+  if (member.size === 0) {
+    throw new SyswardenError('ERR_EMPTY_INPUT', `trace ${path}:${member.name} is empty (0 bytes): there are no syscalls to read. Fix: give a recording's archive that holds some.`);
+  }
+  return { zip, member };
+}
+
+/**
+ * A trace's bytes, in chunks: the file's, or, for a zip archive (how
+ * LID-DS 2021 ships each recording), its trace member's, inflated as read.
+ */
+function traceBytes(path: string): AsyncIterable<Buffer> {
+  const { fd } = openTraceFile(path);
+  if (isZipFile(fd)) {
+    closeSync(fd);
+    const { zip, member } = zipTrace(path);
+    return zipMemberBytes(zip, member);
+  }
+  // The stream owns the descriptor from here and closes it, also when the reader stops early.
+  return createReadStream('', { fd, autoClose: true });
+}
+
 /**
  * The file's lines, read in chunks. Unlike readline, a line is never held
  * beyond MAX_LINE_BYTES: a file with no newline in gigabytes is reported
@@ -110,9 +139,7 @@ async function* eachLine(
     if (text.endsWith('\r')) text = text.slice(0, -1);
     parser.line(text, n);
   };
-  const { fd } = openTraceFile(path);
-  // The stream owns the descriptor from here and closes it, also when the reader stops early.
-  for await (const chunk of createReadStream('', { fd, autoClose: true }) as AsyncIterable<Buffer>) {
+  for await (const chunk of traceBytes(path)) {
     let start = 0;
     for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
       const piece = chunk.subarray(start, nl);
@@ -151,6 +178,7 @@ function isText(head: Buffer): boolean {
 
 registerTraceFormat({
   name: 'strace',
+  inArchives: true,
   description: 'strace text output (plain, -f pid prefixes, -t/-tt/-ttt timestamps, unfinished/resumed, signals)',
   priority: 20,
   sniff: (head) => isText(head) && headLines(head).some(looksLikeStrace),
@@ -159,6 +187,7 @@ registerTraceFormat({
 
 registerTraceFormat({
   name: 'sysdig',
+  inArchives: true,
   description: "sysdig text events as the LID-DS datasets record them (2021: a recording's .sc file; 2019: its .txt file); each call counted at its entry",
   priority: 30,
   sniff: (head) => isText(head) && headLines(head).slice(0, 10).every(looksLikeSysdig),
@@ -167,6 +196,7 @@ registerTraceFormat({
 
 registerTraceFormat({
   name: 'plain',
+  inArchives: true,
   description: 'syscall names or numbers, one per line or whitespace-separated',
   priority: 10,
   sniff: (head) => isText(head) && headLines(head).every(looksLikePlain),
@@ -176,6 +206,19 @@ registerTraceFormat({
 registerTraceFormat(recordingTraceFormat);
 
 const SNIFF_BYTES = 64 * 1024;
+
+/** The first SNIFF_BYTES of a zip archive's trace member (less, when it is shorter). */
+async function zipHead(path: string): Promise<Buffer> {
+  const { zip, member } = zipTrace(path);
+  const parts: Buffer[] = [];
+  let got = 0;
+  for await (const chunk of zipMemberBytes(zip, member)) {
+    parts.push(chunk);
+    got += chunk.length;
+    if (got >= SNIFF_BYTES) break;
+  }
+  return Buffer.concat(parts).subarray(0, SNIFF_BYTES);
+}
 
 const readAt = promisify(read);
 
@@ -197,8 +240,14 @@ export async function detectFormat(path: string, explicit = 'auto'): Promise<Tra
   } finally {
     closeSync(fd);
   }
+  const zipped = looksLikeZip(head);
+  if (zipped) head = await zipHead(path);
+  const match = chosen ?? [...formats.values()].filter((f) => f.sniff(head)).sort((a, b) => b.priority - a.priority)[0];
+  if (zipped && match && !match.inArchives) {
+    const inArchives = [...formats.values()].filter((f) => f.inArchives).map((f) => f.name);
+    throw new SyswardenError('ERR_TRACE_FORMAT', `${path} is a zip archive; syswarden reads ${inArchives.join(', ')} traces in archives, not ${match.name}s. Fix: unzip it and give the file itself.`);
+  }
   if (chosen) return chosen;
-  const match = [...formats.values()].filter((f) => f.sniff(head)).sort((a, b) => b.priority - a.priority)[0];
   if (!match) {
     throw new SyswardenError(
       'ERR_TRACE_FORMAT',

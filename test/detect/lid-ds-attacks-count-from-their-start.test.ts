@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -62,6 +62,39 @@ it('an attack recording counts as detected by an alarm from its exploit on, not 
   expect(run.stdout).toMatch(/stide w=3 filter=none: first alarm 0\.0\d s after the start \(median\), 0\.0\d s at most; 1 of 4 alarmed before it/);
 });
 
+it('LID-DS 2021 as shipped, a zip per recording with its metadata inside, evaluates as unzipped', async () => {
+  // The recordings of the first test, each zipped with its companions the way LID-DS ships them.
+  const zipped = join(dir, 'zipped');
+  const args: string[] = [];
+  for (const [from, to] of [['training', '--normal'], ['normal_and_attack', '--attack']] as const) {
+    mkdirSync(join(zipped, from), { recursive: true });
+    const names = readdirSync(join(dir, from));
+    for (const sc of names.filter((n) => n.endsWith('.sc'))) {
+      const name = sc.slice(0, -3);
+      const members = names.filter((n) => n.startsWith(`${name}.`));
+      execFileSync('zip', ['-q', '-j', join(zipped, from, `${name}.zip`), ...members.map((m) => join(dir, from, m))]);
+    }
+    args.push(to, join(zipped, from));
+  }
+  expect(readdirSync(join(zipped, 'normal_and_attack')).sort()).toEqual(['a0.zip', 'a1.zip', 'a2.zip', 'early.zip']);
+  const out = join(dir, 'eval-zipped.jsonl');
+  const run = await runCli(['eval', ...args, '--detector', 'stide', '--window', '3', '--json', out], 120_000);
+  expect(run.code, run.stderr).toBe(0);
+  const [r] = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const [unzipped] = readFileSync(join(dir, 'eval.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const k of ['startsKnown', 'tracesDetected', 'earlyAlarms', 'delays', 'auc', 'threshold', 'trainWindows', 'testWindows']) expect(r![k], k).toEqual(unzipped![k]);
+
+  // Metadata inside an archive that is no JSON is refused as the file beside a trace is, named inside its archive.
+  const a0 = join(zipped, 'normal_and_attack', 'a0.zip');
+  const stage = mkdtempSync(join(dir, 'stage-'));
+  writeFileSync(join(stage, 'a0.json'), '{"exploit": true, "time": ');
+  execFileSync('zip', ['-q', '-j', a0, join(stage, 'a0.json')]);
+  const broken = await runCli(['eval', ...args, '--detector', 'stide', '--window', '3'], 60_000);
+  expect(broken.code).not.toBe(0);
+  expect(broken.stderr).toMatch(/a0\.zip:a0\.json, the metadata of \S*a0\.zip, is not JSON.*Fix:/);
+  expect(broken.stderr).not.toMatch(/\n\s+at /);
+});
+
 it('metadata that names an exploit without its time, or beside a trace without times, is refused by name', async () => {
   const normal = join(dir, 'n2');
   const attack = join(dir, 'a2');
@@ -79,7 +112,7 @@ it('metadata that names an exploit without its time, or beside a trace without t
   writeFileSync(join(attack, 'a.json'), '{"exploit": true, "time": ');
   const broken = await runCli(['eval', '--normal', normal, '--attack', attack, '--detector', 'stide', '--window', '3'], 60_000);
   expect(broken.code).not.toBe(0);
-  expect(broken.stderr).toMatch(/a2\/a\.json, the metadata beside .*a\.sc, is not JSON.*Fix:/);
+  expect(broken.stderr).toMatch(/a2\/a\.json, the metadata of .*a\.sc, is not JSON.*Fix:/);
   rmSync(join(attack, 'a.json'));
   execFileSync('mkfifo', [join(attack, 'a.json')]);
   const fifo = await runCli(['eval', '--normal', normal, '--attack', attack, '--detector', 'stide', '--window', '3'], 60_000);
