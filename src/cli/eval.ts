@@ -51,7 +51,7 @@ Trains and tests detectors on labelled traces, the reference study's way.
                           --normal, --attack, --split, --filter, --format, --lenient, --abi do not apply
   --sample <n>            evaluate a seeded sample of at most n normal and n attack traces (the attack
                           traces shared among their kinds), read before anything else: for a dataset too
-                          large to hold (eval keeps every window it tests in memory)
+                          large to hold (eval keeps every call it reads, and every window it trains on, in memory)
   --json <out>            also write the records as JSON lines, each as soon as it is done
   --force                 replace --json if it exists
   -h, --help              this text

@@ -9,7 +9,7 @@ import type { WindowSet } from '../window/window-set.js';
 import { concatWindows, selectWindows, sliceWindows, windowStreams, type StreamInput } from '../window/windows.js';
 import { Prng } from './lib/prng.js';
 import type { DetectorFactory } from './detector.js';
-import { confusion, metricsOf } from './metrics.js';
+import { addConfusion, confusion, metricsOf, type Confusion } from './metrics.js';
 import { calibrate, segmentParts } from './calibration.js';
 import { windowsLabelled } from './common.js';
 import { decisionScores } from './decision.js';
@@ -45,6 +45,8 @@ export interface EvalConfig {
   /** Windows per decision frame. */
   frame: number;
   threatTable?: ThreatTable;
+  /** Calls of tested traces windowed and scored at a time (default TEST_PART_CALLS): whole traces, so the figures do not depend on it. */
+  testPartCalls?: number;
 }
 
 /** The false-alarm rates at which eval reports the best (hindsight) detection rate. */
@@ -189,12 +191,17 @@ interface Prepared {
   part: 'trace' | 'segment';
   /** Attack training windows for supervised detectors (null: none to give). */
   attack: WindowSet | null;
-  test: WindowSet;
-  /** Trace split: test windows' trace index, and the test traces. */
-  traceOf?: Int32Array;
+  /**
+   * The test windows, in parts scored one after another (for a supervised
+   * detector, without the attack traces it learnt from): the trace split
+   * windows its tested traces about EvalConfig.testPartCalls calls at a
+   * time, so that the test half, its scores and its decisions are never all
+   * held at once.
+   */
+  testParts(supervised: boolean): Iterable<TestPart>;
+  /** Trace split: the test traces (a supervised detector's: testTracesOf). */
   testTraces?: { index: number; label: number }[];
-  /** Trace split: the time of each test window's last call (NaN: not known), and the attack start of the traces that have one. */
-  testTime?: Float64Array;
+  /** Trace split: the attack start of the tested traces that have one. */
   attackStart?: ReadonlyMap<number, number>;
   /** Trace split: the attack traces supervised detectors learn from, hence are not tested on. */
   learntAttacks?: ReadonlySet<number>;
@@ -203,19 +210,20 @@ interface Prepared {
   shortThreads?: string;
 }
 
-/** What a detector is tested on: supervised detectors never on the attack traces they learnt from. */
-function forDetector(p: Prepared, supervised: boolean): Prepared {
-  if (!supervised || !p.learntAttacks || p.learntAttacks.size === 0) return p;
-  const learnt = p.learntAttacks;
-  const keep: number[] = [];
-  for (let i = 0; i < p.test.count; i++) if (!learnt.has(p.traceOf![i]!)) keep.push(i);
-  return {
-    ...p,
-    test: selectWindows(p.test, keep),
-    traceOf: Int32Array.from(keep, (i) => p.traceOf![i]!),
-    ...(p.testTime ? { testTime: Float64Array.from(keep, (i) => p.testTime![i]!) } : {}),
-    testTraces: p.testTraces!.filter((t) => !learnt.has(t.index)),
-  };
+/** Windows tested together; in the trace split, with each window's trace and (where known) the time of its last call (NaN: not known). */
+interface TestPart {
+  test: WindowSet;
+  traceOf?: Int32Array;
+  testTime?: Float64Array;
+}
+
+/** Calls of tested traces windowed at a time by default (see Prepared.testParts): whole traces, so no stream is cut. */
+export const TEST_PART_CALLS = 1 << 20;
+
+/** The traces a detector is tested on: supervised detectors never on the attack traces they learnt from. */
+function testTracesOf(p: Prepared, supervised: boolean): { index: number; label: number }[] {
+  const learnt = supervised ? p.learntAttacks : undefined;
+  return learnt && learnt.size > 0 ? p.testTraces!.filter((t) => !learnt.has(t.index)) : p.testTraces!;
 }
 
 /** The (filtered) traces' thread streams; each stream's id is its index in `traceOf`, which holds its trace (and `timesOf` its call times, if known). */
@@ -293,33 +301,52 @@ function prepareWindowSplit(cfg: EvalConfig, all: readonly LoadedTrace[], size: 
     part = 'segment';
   }
   const trainAttack = windowsLabelled(train, 1);
-  return { normal: trainNormal, partOf, part, attack: trainAttack.count > 0 ? trainAttack : null, test };
+  return { normal: trainNormal, partOf, part, attack: trainAttack.count > 0 ? trainAttack : null, testParts: () => [{ test }] };
 }
 
 /** The trace split: whole traces, seeded and stratified by attack kind (splitTraces). */
-function prepareTraceSplit(all: readonly LoadedTrace[], split: ReturnType<typeof splitTraces>, size: number): Prepared {
+function prepareTraceSplit(all: readonly LoadedTrace[], split: ReturnType<typeof splitTraces>, size: number, partCalls: number): Prepared {
   const traceOf: number[] = [];
   const timesOf: Array<Float64Array | undefined> = [];
   const normal = windowStreams(streamsOf(all, split.train, traceOf), size);
   const attack = split.attackTrain.length > 0 ? fromAttackStart(windowStreams(streamsOf(all, split.attackTrain, traceOf, timesOf), size), traceOf, timesOf, all) : null;
-  // One-class detectors never learn from attacks: they are tested on every attack trace. Supervised ones leave out those they learnt from (see forDetector).
+  // One-class detectors never learn from attacks: they are tested on every attack trace. Supervised ones leave out those they learnt from.
   const tested = [...split.test, ...split.attackTrain].sort((a, b) => a - b);
-  const test = windowStreams(streamsOf(all, tested, traceOf, timesOf), size);
-  const testTraceOf = Int32Array.from({ length: test.count }, (_, i) => traceOf[test.source![i]!]!);
   const attackStart = new Map<number, number>();
   for (const k of tested) if (all[k]!.attackStartNs !== undefined) attackStart.set(k, all[k]!.attackStartNs!);
+  const learntAttacks = new Set(split.attackTrain);
   return {
-    ...(attackStart.size > 0 ? { testTime: windowTimes(test, timesOf), attackStart } : {}),
+    ...(attackStart.size > 0 ? { attackStart } : {}),
     normal,
     partOf: partsOf(normal, traceOf),
     part: 'trace',
     attack: attack && attack.count > 0 ? attack : null,
-    test,
-    traceOf: testTraceOf,
+    testParts: (supervised) => testPartsOf(all, supervised ? tested.filter((k) => !learntAttacks.has(k)) : tested, size, attackStart.size > 0, partCalls),
     testTraces: tested.map((index) => ({ index, label: all[index]!.label })),
-    learntAttacks: new Set(split.attackTrain),
+    learntAttacks,
     note: split.unseenKinds.length > 0 ? `supervised detectors never trained on the attack kinds ${split.unseenKinds.join(', ')} (one trace each)` : undefined,
   };
+}
+
+/** The tested traces' windows, a part of whole traces at a time, each part's traces holding about `partCalls` calls (see Prepared.testParts). */
+function* testPartsOf(all: readonly LoadedTrace[], tested: readonly number[], size: number, timed: boolean, partCalls: number): Generator<TestPart> {
+  for (let from = 0; from < tested.length; ) {
+    let to = from;
+    let calls = 0;
+    while (to < tested.length && (to === from || calls < partCalls)) {
+      for (const c of all[tested[to]!]!.threads) calls += c.length;
+      to++;
+    }
+    const traceOf: number[] = [];
+    const timesOf: Array<Float64Array | undefined> = [];
+    const test = windowStreams(streamsOf(all, tested.slice(from, to), traceOf, timesOf), size);
+    yield {
+      test,
+      traceOf: Int32Array.from({ length: test.count }, (_, i) => traceOf[test.source![i]!]!),
+      ...(timed ? { testTime: windowTimes(test, timesOf) } : {}),
+    };
+    from = to;
+  }
 }
 
 /**
@@ -340,7 +367,7 @@ export async function runEvaluation(cfg: EvalConfig, onProgress?: (p: Progress) 
     const filter = makeFilter(filterName, cfg.threatTable);
     const filtered = all.map((t) => filterTrace(t, filter));
     for (const size of cfg.windows) {
-      const prepared = split ? prepareTraceSplit(filtered, split, size) : prepareWindowSplit(cfg, filtered, size);
+      const prepared = split ? prepareTraceSplit(filtered, split, size, cfg.testPartCalls ?? TEST_PART_CALLS) : prepareWindowSplit(cfg, filtered, size);
       const p: Prepared = { ...prepared, shortThreads: shortThreadsNote(prepared.normal.source, size, cfg.frame) };
       for (const factory of cfg.detectors) {
         onProgress?.({ done, total, label: `${factory.name} w=${size} filter=${filterName}` });
@@ -367,7 +394,7 @@ function filterTrace(t: LoadedTrace, filter: SyscallFilter): LoadedTrace {
 function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, filter: FilterName, size: number): EvalRecord {
   const base = { detector: factory.name, window: size, filter, split: cfg.split, seed: cfg.seed, budget: cfg.budget, frame: cfg.frame };
   const supervised = factory.create({ seed: cfg.seed }).supervised;
-  let p = prepared;
+  const p = prepared;
   const none = {
     precision: null, recall: null, f1: null, normalF1: null, tracesDetected: null, tracesFalseAlarm: null, expectedFalseAlarm: null, auc: null, drAt: null,
     fitMs: null, scoreMs: null, threshold: null, firstAlarm: null, startsKnown: null, earlyAlarms: null, delays: null, trainWindows: 0, testWindows: 0,
@@ -399,13 +426,21 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
     throw e;
   }
   const fitMs = performance.now() - t0;
-  p = forDetector(p, supervised);
-  const t1 = performance.now();
-  const decided = decisionScores(p.test, detector.score(p.test), cfg.frame, calibration.trim);
-  const scoreMs = performance.now() - t1;
   const threshold = calibration.threshold;
-  const m = metricsOf(confusion(decided, p.test.labels!, threshold));
-  const trace = p.traceOf ? traceLevel(decided, threshold, p) : null;
+  const windows: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
+  const traces = p.testTraces ? new TraceTally(threshold, p.attackStart) : null;
+  let scoreMs = 0;
+  let testWindows = 0;
+  for (const part of p.testParts(supervised)) {
+    const t1 = performance.now();
+    const decided = decisionScores(part.test, detector.score(part.test), cfg.frame, calibration.trim);
+    scoreMs += performance.now() - t1;
+    addConfusion(windows, confusion(decided, part.test.labels!, threshold));
+    traces?.add(decided, part.traceOf!, part.testTime);
+    testWindows += part.test.count;
+  }
+  const m = metricsOf(windows);
+  const trace = traces?.result(testTracesOf(p, supervised)) ?? null;
   return {
     ...base,
     precision: m.precision,
@@ -426,52 +461,68 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
     earlyAlarms: trace?.earlyAlarms ?? null,
     delays: trace?.delays ?? null,
     trainWindows: p.normal.count + (supervised && p.attack ? p.attack.count : 0),
-    testWindows: p.test.count,
+    testWindows,
     ...noteOf([supervised ? p.note : undefined, p.shortThreads]),
   };
 }
 
-/** Trace-level figures from the test windows' decision scores: each trace's peak, the operating point, ROC/AUC, first alarms. */
-function traceLevel(decided: Float64Array, threshold: number, p: Prepared) {
-  const peak = new Map<number, number>();
-  const firstAlarm = new Map<number, number>();
-  const position = new Map<number, number>();
-  // Traces with a known attack start: only windows from it on can detect the attack (or count in its peak); an alarm before it is early.
-  const starts = p.attackStart;
-  const early = new Set<number>();
-  const firstAlarmTime = new Map<number, number>();
-  for (let i = 0; i < decided.length; i++) {
-    const t = p.traceOf![i]!;
-    const pos = position.get(t) ?? 0;
-    position.set(t, pos + 1);
-    const start = starts?.get(t);
-    if (start !== undefined && !(p.testTime![i]! >= start)) {
-      if (decided[i]! >= threshold) early.add(t);
-      continue;
-    }
-    if (decided[i]! > (peak.get(t) ?? -Infinity)) peak.set(t, decided[i]!);
-    if (decided[i]! >= threshold && !firstAlarm.has(t)) {
-      firstAlarm.set(t, pos);
-      if (start !== undefined) firstAlarmTime.set(t, p.testTime![i]!);
+/**
+ * Trace-level figures from the test windows' decision scores, taken part by
+ * part (a trace is in one part): each trace's peak, the operating point,
+ * ROC/AUC, first alarms.
+ */
+class TraceTally {
+  private readonly peak = new Map<number, number>();
+  private readonly firstAlarm = new Map<number, number>();
+  private readonly position = new Map<number, number>();
+  private readonly early = new Set<number>();
+  private readonly firstAlarmTime = new Map<number, number>();
+
+  /** `starts`: traces with a known attack start, where only windows from it on can detect the attack (or count in its peak), and an alarm before it is early. */
+  constructor(
+    private readonly threshold: number,
+    private readonly starts: ReadonlyMap<number, number> | undefined,
+  ) {}
+
+  add(decided: Float64Array, traceOf: Int32Array, time: Float64Array | undefined): void {
+    const { peak, firstAlarm, position, early, firstAlarmTime, starts, threshold } = this;
+    for (let i = 0; i < decided.length; i++) {
+      const t = traceOf[i]!;
+      const pos = position.get(t) ?? 0;
+      position.set(t, pos + 1);
+      const start = starts?.get(t);
+      if (start !== undefined && !(time![i]! >= start)) {
+        if (decided[i]! >= threshold) early.add(t);
+        continue;
+      }
+      if (decided[i]! > (peak.get(t) ?? -Infinity)) peak.set(t, decided[i]!);
+      if (decided[i]! >= threshold && !firstAlarm.has(t)) {
+        firstAlarm.set(t, pos);
+        if (start !== undefined) firstAlarmTime.set(t, time![i]!);
+      }
     }
   }
-  const withStart = starts ? p.testTraces!.filter((t) => t.label === 1 && starts.has(t.index)) : [];
-  // A trace shorter than one window has no score: it can never alarm.
-  const peaksOf = (label: number) => p.testTraces!.filter((t) => t.label === label).map((t) => peak.get(t.index) ?? -Infinity);
-  const normalPeaks = peaksOf(0);
-  const attackPeaks = peaksOf(1);
-  const op = operatingPoint(normalPeaks, attackPeaks, threshold);
-  const roc = rocOf(normalPeaks, attackPeaks);
-  return {
-    dr: op.dr,
-    fa: op.fa,
-    auc: roc.auc,
-    drAt: roc.auc === null ? null : FA_POINTS.map((fa) => ({ fa, dr: drAtFalseAlarm(roc, fa)?.dr ?? null })),
-    firstAlarm: p.testTraces!.filter((t) => t.label === 1).map((t) => firstAlarm.get(t.index) ?? -1),
-    startsKnown: withStart.length > 0 ? withStart.length : null,
-    earlyAlarms: withStart.length > 0 ? withStart.filter((t) => early.has(t.index)).length : null,
-    delays: withStart.length > 0 ? withStart.filter((t) => firstAlarmTime.has(t.index)).map((t) => (firstAlarmTime.get(t.index)! - starts!.get(t.index)!) / 1e9) : null,
-  };
+
+  result(tested: readonly { index: number; label: number }[]) {
+    const { peak, firstAlarm, early, firstAlarmTime, starts, threshold } = this;
+    const withStart = starts ? tested.filter((t) => t.label === 1 && starts.has(t.index)) : [];
+    // A trace shorter than one window has no score: it can never alarm.
+    const peaksOf = (label: number) => tested.filter((t) => t.label === label).map((t) => peak.get(t.index) ?? -Infinity);
+    const normalPeaks = peaksOf(0);
+    const attackPeaks = peaksOf(1);
+    const op = operatingPoint(normalPeaks, attackPeaks, threshold);
+    const roc = rocOf(normalPeaks, attackPeaks);
+    return {
+      dr: op.dr,
+      fa: op.fa,
+      auc: roc.auc,
+      drAt: roc.auc === null ? null : FA_POINTS.map((fa) => ({ fa, dr: drAtFalseAlarm(roc, fa)?.dr ?? null })),
+      firstAlarm: tested.filter((t) => t.label === 1).map((t) => firstAlarm.get(t.index) ?? -1),
+      startsKnown: withStart.length > 0 ? withStart.length : null,
+      earlyAlarms: withStart.length > 0 ? withStart.filter((t) => early.has(t.index)).length : null,
+      delays: withStart.length > 0 ? withStart.filter((t) => firstAlarmTime.has(t.index)).map((t) => (firstAlarmTime.get(t.index)! - starts!.get(t.index)!) / 1e9) : null,
+    };
+  }
 }
 
 /** Notes joined, or nothing. */

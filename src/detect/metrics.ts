@@ -30,6 +30,14 @@ export function confusion(scores: Float64Array, labels: Uint8Array, threshold: n
   return c;
 }
 
+/** Adds `c`'s counts to `into` (confusions of parts of one test set). */
+export function addConfusion(into: Confusion, c: Confusion): void {
+  into.tp += c.tp;
+  into.fp += c.fp;
+  into.tn += c.tn;
+  into.fn += c.fn;
+}
+
 /** 0 where the ratio is 0/0, as scikit-learn reports with zero_division=0. */
 function ratio(a: number, b: number): number {
   return b === 0 ? 0 : a / b;

@@ -163,7 +163,7 @@ export interface TraceSample {
 
 /**
  * A seeded sample of at most `limit` normal and `limit` attack traces, for a
- * dataset too large to evaluate whole (eval holds every window it tests).
+ * dataset too large to evaluate whole (eval holds every call it reads and every window it trains on).
  * The attack sample is shared among the kinds in proportion to their traces
  * (largest remainders, kinds in name order), every kind keeping at least one
  * while there are no more kinds than `limit`: a kind is never lost to chance.
