@@ -242,16 +242,18 @@ export async function detectFormat(path: string, explicit = 'auto'): Promise<Tra
   }
   const zipped = looksLikeZip(head);
   if (zipped) head = await zipHead(path);
+  // What an archive can hold, and what the file is called in messages: the archive's trace member.
+  const usable = [...formats.values()].filter((f) => !zipped || f.inArchives).map((f) => f.name);
   const match = chosen ?? [...formats.values()].filter((f) => f.sniff(head)).sort((a, b) => b.priority - a.priority)[0];
   if (zipped && match && !match.inArchives) {
-    const inArchives = [...formats.values()].filter((f) => f.inArchives).map((f) => f.name);
-    throw new SyswardenError('ERR_TRACE_FORMAT', `${path} is a zip archive; syswarden reads ${inArchives.join(', ')} traces in archives, not ${match.name}s. Fix: unzip it and give the file itself.`);
+    throw new SyswardenError('ERR_TRACE_FORMAT', `${path} is a zip archive; syswarden reads ${usable.join(', ')} traces in archives, not ${match.name}s. Fix: unzip it and give the file itself.`);
   }
   if (chosen) return chosen;
   if (!match) {
+    const what = zipped ? `${path}:${zipTrace(path).member.name}` : path;
     throw new SyswardenError(
       'ERR_TRACE_FORMAT',
-      `cannot tell the format of ${path}: it is neither strace output, sysdig (LID-DS) events, nor a plain list of syscalls. Fix: pass --format ${[...formats.keys()].join('|')}.`,
+      `cannot tell the format of ${what}: it is neither strace output, sysdig (LID-DS) events, nor a plain list of syscalls. Fix: pass --format ${usable.join('|')}.`,
     );
   }
   return match;

@@ -190,6 +190,12 @@ it('refuses a truncated, corrupt, encrypted, ambiguous or traceless archive by n
   zip(['-j', two, sc, join(dir, 'other.sc')]);
   expect(await refusal(two)).toMatch(/two\.zip holds 2 files that could each be the trace \(victim\.sc, other\.sc\).*Fix: unzip it/);
 
+  // A member that is no trace: named inside its archive, with the formats an archive can hold.
+  const notes = join(dir, 'notes.zip');
+  writeFileSync(join(dir, 'notes.txt'), 'dear diary,\nno syscalls here\n');
+  zip(['-j', notes, join(dir, 'notes.txt')]);
+  expect(await refusal(notes)).toMatch(/cannot tell the format of \S*notes\.zip:notes\.txt: .*Fix: pass --format strace\|sysdig\|plain\.\n/);
+
   // Only a recording's companions.
   const bare = join(dir, 'bare.zip');
   zip(['-j', bare, join(dir, 'victim-stage', 'victim.json'), join(dir, 'victim-stage', 'victim.res')]);
