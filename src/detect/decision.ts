@@ -40,14 +40,27 @@ interface Ring {
   nonZero: number;
   /** Negative scores in the frame (a one-class SVM's inside-the-region windows): the quick upper bound needs none. */
   negative: number;
+  /**
+   * The frame's scores in ascending order, as of the last trimmed mean (null
+   * until one is taken), and the (old, new) score pairs pushed since, up to
+   * SORTED_LOG of them (`logged` past that: the next mean sorts afresh).
+   * Applying a few changes to a sorted frame costs a few dozen moves where
+   * sorting it again costs a sort; the scores, and the order they are summed
+   * in, are the same either way.
+   */
+  sorted: Float64Array | null;
+  log: Float64Array | null;
+  logged: number;
 }
+
+/** Changes applied to a sorted frame before it is sorted afresh instead. */
+const SORTED_LOG = 8;
 
 export class FrameDecision {
   private readonly rings = new Map<number, Ring>();
   // Consecutive windows mostly belong to one stream: skip the map then.
   private lastSource = Number.NaN;
   private last: Ring | undefined;
-  private readonly scratch: Float64Array;
   /** Windows a frame mean is taken over: the frame less the trimmed ones. */
   private readonly kept: number;
 
@@ -70,7 +83,6 @@ export class FrameDecision {
       throw new SyswardenError('ERR_INVALID_INPUT', `decision trim ${trim} is out of range for a frame of ${frame} windows. Fix: use a whole number from 0 to ${frame - 1} (a longer --frame for longer windows).`);
     }
     this.kept = frame - trim;
-    this.scratch = new Float64Array(frame);
   }
 
   /** Adds one window score to `source`'s frame; returns the frame's decision score (its trimmed mean). */
@@ -98,7 +110,7 @@ export class FrameDecision {
   private add(source: number, score: number): Ring {
     let r = source === this.lastSource ? this.last : this.rings.get(source);
     if (r === undefined) {
-      r = { scores: new Float64Array(this.frame), pos: 0, sum: 0, nonZero: 0, negative: 0 };
+      r = { scores: new Float64Array(this.frame), pos: 0, sum: 0, nonZero: 0, negative: 0, sorted: null, log: null, logged: 0 };
       this.rings.set(source, r);
     }
     this.lastSource = source;
@@ -108,6 +120,13 @@ export class FrameDecision {
     r.nonZero += (score !== 0 ? 1 : 0) - (old !== 0 ? 1 : 0);
     r.negative += (score < 0 ? 1 : 0) - (old < 0 ? 1 : 0);
     r.scores[r.pos] = score;
+    if (r.log !== null) {
+      if (r.logged < SORTED_LOG) {
+        r.log[2 * r.logged] = old;
+        r.log[2 * r.logged + 1] = score;
+      }
+      r.logged++;
+    }
     r.pos = r.pos + 1 === this.frame ? 0 : r.pos + 1;
     // A running sum drifts in floating point; it is exact again at each frame turn.
     if (r.pos === 0) {
@@ -123,12 +142,52 @@ export class FrameDecision {
   private trimmedMean(r: Ring): number {
     // Every non-zero score is among the trimmed ones: the rest are zeros.
     if (r.negative === 0 && r.nonZero <= this.trim) return 0;
-    const s = this.scratch;
-    s.set(r.scores);
-    s.sort();
+    const s = this.sortedFrame(r);
     let sum = 0;
     for (let i = 0; i < this.kept; i++) sum += s[i]!;
     return sum / this.kept;
+  }
+
+  /** The frame's scores in ascending order (see Ring.sorted). */
+  private sortedFrame(r: Ring): Float64Array {
+    const n = this.frame;
+    if (r.sorted === null || r.log === null) {
+      r.sorted = new Float64Array(n);
+      r.log = new Float64Array(2 * SORTED_LOG);
+      r.logged = SORTED_LOG + 1;
+    }
+    const s = r.sorted;
+    if (r.logged > SORTED_LOG) {
+      s.set(r.scores);
+      s.sort();
+      r.logged = 0;
+      return s;
+    }
+    for (let k = 0; k < r.logged; k++) {
+      const old = r.log[2 * k]!;
+      const now = r.log[2 * k + 1]!;
+      // NaN has no place in an order: sort as a whole, as before.
+      if (old !== old || now !== now) {
+        r.logged = SORTED_LOG + 1;
+        return this.sortedFrame(r);
+      }
+      // Remove one `old` (it is there: it was in the frame), then insert `now`, shifting what lies between.
+      let i = lowerBound(s, old);
+      if (now >= old) {
+        while (i + 1 < n && s[i + 1]! < now) {
+          s[i] = s[i + 1]!;
+          i++;
+        }
+      } else {
+        while (i > 0 && s[i - 1]! > now) {
+          s[i] = s[i - 1]!;
+          i--;
+        }
+      }
+      s[i] = now;
+    }
+    r.logged = 0;
+    return s;
   }
 
   /** Drop a stream's frame (an exited thread). */
@@ -155,6 +214,18 @@ export class FrameDecision {
     for (let i = 0; i < windows.count; i++) out[i] = this.push(source ? source[i]! : 0, scores[i]!);
     return out;
   }
+}
+
+/** The first index of `s` (ascending) holding a value not below `v`. */
+function lowerBound(s: Float64Array, v: number): number {
+  let lo = 0;
+  let hi = s.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (s[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Frame-mean decision scores of a whole window set, each stream from a fresh frame. */

@@ -178,6 +178,45 @@ describe('FrameDecision with a trim', () => {
     }
   });
 
+  it('keeps each frame sorted as it slides: the trimmed mean is bit for bit that of the frame sorted afresh', () => {
+    // The sorted frame takes a few changes at a time, or is sorted afresh after many (pushAgainst skips the mean
+    // far below the threshold); either way the same scores are summed in the same order as sorting the frame would.
+    let x = 4242;
+    const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const exactMean = (ring: number[], frame: number, trim: number) => {
+      const s = Float64Array.from([...Array(Math.max(0, frame - ring.length)).fill(0), ...ring.slice(-frame)]).sort();
+      let sum = 0;
+      for (let i = 0; i < frame - trim; i++) sum += s[i]!;
+      return sum / (frame - trim);
+    };
+    for (const [frame, trim] of [[40, 6], [40, 15], [7, 3], [2, 1]] as const) {
+      const d = new FrameDecision(frame, trim);
+      const rings = new Map<number, number[]>();
+      for (let i = 0; i < 20_000; i++) {
+        const src = Math.floor(rand() * 4);
+        const r = rand();
+        // Repeated values, zeros of both signs, negatives, now and then a NaN; and runs of the same score.
+        const v = r < 0.3 ? 0 : r < 0.35 ? -0 : r < 0.5 ? [1, 2.5, 3][Math.floor(rand() * 3)]! : r < 0.55 ? -rand() : r < 0.5501 ? Number.NaN : rand() * 50;
+        const ring = rings.get(src) ?? [];
+        ring.push(v);
+        if (ring.length > frame) ring.shift();
+        rings.set(src, ring);
+        if (rand() < 0.002) {
+          d.forget(src);
+          rings.delete(src);
+          continue;
+        }
+        // Sometimes the exact mean, sometimes only whether it reaches a threshold that many pushes stay far below.
+        if (rand() < 0.6) expect(d.push(src, v)).toBe(exactMean(ring, frame, trim));
+        else {
+          const got = d.pushAgainst(src, v, 40);
+          const want = exactMean(ring, frame, trim);
+          if (want >= 40 || Number.isNaN(want)) expect(got).toBe(want);
+        }
+      }
+    }
+  });
+
   it('refuses a trim that leaves nothing to average', () => {
     expect(() => new FrameDecision(5, 5)).toThrow(/trim 5 is out of range for a frame of 5 windows/);
     expect(() => new FrameDecision(5, -1)).toThrow(/trim -1/);
