@@ -16,14 +16,16 @@ export function stem(name: string): string {
  * Whether a file of a directory is a trace's companion rather than a trace:
  * `<name>.json` beside another `<name>.*` (a trace's metadata: an LID-DS
  * recording's, a scenario run's label), the resource and packet files
- * LID-DS ships beside a recording's `<name>.sc`, and LID-DS 2019's table of
- * runs (`runs.csv`) beside its recordings.
+ * LID-DS ships beside a recording's `<name>.sc`, LID-DS 2019's table of
+ * runs (`runs.csv`) beside its recordings, and a recording's archive
+ * `<name>.zip` beside its unzipped `<name>.sc` (unzipped in place, the one
+ * recording would otherwise count twice, and could be learnt and tested).
  */
 function isCompanion(name: string, names: ReadonlySet<string>, stems: ReadonlyMap<string, number>): boolean {
   const s = stem(name);
   if (name === RUNS_TABLE) return names.size > 1;
   if (name.endsWith('.json')) return (stems.get(s) ?? 0) > 1;
-  return (name.endsWith('.res') || name.endsWith('.pcap')) && names.has(`${s}.sc`);
+  return (name.endsWith('.res') || name.endsWith('.pcap') || name.endsWith('.zip')) && names.has(`${s}.sc`);
 }
 
 /**

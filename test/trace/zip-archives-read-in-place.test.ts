@@ -59,6 +59,12 @@ it('reads the trace of an LID-DS recording zipped with its companions as the unz
   expect(zipped).toEqual(await read(sc));
   // A directory of such archives lists each archive as a trace.
   expect(expandPaths([dir]).filter((p) => p.endsWith('.zip'))).toEqual([archive]);
+  // Unzipped in place (unzip -j -o '*.zip' '*.sc' '*.json'), a recording is its .sc, once: not also its archive.
+  const inPlace = join(dir, 'in-place');
+  mkdirSync(inPlace);
+  copyFileSync(archive, join(inPlace, 'gentle_turing_4711.zip'));
+  execFileSync('unzip', ['-q', '-j', '-o', 'gentle_turing_4711.zip', '*.sc', '*.json'], { cwd: inPlace });
+  expect(expandPaths([inPlace])).toEqual([join(inPlace, 'gentle_turing_4711.sc')]);
 });
 
 it('reads a member streamed into its archive (sizes after the data, Zip64), and a stored one', async () => {
