@@ -192,13 +192,12 @@ interface Prepared {
   /** Attack training windows for supervised detectors (null: none to give). */
   attack: WindowSet | null;
   /**
-   * The test windows, in parts scored one after another (for a supervised
-   * detector, without the attack traces it learnt from): the trace split
-   * windows its tested traces about EvalConfig.testPartCalls calls at a
-   * time, so that the test half, its scores and its decisions are never all
+   * The test windows, in parts scored one after another: the trace split
+   * windows the traces `tested` (see testTracesOf) about
+   * EvalConfig.testPartCalls calls at a time, so that the test half, its scores and its decisions are never all
    * held at once.
    */
-  testParts(supervised: boolean): Iterable<TestPart>;
+  testParts(tested: readonly number[] | undefined): Iterable<TestPart>;
   /** Trace split: the test traces (a supervised detector's: testTracesOf). */
   testTraces?: { index: number; label: number }[];
   /** Trace split: the attack start of the tested traces that have one. */
@@ -314,16 +313,15 @@ function prepareTraceSplit(all: readonly LoadedTrace[], split: ReturnType<typeof
   const tested = [...split.test, ...split.attackTrain].sort((a, b) => a - b);
   const attackStart = new Map<number, number>();
   for (const k of tested) if (all[k]!.attackStartNs !== undefined) attackStart.set(k, all[k]!.attackStartNs!);
-  const learntAttacks = new Set(split.attackTrain);
   return {
     ...(attackStart.size > 0 ? { attackStart } : {}),
     normal,
     partOf: partsOf(normal, traceOf),
     part: 'trace',
     attack: attack && attack.count > 0 ? attack : null,
-    testParts: (supervised) => testPartsOf(all, supervised ? tested.filter((k) => !learntAttacks.has(k)) : tested, size, attackStart.size > 0, partCalls),
+    testParts: (indices) => testPartsOf(all, indices ?? tested, size, attackStart.size > 0, partCalls),
     testTraces: tested.map((index) => ({ index, label: all[index]!.label })),
-    learntAttacks,
+    learntAttacks: new Set(split.attackTrain),
     note: split.unseenKinds.length > 0 ? `supervised detectors never trained on the attack kinds ${split.unseenKinds.join(', ')} (one trace each)` : undefined,
   };
 }
@@ -428,10 +426,11 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
   const fitMs = performance.now() - t0;
   const threshold = calibration.threshold;
   const windows: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
-  const traces = p.testTraces ? new TraceTally(threshold, p.attackStart) : null;
+  const tested = p.testTraces ? testTracesOf(p, supervised) : undefined;
+  const traces = tested ? new TraceTally(threshold, p.attackStart) : null;
   let scoreMs = 0;
   let testWindows = 0;
-  for (const part of p.testParts(supervised)) {
+  for (const part of p.testParts(tested?.map((t) => t.index))) {
     const t1 = performance.now();
     const decided = decisionScores(part.test, detector.score(part.test), cfg.frame, calibration.trim);
     scoreMs += performance.now() - t1;
@@ -440,7 +439,7 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
     testWindows += part.test.count;
   }
   const m = metricsOf(windows);
-  const trace = traces?.result(testTracesOf(p, supervised)) ?? null;
+  const trace = traces?.result(tested!) ?? null;
   return {
     ...base,
     precision: m.precision,
