@@ -12,6 +12,9 @@ export function stem(name: string): string {
   return dot > 0 ? name.slice(0, dot) : name;
 }
 
+/** What LID-DS keeps beside a recording's events (`<name>.sc`), in its directory or its archive: metadata, resources, packets. */
+const SIDE_FILE = /\.(json|res|pcap)$/;
+
 /**
  * Whether a file of a directory is a trace's companion rather than a trace:
  * `<name>.json` beside another `<name>.*` (a trace's metadata: an LID-DS
@@ -25,15 +28,17 @@ function isCompanion(name: string, names: ReadonlySet<string>, stems: ReadonlyMa
   const s = stem(name);
   if (name === RUNS_TABLE) return names.size > 1;
   if (name.endsWith('.json')) return (stems.get(s) ?? 0) > 1;
-  return (name.endsWith('.res') || name.endsWith('.pcap') || name.endsWith('.zip')) && names.has(`${s}.sc`);
+  return (SIDE_FILE.test(name) || name.endsWith('.zip')) && names.has(`${s}.sc`);
 }
 
 /**
- * What an archive holds beside a recording's trace: LID-DS's metadata,
- * resource and packet files; hidden files, and the resource forks an
- * archiver on macOS adds (`__MACOSX/`).
+ * What an archive holds beside a recording's trace: LID-DS's side files;
+ * hidden files, and the resource forks an archiver on macOS adds
+ * (`__MACOSX/`).
  */
-const ARCHIVE_COMPANION = /\.(json|res|pcap)$|(^|\/)\.[^/]*$|^__MACOSX\//;
+function isArchiveCompanion(name: string): boolean {
+  return SIDE_FILE.test(name) || /(^|\/)\.[^/]*$|^__MACOSX\//.test(name);
+}
 
 /**
  * The trace in a zip archive: its one member that is no companion.
@@ -41,7 +46,7 @@ const ARCHIVE_COMPANION = /\.(json|res|pcap)$|(^|\/)\.[^/]*$|^__MACOSX\//;
  * `.res` and `.pcap`.
  */
 export function traceMember(zip: ZipDirectory): ZipMember {
-  const traces = zip.members.filter((m) => !ARCHIVE_COMPANION.test(m.name));
+  const traces = zip.members.filter((m) => !isArchiveCompanion(m.name));
   if (traces.length === 1) return traces[0]!;
   const listed = traces.slice(0, 3).map((m) => m.name).join(', ');
   throw new SyswardenError(
