@@ -108,9 +108,12 @@ function parsePartNames(spec: unknown): string[] {
  * units measured afresh by every fold model moved the scale under it.)
  * A window's hybrid score is the highest of its parts' scores in those
  * units: a part whose noise is wide (ngram's, on a varied application)
- * cannot drown one that separates cleanly (bosc's, on a traversal), as it
- * did in a sum. The model's threshold is then calibrated on it like any
- * other detector's (calibration.ts).
+ * drowns one that separates cleanly (bosc's, on a traversal) less than it
+ * did in a sum, but not never: the frame mean of the maxima still carries
+ * the wide part's noise, and where that sets the threshold above the other
+ * part's attack frames the attack is missed (window 3 on one build of the
+ * scenario dataset: docs/detection.md). The model's threshold is then
+ * calibrated on it like any other detector's (calibration.ts).
  */
 export class Hybrid implements Detector {
   readonly name = 'hybrid';
