@@ -194,8 +194,8 @@ interface Prepared {
   /**
    * The test windows, in parts scored one after another: the trace split
    * windows the traces `tested` (see testTracesOf) about
-   * EvalConfig.testPartCalls calls at a time, so that the test half, its scores and its decisions are never all
-   * held at once.
+   * EvalConfig.testPartCalls calls at a time, so that the test half, its
+   * scores and its decisions are never all held at once.
    */
   testParts(tested: readonly number[] | undefined): Iterable<TestPart>;
   /** Trace split: the test traces (a supervised detector's: testTracesOf). */
@@ -427,7 +427,7 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
   const threshold = calibration.threshold;
   const windows: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
   const tested = p.testTraces ? testTracesOf(p, supervised) : undefined;
-  const traces = tested ? new TraceTally(threshold, p.attackStart) : null;
+  const traces = tested && new TraceTally(threshold, p.attackStart);
   let scoreMs = 0;
   let testWindows = 0;
   for (const part of p.testParts(tested?.map((t) => t.index))) {
@@ -439,7 +439,7 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
     testWindows += part.test.count;
   }
   const m = metricsOf(windows);
-  const trace = traces?.result(tested!) ?? null;
+  const trace = tested && traces ? traces.result(tested) : null;
   return {
     ...base,
     precision: m.precision,

@@ -31,13 +31,16 @@ function isCompanion(name: string, names: ReadonlySet<string>, stems: ReadonlyMa
   return (SIDE_FILE.test(name) || name.endsWith('.zip')) && names.has(`${s}.sc`);
 }
 
+/** Hidden files, and the resource forks an archiver on macOS adds. */
+const HIDDEN_OR_MAC_FORK = /(^|\/)\.[^/]*$|^__MACOSX\//;
+
 /**
  * What an archive holds beside a recording's trace: LID-DS's side files;
  * hidden files, and the resource forks an archiver on macOS adds
  * (`__MACOSX/`).
  */
 function isArchiveCompanion(name: string): boolean {
-  return SIDE_FILE.test(name) || /(^|\/)\.[^/]*$|^__MACOSX\//.test(name);
+  return SIDE_FILE.test(name) || HIDDEN_OR_MAC_FORK.test(name);
 }
 
 /**
