@@ -133,7 +133,8 @@ export function calibrate(input: CalibrateInput): { detector: Detector; calibrat
   const trim = input.trim ?? windowTrim(normal.size, input.frame);
   // The model itself is fitted first: a detector whose scale comes from its data passes it on to the fold models.
   const detector = factory.create(input.options);
-  detector.fit(input.attack && detector.supervised ? concatWindows([normal, input.attack]) : normal);
+  if (input.attack && detector.supervised) detector.fit(concatWindows([normal, input.attack]));
+  else detector.fit(normal, partOf.subarray(0, normal.count));
   const foldOptions = { ...input.options, ...detector.calibrationOptions?.() };
   const peakOf = new Map<number, number>(parts.map((p) => [p, 0]));
   // Each stream's peak within each part (a thread that lives through several parts is one unit per part), for the stream-level tail.

@@ -31,8 +31,12 @@ export interface Detector {
   /**
    * Learn from windows. Supervised detectors need `train.labels`; one-class and
    * sequence detectors use only the windows labelled normal (or all, if unlabelled).
+   * `parts`: the held-out part (a trace, a stretch of time) of every window,
+   * when the caller calibrates on them (calibration.ts); a detector that
+   * measures a scale of its own on held-out data (hybrid's units) holds out
+   * the same parts, so the scale is measured at the level the threshold is.
    */
-  fit(train: WindowSet): void;
+  fit(train: WindowSet, parts?: Int32Array): void;
   /**
    * Anomaly score of every window; writes into `out` when given. A window's
    * score depends on that window alone, never on the others in the set: the

@@ -25,7 +25,7 @@ export const DEFAULT_HYBRID_PARTS = 'ngram+bosc';
 
 /**
  * Search work per window (workPerWindow) above which a part is left out of
- * the model, measured on held-out normal streams in fit(). bosc's
+ * the model, measured on held-out normal windows in fit(). bosc's
  * nearest-bag search runs once per distinct unseen bag. Measured (normal bags
  * compared per held-out window, fitting on all of a set's normal data): ISCC 0.17 at
  * window 7 and 10 at window 15; the scenario dataset at most 0.15 up to
@@ -45,7 +45,7 @@ const WORK_FIRST_LOOK = 16_384;
 
 /** Most held-out folds used to measure each part's normal peaks in fit(). */
 const SCALE_FOLDS = 5;
-/** A part's unit is its own alarm level on held-out normal streams at this share of them (the default budget per trace). */
+/** A part's unit is its own alarm level on held-out normal parts (traces, stretches of time) at this share of them (the default budget per trace). */
 const SCALE_RATE = 0.05;
 
 export interface HybridOptions {
@@ -98,22 +98,28 @@ function parsePartNames(spec: unknown): string[] {
  *
  * The parts' scores have different units (nats per transition, a share of
  * the bag), so each is first put in units of what normal data makes of it:
- * in fit(), each part is trained on all but one fold of the normal streams
- * and scores the held-out fold through the same frame decision as alarms
- * use; the part's own alarm level on those held-out peaks (at the default
- * budget, see thresholdFromPeaks) is one unit of that part, and a part that
- * no held-out frame moved at all is made loud (silentPartsLoud).
+ * in fit(), each part is trained on all but one fold of the normal parts
+ * that calibration holds out (traces, or stretches of live time) and scores
+ * the held-out fold through the same frame decision as alarms use; the
+ * part's own alarm level on the peaks of those held-out parts (at the
+ * default budget, see thresholdFromPeaks) is one unit of that part, and a
+ * part that no held-out frame moved at all is made loud (silentPartsLoud).
+ * A unit is measured on the parts the threshold is set on, not on their
+ * threads: a trace's peak is the highest of its threads' peaks, and a part
+ * whose noise is wide (ngram's) reaches further above its threads' own
+ * level in a trace of many threads than a part that is quiet on normal data
+ * (bosc's). Thread-level units left the wide part several units high at
+ * the trace level, set the threshold there and drowned the quiet part
+ * (all 10 path traversals missed at window 3 on the scenario dataset: 0/10,
+ * 10/10 with units of the calibration's parts).
  * (Measured once, by the model itself: calibration's fold models are given
  * the same units, so the threshold is set on the scale the model scores on;
  * units measured afresh by every fold model moved the scale under it.)
  * A window's hybrid score is the highest of its parts' scores in those
  * units: a part whose noise is wide (ngram's, on a varied application)
  * drowns one that separates cleanly (bosc's, on a traversal) less than it
- * did in a sum, but not never: the frame mean of the maxima still carries
- * the wide part's noise, and where that sets the threshold above the other
- * part's attack frames the attack is missed (window 3 on one build of the
- * scenario dataset: docs/detection.md). The model's threshold is then
- * calibrated on it like any other detector's (calibration.ts).
+ * did in a sum. The model's threshold is then calibrated on it like any
+ * other detector's (calibration.ts).
  */
 export class Hybrid implements Detector {
   readonly name = 'hybrid';
@@ -145,12 +151,14 @@ export class Hybrid implements Detector {
     this.givenLeft = { ...left };
   }
 
-  fit(train: WindowSet): void {
+  /** `parts`: the held-out part of each training window, as calibration holds them out (see Detector.fit); the units are measured on them. */
+  fit(train: WindowSet, parts?: Int32Array): void {
     const normal = normalWindows(train);
     requireWindows(this.name, normal);
     const factories = this.partNames.map((n) => PARTS.get(n)!);
     const size = normal.size;
-    const measured = this.givenScales ? undefined : factories.map((f) => heldOutScale(f, normal, this.seed));
+    const partOf = parts && normalParts(train, normal, parts);
+    const measured = this.givenScales ? undefined : factories.map((f) => heldOutScale(f, normal, this.seed, partOf));
     this.leftWhy = measured ? leaveOutCostly(this.partNames, measured) : this.partNames.map((n) => this.givenLeft[n]);
     this.parts = factories.map((f, p) => {
       if (this.leftWhy[p] !== undefined) return undefined;
@@ -207,7 +215,7 @@ export class Hybrid implements Detector {
       .join('\n');
   }
 
-  /** Each part's score that counts as one unit, by name (what fit() measured on held-out normal streams). */
+  /** Each part's score that counts as one unit, by name (what fit() measured on held-out normal parts). */
   get units(): Record<string, number> {
     return Object.fromEntries(this.partNames.flatMap((n, p) => (this.parts[p] ? [[n, this.scales[p]!]] : [])));
   }
@@ -286,10 +294,12 @@ export class Hybrid implements Detector {
 
 /**
  * One unit of a part's score: its alarm level on the peaks that held-out
- * normal streams reach under a model of the other folds, through the frame
- * decision (default frame, trim = window size). Streams shorter than a frame
- * are left out when at least three are a frame long (a few windows averaged
- * with a frame of zeros say little). Normal data that a part finds
+ * normal parts (`partOf`: calibration's traces or stretches of time; absent,
+ * each stream is a part) reach under a model of the other folds, through the
+ * frame decision (default frame, trim = window size), each stream deciding
+ * on its own windows and a part's peak the highest of its streams'. Parts
+ * shorter than a frame are left out when at least three are a frame long (a
+ * few windows averaged with a frame of zeros say little). Normal data that a part finds
  * unremarkable everywhere (peaks of 0: every held-out bag was seen) gets the
  * smallest frame score the part can show, one window at a 1/w share of its
  * bound, and is silent: silentPartsLoud() scales it further.
@@ -301,10 +311,10 @@ interface Measured {
   work: number;
 }
 
-function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number): Measured {
+function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number, partOf?: Int32Array): Measured {
   const size = normal.size;
   const trim = windowTrim(size, DEFAULT_FRAME);
-  const group = streamGroups(normal);
+  const group = partOf ?? streamGroups(normal);
   const groups = [...new Set(group)];
   const folds = Math.min(SCALE_FOLDS, groups.length);
   const foldOf = dealFolds(groups, folds, seed);
@@ -322,8 +332,9 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
       d.fit(selectWindows(normal, trainIdx));
       bound = d.maxScore();
       const heldSet = selectWindows(normal, heldIdx);
-      const source = Int32Array.from(heldIdx, (i) => group[i]!);
-      const windows = { ...heldSet, source };
+      const heldGroup = Int32Array.from(heldIdx, (i) => group[i]!);
+      // Given parts, each stream decides on its own windows; else the groups are the streams.
+      const windows = partOf ? heldSet : { ...heldSet, source: heldGroup };
       const scores = scoreWithinLimit(d, windows);
       if (!scores) return { scale: 1, silent: false, work: Infinity };
       if (d.workPerWindow) {
@@ -333,10 +344,10 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
       const decided = decisionScores(windows, scores, DEFAULT_FRAME, trim);
       const peak = new Map<number, { max: number; n: number }>();
       for (let i = 0; i < windows.count; i++) {
-        const p = peak.get(source[i]!) ?? { max: 0, n: 0 };
+        const p = peak.get(heldGroup[i]!) ?? { max: 0, n: 0 };
         if (decided[i]! > p.max) p.max = decided[i]!;
         p.n++;
-        peak.set(source[i]!, p);
+        peak.set(heldGroup[i]!, p);
       }
       for (const p of peak.values()) {
         peaks.push(p.max);
@@ -353,9 +364,9 @@ function heldOutScale(factory: DetectorFactory, normal: WindowSet, seed: number)
 }
 
 /**
- * One unit of a part from the peaks held-out normal streams reach (through
+ * One unit of a part from the peaks held-out normal parts reach (through
  * the frame decision at the default frame, trim = window size; `longPeaks`:
- * those of streams a frame long or longer), and the part's bound: its alarm
+ * those of parts a frame long or longer), and the part's bound: its alarm
  * level at SCALE_RATE, or the least it can show when that is lower (see
  * heldOutScale).
  */
@@ -397,7 +408,7 @@ function leaveOutCostly(names: readonly string[], measured: readonly Measured[])
 }
 
 /**
- * The units of the parts, given what held-out normal streams made of each.
+ * The units of the parts, given what held-out normal parts made of each.
  * A silent part (no held-out normal frame moved it: bosc when every held-out
  * bag was a known one) has separated normal from everything else so far, so
  * the least it can show (one window of novelty in a frame) is made as loud
@@ -417,7 +428,19 @@ export function silentPartsLoud(parts: readonly (Detector | undefined)[], measur
 }
 
 /**
- * The group of each window for holding out: its stream; data from one
+ * The held-out part of each normal window, from the parts of every training
+ * window (`normal` is `train`'s normal windows).
+ */
+function normalParts(train: WindowSet, normal: WindowSet, parts: Int32Array): Int32Array {
+  if (parts.length < train.count) throw new SyswardenError('ERR_INVALID_INPUT', `hybrid: ${parts.length} held-out parts given for ${train.count} training windows; give the part of every window.`);
+  if (normal === train) return parts.subarray(0, train.count);
+  const out = new Int32Array(normal.count);
+  for (let i = 0, k = 0; i < train.count; i++) if (train.labels![i] === 0) out[k++] = parts[i]!;
+  return out;
+}
+
+/**
+ * Without held-out parts, the group of each window for holding out: its stream; data from one
  * stream only is cut into four runs in order, so there is something to hold out.
  */
 function streamGroups(normal: WindowSet): Int32Array {

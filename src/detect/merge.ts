@@ -225,11 +225,11 @@ function fitted(factory: Pick<DetectorFactory, 'create'>, options: Record<string
 }
 
 interface FoldPeaks {
-  /** The peak of each held-out part, all inputs. */
+  /** The peak of each held-out part, all inputs, and of those a frame long or longer (hybrid units). */
   parts: number[];
-  /** The peak of each held-out stream, and of those a default frame long or longer (hybrid units). */
+  longParts: number[];
+  /** The peak of each held-out stream. */
   streams: number[];
-  longStreams: number[];
 }
 
 /**
@@ -247,7 +247,7 @@ function foldPeaks(
   trim: number,
   model: (others: Detector[], learn: WindowSet | undefined) => Detector,
 ): FoldPeaks {
-  const out: FoldPeaks = { parts: [], streams: [], longStreams: [] };
+  const out: FoldPeaks = { parts: [], longParts: [], streams: [] };
   heldOut.forEach((h, i) => {
     const all = heldOutWindows(h, size);
     const others = detectors.filter((_, j) => j !== i);
@@ -261,21 +261,20 @@ function foldPeaks(
       const m = model(others, learn.length > 0 ? selectWindows(all, learn) : undefined);
       const set = selectWindows(all, held);
       const decided = decisionScores(set, m.score(set), frame, trim);
-      const partPeak = new Map<number, number>();
-      const stream = new Map<number, { max: number; n: number }>();
+      const partPeak = new Map<number, { max: number; n: number }>();
+      const streamPeak = new Map<number, number>();
       for (let k = 0; k < set.count; k++) {
-        const p = h.part[held[k]!]!;
-        partPeak.set(p, Math.max(partPeak.get(p) ?? 0, decided[k]!));
-        const s = stream.get(set.source![k]!) ?? { max: 0, n: 0 };
-        s.max = Math.max(s.max, decided[k]!);
-        s.n++;
-        stream.set(set.source![k]!, s);
+        const p = partPeak.get(h.part[held[k]!]!) ?? { max: 0, n: 0 };
+        p.max = Math.max(p.max, decided[k]!);
+        p.n++;
+        partPeak.set(h.part[held[k]!]!, p);
+        streamPeak.set(set.source![k]!, Math.max(streamPeak.get(set.source![k]!) ?? 0, decided[k]!));
       }
-      out.parts.push(...partPeak.values());
-      for (const s of stream.values()) {
-        out.streams.push(s.max);
-        if (s.n >= frame) out.longStreams.push(s.max);
+      for (const p of partPeak.values()) {
+        out.parts.push(p.max);
+        if (p.n >= frame) out.longParts.push(p.max);
       }
+      out.streams.push(...streamPeak.values());
     }
   });
   return out;
@@ -301,7 +300,7 @@ function hybridUnits(inputs: readonly MergeInput[], heldOut: readonly HeldOut[],
     const peaks = foldPeaks(partsOf.map((ps) => ps[p]!.detector!), heldOut, foldsPer, size, seed, DEFAULT_FRAME, trim, (others, learn) =>
       factory.merge!([...others, ...(learn ? [fitted(factory, { seed }, learn)] : [])]),
     );
-    return partUnit(peaks.streams, peaks.longStreams, detector.maxScore(), size);
+    return partUnit(peaks.parts, peaks.longParts, detector.maxScore(), size);
   });
   return { scales: silentPartsLoud(merged.map((m) => m.detector), measured) };
 }
