@@ -19,7 +19,8 @@ const SIDE_FILE = /\.(json|res|pcap)$/;
  * Whether a file of a directory is a trace's companion rather than a trace:
  * `<name>.json` beside another `<name>.*` (a trace's metadata: an LID-DS
  * recording's, a scenario run's label), the resource and packet files
- * LID-DS ships beside a recording's `<name>.sc`, LID-DS 2019's table of
+ * LID-DS ships beside a recording's `<name>.sc` or its `<name>.zip` (side
+ * files unzipped beside the archive), LID-DS 2019's table of
  * runs (`runs.csv`) beside its recordings, and a recording's archive
  * `<name>.zip` beside its unzipped `<name>.sc` (unzipped in place, the one
  * recording would otherwise count twice, and could be learnt and tested).
@@ -28,7 +29,8 @@ function isCompanion(name: string, names: ReadonlySet<string>, stems: ReadonlyMa
   const s = stem(name);
   if (name === RUNS_TABLE) return names.size > 1;
   if (name.endsWith('.json')) return (stems.get(s) ?? 0) > 1;
-  return (SIDE_FILE.test(name) || name.endsWith('.zip')) && names.has(`${s}.sc`);
+  if (SIDE_FILE.test(name)) return names.has(`${s}.sc`) || names.has(`${s}.zip`);
+  return name.endsWith('.zip') && names.has(`${s}.sc`);
 }
 
 /** Hidden files, and the resource forks an archiver on macOS adds. */

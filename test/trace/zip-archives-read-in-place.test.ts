@@ -65,6 +65,12 @@ it('reads the trace of an LID-DS recording zipped with its companions as the unz
   copyFileSync(archive, join(inPlace, 'gentle_turing_4711.zip'));
   execFileSync('unzip', ['-q', '-j', '-o', 'gentle_turing_4711.zip', '*.sc', '*.json'], { cwd: inPlace });
   expect(expandPaths([inPlace])).toEqual([join(inPlace, 'gentle_turing_4711.sc')]);
+  // Only its side files unzipped beside it (unzip '*.res' '*.pcap' '*.json'): the recording is its archive, once.
+  const sides = join(dir, 'sides');
+  mkdirSync(sides);
+  copyFileSync(archive, join(sides, 'gentle_turing_4711.zip'));
+  execFileSync('unzip', ['-q', '-j', '-o', 'gentle_turing_4711.zip', '*.res', '*.pcap', '*.json'], { cwd: sides });
+  expect(expandPaths([sides])).toEqual([join(sides, 'gentle_turing_4711.zip')]);
 });
 
 it('reads a member streamed into its archive (sizes after the data, Zip64), and a stored one', async () => {
