@@ -7,7 +7,13 @@ import { asF64, checkLength, checkNumber, checkState, checkValues, requireFitted
  * Gaussian Naive Bayes as scikit-learn's GaussianNB: one normal density per
  * class and window position, class priors from the training frequencies, and
  * `varSmoothing` times the largest position variance added to every variance.
- * Score = P(attack | window).
+ * Score = -log P(normal | window), in nats: the same order of windows as
+ * P(attack | window) (scikit-learn's predict() cut of 0.5 is a score of
+ * log 2), without its saturation: Gaussian densities make the joint
+ * log-likelihoods of the two classes differ by hundreds of nats, and
+ * P(attack) rounds to exactly 1 for many windows (every held-out normal
+ * window of the ISCC traces), so no threshold below 1 could tell them
+ * apart and none could be calibrated. In nats they stay apart.
  */
 export interface NaiveBayesOptions {
   /** Fraction of the largest feature variance added to all variances (var_smoothing). */
@@ -16,7 +22,10 @@ export interface NaiveBayesOptions {
 
 const DEFAULTS: NaiveBayesOptions = { varSmoothing: 1e-9 };
 const NAME = 'nb';
-const VERSION = 1;
+/** 2: the score is -log P(normal) (version 1 scored P(attack)); the state is the same, but a threshold set on one is meaningless on the other. */
+const VERSION = 2;
+/** Window positions hold syscall numbers: 16-bit. */
+const MAX_CALL = 0xffff;
 
 interface NaiveBayesState extends TaggedState {
   options: NaiveBayesOptions;
@@ -93,7 +102,7 @@ export class NaiveBayes implements Detector {
     this.windowSize = d;
   }
 
-  private probaRows(rows: Uint16Array, count: number): Float64Array {
+  private scoreRows(rows: Uint16Array, count: number): Float64Array {
     const d = this.windowSize;
     const out = new Float64Array(count);
     const jll = [0, 0];
@@ -107,20 +116,41 @@ export class NaiveBayes implements Detector {
         }
         jll[c] = s;
       }
-      // P(attack) = 1 / (1 + exp(jll0 - jll1)), written to avoid overflow.
-      const z = jll[0]! - jll[1]!;
-      out[i] = z > 0 ? Math.exp(-z) / (1 + Math.exp(-z)) : 1 / (1 + Math.exp(z));
+      out[i] = softplus(jll[1]! - jll[0]!);
     }
     return out;
   }
 
   score(windows: WindowSet, out?: Float64Array): Float64Array {
     requireFitted(NAME, this.windowSize, windows);
-    return scoreDistinct(windows, out, (rows, count) => this.probaRows(rows, count));
+    return scoreDistinct(windows, out, (rows, count) => this.scoreRows(rows, count));
   }
 
+  /**
+   * The score at the highest log-odds any window can reach: the prior's
+   * log-odds plus, at each position on its own (the positions are
+   * independent terms), the highest log-density ratio of a syscall number
+   * from 0 to 65535 (a quadratic: at an end, or at its vertex when it opens
+   * downwards).
+   */
   maxScore(): number {
-    return 1; // P(attack), a logistic of the joint log-likelihood difference
+    const d = this.windowSize;
+    let z = this.logPrior[1]! - this.logPrior[0]!;
+    for (let j = 0; j < d; j++) {
+      const v0 = this.variance[j]!;
+      const v1 = this.variance[d + j]!;
+      const m0 = this.mean[j]!;
+      const m1 = this.mean[d + j]!;
+      const ratio = (x: number): number => 0.5 * (Math.log(v0 / v1) + ((x - m0) * (x - m0)) / v0 - ((x - m1) * (x - m1)) / v1);
+      let best = Math.max(ratio(0), ratio(MAX_CALL));
+      const curve = 1 / v0 - 1 / v1;
+      if (curve < 0) {
+        const top = (m0 / v0 - m1 / v1) / curve;
+        if (top > 0 && top < MAX_CALL) best = Math.max(best, ratio(top));
+      }
+      z += best;
+    }
+    return softplus(z);
   }
 
   state(): NaiveBayesState {
@@ -151,10 +181,15 @@ export class NaiveBayes implements Detector {
   }
 }
 
+/** log(1 + e^z) = -log P(normal) at log-odds z, without overflow, and exactly z where e^-z is below rounding. */
+function softplus(z: number): number {
+  return z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+}
+
 export const factory: DetectorFactory<NaiveBayesOptions> = {
   name: NAME,
   version: VERSION,
-  description: 'Gaussian Naive Bayes on window positions; score = P(attack)',
+  description: 'Gaussian Naive Bayes on window positions; score = -log P(normal), in nats',
   create: (options) => new NaiveBayes(options),
   restore: (state) => NaiveBayes.restore(state),
 };
