@@ -50,6 +50,16 @@ export function optNumber(options: Record<string, unknown> | undefined, key: str
   return v;
 }
 
+/**
+ * log(1 + e^z): at a class's log-odds z, -log P(other class), in nats. The
+ * score of the classifiers whose probability rounds to 1 (nb, mlp): it
+ * orders windows as P does and keeps them apart where P is 1 to the last
+ * bit. Without overflow, and exactly z where e^-z is below rounding.
+ */
+export function softplus(z: number): number {
+  return z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+}
+
 /** Two numbers for a message, with the digits it takes to tell them apart. */
 export function twoNumbers(a: number, b: number): [string, string] {
   for (let digits = 4; digits < 17; digits++) {

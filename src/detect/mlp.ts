@@ -1,6 +1,7 @@
 import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
 import { Prng } from './lib/prng.js';
+import { softplus } from './common.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
 import { asF64, badState, checkInt, checkLength, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateInt, stateNumber, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
@@ -16,7 +17,10 @@ import { asF64, badState, checkInt, checkLength, checkNumber, checkState, checkV
  * Each minibatch is drawn from the training windows exactly as scikit-learn
  * does; the duplicates inside a batch are then forwarded once, with their
  * count, which gives the same gradient for less work.
- * Score = P(attack).
+ * Score = -log P(normal), in nats (softplus of the output unit's log-odds):
+ * the same order of windows as P(attack), whose sigmoid rounds to exactly 1
+ * on many windows of raw, unscaled syscall numbers (held-out normal ones
+ * included), where no threshold could be calibrated below it.
  */
 export interface MlpOptions {
   /** Units of the single hidden layer (hidden_layer_sizes = (n,)). */
@@ -41,7 +45,10 @@ export interface MlpOptions {
 
 const DEFAULTS: MlpOptions = { hiddenUnits: 100, alpha: 1e-4, learningRate: 1e-3, batchSize: 200, maxIter: 30, tol: 1e-4, nIterNoChange: 10, seed: 0 };
 const NAME = 'mlp';
-const VERSION = 1;
+/** 2: the score is -log P(normal) (version 1 scored P(attack)); the weights are the same, but a threshold set on one is meaningless on the other. */
+const VERSION = 2;
+/** Window positions hold syscall numbers: 16-bit. */
+const MAX_CALL = 0xffff;
 const EPS = 2.220446049250313e-16;
 
 interface MlpState extends TaggedState {
@@ -212,7 +219,7 @@ export class Mlp implements Detector {
     this.windowSize = d;
   }
 
-  private probaRows(rows: Uint16Array, count: number): Float64Array {
+  private scoreRows(rows: Uint16Array, count: number): Float64Array {
     const d = this.windowSize;
     const H = this.options.hiddenUnits;
     const { w1, b1, w2, b2 } = this;
@@ -225,18 +232,39 @@ export class Mlp implements Detector {
         for (let j = 0; j < d; j++) a += rows[off + j]! * w1[j * H + k]!;
         if (a > 0) z += a * w2[k]!;
       }
-      out[i] = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+      out[i] = softplus(z);
     }
     return out;
   }
 
   score(windows: WindowSet, out?: Float64Array): Float64Array {
     requireFitted(NAME, this.windowSize, windows);
-    return scoreDistinct(windows, out, (rows, count) => this.probaRows(rows, count));
+    return scoreDistinct(windows, out, (rows, count) => this.scoreRows(rows, count));
   }
 
+  /**
+   * The score at a bound of the output's log-odds over every window of
+   * syscall numbers 0..65535: each hidden unit's highest and lowest input
+   * over that box (interval arithmetic), through the ReLU, then each unit
+   * at whichever end raises the output. A bound, not always reached: the
+   * units' ends need not come from one window.
+   */
   maxScore(): number {
-    return 1; // P(attack), the sigmoid of the output unit
+    const d = this.windowSize;
+    const H = this.options.hiddenUnits;
+    const { w1, b1, w2 } = this;
+    let z = this.b2;
+    for (let k = 0; k < H; k++) {
+      let hi = b1[k]!;
+      let lo = b1[k]!;
+      for (let j = 0; j < d; j++) {
+        const w = w1[j * H + k]! * MAX_CALL;
+        if (w > 0) hi += w;
+        else lo += w;
+      }
+      z += w2[k]! * (w2[k]! > 0 ? Math.max(0, hi) : Math.max(0, lo));
+    }
+    return softplus(z);
   }
 
   state(): MlpState {
@@ -275,7 +303,7 @@ export class Mlp implements Detector {
 export const factory: DetectorFactory<MlpOptions> = {
   name: NAME,
   version: VERSION,
-  description: 'Multi-layer perceptron (100 ReLU units, Adam) on raw window positions; score = P(attack)',
+  description: 'Multi-layer perceptron (100 ReLU units, Adam) on raw window positions; score = -log P(normal), in nats',
   create: (options) => new Mlp(options),
   restore: (state) => Mlp.restore(state),
 };

@@ -1,5 +1,6 @@
 import type { Detector, DetectorFactory } from './detector.js';
 import type { WindowSet } from '../window/window-set.js';
+import { softplus } from './common.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
 import { asF64, checkLength, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
 
@@ -179,11 +180,6 @@ export class NaiveBayes implements Detector {
       return nb;
     });
   }
-}
-
-/** log(1 + e^z) = -log P(normal) at log-odds z, without overflow, and exactly z where e^-z is below rounding. */
-function softplus(z: number): number {
-  return z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
 }
 
 export const factory: DetectorFactory<NaiveBayesOptions> = {
