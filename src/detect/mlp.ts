@@ -1,5 +1,5 @@
 import type { Detector, DetectorFactory } from './detector.js';
-import type { WindowSet } from '../window/window-set.js';
+import { MAX_CALL, type WindowSet } from '../window/window-set.js';
 import { Prng } from './lib/prng.js';
 import { softplus } from './common.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
@@ -47,8 +47,6 @@ const DEFAULTS: MlpOptions = { hiddenUnits: 100, alpha: 1e-4, learningRate: 1e-3
 const NAME = 'mlp';
 /** 2: the score is -log P(normal) (version 1 scored P(attack)); the weights are the same, but a threshold set on one is meaningless on the other. */
 const VERSION = 2;
-/** Window positions hold syscall numbers: 16-bit. */
-const MAX_CALL = 0xffff;
 const EPS = 2.220446049250313e-16;
 
 interface MlpState extends TaggedState {

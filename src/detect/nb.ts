@@ -1,5 +1,5 @@
 import type { Detector, DetectorFactory } from './detector.js';
-import type { WindowSet } from '../window/window-set.js';
+import { MAX_CALL, type WindowSet } from '../window/window-set.js';
 import { softplus } from './common.js';
 import { scoreDistinct, uniqueWindows } from './lib/unique.js';
 import { asF64, checkLength, checkNumber, checkState, checkValues, requireFitted, requireLabels, restoring, stateObject, stateWindowSize, type TaggedState } from './lib/state.js';
@@ -25,8 +25,6 @@ const DEFAULTS: NaiveBayesOptions = { varSmoothing: 1e-9 };
 const NAME = 'nb';
 /** 2: the score is -log P(normal) (version 1 scored P(attack)); the state is the same, but a threshold set on one is meaningless on the other. */
 const VERSION = 2;
-/** Window positions hold syscall numbers: 16-bit. */
-const MAX_CALL = 0xffff;
 
 interface NaiveBayesState extends TaggedState {
   options: NaiveBayesOptions;

@@ -16,6 +16,9 @@ export interface WindowSet {
   readonly source?: Int32Array;
 }
 
+/** The largest number a window position can hold (its data is 16-bit): what bounds over every possible window range up to. */
+export const MAX_CALL = 0xffff;
+
 export function windowAt(set: WindowSet, i: number): Uint16Array {
   return set.data.subarray(i * set.size, (i + 1) * set.size);
 }
