@@ -2,16 +2,22 @@ import { SyswardenError } from '../errors.js';
 import { selectWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
 
-/** The windows of one class (0 normal, 1 attack); a set without labels counts as normal. */
-export function windowsLabelled(set: WindowSet, label: 0 | 1): WindowSet {
+/** The indices of the windows of one class (0 normal, 1 attack; a set without labels counts as normal), or undefined when that is every window. */
+export function indicesLabelled(set: WindowSet, label: 0 | 1): Int32Array | undefined {
   const labels = set.labels;
-  if (!labels) return label === 0 ? set : selectWindows(set, []);
+  if (!labels) return label === 0 ? undefined : new Int32Array(0);
   let n = 0;
   for (let i = 0; i < set.count; i++) if (labels[i] === label) n++;
-  if (n === set.count) return set;
+  if (n === set.count) return undefined;
   const idx = new Int32Array(n);
   for (let i = 0, k = 0; k < n; i++) if (labels[i] === label) idx[k++] = i;
-  return selectWindows(set, idx);
+  return idx;
+}
+
+/** The windows of one class (0 normal, 1 attack); a set without labels counts as normal. */
+export function windowsLabelled(set: WindowSet, label: 0 | 1): WindowSet {
+  const idx = indicesLabelled(set, label);
+  return idx ? selectWindows(set, idx) : set;
 }
 
 /** The windows a one-class method learns from: those labelled normal, or all when unlabelled. */

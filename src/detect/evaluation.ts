@@ -427,7 +427,7 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
   const threshold = calibration.threshold;
   const windows: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
   const tested = p.testTraces ? testTracesOf(p, supervised) : undefined;
-  const traces = tested && new TraceTally(threshold, p.attackStart);
+  const traces = tested && new TraceTally(threshold, p.attackStart, tested);
   let scoreMs = 0;
   let testWindows = 0;
   for (const part of p.testParts(tested?.map((t) => t.index))) {
@@ -439,7 +439,7 @@ function runOne(cfg: EvalConfig, prepared: Prepared, factory: DetectorFactory, f
     testWindows += part.test.count;
   }
   const m = metricsOf(windows);
-  const trace = tested && traces ? traces.result(tested) : null;
+  const trace = traces ? traces.result() : null;
   return {
     ...base,
     precision: m.precision,
@@ -477,10 +477,14 @@ class TraceTally {
   private readonly early = new Set<number>();
   private readonly firstAlarmTime = new Map<number, number>();
 
-  /** `starts`: traces with a known attack start, where only windows from it on can detect the attack (or count in its peak), and an alarm before it is early. */
+  /**
+   * `starts`: traces with a known attack start, where only windows from it on can detect the attack (or count in its peak), and an alarm before it is early.
+   * `tested`: the traces the result is over.
+   */
   constructor(
     private readonly threshold: number,
     private readonly starts: ReadonlyMap<number, number> | undefined,
+    private readonly tested: readonly { index: number; label: number }[],
   ) {}
 
   add(decided: Float64Array, traceOf: Int32Array, time: Float64Array | undefined): void {
@@ -502,8 +506,8 @@ class TraceTally {
     }
   }
 
-  result(tested: readonly { index: number; label: number }[]) {
-    const { peak, firstAlarm, early, firstAlarmTime, starts, threshold } = this;
+  result() {
+    const { peak, firstAlarm, early, firstAlarmTime, starts, threshold, tested } = this;
     const withStart = starts ? tested.filter((t) => t.label === 1 && starts.has(t.index)) : [];
     // A trace shorter than one window has no score: it can never alarm.
     const peaksOf = (label: number) => tested.filter((t) => t.label === label).map((t) => peak.get(t.index) ?? -Infinity);

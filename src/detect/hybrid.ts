@@ -1,7 +1,7 @@
 import { SyswardenError } from '../errors.js';
 import { selectWindows, sliceWindows } from '../window/windows.js';
 import type { WindowSet } from '../window/window-set.js';
-import { checkFitted, normalWindows, requireWindows } from './common.js';
+import { checkFitted, indicesLabelled, requireWindows } from './common.js';
 import { DEFAULT_FRAME, decisionScores, windowTrim } from './decision.js';
 import { dealFolds, segmentParts, thresholdFromPeaks } from './calibration.js';
 import type { Detector, DetectorFactory, LearntTable } from './detector.js';
@@ -153,11 +153,12 @@ export class Hybrid implements Detector {
 
   /** `parts`: the held-out part of each training window, as calibration holds them out (see Detector.fit); the units are measured on them. */
   fit(train: WindowSet, parts?: Int32Array): void {
-    const normal = normalWindows(train);
+    const normalIdx = indicesLabelled(train, 0);
+    const normal = normalIdx ? selectWindows(train, normalIdx) : train;
     requireWindows(this.name, normal);
     const factories = this.partNames.map((n) => PARTS.get(n)!);
     const size = normal.size;
-    const partOf = parts && normalParts(train, normal, parts);
+    const partOf = parts && normalParts(train, normalIdx, parts);
     const measured = this.givenScales ? undefined : factories.map((f) => heldOutScale(f, normal, this.seed, partOf));
     this.leftWhy = measured ? leaveOutCostly(this.partNames, measured) : this.partNames.map((n) => this.givenLeft[n]);
     this.parts = factories.map((f, p) => {
@@ -429,14 +430,11 @@ export function silentPartsLoud(parts: readonly (Detector | undefined)[], measur
 
 /**
  * The held-out part of each normal window, from the parts of every training
- * window (`normal` is `train`'s normal windows).
+ * window (`normalIdx`: the normal windows' indices, undefined when all are).
  */
-function normalParts(train: WindowSet, normal: WindowSet, parts: Int32Array): Int32Array {
+function normalParts(train: WindowSet, normalIdx: Int32Array | undefined, parts: Int32Array): Int32Array {
   if (parts.length < train.count) throw new SyswardenError('ERR_INVALID_INPUT', `hybrid: ${parts.length} held-out parts given for ${train.count} training windows; give the part of every window.`);
-  if (normal === train) return parts.subarray(0, train.count);
-  const out = new Int32Array(normal.count);
-  for (let i = 0, k = 0; i < train.count; i++) if (train.labels![i] === 0) out[k++] = parts[i]!;
-  return out;
+  return normalIdx ? Int32Array.from(normalIdx, (i) => parts[i]!) : parts.subarray(0, train.count);
 }
 
 /**

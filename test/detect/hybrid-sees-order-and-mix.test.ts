@@ -20,6 +20,29 @@ const TEST = Array.from({ length: 20 }, (_, i) => i);
 const MOST_ALARMED = 3;
 
 /**
+ * Calls of the mix problem's program: requests A = [1,2] (a share `shareA`
+ * of them) and B = [3,4], never three A requests in a row, except from call
+ * `attackFrom` to `attackTo`, where every request is A. `rare`: the chance,
+ * per request, of a short episode of rare requests [5, 6..17] instead.
+ */
+function mixCalls(rand: () => number, len: number, { shareA = 0.5, rare = 0, attackFrom = -1, attackTo = -1 } = {}): Uint16Array {
+  const out: number[] = [];
+  let run = 0;
+  while (out.length < len) {
+    if (rare > 0 && rand() < rare) {
+      for (let e = 0; e < 2; e++) out.push(5, 6 + Math.floor(rand() * 12), ...(rand() < shareA ? [1, 2] : [3, 4]));
+      run = 0;
+      continue;
+    }
+    const attack = out.length >= attackFrom && out.length < attackTo;
+    const a = attack || (run < 2 && rand() < shareA);
+    out.push(...(a ? [1, 2] : [3, 4]));
+    run = a ? run + 1 : 0;
+  }
+  return Uint16Array.from(out.slice(0, len));
+}
+
+/**
  * A program of two requests, A = [1,2] and B = [3,4], drawn at random,
  * except that it never makes three A requests in a row. Its attack makes 40
  * A requests in a row: every transition in it is one the program makes, but
@@ -28,17 +51,7 @@ const MOST_ALARMED = 3;
  */
 function mixProblem(): Toy {
   const rand = lcg(11);
-  const stream = (len: number, attackFrom = -1, attackTo = -1): Uint16Array => {
-    const out: number[] = [];
-    let run = 0;
-    while (out.length < len) {
-      const attack = out.length >= attackFrom && out.length < attackTo;
-      const a = attack || (run < 2 && rand() < 0.5);
-      out.push(...(a ? [1, 2] : [3, 4]));
-      run = a ? run + 1 : 0;
-    }
-    return Uint16Array.from(out.slice(0, len));
-  };
+  const stream = (len: number, attackFrom = -1, attackTo = -1): Uint16Array => mixCalls(rand, len, { attackFrom, attackTo });
   return {
     train: windowStreams(TRAIN.map(() => ({ calls: stream(700), label: 0 })), SIZE),
     normalTest: windowStreams(TEST.map(() => ({ calls: stream(700), label: 0 })), SIZE),
@@ -83,22 +96,7 @@ const THREADS = 30;
  */
 function manyThreadsProblem(): WindowSet {
   const rand = lcg(5);
-  const thread = (): Uint16Array => {
-    const shareA = 0.05 + 0.9 * rand() ** 3;
-    const out: number[] = [];
-    let run = 0;
-    while (out.length < 300) {
-      if (rand() < 0.03) {
-        for (let e = 0; e < 2; e++) out.push(5, 6 + Math.floor(rand() * 12), ...(rand() < shareA ? [1, 2] : [3, 4]));
-        run = 0;
-        continue;
-      }
-      const a = run < 2 && rand() < shareA;
-      out.push(...(a ? [1, 2] : [3, 4]));
-      run = a ? run + 1 : 0;
-    }
-    return Uint16Array.from(out.slice(0, 300));
-  };
+  const thread = (): Uint16Array => mixCalls(rand, 300, { shareA: 0.05 + 0.9 * rand() ** 3, rare: 0.03 });
   const streams = Array.from({ length: 20 * THREADS }, (_, s) => ({ calls: thread(), label: 0, source: s }));
   return windowStreams(streams, SIZE);
 }
